@@ -1,0 +1,67 @@
+"""The `warden` command line: one Typer app, commands in their own modules.
+
+`main()` is the single error boundary: config, store and data errors print one paragraph
+and exit 2; an unexpected error prints its type and message (the traceback only with
+WARDEN_DEBUG=1), never a raw traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from daemon.cli import config_commands, demo_command, incidents_commands, run_command, scan_command
+from daemon.cli.common import UsageProblem, err_console
+from daemon.config import ConfigError
+from daemon.store.errors import StoreError
+from detectors.sources import SourceError
+
+app = typer.Typer(
+    name="warden",
+    help="Warden keeps the data behind ML models healthy: drift, freshness and quality "
+    "monitors, incidents, and remediation playbooks approved by a person.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+config_commands.register(app)
+scan_command.register(app)
+run_command.register(app)
+demo_command.register(app)
+app.add_typer(incidents_commands.app, name="incidents")
+
+EXIT_USAGE = 2
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("WARDEN_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except ConfigError as error:
+        err_console.print(f"[bold red]Config error.[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except (StoreError, SourceError, UsageProblem) as error:
+        label = {StoreError: "Store error.", SourceError: "Data error.", UsageProblem: "Usage error."}[type(error)]
+        err_console.print(f"[bold red]{label}[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the last resort: no raw traceback for users
+        if os.environ.get("WARDEN_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]Internal error[/] ({type(error).__name__}): {error}\n"
+            "This is a bug in Warden; run again with WARDEN_DEBUG=1 for the traceback and report it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,63 @@
+"""`warden init`, `warden validate-config`, `warden schema`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
+from daemon.config import load_config
+from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
+from detectors.sources import SourceError
+from detectors.sources.files import discover_files
+
+
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("warden.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter config to edit."""
+    if path.exists() and not force:
+        raise UsageProblem(f"{path} already exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    console.print(f"Wrote [bold]{path}[/]. Edit the datasets and monitors, then run: warden validate-config {path}")
+
+
+def validate_config(
+    path: Annotated[Path, typer.Argument(help="Config file to check.")],
+    check_data: Annotated[bool, typer.Option("--check-data/--no-check-data", help="Also check that file datasets exist.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a config file: its shape, its values and (by default) that its data files exist."""
+    config = load_config(path)
+    problems = []
+    if check_data:
+        for name, dataset in config.datasets.items():
+            if dataset.is_file and dataset.path:
+                try:
+                    discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
+                except SourceError as error:
+                    problems.append(f"datasets.{name}.path: {error}")
+    if as_json:
+        print_json_lines([{"file": str(path), "valid": not problems, "problems": problems, "monitors": len(config.monitors), "datasets": len(config.datasets)}])
+    elif not problems:
+        console.print(f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), {len(config.monitors)} monitor(s).")
+    if problems:
+        if not as_json:
+            raise UsageProblem(f"{path} is valid but its data is not reachable:\n  " + "\n  ".join(problems))
+        raise typer.Exit(2)
+
+
+def schema() -> None:
+    """Print the config's JSON Schema (the content of config/warden.schema.json)."""
+    sys.stdout.write(config_json_schema_text())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command("validate-config")(validate_config)
+    app.command()(schema)

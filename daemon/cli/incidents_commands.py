@@ -1,0 +1,139 @@
+"""`warden incidents list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from daemon.cli.common import ConfigOption, JsonOption, UsageProblem, console, load, parse_at, print_csv, print_json_lines, status_style, store_for
+from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
+from daemon.routing import default_route
+from daemon.store.models import IncidentStatus
+
+app = typer.Typer(help="Inspect incidents: what was found, when, and what is proposed.", no_args_is_help=True)
+
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+
+
+@app.command("list")
+def list_command(
+    config: ConfigOption = None,
+    status: Annotated[list[str] | None, typer.Option("--status", "-s", help="open, acknowledged, remediating, resolved, closed; 'active' = the first three (repeatable).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    monitor: Annotated[str | None, typer.Option(help="Only this monitor.")] = None,
+    pattern: Annotated[str | None, typer.Option(help="Only this failure pattern, like feature_drift.")] = None,
+    severity: Annotated[str | None, typer.Option(help="Only this severity: info, warning, critical.")] = None,
+    since: Annotated[str | None, typer.Option(help="Seen at or after this ISO 8601 time.")] = None,
+    until: Annotated[str | None, typer.Option(help="First seen before this ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 200,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """List incidents, newest first."""
+    statuses = _statuses(status)
+    store = store_for(load(config))
+    rows = [incident_row(incident) for incident in list_incidents(store, IncidentFilter(statuses, dataset, monitor, pattern, severity, parse_at(since), parse_at(until), limit))]
+    store.close()
+    if as_json:
+        print_json_lines(rows)
+        return
+    if as_csv:
+        print_csv(rows)
+        return
+    if not rows:
+        console.print("No incidents match.")
+        return
+    table = Table(title=f"{len(rows)} incident(s)")
+    for header in ("id", "status", "severity", "pattern", "dataset", "scope", "seen", "first seen", "proposed"):
+        table.add_column(header)
+    for row in rows:
+        scope = ", ".join(row["columns"]) or ", ".join(str(v) for v in row["scope"].values()) or "-"
+        table.add_row(
+            str(row["id"]),
+            f"[{status_style(row['status'])}]{row['status']}[/]",
+            row["severity"],
+            row["pattern"],
+            row["dataset"],
+            scope,
+            f"{row['occurrences']}x",
+            row["first_seen"][:16].replace("T", " "),
+            row["proposed_action"],
+        )
+    console.print(table)
+
+
+def _statuses(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    allowed = {s.value for s in IncidentStatus}
+    result: list[str] = []
+    for value in values:
+        if value == "active":
+            result.extend(["open", "acknowledged", "remediating"])
+        elif value in allowed:
+            result.append(value)
+        else:
+            raise UsageProblem(f"--status {value!r} is not one of: active, {', '.join(sorted(allowed))}")
+    return result
+
+
+@app.command("show")
+def show_command(
+    incident_id: Annotated[int, typer.Argument(help="Incident id (from `warden incidents list`).")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one incident: evidence, the windows compared, the proposal and the timeline."""
+    store = store_for(load(config))
+    incident, events = get_incident(store, incident_id)
+    store.close()
+    if incident is None:
+        raise UsageProblem(f"there is no incident {incident_id}; see `warden incidents list`")
+    row = incident_row(incident)
+    # `at` is when it was recorded; `scan_time` the moment the scan evaluated (differs for --at replays).
+    timeline = [
+        {"at": e.at.isoformat(), "scan_time": e.payload.get("at"), "actor": e.actor, "action": e.action, "payload": e.payload}
+        for e in events
+    ]
+    if as_json:
+        print_json_lines([{**row, "evidence": incident.evidence, "timeline": timeline}])
+        return
+    console.print(f"[bold]Incident #{incident.id}[/] [{status_style(incident.status)}]{incident.status}[/]  {incident.title}")
+    console.print(f"monitor {incident.monitor} · severity {incident.severity} · seen {incident.occurrences}x · first {row['first_seen']} · last {row['last_seen']}")
+    if incident.previous_incident_id:
+        console.print(f"reopens incident #{incident.previous_incident_id}")
+    windows = incident.evidence.get("windows", {})
+    for name, window in windows.items():
+        console.print(f"{name} window: {window.get('dataset')} [{window.get('start')}, {window.get('end')})")
+    evidence = Table(title="Evidence")
+    for header in ("column", "method", "statistic", "threshold", "p-value"):
+        evidence.add_column(header)
+    for finding in incident.evidence.get("findings", []):
+        evidence.add_row(
+            finding.get("column") or "-",
+            finding["method"],
+            _number(finding.get("statistic")),
+            _number(finding.get("threshold")),
+            _number(finding.get("p_value")),
+        )
+    console.print(evidence)
+    console.print(f"Proposed: [bold]{default_route(incident.pattern).describe()}[/]")
+    console.print("[bold]Timeline[/]")
+    for item in timeline:
+        moment = item["scan_time"] or item["at"]
+        console.print(f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  {_payload_summary(item['payload'])}")
+
+
+def _payload_summary(payload: dict[str, object]) -> str:
+    parts = []
+    for key in ("occurrences", "columns", "reason", "scope"):
+        value = payload.get(key)
+        if value:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

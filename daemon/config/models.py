@@ -1,0 +1,297 @@
+"""The shape of a Warden config file (YAML), validated by pydantic.
+
+Detector parameters are the detectors' own models (`DriftParams`, `QualityParams`,
+`FreshnessParams`) mixed into each monitor kind, so a parameter is declared once and the
+config rejects anything the detector would not accept. `config/warden.schema.json` is
+generated from `WardenConfig` (`warden schema`); a test keeps it in sync.
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    model_validator,
+)
+
+from detectors.drift import DriftParams
+from detectors.freshness import FreshnessParams
+from detectors.params import Duration, EndInstant, Instant
+from detectors.quality import QualityParams
+
+
+class ConfigModel(BaseModel):
+    """Base of every config section: unknown keys are errors, with a suggestion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = set(cls.model_fields)
+            unknown = sorted(str(key) for key in data if key not in allowed)
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_keys",
+                    unknown_keys_message(unknown, sorted(allowed)),
+                    {"keys": unknown},
+                )
+        return data
+
+
+def unknown_keys_message(unknown: list[str], allowed: list[str]) -> str:
+    """`unknown key 'shedule' (did you mean 'schedule'?); allowed here: ...`"""
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, allowed, n=1)
+        parts.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    noun = "key" if len(unknown) == 1 else "keys"
+    return f"unknown {noun} {', '.join(parts)}; allowed here: {', '.join(allowed)}"
+
+
+class StoreConfig(ConfigModel):
+    url: str = Field(
+        "sqlite:///warden.db",
+        description="SQLAlchemy URL of the store: sqlite:///path.db (default) or postgresql://user@host/db.",
+    )
+
+
+class DatasetRoles(ConfigModel):
+    label: str | None = Field(
+        None, description="Column holding the ground-truth label (drifts as label_drift)."
+    )
+    prediction: str | None = Field(
+        None, description="Column holding the model output (drifts as prediction_drift)."
+    )
+
+
+class DatasetConfig(ConfigModel):
+    """Where a dataset lives: files (`path`) or a SQL table (`url` + `table`)."""
+
+    format: Literal["parquet", "csv", "postgres", "duckdb"] = Field(
+        description="parquet | csv | postgres | duckdb"
+    )
+    path: str | None = Field(
+        None, description="File, glob or (hive-partitioned) folder, for parquet and csv."
+    )
+    url: str | None = Field(None, description="Database URL, for postgres and duckdb tables.")
+    table: str | None = Field(
+        None, description="Table name (optionally schema.table), for postgres and duckdb."
+    )
+    time_column: str = Field(description="Event-time column; windows are cut on it.")
+    entity_column: str | None = Field(
+        None, description="Entity key (for value skew and sample ids)."
+    )
+    roles: DatasetRoles = Field(default_factory=DatasetRoles)
+
+    @property
+    def is_file(self) -> bool:
+        return self.format in ("parquet", "csv")
+
+    @model_validator(mode="after")
+    def _location(self) -> DatasetConfig:
+        if self.is_file:
+            if not self.path:
+                raise ValueError(f"a {self.format} dataset needs `path` (a file, glob or folder)")
+            if self.url or self.table:
+                raise ValueError(f"a {self.format} dataset takes `path`, not `url`/`table`")
+        else:
+            if not (self.url and self.table):
+                raise ValueError(
+                    f"a {self.format} dataset needs `url` and `table` instead of `path`"
+                )
+            if self.path:
+                raise ValueError(f"a {self.format} dataset takes `url` and `table`, not `path`")
+        return self
+
+
+class ScheduleConfig(ConfigModel):
+    """Exactly one of `every` (an interval) or `cron` (five crontab fields, UTC)."""
+
+    every: Duration | None = Field(None, description="Interval between scans, like 15m.")
+    cron: str | None = Field(None, description='Crontab expression in UTC, like "0 * * * *".')
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError('give exactly one of `every` (like 15m) or `cron` (like "0 * * * *")')
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger  # local: only needed to validate
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone="UTC")
+            except ValueError as error:
+                raise ValueError(
+                    f"cron {self.cron!r} is not a valid crontab expression: {error}"
+                ) from None
+        return self
+
+
+class FixedReference(ConfigModel):
+    """A fixed time range of the same dataset, [start, end]; a date `end` includes that day."""
+
+    start: Instant
+    end: EndInstant
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FixedReference:
+        if self.end <= self.start:
+            raise ValueError("`end` must be after `start`")
+        return self
+
+
+class RollingReference(ConfigModel):
+    """The window of length `window` that ended `offset` before the scan time
+    (`{offset: 7d, window: 1d}` is the same day last week, for weekly seasonality)."""
+
+    offset: Duration
+    window: Duration
+
+
+class DatasetReference(ConfigModel):
+    """Another dataset (for example a training snapshot), optionally limited to [start, end]."""
+
+    dataset: str
+    start: Instant | None = None
+    end: EndInstant | None = None
+
+
+def _reference_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "dataset" in value:
+            return "dataset"
+        if "offset" in value or "window" in value:
+            return "rolling"
+        return "fixed"
+    if isinstance(value, DatasetReference):
+        return "dataset"
+    if isinstance(value, RollingReference):
+        return "rolling"
+    if isinstance(value, FixedReference):
+        return "fixed"
+    return None
+
+
+ReferenceConfig = Annotated[
+    Annotated[FixedReference, Tag("fixed")]
+    | Annotated[RollingReference, Tag("rolling")]
+    | Annotated[DatasetReference, Tag("dataset")],
+    Discriminator(
+        _reference_kind,
+        custom_error_type="reference",
+        custom_error_message="a reference is {start, end}, {offset, window} or {dataset}",
+    ),
+]
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class MonitorBase(ConfigModel):
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Unique monitor name.",
+    )
+    dataset: str = Field(description="Name of a dataset under `datasets`.")
+    schedule: ScheduleConfig = Field(
+        default_factory=lambda: ScheduleConfig(every=timedelta(hours=1)),
+        description="When the daemon runs this monitor (default every 1h).",
+    )
+    severity: Severity = Field(
+        "warning", description="Severity of the incidents this monitor opens."
+    )
+
+
+class WindowedMonitor(MonitorBase):
+    reference: ReferenceConfig = Field(description="What the current window is compared with.")
+    window: Duration = Field(description="Length of the current window, ending at the scan time.")
+    columns: list[str] | None = Field(
+        None, description="Columns to check (default: all but time/entity)."
+    )
+
+
+class DriftMonitor(WindowedMonitor, DriftParams):
+    kind: Literal["drift"]
+
+
+class QualityMonitor(WindowedMonitor, QualityParams):
+    kind: Literal["quality"]
+
+
+class FreshnessMonitor(MonitorBase, FreshnessParams):
+    kind: Literal["freshness"]
+
+
+MONITOR_KINDS = ("drift", "quality", "freshness")
+
+MonitorConfig = Annotated[
+    DriftMonitor | QualityMonitor | FreshnessMonitor,
+    Field(discriminator="kind"),
+]
+
+
+class SlackConfig(ConfigModel):
+    """Slack app credentials and approvers; secrets come from the environment or ${VAR}."""
+
+    bot_token: SecretStr | None = Field(
+        None, description="xoxb- bot token (from ${VAR} or WARDEN_SLACK__BOT_TOKEN)."
+    )
+    app_token: SecretStr | None = Field(
+        None, description="xapp- app-level token, for Socket Mode (optional)."
+    )
+    signing_secret: SecretStr | None = Field(
+        None, description="Signing secret, for the HTTP request URL mode."
+    )
+    channel: str | None = Field(
+        None, description="Channel for incident messages, like #ml-oncall or C0123."
+    )
+    approvers: list[str] = Field(
+        default_factory=list, description="Slack user ids allowed to approve."
+    )
+    approver_groups: list[str] = Field(
+        default_factory=list, description="Slack user group ids allowed to approve."
+    )
+    api_url: str | None = Field(
+        None, description="Base URL override of the Slack Web API (proxies, tests)."
+    )
+
+
+#: Config fields that hold secrets: they may only be written as ${VAR} or come from the environment.
+SECRET_FIELDS = (("slack", "bot_token"), ("slack", "app_token"), ("slack", "signing_secret"))
+
+
+class WardenConfig(ConfigModel):
+    """A whole Warden config file."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    monitors: list[MonitorConfig] = Field(default_factory=list)
+    slack: SlackConfig | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> WardenConfig:
+        seen: set[str] = set()
+        for monitor in self.monitors:
+            if monitor.name in seen:
+                raise ValueError(
+                    f"monitor name {monitor.name!r} is used twice; names must be unique"
+                )
+            seen.add(monitor.name)
+        return self
+
+    def monitor(self, name: str) -> MonitorConfig:
+        for monitor in self.monitors:
+            if monitor.name == name:
+                return monitor
+        raise KeyError(name)

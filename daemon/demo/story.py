@@ -1,0 +1,120 @@
+"""`warden demo`: generate data, write a config, replay two weeks of daily scans, explain.
+
+Everything is written inside the demo folder: the data, the config and the SQLite store.
+A folder from an earlier demo (marked by `.warden-demo`) is refreshed; any other non-empty
+folder is refused, so the demo never overwrites someone's files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daemon.cli.common import UsageProblem, status_style
+from daemon.config import load_config
+from daemon.demo.config_text import DEMO_CONFIG
+from daemon.demo.data import DRIFT_FROM, LAST_DAY, MISSING_DAY, NULL_SPIKE_DAY, REFERENCE_END, generate
+from daemon.queries import IncidentFilter, incident_row, list_incidents
+from daemon.scan import ScanReport, run_scan, sync_monitors
+from daemon.store.engine import open_store
+
+MARKER = ".warden-demo"
+FIRST_SCAN = datetime(REFERENCE_END.year, REFERENCE_END.month, REFERENCE_END.day, tzinfo=UTC) + timedelta(days=2)
+LAST_SCAN = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC) + timedelta(days=1)
+
+
+@dataclass
+class DemoOutcome:
+    folder: Path
+    config_path: Path
+    reports: list[ScanReport] = field(default_factory=list)
+
+
+def prepare_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise UsageProblem(f"{folder} exists and is not a folder; choose another demo folder")
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).exists():
+            raise UsageProblem(f"{folder} is not empty and was not made by `warden demo`; choose an empty or new folder")
+        for name in ("data", "warden.yaml", "warden.db", "warden.db-wal", "warden.db-shm"):
+            target = folder / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("This folder was written by `warden demo`; it may be refreshed by the next demo.\n")
+
+
+def run_demo(folder: Path, console: Console) -> DemoOutcome:
+    prepare_folder(folder)
+    console.rule("[bold]Warden demo")
+    console.print(
+        "A lender's model scores loan applications. Its features land as one Parquet partition per day.\n"
+        f"January is clean. Then: [bold]{MISSING_DAY}[/] never arrives, from [bold]{DRIFT_FROM}[/] salaries and regions drift,\n"
+        f"and [bold]{NULL_SPIKE_DAY}[/] arrives with a third of its credit scores missing. Let's see what Warden makes of it.\n"
+    )
+    with console.status("writing the dataset..."):
+        data = generate(folder / "data" / "loans")
+    console.print(f"[green]✓[/] wrote {data.rows:,} rows in {data.days} daily partitions under {data.folder}")
+    config_path = folder / "warden.yaml"
+    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    console.print(f"[green]✓[/] wrote the config {config_path}")
+    config = load_config(config_path)
+    store = open_store(config.store.url)
+    sync_monitors(store, config)
+    outcome = DemoOutcome(folder, config_path)
+    days = []
+    moment = FIRST_SCAN
+    while moment <= LAST_SCAN:
+        days.append(moment)
+        moment += timedelta(days=1)
+    console.print(f"\nReplaying {len(days)} daily scans at midnight UTC ({days[0].date()} → {days[-1].date()}), as the daemon would have run them:\n")
+    day_table = Table(show_header=True, header_style="bold")
+    day_table.add_column("scan at")
+    for monitor in config.monitors:
+        day_table.add_column(monitor.name)
+    day_table.add_column("incidents")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} scans"), TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("scanning", total=len(days) * len(config.monitors))
+        for at in days:
+            cells, notes = [], []
+            for monitor in config.monitors:
+                report = run_scan(config, monitor, at, store, claimed_by="demo")
+                assert report is not None
+                outcome.reports.append(report)
+                patterns = sorted({f["pattern"] for f in report.findings if f["alert"]})
+                cells.append(f"[{status_style(report.status)}]{report.status}[/]" + (f" {', '.join(patterns)}" if patterns else ""))
+                notes += [f"opened #{i}" for i in report.opened] + [f"resolved #{i}" for i in report.resolved]
+                progress.advance(task)
+            day_table.add_row(at.date().isoformat(), *cells, ", ".join(notes) or "-")
+    console.print(day_table)
+    incidents = [incident_row(i) for i in list_incidents(store, IncidentFilter())]
+    store.close()
+    summary = Table(title="Incidents, and what Warden proposes", header_style="bold")
+    for header in ("id", "status", "pattern", "scope", "seen", "proposed action"):
+        summary.add_column(header)
+    for row in sorted(incidents, key=lambda r: r["id"]):
+        scope = ", ".join(row["columns"]) or ", ".join(str(v)[:10] for v in row["scope"].values()) or "-"
+        summary.add_row(str(row["id"]), f"[{status_style(row['status'])}]{row['status']}[/]", row["pattern"], scope, f"{row['occurrences']}x", row["proposed_action"])
+    console.print(summary)
+    console.print(
+        "\nOne incident per problem, not one per scan: repeated detections update it, two clean scans resolve it.\n"
+        "Playbooks run only after a person approves their plan (Slack, CLI or HTTP).\n"
+    )
+    config_arg = f"--config {config_path}"
+    console.print("[bold]Try next:[/]")
+    for command in (
+        f"warden incidents list {config_arg}",
+        f"warden incidents show 1 {config_arg}",
+        f"warden scan {config_arg} --at {LAST_SCAN.date()} --json",
+        f"warden validate-config {config_path}",
+    ):
+        console.print(f"  {command}")
+    return outcome

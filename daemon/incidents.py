@@ -1,0 +1,227 @@
+"""From detector findings to incidents: fingerprint, deduplicate, update, auto-resolve.
+
+A problem is identified by its fingerprint: (monitor, dataset, pattern, scope), where the
+scope is the partition or file for partition-level patterns (`missing_partition`,
+`corrupt_partition`) and empty otherwise (the affected columns are evidence, not identity, so
+a drift that spreads to another column updates the same incident). At most one incident per
+fingerprint is active (a partial unique index); a repeated detection updates it; after
+`AUTO_RESOLVE_AFTER` consecutive clean scans it resolves; a later detection opens a new
+incident linked to the resolved one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from daemon.store.audit import append_audit
+from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, IncidentStatus
+from detectors.results import DetectorResult, Finding, Status
+
+#: Consecutive clean scans after which an incident resolves by itself.
+AUTO_RESOLVE_AFTER = 2
+#: Details keys that make a finding's scope narrower than the whole monitor.
+_SCOPE_KEYS = ("partition", "path")
+
+
+@dataclass
+class Detection:
+    """The alerting findings of one scan that share a fingerprint."""
+
+    pattern: str
+    scope: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return sorted({f.column for f in self.findings if f.column})
+
+
+@dataclass
+class ObserveOutcome:
+    opened: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+
+    @property
+    def active(self) -> list[int]:
+        return self.opened + self.updated
+
+
+def fingerprint(monitor: str, dataset: str, pattern: str, scope: dict[str, Any]) -> str:
+    payload = json.dumps([monitor, dataset, pattern, scope], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def group_detections(result: DetectorResult) -> list[Detection]:
+    groups: dict[str, Detection] = {}
+    for finding in result.alerts:
+        scope = {key: finding.details[key] for key in _SCOPE_KEYS if key in finding.details}
+        key = json.dumps([finding.pattern, scope], sort_keys=True)
+        groups.setdefault(key, Detection(finding.pattern, scope)).findings.append(finding)
+    return list(groups.values())
+
+
+def _title(detection: Detection, dataset: str) -> str:
+    where = ", ".join(detection.columns) or ", ".join(str(v) for v in detection.scope.values())
+    return f"{detection.pattern} on {dataset}" + (f" ({where})" if where else "")
+
+
+def _evidence(
+    detection: Detection, windows: dict[str, Any], summary: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "findings": [finding.to_dict() for finding in detection.findings],
+        "windows": windows,
+        "summary": summary,
+    }
+
+
+def observe(
+    session: Session,
+    *,
+    monitor: str,
+    dataset: str,
+    severity: str,
+    result: DetectorResult,
+    windows: dict[str, Any],
+    at: datetime,
+    actor: str = "scanner",
+) -> ObserveOutcome:
+    """Record one scan's result: open or update incidents, count clean scans, resolve."""
+    outcome = ObserveOutcome()
+    if result.status in (Status.error, Status.insufficient_data):
+        return outcome  # no verdict: neither a detection nor a clean scan
+    seen: set[str] = set()
+    for detection in group_detections(result):
+        incident_key = fingerprint(monitor, dataset, detection.pattern, detection.scope)
+        seen.add(incident_key)
+        incident_id, opened = _open_or_update(
+            session,
+            incident_key,
+            monitor,
+            dataset,
+            severity,
+            detection,
+            windows,
+            result.summary,
+            at,
+            actor,
+        )
+        (outcome.opened if opened else outcome.updated).append(incident_id)
+    active = session.exec(
+        select(Incident).where(
+            Incident.monitor == monitor, col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES)
+        )
+    ).all()
+    for incident in active:
+        if incident.fingerprint in seen:
+            continue
+        incident.clean_streak += 1
+        if incident.clean_streak >= AUTO_RESOLVE_AFTER:
+            incident.status = IncidentStatus.resolved
+            incident.resolved_at = at
+            outcome.resolved.append(incident.id or 0)
+            append_audit(
+                session,
+                actor=actor,
+                action="incident.resolved",
+                entity_type="incident",
+                entity_id=str(incident.id),
+                payload={
+                    "reason": f"{incident.clean_streak} consecutive clean scans",
+                    "at": at.isoformat(),
+                },
+            )
+        session.add(incident)
+    return outcome
+
+
+def _open_or_update(
+    session: Session,
+    incident_key: str,
+    monitor: str,
+    dataset: str,
+    severity: str,
+    detection: Detection,
+    windows: dict[str, Any],
+    summary: dict[str, Any],
+    at: datetime,
+    actor: str,
+) -> tuple[int, bool]:
+    evidence = _evidence(detection, windows, summary)
+    for _attempt in range(2):
+        existing = session.exec(
+            select(Incident).where(
+                Incident.fingerprint == incident_key,
+                col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES),
+            )
+        ).first()
+        if existing is not None:
+            existing.occurrences += 1
+            existing.last_seen = max(existing.last_seen, at)
+            existing.clean_streak = 0
+            existing.evidence = evidence
+            existing.title = _title(detection, dataset)
+            session.add(existing)
+            append_audit(
+                session,
+                actor=actor,
+                action="incident.updated",
+                entity_type="incident",
+                entity_id=str(existing.id),
+                payload={
+                    "occurrences": existing.occurrences,
+                    "at": at.isoformat(),
+                    "columns": detection.columns,
+                },
+            )
+            return existing.id or 0, False
+        previous = session.exec(
+            select(Incident)
+            .where(Incident.fingerprint == incident_key)
+            .order_by(col(Incident.id).desc())
+        ).first()
+        incident = Incident(
+            fingerprint=incident_key,
+            monitor=monitor,
+            dataset=dataset,
+            pattern=detection.pattern,
+            scope=detection.scope,
+            severity=severity,
+            title=_title(detection, dataset),
+            first_seen=at,
+            last_seen=at,
+            evidence=evidence,
+            previous_incident_id=previous.id if previous else None,
+        )
+        try:
+            with session.begin_nested():
+                session.add(incident)
+                session.flush()
+        except IntegrityError:
+            continue  # another scan opened it a moment ago: update that one instead
+        append_audit(
+            session,
+            actor=actor,
+            action="incident.opened",
+            entity_type="incident",
+            entity_id=str(incident.id),
+            payload={
+                "fingerprint": incident_key,
+                "pattern": detection.pattern,
+                "scope": detection.scope,
+                "columns": detection.columns,
+                "previous_incident_id": incident.previous_incident_id,
+                "at": at.isoformat(),
+            },
+        )
+        return incident.id or 0, True
+    raise RuntimeError(f"could not open or update the incident with fingerprint {incident_key}")

@@ -1,0 +1,156 @@
+"""One evaluator per monitor kind: read the windows it needs, run its detector.
+
+Each evaluator is a function (context) -> Evaluation registered under the monitor kind; a
+contract test checks that every kind the config accepts has exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from daemon.config.models import (
+    DriftMonitor,
+    FreshnessMonitor,
+    MonitorConfig,
+    QualityMonitor,
+    WardenConfig,
+)
+from daemon.datasets import open_dataset
+from daemon.scan.reference_cache import reference_profile
+from daemon.store.engine import Store
+from daemon.windows import Window, current_window, reference_window
+from detectors.drift import DriftParams, detect_drift
+from detectors.freshness import FreshnessParams, detect_freshness, timeline_bounds
+from detectors.profiling import ProfileOptions
+from detectors.quality import QualityParams, detect_quality
+from detectors.results import DetectorResult
+from detectors.sources import DatasetSource, SourceError
+
+
+@dataclass
+class ScanContext:
+    config: WardenConfig
+    monitor: MonitorConfig
+    at: datetime
+    store: Store
+    refresh_reference: bool = False
+    excluded_files: tuple[str, ...] = ()
+
+
+@dataclass
+class Evaluation:
+    result: DetectorResult
+    windows: dict[str, Any] = field(default_factory=dict)
+    reference_cached: bool | None = None
+
+
+Evaluator = Callable[[ScanContext], Evaluation]
+EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluator(kind: str) -> Callable[[Evaluator], Evaluator]:
+    def register(function: Evaluator) -> Evaluator:
+        if kind in EVALUATORS:
+            raise ValueError(f"monitor kind {kind!r} has two evaluators")
+        EVALUATORS[kind] = function
+        return function
+
+    return register
+
+
+def _open(context: ScanContext, name: str) -> DatasetSource:
+    return open_dataset(name, context.config.datasets[name], excluded_files=context.excluded_files)
+
+
+def _columns(source: DatasetSource, requested: list[str] | None) -> list[str]:
+    if requested is None:
+        return source.default_columns()
+    available = source.columns()
+    missing = [name for name in requested if name not in available]
+    if missing:
+        raise SourceError(
+            f"dataset {source.name!r} has no column(s) {', '.join(missing)}; available: {', '.join(available)}"
+        )
+    return list(requested)
+
+
+def _compare_windows(
+    context: ScanContext, monitor: DriftMonitor | QualityMonitor
+) -> tuple[DatasetSource, Any, Any, Window, Window, bool]:
+    source = _open(context, monitor.dataset)
+    reference = reference_window(monitor.dataset, monitor.reference, context.at)
+    current = current_window(monitor.dataset, context.at, monitor.window)
+    reference_source = (
+        source if reference.dataset == monitor.dataset else _open(context, reference.dataset)
+    )
+    columns = _columns(source, monitor.columns)
+    options = ProfileOptions()
+    reference_profile_, cached = reference_profile(
+        context.store,
+        reference_source,
+        reference,
+        columns,
+        options,
+        refresh=context.refresh_reference,
+    )
+    current_profile = source.profile(
+        current.start, current.end, columns, reference=reference_profile_, options=options
+    )
+    return source, reference_profile_, current_profile, reference, current, cached
+
+
+@evaluator("drift")
+def evaluate_drift(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, DriftMonitor)
+    source, ref, cur, ref_window, cur_window, cached = _compare_windows(context, monitor)
+    params = DriftParams.model_validate(monitor.model_dump(include=set(DriftParams.model_fields)))
+    roles = context.config.datasets[monitor.dataset].roles.model_dump(exclude_none=True)
+    result = detect_drift(ref, cur, params, roles=roles)
+    return Evaluation(
+        result, {"reference": ref_window.to_dict(), "current": cur_window.to_dict()}, cached
+    )
+
+
+@evaluator("quality")
+def evaluate_quality(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, QualityMonitor)
+    source, ref, cur, ref_window, cur_window, cached = _compare_windows(context, monitor)
+    params = QualityParams.model_validate(
+        monitor.model_dump(include=set(QualityParams.model_fields))
+    )
+    unreadable = [(item.path, item.reason) for item in source.unreadable]
+    result = detect_quality(ref, cur, params, unreadable=unreadable)
+    return Evaluation(
+        result, {"reference": ref_window.to_dict(), "current": cur_window.to_dict()}, cached
+    )
+
+
+@evaluator("freshness")
+def evaluate_freshness(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, FreshnessMonitor)
+    source = _open(context, monitor.dataset)
+    params = FreshnessParams.model_validate(
+        monitor.model_dump(include=set(FreshnessParams.model_fields))
+    )
+    bounds = timeline_bounds(context.at, params)
+    if bounds is None:
+        # No cadence configured: only the lag matters, read with a one-bucket timeline.
+        step = params.max_lag
+        bounds = (context.at - step, context.at, step)
+    start, end, step = bounds
+    timeline = source.timeline(start, end, step)
+    # The lag is measured up to the scan time, not to the last complete bucket.
+    if end < context.at:
+        latest = source.timeline(end, context.at, context.at - end).latest or timeline.latest
+        timeline = type(timeline)(
+            timeline.start, timeline.end, timeline.step, timeline.counts, latest
+        )
+    result = detect_freshness(timeline, context.at, params)
+    window = Window(monitor.dataset, start, end)
+    return Evaluation(result, {"timeline": window.to_dict()})

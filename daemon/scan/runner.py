@@ -1,0 +1,228 @@
+"""Run one monitor once: claim the tick, evaluate, record incidents, report.
+
+A scan never raises for bad data or an unreachable source: the report's status is `error`
+with a message a person can act on, and the scan run is recorded as such. The scan run
+update, the incident changes and their audit events commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.incidents import observe
+from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
+from daemon.store.audit import append_audit
+from daemon.store.engine import Store
+from daemon.store.models import Monitor, ScanRun
+from daemon.store.types import utcnow
+from detectors.results import DetectorResult, Status
+from detectors.sources import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    """What `warden scan --json` prints for one monitor (the DESIGN.md contract and more)."""
+
+    monitor: str
+    kind: str
+    dataset: str
+    at: datetime
+    status: str
+    message: str
+    findings: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+    windows: dict[str, Any] = field(default_factory=dict)
+    incident_ids: list[int] = field(default_factory=list)
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    scan_run_id: int | None = None
+    reference_cached: bool | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def incident_id(self) -> int | None:
+        return self.incident_ids[0] if self.incident_ids else None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "at": self.at.isoformat(),
+            "status": self.status,
+            "message": self.message,
+            "findings": self.findings,
+            "incident_id": self.incident_id,
+            "incident_ids": self.incident_ids,
+            "opened_incidents": self.opened,
+            "resolved_incidents": self.resolved,
+            "summary": self.summary,
+            "windows": self.windows,
+            "scan_run_id": self.scan_run_id,
+            "reference_cached": self.reference_cached,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
+def config_hash(monitor: MonitorConfig) -> str:
+    return hashlib.sha256(
+        json.dumps(monitor.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+
+
+def sync_monitors(store: Store, config: WardenConfig) -> None:
+    """Make the store's Monitor rows match the config (the config is the source of truth)."""
+    with store.session() as session:
+        stored = {m.name: m for m in session.exec(select(Monitor)).all()}
+        for monitor in config.monitors:
+            digest = config_hash(monitor)
+            row = stored.get(monitor.name)
+            if row is not None and row.config_hash == digest:
+                continue
+            row = row or Monitor(
+                name=monitor.name,
+                kind=monitor.kind,
+                dataset=monitor.dataset,
+                config={},
+                config_hash="",
+            )
+            row.kind, row.dataset = monitor.kind, monitor.dataset
+            row.config, row.config_hash, row.updated_at = (
+                monitor.model_dump(mode="json"),
+                digest,
+                utcnow(),
+            )
+            session.add(row)
+
+
+def claim_tick(
+    store: Store, monitor: str, at: datetime, *, claimed_by: str, replace: bool
+) -> int | None:
+    """Insert the ScanRun for (monitor, at); None when another run holds it and not `replace`."""
+    try:
+        with store.session() as session:
+            run = ScanRun(monitor=monitor, scheduled_for=at, claimed_by=claimed_by)
+            session.add(run)
+            session.flush()
+            return run.id
+    except IntegrityError:
+        if not replace:
+            return None
+    with store.session() as session:
+        run = session.exec(
+            select(ScanRun).where(ScanRun.monitor == monitor, ScanRun.scheduled_for == at)
+        ).one()
+        run.status, run.started_at, run.finished_at, run.claimed_by = (
+            "running",
+            utcnow(),
+            None,
+            claimed_by,
+        )
+        run.result, run.error = None, None
+        session.add(run)
+        return run.id
+
+
+def evaluate(context: ScanContext) -> Evaluation:
+    """Run the monitor's evaluator; turn any failure into an `error` result."""
+    try:
+        return EVALUATORS[context.monitor.kind](context)
+    except SourceError as error:
+        return Evaluation(DetectorResult.failed(str(error)))
+    except Exception as error:  # noqa: BLE001 - a scan must report, never crash the daemon
+        log.exception("scan of %s failed", context.monitor.name)
+        return Evaluation(
+            DetectorResult.failed(f"internal error while scanning: {type(error).__name__}: {error}")
+        )
+
+
+def run_scan(
+    config: WardenConfig,
+    monitor: MonitorConfig,
+    at: datetime,
+    store: Store,
+    *,
+    claimed_by: str = "cli",
+    replace: bool = True,
+    refresh_reference: bool = False,
+) -> ScanReport | None:
+    """Scan `monitor` as of `at`; None when the tick was already claimed (and not `replace`)."""
+    started = time.perf_counter()
+    run_id = claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
+    if run_id is None:
+        return None
+    evaluation = evaluate(
+        ScanContext(config, monitor, at, store, refresh_reference=refresh_reference)
+    )
+    result = evaluation.result
+    findings = [finding.to_dict() for finding in result.findings]
+    with store.session() as session:
+        outcome = observe(
+            session,
+            monitor=monitor.name,
+            dataset=monitor.dataset,
+            severity=monitor.severity,
+            result=result,
+            windows=evaluation.windows,
+            at=at,
+        )
+        run = session.get(ScanRun, run_id)
+        assert run is not None
+        run.status = result.status.value
+        run.finished_at = utcnow()
+        run.error = result.message if result.status == Status.error else None
+        run.result = {
+            "status": result.status.value,
+            "message": result.message,
+            "summary": result.summary,
+            "alerts": [f for f in findings if f["alert"]],
+        }
+        session.add(run)
+        append_audit(
+            session,
+            actor=claimed_by,
+            action="scan.completed",
+            entity_type="scan_run",
+            entity_id=str(run_id),
+            payload={
+                "monitor": monitor.name,
+                "at": at.isoformat(),
+                "status": result.status.value,
+                "alerts": [
+                    {"pattern": f["pattern"], "column": f["column"], "statistic": f["statistic"]}
+                    for f in findings
+                    if f["alert"]
+                ],
+                "incidents": outcome.active,
+                "resolved": outcome.resolved,
+            },
+        )
+    return ScanReport(
+        monitor=monitor.name,
+        kind=monitor.kind,
+        dataset=monitor.dataset,
+        at=at,
+        status=result.status.value,
+        message=result.message,
+        findings=findings,
+        summary=result.summary,
+        windows=evaluation.windows,
+        incident_ids=outcome.active,
+        opened=outcome.opened,
+        resolved=outcome.resolved,
+        scan_run_id=run_id,
+        reference_cached=evaluation.reference_cached,
+        duration_seconds=time.perf_counter() - started,
+    )

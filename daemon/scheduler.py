@@ -1,0 +1,93 @@
+"""One APScheduler job per monitor, built from the config at start.
+
+The config is the source of truth: jobs live in memory (no pickled job store). Each job is
+`coalesce`d with `max_instances=1`, and a misfire grace time of half the interval (at least
+a minute), so a late tick still runs once while a tick missed by a long pause is skipped and
+logged. Each tick claims its (monitor, scheduled time) ScanRun row, so replicas sharing a
+store never scan the same tick twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.scan import run_scan, sync_monitors
+from daemon.store.engine import Store
+
+log = logging.getLogger(__name__)
+
+
+def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
+    schedule = monitor.schedule
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+    assert schedule.every is not None
+    # Anchor intervals on the epoch so every replica computes the same tick times.
+    return IntervalTrigger(seconds=int(schedule.every.total_seconds()), start_date=datetime(2000, 1, 1, tzinfo=UTC), timezone=UTC)
+
+
+def misfire_grace(monitor: MonitorConfig) -> int:
+    every = monitor.schedule.every or timedelta(hours=1)
+    return max(60, int(every.total_seconds() // 2))
+
+
+def build_scheduler(config: WardenConfig, store: Store, *, identity: str) -> BlockingScheduler:
+    sync_monitors(store, config)
+    scheduler = BlockingScheduler(timezone=UTC)
+
+    def tick(monitor: MonitorConfig, scheduled: datetime | None = None) -> None:
+        at = (scheduled or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
+        if report is None:
+            log.info("tick %s of %s already claimed by another replica", at.isoformat(), monitor.name)
+        else:
+            log.info("scanned %s at %s: %s", monitor.name, at.isoformat(), report.status)
+
+    for monitor in config.monitors:
+        trigger = trigger_for(monitor)
+        scheduler.add_job(
+            _tick_with_time,
+            trigger=trigger,
+            args=(tick, monitor, trigger),
+            id=monitor.name,
+            name=monitor.name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=misfire_grace(monitor),
+        )
+
+    def on_event(event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            log.warning("monitor %s missed its tick at %s", event.job_id, event.scheduled_run_time)
+        else:
+            log.error("monitor %s failed at %s: %s", event.job_id, event.scheduled_run_time, event.exception)
+
+    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    return scheduler
+
+
+def latest_fire_time(trigger: CronTrigger | IntervalTrigger, now: datetime, horizon: timedelta) -> datetime | None:
+    """The last time `trigger` fired at or before `now`, looking back at most `horizon`.
+
+    APScheduler 3 does not pass a job its scheduled time, and the scan must be keyed by that
+    time (not by when the thread got to run it) for replicas to agree on the tick.
+    """
+    fire = trigger.get_next_fire_time(None, now - horizon)
+    latest = None
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return latest
+
+
+def _tick_with_time(tick: Callable[[MonitorConfig, datetime | None], None], monitor: MonitorConfig, trigger: CronTrigger | IntervalTrigger) -> None:
+    now = datetime.now(UTC)
+    tick(monitor, latest_fire_time(trigger, now, timedelta(seconds=misfire_grace(monitor))) or now)

@@ -1,0 +1,138 @@
+"""The source a detector reads: an Ibis table with an event-time column.
+
+Every engine (DuckDB over files, PostgreSQL, DuckDB tables, Spark...) is reached through the
+same `DatasetSource`; only how the table is opened differs (`files.py`, `sql.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ibis
+from ibis.expr.types import Table
+
+from detectors.profile import WindowProfile
+from detectors.profiling import ProfileOptions, column_kind, profile_window, window_filter
+
+
+class SourceError(Exception):
+    """The dataset cannot be read at all (missing path, unreachable database, no time column)."""
+
+
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A file of the dataset that could not be read (reported as `corrupt_partition`)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Row counts per time bucket of `step`, from `start` (inclusive) to `end` (exclusive).
+
+    `counts[i]` is the number of rows with event time in [start + i*step, start + (i+1)*step).
+    `latest` is the newest event time at or before `end` (None when there is none).
+    """
+
+    start: datetime
+    end: datetime
+    step: timedelta
+    counts: tuple[int, ...]
+    latest: datetime | None
+
+
+@dataclass
+class DatasetSource:
+    """A dataset opened as an Ibis table; `spec` identifies it for cache fingerprints."""
+
+    name: str
+    table: Table
+    time_column: str
+    entity_column: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    unreadable: list[UnreadableFile] = field(default_factory=list)
+
+    def columns(self) -> dict[str, str]:
+        """Column name -> engine type, as text."""
+        return {name: str(dtype) for name, dtype in self.table.schema().items()}
+
+    def default_columns(self) -> list[str]:
+        """Columns monitored when a monitor names none: all but time, entity and temporal ones."""
+        schema = self.table.schema()
+        skip = {self.time_column, self.entity_column}
+        return [
+            name
+            for name, dtype in schema.items()
+            if name not in skip and column_kind(dtype) in ("numeric", "categorical")
+        ]
+
+    def profile(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        columns: Sequence[str],
+        *,
+        reference: WindowProfile | None = None,
+        options: ProfileOptions | None = None,
+    ) -> WindowProfile:
+        return profile_window(
+            self.table,
+            dataset=self.name,
+            time_column=self.time_column,
+            start=start,
+            end=end,
+            columns=columns,
+            reference=reference,
+            options=options,
+        )
+
+    def window_signature(self, start: datetime | None, end: datetime | None) -> str:
+        """A cheap fingerprint of a window's content: row count and time range, with the spec.
+
+        Used to key cached reference profiles: appending, removing or quarantining rows in the
+        window changes it; rewriting values in place with the same rows does not (documented
+        limit of the cache; `warden scan --refresh-reference` recomputes).
+        """
+        window = window_filter(self.table, self.time_column, start, end)
+        time = window[self.time_column]
+        row = window.aggregate(n=window.count(), lo=time.min(), hi=time.max()).execute().iloc[0]
+        payload = {
+            "spec": self.spec,
+            "rows": int(row["n"]),
+            "lo": str(row["lo"]),
+            "hi": str(row["hi"]),
+            "unreadable": sorted(item.path for item in self.unreadable),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def timeline(self, start: datetime, end: datetime, step: timedelta) -> Timeline:
+        """Row counts per `step` bucket aligned on `start`, and the newest event time <= end."""
+        seconds = int(step.total_seconds())
+        window = window_filter(self.table, self.time_column, start, end)
+        offset = int(start.timestamp())
+        bucket = ((window[self.time_column].epoch_seconds() - offset) // seconds).cast("int64")
+        grouped = window.mutate(bucket=bucket).group_by("bucket").aggregate(n=ibis._.count()).execute()
+        slots = max(0, int((end - start).total_seconds()) // seconds)
+        counts = [0] * slots
+        for index, n in grouped.itertuples(index=False):
+            if 0 <= int(index) < slots:
+                counts[int(index)] = int(n)
+        latest_rows = window_filter(self.table, self.time_column, None, end)
+        latest = latest_rows.aggregate(latest=latest_rows[self.time_column].max()).execute().iloc[0]["latest"]
+        return Timeline(start, end, step, tuple(counts), _to_utc(latest))
+
+
+def _to_utc(value: Any) -> datetime | None:
+    if value is None or (isinstance(value, float)) or str(value) in ("NaT", "nan", "None"):
+        return None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

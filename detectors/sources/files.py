@@ -1,0 +1,133 @@
+"""Parquet and CSV datasets through DuckDB: a file, a glob, or a (hive-partitioned) folder.
+
+Each file is checked before the engine sees it (a Parquet footer read, or a CSV header), so a
+corrupt partition becomes an `UnreadableFile` (reported as a `corrupt_partition` finding)
+instead of failing the whole scan. Files listed in `excluded` (quarantined by a playbook) are
+left out of every read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import ibis
+import pyarrow.parquet as pq
+
+from detectors.sources.base import DatasetSource, SourceError, UnreadableFile
+
+FileFormat = Literal["parquet", "csv"]
+_SUFFIXES = {"parquet": (".parquet", ".parq", ".pq"), "csv": (".csv", ".csv.gz", ".tsv")}
+
+
+def discover_files(path: str, file_format: FileFormat) -> list[str]:
+    """Every data file that `path` names: the file itself, a glob's matches, or a folder's
+    files of that format at any depth (hidden files and folders are skipped)."""
+    target = Path(path)
+    if target.is_file():
+        return [str(target.resolve())]
+    if target.is_dir():
+        found = [
+            str(candidate.resolve())
+            for candidate in sorted(target.rglob("*"))
+            if candidate.is_file()
+            and candidate.name.endswith(_SUFFIXES[file_format])
+            and not any(part.startswith((".", "_")) for part in candidate.relative_to(target).parts)
+        ]
+        if not found:
+            raise SourceError(f"folder {path!r} holds no {file_format} files (looked for {', '.join(_SUFFIXES[file_format])})")
+        return found
+    if glob.has_magic(path):
+        matches = sorted(str(Path(m).resolve()) for m in glob.glob(path, recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise SourceError(f"no file matches the pattern {path!r}")
+        return matches
+    raise SourceError(f"dataset path {path!r} does not exist (a file, a glob or a folder is expected)")
+
+
+def check_file(path: str, file_format: FileFormat) -> str | None:
+    """Why a file cannot be read, or None when it looks sound (cheap: footer or first line)."""
+    try:
+        if file_format == "parquet":
+            pq.ParquetFile(path).metadata  # noqa: B018 - reading the footer is the check
+        else:
+            with open(path, "rb") as handle:
+                first = handle.readline()
+            if not first.strip():
+                return "empty file or no header line"
+    except Exception as error:  # noqa: BLE001 - any read failure means the file is unreadable
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _is_hive(paths: Iterable[str]) -> bool:
+    return any("=" in part for p in paths for part in Path(p).parent.parts)
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def open_file_source(
+    name: str,
+    *,
+    path: str,
+    file_format: FileFormat,
+    time_column: str,
+    entity_column: str | None = None,
+    excluded: Iterable[str] = (),
+) -> DatasetSource:
+    """Open a file dataset in an in-memory DuckDB, as a view with the time column in UTC."""
+    skip = {str(Path(p).resolve()) for p in excluded}
+    files = [p for p in discover_files(path, file_format) if p not in skip]
+    unreadable = []
+    readable = []
+    for file in files:
+        problem = check_file(file, file_format)
+        if problem is None:
+            readable.append(file)
+        else:
+            unreadable.append(UnreadableFile(file, problem))
+    if not readable:
+        raise SourceError(
+            f"dataset {name!r}: none of the {len(files)} files under {path!r} can be read"
+            + (f" (first problem: {unreadable[0].path}: {unreadable[0].reason})" if unreadable else "")
+        )
+    connection = ibis.duckdb.connect()
+    connection.raw_sql("SET TimeZone = 'UTC'")
+    hive = "true" if _is_hive(readable) else "false"
+    reader = (
+        f"read_parquet({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true)"
+        if file_format == "parquet"
+        else f"read_csv({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true, header = true)"
+    )
+    try:
+        columns = [row[0] for row in connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    except Exception as error:  # noqa: BLE001 - the engine's message is what the person needs
+        raise SourceError(f"dataset {name!r}: DuckDB cannot read {path!r}: {error}") from error
+    if time_column not in columns:
+        raise SourceError(
+            f"dataset {name!r}: time column {time_column!r} is not in the data; "
+            f"columns are: {', '.join(columns)}"
+        )
+    if entity_column and entity_column not in columns:
+        raise SourceError(
+            f"dataset {name!r}: entity column {entity_column!r} is not in the data; "
+            f"columns are: {', '.join(columns)}"
+        )
+    quoted = '"' + time_column.replace('"', '""') + '"'
+    connection.raw_sql(
+        f"CREATE VIEW dataset AS SELECT * REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
+    )
+    spec = {"format": file_format, "path": path, "files": len(readable)}
+    return DatasetSource(
+        name=name,
+        table=connection.table("dataset"),
+        time_column=time_column,
+        entity_column=entity_column,
+        spec=spec,
+        unreadable=unreadable,
+    )

@@ -1,0 +1,60 @@
+"""Tables in PostgreSQL or DuckDB databases, opened through Ibis."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import ibis
+
+from detectors.sources.base import DatasetSource, SourceError
+
+SqlFormat = Literal["postgres", "duckdb"]
+
+
+def open_sql_source(
+    name: str,
+    *,
+    url: str,
+    table: str,
+    sql_format: SqlFormat,
+    time_column: str,
+    entity_column: str | None = None,
+) -> DatasetSource:
+    """Open `table` at `url` (postgresql://... or a DuckDB file path / duckdb://path)."""
+    try:
+        if sql_format == "postgres":
+            connection = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
+        else:
+            path = url.removeprefix("duckdb://")
+            connection = ibis.duckdb.connect(path, read_only=True)
+    except Exception as error:  # noqa: BLE001 - any connection failure is reported the same way
+        raise SourceError(f"dataset {name!r}: cannot connect to {_mask(url)}: {error}") from error
+    try:
+        schema_name, _, table_name = table.rpartition(".")
+        expression = connection.table(table_name, database=schema_name or None)
+    except Exception as error:  # noqa: BLE001
+        raise SourceError(f"dataset {name!r}: table {table!r} cannot be opened: {error}") from error
+    columns = list(expression.schema().names)
+    for role, column in (("time", time_column), ("entity", entity_column)):
+        if column and column not in columns:
+            raise SourceError(
+                f"dataset {name!r}: {role} column {column!r} is not in table {table!r}; "
+                f"columns are: {', '.join(columns)}"
+            )
+    return DatasetSource(
+        name=name,
+        table=expression,
+        time_column=time_column,
+        entity_column=entity_column,
+        spec={"format": sql_format, "url": _mask(url), "table": table},
+    )
+
+
+def _mask(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
