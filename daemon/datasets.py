@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from daemon.config.models import DatasetConfig
-from detectors.sources import DatasetSource, open_file_source, open_sql_source
+from detectors.sources.base import DatasetSource
+from detectors.sources.files import open_file_source
+from detectors.sources.sql import open_sql_source
 
 
 def open_dataset(

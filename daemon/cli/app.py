@@ -17,7 +17,7 @@ from daemon.cli import config_commands, demo_command, incidents_commands, run_co
 from daemon.cli.common import UsageProblem, err_console
 from daemon.config import ConfigError
 from daemon.store.errors import StoreError
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 
 app = typer.Typer(
     name="warden",

@@ -11,8 +11,8 @@ import typer
 from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
 from daemon.config import load_config
 from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
-from detectors.sources import SourceError
-from detectors.sources.files import discover_files
+from detectors.sources.discovery import discover_files
+from detectors.sources.errors import SourceError
 
 
 def init(

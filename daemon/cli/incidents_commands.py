@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.common import ConfigOption, JsonOption, UsageProblem, console, load, parse_at, print_csv, print_json_lines, status_style, store_for
+from daemon.cli.common import (
+    ConfigOption,
+    JsonOption,
+    UsageProblem,
+    console,
+    load,
+    parse_at,
+    print_csv,
+    print_json_lines,
+    status_style,
+    store_for,
+)
 from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
 from daemon.routing import default_route
 from daemon.store.models import IncidentStatus

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from daemon.cli.common import ConfigOption, console, load, store_for
-from daemon.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +20,8 @@ def run(
     once: Annotated[bool, typer.Option("--check", help="Build the schedule, print it and exit (no scans).")] = False,
 ) -> None:
     """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C."""
+    from daemon.scheduler import build_scheduler  # deferred: the engines load only to run
+
     loaded = load(config)
     store = store_for(loaded)
     identity = f"{socket.gethostname()}:{os.getpid()}"

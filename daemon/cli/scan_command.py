@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from daemon.cli.common import ConfigOption, JsonOption, UsageProblem, console, load, parse_at, print_json_lines, status_style, store_for
+from daemon.cli.common import (
+    ConfigOption,
+    JsonOption,
+    UsageProblem,
+    console,
+    load,
+    parse_at,
+    print_json_lines,
+    status_style,
+    store_for,
+)
 from daemon.config import WardenConfig
 from daemon.config.models import MonitorConfig
-from daemon.scan import ScanReport, run_scan, sync_monitors
+
+if TYPE_CHECKING:
+    from daemon.scan import ScanReport
 
 #: Exit code when at least one monitor could not be evaluated (its status is `error`).
 EXIT_MONITOR_ERROR = 3
@@ -42,6 +54,8 @@ def scan(
     3 when some monitor reported `error` (all results are still printed), 2 when Warden
     itself could not run (config, store).
     """
+    from daemon.scan import run_scan, sync_monitors  # deferred: the engines load only to scan
+
     loaded = load(config)
     monitors = select_monitors(loaded, monitor)
     moment = parse_at(at) or datetime.now(UTC).replace(microsecond=0)

@@ -12,7 +12,6 @@ import difflib
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic_core import PydanticCustomError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,11 +21,12 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from detectors.drift import DriftParams
-from detectors.freshness import FreshnessParams
+from detectors.drift.params import DriftParams
+from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
-from detectors.quality import QualityParams
+from detectors.quality.params import QualityParams
 
 
 class ConfigModel(BaseModel):

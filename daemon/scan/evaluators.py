@@ -22,12 +22,16 @@ from daemon.datasets import open_dataset
 from daemon.scan.reference_cache import reference_profile
 from daemon.store.engine import Store
 from daemon.windows import Window, current_window, reference_window
-from detectors.drift import DriftParams, detect_drift
-from detectors.freshness import FreshnessParams, detect_freshness, timeline_bounds
+from detectors.drift.detector import detect_drift
+from detectors.drift.params import DriftParams
+from detectors.freshness.detector import detect_freshness, timeline_bounds
+from detectors.freshness.params import FreshnessParams
 from detectors.profiling import ProfileOptions
-from detectors.quality import QualityParams, detect_quality
+from detectors.quality.checks import detect_quality
+from detectors.quality.params import QualityParams
 from detectors.results import DetectorResult
-from detectors.sources import DatasetSource, SourceError
+from detectors.sources.base import DatasetSource
+from detectors.sources.errors import SourceError
 
 
 @dataclass

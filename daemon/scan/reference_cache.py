@@ -22,7 +22,7 @@ from daemon.store.models import ReferenceProfile
 from daemon.windows import Window
 from detectors.profile import PROFILE_SCHEMA_VERSION, WindowProfile
 from detectors.profiling import ProfileOptions
-from detectors.sources import DatasetSource
+from detectors.sources.base import DatasetSource
 
 
 def cache_key(

@@ -26,7 +26,7 @@ from daemon.store.engine import Store
 from daemon.store.models import Monitor, ScanRun
 from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Status
-from detectors.sources import SourceError
+from detectors.sources.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,10 @@ at the threshold in every case, at a cost in power.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
-Correction = Literal["bh", "bonferroni", "none"]
+from detectors.drift.correction_names import Correction
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:

@@ -16,46 +16,15 @@ never had raise `category_emergence` when they make up `new_category_min_share` 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator
-
-from detectors.drift.base import METHODS, MethodNotApplicable, MethodScore, get_method
-from detectors.drift.correction import Correction, adjust
+from detectors.drift.base import MethodNotApplicable, MethodScore
+from detectors.drift.correction import adjust
 from detectors.drift.distributions import aligned_counts
-from detectors.params import StrictModel
+from detectors.drift.params import DriftParams
+from detectors.drift.registry import get_method
 from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
-
-MethodName = Literal["auto", "ks", "chi_square", "wasserstein", "jensen_shannon", "psi"]
-
-
-class DriftParams(StrictModel):
-    """Parameters of the drift detector (all optional; defaults are documented above)."""
-
-    method: MethodName = Field("auto", description="Method for every column, or auto.")
-    column_methods: dict[str, MethodName] = Field(default_factory=dict, description="Per-column method overrides.")
-    thresholds: dict[str, float] = Field(
-        default_factory=dict,
-        description="Per-method threshold overrides: p-value level for tests, distance for the others.",
-    )
-    correction: Correction = Field("bh", description="Multiple-testing correction across columns: bh, bonferroni or none.")
-    min_effect: float = Field(0.05, ge=0, le=1, description="Effect-size floor for tests (KS D, total variation).")
-    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted columns that makes the dataset drifted.")
-    small_sample_rows: int = Field(1000, ge=1, description="Reference size up to which auto picks exact tests.")
-    min_rows: int = Field(30, ge=1, description="Fewer rows than this in a window gives insufficient_data.")
-    new_category_min_share: float = Field(0.01, ge=0, le=1, description="Share of rows in unseen categories that alerts.")
-
-    @field_validator("thresholds")
-    @classmethod
-    def _known_methods(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(METHODS))
-        if unknown:
-            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(METHODS))}")
-        return value
-
-    def threshold_for(self, method: str) -> float:
-        return self.thresholds.get(method, get_method(method).default_threshold)
 
 
 def choose_method(reference: ColumnProfile, params: DriftParams) -> str:

@@ -1,16 +1,6 @@
-"""Data sources: open a dataset as an Ibis table and compute window aggregates on it."""
+"""Data sources: open a dataset as an Ibis table and compute window aggregates on it.
 
-from __future__ import annotations
-
-from detectors.sources.base import DatasetSource, SourceError, Timeline, UnreadableFile
-from detectors.sources.files import open_file_source
-from detectors.sources.sql import open_sql_source
-
-__all__ = [
-    "DatasetSource",
-    "SourceError",
-    "Timeline",
-    "UnreadableFile",
-    "open_file_source",
-    "open_sql_source",
-]
+Modules: `errors` (SourceError, light), `discovery` (which files a path names, light),
+`base` (DatasetSource), `files` (Parquet/CSV via DuckDB), `sql` (PostgreSQL/DuckDB tables).
+The package imports nothing itself, so the CLI starts without loading an engine.
+"""

@@ -18,33 +18,8 @@ from ibis.expr.types import Table
 
 from detectors.profile import WindowProfile
 from detectors.profiling import ProfileOptions, column_kind, profile_window, window_filter
-
-
-class SourceError(Exception):
-    """The dataset cannot be read at all (missing path, unreachable database, no time column)."""
-
-
-@dataclass(frozen=True)
-class UnreadableFile:
-    """A file of the dataset that could not be read (reported as `corrupt_partition`)."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """Row counts per time bucket of `step`, from `start` (inclusive) to `end` (exclusive).
-
-    `counts[i]` is the number of rows with event time in [start + i*step, start + (i+1)*step).
-    `latest` is the newest event time at or before `end` (None when there is none).
-    """
-
-    start: datetime
-    end: datetime
-    step: timedelta
-    counts: tuple[int, ...]
-    latest: datetime | None
+from detectors.sources.errors import UnreadableFile
+from detectors.timeline import Timeline
 
 
 @dataclass

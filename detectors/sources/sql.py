@@ -6,7 +6,8 @@ from typing import Literal
 
 import ibis
 
-from detectors.sources.base import DatasetSource, SourceError
+from detectors.sources.base import DatasetSource
+from detectors.sources.errors import SourceError
 
 SqlFormat = Literal["postgres", "duckdb"]
 

@@ -7,7 +7,7 @@
   and the last complete bucket before the scan time; one finding per missing bucket.
 
 >>> from datetime import datetime, timedelta, UTC
->>> from detectors.sources.base import Timeline
+>>> from detectors.timeline import Timeline
 >>> day = timedelta(days=1)
 >>> timeline = Timeline(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC), day, (10, 0, 12, 11), datetime(2025, 1, 4, 23, tzinfo=UTC))
 >>> result = detect_freshness(timeline, datetime(2025, 1, 5, 1, tzinfo=UTC), FreshnessParams(max_lag="1d", expected_every="1d"))
@@ -19,24 +19,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
-
-from detectors.params import Duration, StrictModel
+from detectors.freshness.params import FreshnessParams
 from detectors.results import DetectorResult, Finding
-from detectors.sources.base import Timeline
-
-
-class FreshnessParams(StrictModel):
-    """How fresh the data must be; durations like `2h` or `1d`."""
-
-    max_lag: Duration = Field(description="Newest event older than this (vs the scan time) is stale.")
-    expected_every: Duration | None = Field(None, description="Cadence of partitions; empty buckets are missing partitions.")
-    lookback: Duration | None = Field(None, description="How far back to look for gaps (default 7 x expected_every).")
-
-    def lookback_span(self) -> timedelta | None:
-        if self.expected_every is None:
-            return None
-        return self.lookback or self.expected_every * 7
+from detectors.timeline import Timeline
 
 
 def timeline_bounds(at: datetime, params: FreshnessParams) -> tuple[datetime, datetime, timedelta] | None:

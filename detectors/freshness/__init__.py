@@ -1,0 +1,1 @@
+"""Freshness: `params.py` (light) and `detector.py` (stale data, missing partitions)."""

@@ -1,0 +1,96 @@
+"""`warden scan --json` keeps the contract of DESIGN.md, and bad input never shows a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_warden
+
+ONE_MONITOR = "datasets: {d: {format: csv, path: x.csv, time_column: t}}\nmonitors: [{name: m, kind: freshness, dataset: d, max_lag: 1h}]\n"
+FINDING_KEYS = {"pattern", "column", "method", "statistic", "threshold", "p_value", "alert"}
+
+
+def test_scan_json_contract(demo_folder):
+    home, _ = demo_folder
+    ran = run_warden("scan", "-c", "my-demo/warden.yaml", "--at", "2025-02-10", "--json", cwd=home)
+    assert ran.code == 0, ran.stderr
+    reports = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [r["monitor"] for r in reports] == ["loans-drift", "loans-quality", "loans-freshness"]
+    for report in reports:
+        assert {"monitor", "kind", "dataset", "status", "findings", "incident_id"} <= set(report)
+        assert report["status"] in {"ok", "alert", "error", "insufficient_data"}
+        for finding in report["findings"]:
+            assert FINDING_KEYS <= set(finding)
+    drift, quality, _ = reports
+    assert drift["status"] == "alert" and isinstance(drift["incident_id"], int)
+    assert drift["reference_cached"] is True  # the demo computed it already
+    assert quality["status"] == "alert"
+    assert {f["column"] for f in quality["findings"] if f["alert"]} == {"credit_score"}
+
+
+def test_scan_one_monitor_at_a_time_and_unknown_monitor(demo_folder):
+    home, _ = demo_folder
+    one = run_warden("scan", "-c", "my-demo/warden.yaml", "--at", "2025-01-20T00:00:00Z", "-m", "loans-drift", "--json", cwd=home)
+    report = json.loads(one.stdout)
+    assert report["status"] == "ok" and report["incident_id"] is None
+    bad = run_warden("scan", "-c", "my-demo/warden.yaml", "-m", "nope", cwd=home)
+    assert bad.code == 2 and "unknown monitor(s) nope" in bad.stderr
+    bad_time = run_warden("scan", "-c", "my-demo/warden.yaml", "--at", "yesterday", cwd=home)
+    assert bad_time.code == 2 and "--at" in bad_time.stderr
+
+
+def _config(folder: Path, body: str) -> Path:
+    path = folder / "warden.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_missing_dataset_path_is_a_monitor_error_with_exit_3(tmp_path: Path):
+    _config(
+        tmp_path,
+        "datasets:\n  d: {format: parquet, path: nowhere/, time_column: ts}\n"
+        "monitors:\n  - {name: fresh, kind: freshness, dataset: d, max_lag: 1h}\n",
+    )
+    ran = run_warden("scan", "--json", cwd=tmp_path)
+    assert ran.code == 3
+    report = json.loads(ran.stdout)
+    assert report["status"] == "error" and "does not exist" in report["message"]
+    checked = run_warden("validate-config", "warden.yaml", cwd=tmp_path)
+    assert checked.code == 2 and "datasets.d.path" in checked.stderr and "does not exist" in checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (None, "does not exist (write a starter config with `warden init`)"),
+        ("monitors: [{name: m, kind: magic, dataset: d}]\ndatasets: {d: {format: csv, path: x.csv, time_column: t}}\n", "unknown monitor kind 'magic'"),
+        ("store: {url: 'postgresql://nobody@127.0.0.1:1/none'}\n" + ONE_MONITOR, "127.0.0.1:1"),
+        ("store: {url: 'mysql://x@y/z'}\n" + ONE_MONITOR, "Store error"),
+    ],
+    ids=["missing-config", "unknown-kind", "unreachable-store", "unsupported-store"],
+)
+def test_bad_input_is_one_paragraph_and_non_zero(tmp_path: Path, body: str | None, message: str):
+    if body is not None:
+        _config(tmp_path, body)
+    ran = run_warden("scan", cwd=tmp_path, timeout=60)
+    assert ran.code == 2
+    assert message in ran.stderr
+    assert "Traceback" not in ran.stderr + ran.stdout
+
+
+def test_every_command_has_help(tmp_path: Path):
+    for command in (["--help"], ["init", "--help"], ["validate-config", "--help"], ["scan", "--help"], ["run", "--help"], ["demo", "--help"], ["schema", "--help"], ["incidents", "--help"], ["incidents", "list", "--help"], ["incidents", "show", "--help"]):
+        ran = run_warden(*command, cwd=tmp_path)
+        assert ran.code == 0, (command, ran.stderr)
+        assert "Usage" in ran.stdout
+
+
+def test_init_then_validate(tmp_path: Path):
+    assert run_warden("init", cwd=tmp_path).code == 0
+    again = run_warden("init", cwd=tmp_path)
+    assert again.code == 2 and "--force" in again.stderr
+    checked = run_warden("validate-config", "warden.yaml", "--no-check-data", cwd=tmp_path)
+    assert checked.code == 0 and "3 monitor(s)" in checked.stdout

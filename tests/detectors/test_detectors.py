@@ -1,0 +1,152 @@
+"""The drift, quality and freshness detectors on seeded data with injected faults, and on
+clean data where nothing may alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from detectors.drift.detector import detect_drift
+from detectors.drift.params import DriftParams
+from detectors.freshness.detector import detect_freshness
+from detectors.freshness.params import FreshnessParams
+from detectors.quality.checks import detect_quality
+from detectors.quality.params import QualityParams
+from detectors.results import Status
+from detectors.timeline import Timeline
+
+from .conftest import frame, profiles
+
+
+def _columns(rng, n, *, shift=0.0, scale=1.0, shares=(0.25, 0.25, 0.25, 0.25), nulls=0.0):
+    x = rng.normal(shift, scale, n)
+    x[rng.random(n) < nulls] = np.nan
+    return {
+        "x": x,
+        "y": rng.normal(0, 1, n),
+        "c": rng.choice(list("abcd"), n, p=list(shares)),
+        "label": rng.choice(["0", "1"], n),
+    }
+
+
+def test_clean_windows_raise_nothing(rng):
+    ref, cur = profiles(frame(_columns(rng, 5000)), frame(_columns(rng, 5000)))
+    assert detect_drift(ref, cur).status == Status.ok
+    assert detect_quality(ref, cur).status == Status.ok
+
+
+@pytest.mark.parametrize(
+    ("fault", "column", "pattern"),
+    [
+        ({"shift": 0.5}, "x", "feature_drift"),
+        ({"scale": 1.6}, "x", "feature_drift"),
+        ({"shares": (0.55, 0.15, 0.15, 0.15)}, "c", "feature_drift"),
+    ],
+)
+def test_injected_drift_is_found_on_the_right_column(rng, fault, column, pattern):
+    ref, cur = profiles(frame(_columns(rng, 5000)), frame(_columns(rng, 5000, **fault)))
+    result = detect_drift(ref, cur)
+    assert result.status == Status.alert
+    assert [(f.column, f.pattern) for f in result.alerts] == [(column, pattern)]
+    assert result.summary["columns_drifted"] == 1 and result.summary["columns_tested"] == 4
+
+
+def test_roles_name_the_pattern(rng):
+    reference = _columns(rng, 3000)
+    current = _columns(rng, 3000)
+    current["label"] = rng.choice(["0", "1"], 3000, p=[0.8, 0.2])
+    ref, cur = profiles(frame(reference), frame(current))
+    result = detect_drift(ref, cur, roles={"label": "label", "prediction": "x"})
+    assert [(f.column, f.pattern) for f in result.alerts] == [("label", "label_drift")]
+
+
+def test_new_category_is_category_emergence(rng):
+    reference = _columns(rng, 3000)
+    current = _columns(rng, 3000)
+    current["c"] = np.where(rng.random(3000) < 0.05, "brand-new", current["c"])
+    ref, cur = profiles(frame(reference), frame(current))
+    emergence = [f for f in detect_drift(ref, cur).alerts if f.pattern == "category_emergence"]
+    assert len(emergence) == 1 and emergence[0].column == "c"
+    assert emergence[0].details["new_categories"] == {"brand-new": int((current["c"] == "brand-new").sum())}
+
+
+def test_benjamini_hochberg_adjusts_small_sample_p_values(rng):
+    ref, cur = profiles(frame(_columns(rng, 400)), frame(_columns(rng, 400, shift=0.4)))
+    bh = detect_drift(ref, cur, DriftParams(correction="bh"))
+    none = detect_drift(ref, cur, DriftParams(correction="none"))
+    for adjusted, raw in zip(bh.findings, none.findings, strict=True):
+        assert adjusted.method in ("ks", "chi_square")
+        assert adjusted.p_value >= raw.p_value
+    assert ("x", "feature_drift") in [(f.column, f.pattern) for f in bh.alerts]
+
+
+def test_effect_size_floor_silences_trivial_differences_on_huge_samples(rng):
+    """With 200k rows a 0.03-std shift is 'significant' for KS but practically nothing."""
+    ref, cur = profiles(frame({"x": rng.normal(0, 1, 200_000)}), frame({"x": rng.normal(0.03, 1, 200_000)}))
+    forced_ks = detect_drift(ref, cur, DriftParams(method="ks", min_effect=0.0))
+    floored = detect_drift(ref, cur, DriftParams(method="ks", min_effect=0.05))
+    assert forced_ks.findings[0].p_value < 0.05 and forced_ks.status == Status.alert
+    assert floored.status == Status.ok
+
+
+def test_too_few_rows_is_insufficient_data_not_a_verdict(rng):
+    ref, cur = profiles(frame(_columns(rng, 1000)), frame(_columns(rng, 10)))
+    assert detect_drift(ref, cur).status == Status.insufficient_data
+    assert detect_quality(ref, cur).status == Status.insufficient_data
+
+
+def test_null_spike_and_out_of_range_are_found(rng):
+    reference = _columns(rng, 4000, nulls=0.01)
+    current = _columns(rng, 2000, nulls=0.2)
+    current["y"] = np.concatenate([current["y"][:1900], np.full(100, 50.0)])
+    ref, cur = profiles(frame(reference), frame(current))
+    result = detect_quality(ref, cur)
+    assert sorted((f.pattern, f.column) for f in result.alerts) == [("null_spike", "x"), ("out_of_range", "y")]
+
+
+def test_small_windows_do_not_alert_on_null_noise(rng):
+    """30 rows with 2 nulls against a 1% reference rate: a 6.7-point rise, not significant."""
+    reference = _columns(rng, 4000, nulls=0.01)
+    current = _columns(rng, 30)
+    current["x"][:2] = np.nan
+    ref, cur = profiles(frame(reference), frame(current))
+    assert detect_quality(ref, cur, QualityParams()).status == Status.ok
+
+
+def test_unreadable_files_and_schema_changes_are_findings(rng):
+    ref, cur = profiles(frame(_columns(rng, 500)), frame(_columns(rng, 500)))
+    changed = type(cur)(cur.dataset, cur.start, cur.end, cur.rows, cur.columns, {**cur.schema, "x": "string", "new": "int64"})
+    result = detect_quality(ref, changed, unreadable=[("/data/day=3/part.parquet", "ArrowInvalid: bad footer")])
+    assert sorted((f.pattern, f.column) for f in result.alerts) == [
+        ("corrupt_partition", None),
+        ("schema_change", "new"),
+        ("schema_change", "x"),
+    ]
+
+
+def _timeline(counts, latest_hours_before_end):
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = start + timedelta(days=len(counts))
+    return Timeline(start, end, timedelta(days=1), tuple(counts), end - timedelta(hours=latest_hours_before_end))
+
+
+def test_freshness_clean_stale_and_missing():
+    params = FreshnessParams(max_lag="2h", expected_every="1d")
+    clean = _timeline([100] * 7, 1)
+    assert detect_freshness(clean, clean.end, params).status == Status.ok
+    stale = _timeline([100] * 7, 5)
+    assert [f.pattern for f in detect_freshness(stale, stale.end, params).alerts] == ["stale_data"]
+    gap = _timeline([100, 100, 0, 100, 0, 100, 100], 1)
+    missing = [f.details["partition"][:10] for f in detect_freshness(gap, gap.end, params).alerts]
+    assert missing == ["2025-01-03", "2025-01-05"]
+
+
+def test_freshness_ignores_empty_buckets_before_the_data_begins():
+    params = FreshnessParams(max_lag="2h", expected_every="1d")
+    young = _timeline([0, 0, 0, 100, 100], 1)
+    assert detect_freshness(young, young.end, params).status == Status.ok
+    empty = _timeline([0, 0, 0], 1)
+    empty = Timeline(empty.start, empty.end, empty.step, empty.counts, None)
+    assert detect_freshness(empty, empty.end, params).status == Status.insufficient_data

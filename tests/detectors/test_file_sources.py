@@ -1,0 +1,86 @@
+"""File datasets: folders, globs, CSV, unreadable files and clear errors for bad paths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from detectors.sources.errors import SourceError
+from detectors.sources.files import open_file_source
+
+DAY = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _write_day(folder: Path, day: int, rows: int = 24, unit: str = "ns") -> Path:
+    start = DAY + timedelta(days=day)
+    table = pa.table(
+        {
+            "ts": pa.array([start + timedelta(hours=h) for h in range(rows)], pa.timestamp(unit, tz="UTC")),
+            "x": [float(h) for h in range(rows)],
+        }
+    )
+    target = folder / f"date={start.date()}" / "part-0.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, target)
+    return target
+
+
+def test_hive_folder_with_nanosecond_times_and_a_corrupt_partition(tmp_path: Path):
+    for day in range(3):
+        _write_day(tmp_path, day)
+    corrupt = tmp_path / "date=2025-03-04" / "part-0.parquet"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"PAR1 this is not a parquet file")
+    source = open_file_source("d", path=str(tmp_path), file_format="parquet", time_column="ts")
+    assert [item.path for item in source.unreadable] == [str(corrupt.resolve())]
+    profile = source.profile(DAY, DAY + timedelta(days=1), ["x"])
+    assert profile.rows == 24
+    timeline = source.timeline(DAY, DAY + timedelta(days=3), timedelta(days=1))
+    assert timeline.counts == (24, 24, 24)
+    assert timeline.latest == DAY + timedelta(days=2, hours=23)
+    assert "x" in source.default_columns() and "date" not in source.default_columns()
+
+
+def test_excluded_files_are_not_read(tmp_path: Path):
+    kept = _write_day(tmp_path, 0)
+    dropped = _write_day(tmp_path, 1)
+    source = open_file_source("d", path=str(tmp_path), file_format="parquet", time_column="ts", excluded=[str(dropped)])
+    assert source.timeline(DAY, DAY + timedelta(days=2), timedelta(days=1)).counts == (24, 0)
+    assert kept.exists() and dropped.exists()
+
+
+def test_glob_and_csv(tmp_path: Path):
+    (tmp_path / "a.csv").write_text("ts,x\n2025-03-01T00:00:00,1\n2025-03-01T01:00:00,2\n")
+    (tmp_path / "b.csv").write_text("ts,x\n2025-03-02T00:00:00,3\n")
+    source = open_file_source("d", path=str(tmp_path / "*.csv"), file_format="csv", time_column="ts")
+    # Naive CSV times are UTC.
+    assert source.timeline(DAY, DAY + timedelta(days=2), timedelta(days=1)).counts == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("does/not/exist", "does not exist"),
+        ("nothing-matches-*.parquet", "no file matches"),
+    ],
+)
+def test_missing_paths_are_clear(tmp_path: Path, path: str, message: str):
+    with pytest.raises(SourceError, match=message):
+        open_file_source("d", path=str(tmp_path / path), file_format="parquet", time_column="ts")
+
+
+def test_empty_folder_missing_time_column_and_all_files_corrupt(tmp_path: Path):
+    with pytest.raises(SourceError, match="holds no parquet files"):
+        open_file_source("d", path=str(tmp_path), file_format="parquet", time_column="ts")
+    _write_day(tmp_path, 0)
+    with pytest.raises(SourceError, match="time column 'when' is not in the data; columns are: ts, x, date"):
+        open_file_source("d", path=str(tmp_path), file_format="parquet", time_column="when")
+    other = tmp_path / "broken"
+    other.mkdir()
+    (other / "a.parquet").write_bytes(b"junk")
+    with pytest.raises(SourceError, match="none of the 1 files .* can be read"):
+        open_file_source("d", path=str(other), file_format="parquet", time_column="ts")
