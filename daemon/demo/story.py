@@ -19,7 +19,14 @@ from rich.table import Table
 from daemon.cli.common import UsageProblem, status_style
 from daemon.config import load_config
 from daemon.demo.config_text import DEMO_CONFIG
-from daemon.demo.data import DRIFT_FROM, LAST_DAY, MISSING_DAY, NULL_SPIKE_DAY, REFERENCE_END, generate
+from daemon.demo.data import (
+    DRIFT_FROM,
+    LAST_DAY,
+    MISSING_DAY,
+    NULL_SPIKE_DAY,
+    REFERENCE_END,
+    generate,
+)
 from daemon.queries import IncidentFilter, incident_row, list_incidents
 from daemon.scan import ScanReport, run_scan, sync_monitors
 from daemon.store.engine import open_store
