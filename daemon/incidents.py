@@ -117,9 +117,10 @@ def observe(
         )
         (outcome.opened if opened else outcome.updated).append(incident_id)
     active = session.exec(
-        select(Incident).where(
-            Incident.monitor == monitor, col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES)
-        )
+        select(Incident)
+        .where(Incident.monitor == monitor, col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES))
+        .order_by(col(Incident.id))
+        .with_for_update()
     ).all()
     for incident in active:
         if incident.fingerprint in seen:
@@ -158,11 +159,16 @@ def _open_or_update(
 ) -> tuple[int, bool]:
     evidence = _evidence(detection, windows, summary)
     for _attempt in range(2):
+        # FOR UPDATE: concurrent scans of the same problem queue on the row instead of each
+        # incrementing a stale copy (lost updates under read committed). On SQLite the
+        # writer lock taken at BEGIN already serialises them and the clause is ignored.
         existing = session.exec(
-            select(Incident).where(
+            select(Incident)
+            .where(
                 Incident.fingerprint == incident_key,
                 col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES),
             )
+            .with_for_update()
         ).first()
         if existing is not None:
             existing.occurrences += 1

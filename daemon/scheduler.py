@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -23,6 +24,9 @@ from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
+
+#: How often the heartbeat file is touched, in seconds.
+HEARTBEAT_SECONDS = 15
 
 
 def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
@@ -39,7 +43,7 @@ def misfire_grace(monitor: MonitorConfig) -> int:
     return max(60, int(every.total_seconds() // 2))
 
 
-def build_scheduler(config: WardenConfig, store: Store, *, identity: str) -> BlockingScheduler:
+def build_scheduler(config: WardenConfig, store: Store, *, identity: str, heartbeat_file: Path | None = None) -> BlockingScheduler:
     sync_monitors(store, config)
     scheduler = BlockingScheduler(timezone=UTC)
 
@@ -63,6 +67,11 @@ def build_scheduler(config: WardenConfig, store: Store, *, identity: str) -> Blo
             max_instances=1,
             misfire_grace_time=misfire_grace(monitor),
         )
+
+    if heartbeat_file is not None:
+        heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
+        heartbeat_file.touch()
+        scheduler.add_job(heartbeat_file.touch, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat", coalesce=True, max_instances=1)
 
     def on_event(event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 def run(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--check", help="Build the schedule, print it and exit (no scans).")] = False,
+    heartbeat_file: Annotated[
+        Path | None,
+        typer.Option(envvar="WARDEN_HEARTBEAT_FILE", help="Touch this file every 15 s while the scheduler runs (for health checks)."),
+    ] = None,
 ) -> None:
     """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C."""
     from daemon.scheduler import build_scheduler  # deferred: the engines load only to run
@@ -25,13 +30,16 @@ def run(
     loaded = load(config)
     store = store_for(loaded)
     identity = f"{socket.gethostname()}:{os.getpid()}"
-    scheduler = build_scheduler(loaded, store, identity=identity)
-    for job in scheduler.get_jobs():
+    scheduler = build_scheduler(loaded, store, identity=identity, heartbeat_file=heartbeat_file)
+    monitor_jobs = [job for job in scheduler.get_jobs() if job.id != "heartbeat"]
+    for job in monitor_jobs:
         console.print(f"scheduled [bold]{job.id}[/]: {job.trigger}")
     if once:
         return
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
-    console.print(f"warden daemon {identity} running {len(scheduler.get_jobs())} monitor(s); Ctrl-C to stop.")
+    # SIGTERM: stop taking ticks; scans already running finish before the process exits
+    # (the executor threads are joined at interpreter exit).
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    console.print(f"warden daemon {identity} running {len(monitor_jobs)} monitor(s); Ctrl-C to stop.")
     try:
         scheduler.start()
     finally:
