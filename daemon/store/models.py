@@ -1,0 +1,262 @@
+"""The records Warden keeps (see DESIGN.md, "Core records").
+
+Every table is append-or-update by the daemon only through `daemon.store` helpers; the schema
+is owned by the Alembic migrations in `daemon/migrations`, which must be kept in step with
+these classes (a test compares them).
+
+Statuses are stored as plain strings (portable, readable in SQL); the enums below are the
+allowed values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from daemon.store.types import JSONType, UTCDateTime, utcnow
+
+#: Incident statuses that count as "still a problem": at most one incident per fingerprint
+#: may be in one of these at a time (enforced by a partial unique index).
+ACTIVE_INCIDENT_STATUSES = ("open", "acknowledged", "remediating")
+_ACTIVE_SQL = "status IN ('open', 'acknowledged', 'remediating')"
+
+#: Constraint and index names are fixed by convention rather than left to each backend
+#: (PostgreSQL would say `monitor_pkey`, SQLite nothing), so a later migration can drop or alter
+#: them by name on both. Set before the tables below are declared, which is when names are given.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+class ScanStatus(StrEnum):
+    running = "running"
+    ok = "ok"
+    alert = "alert"
+    error = "error"
+    insufficient_data = "insufficient_data"
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    remediating = "remediating"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class RunStatus(StrEnum):
+    proposed = "proposed"
+    approved = "approved"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    rolled_back = "rolled_back"
+    rejected = "rejected"
+    expired = "expired"
+
+
+def _json_column(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(JSONType, nullable=nullable))
+
+
+def _time_column(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _stamp_column(index: bool = False) -> Any:
+    """A required timestamp that defaults to now (UTC)."""
+    return Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+    )
+
+
+class Monitor(SQLModel, table=True):
+    """A monitor as last loaded from the config (the config is the source of truth)."""
+
+    __tablename__ = "monitor"
+
+    name: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=50)
+    dataset: str = Field(max_length=200)
+    config: dict[str, Any] = _json_column()
+    config_hash: str = Field(max_length=64)
+    updated_at: datetime = _stamp_column()
+
+
+class ScanRun(SQLModel, table=True):
+    """One monitor evaluated at one scheduled time.
+
+    Unique on (monitor, scheduled_for) so that replicas sharing a store never run a tick twice:
+    claiming a tick is inserting this row.
+    """
+
+    __tablename__ = "scan_run"
+    __table_args__ = (UniqueConstraint("monitor", "scheduled_for", name="uq_scan_run_tick"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    monitor: str = Field(max_length=200, index=True)
+    scheduled_for: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime = _stamp_column()
+    finished_at: datetime | None = _time_column()
+    status: str = Field(default=ScanStatus.running, max_length=30)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    result: dict[str, Any] | None = _json_column(nullable=True)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ReferenceProfile(SQLModel, table=True):
+    """A cached profile of a reference window.
+
+    `cache_key` is a hash of (dataset, window, columns, source fingerprint, profile schema
+    version): a change to any of them misses the cache instead of serving a stale profile.
+    """
+
+    __tablename__ = "reference_profile"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cache_key: str = Field(max_length=64, unique=True)
+    dataset: str = Field(max_length=200, index=True)
+    window_start: datetime | None = _time_column()
+    window_end: datetime | None = _time_column()
+    source_fingerprint: str = Field(max_length=64)
+    schema_version: int = Field(default=1)
+    profile: dict[str, Any] = _json_column()
+    created_at: datetime = _stamp_column()
+
+
+class Incident(SQLModel, table=True):
+    """A problem, identified by its fingerprint (monitor, dataset, pattern, scope)."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        Index(
+            "uq_incident_active_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64, index=True)
+    monitor: str = Field(max_length=200, index=True)
+    dataset: str = Field(max_length=200, index=True)
+    pattern: str = Field(max_length=100, index=True)
+    scope: dict[str, Any] = _json_column()
+    severity: str = Field(default="warning", max_length=20)
+    status: str = Field(default=IncidentStatus.open, max_length=20, index=True)
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    first_seen: datetime = _stamp_column(index=True)
+    last_seen: datetime = _stamp_column()
+    occurrences: int = Field(default=1)
+    clean_streak: int = Field(default=0)
+    evidence: dict[str, Any] = _json_column()
+    previous_incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    acknowledged_at: datetime | None = _time_column()
+    resolved_at: datetime | None = _time_column()
+    closed_reason: str | None = Field(default=None, max_length=200)
+
+
+class PlaybookRun(SQLModel, table=True):
+    """A proposed (then approved, executed...) playbook for an incident."""
+
+    __tablename__ = "playbook_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    playbook: str = Field(max_length=100)
+    params: dict[str, Any] = _json_column()
+    plan: dict[str, Any] = _json_column()
+    plan_hash: str = Field(max_length=64)
+    origin: str = Field(default="rule", max_length=20)
+    approval_policy: str = Field(default="human", max_length=20)
+    status: str = Field(default=RunStatus.proposed, max_length=20, index=True)
+    step_log: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    created_at: datetime = _stamp_column()
+    updated_at: datetime = _stamp_column()
+    heartbeat_at: datetime | None = _time_column()
+    claimed_by: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Approval(SQLModel, table=True):
+    """One person's decision on one playbook run, bound to the plan hash they saw."""
+
+    __tablename__ = "approval"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="playbook_run.id", index=True)
+    actor: str = Field(max_length=200)
+    via: str = Field(max_length=20)
+    decision: str = Field(max_length=20)
+    plan_hash: str = Field(max_length=64)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = _stamp_column()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to a person, written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=200)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    payload: dict[str, Any] = _json_column()
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _stamp_column()
+    external_id: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _stamp_column()
+    sent_at: datetime | None = _time_column()
+
+
+class AuditEvent(SQLModel, table=True):
+    """An append-only, hash-chained record of one state change.
+
+    `hash` = sha256 over the canonical JSON of (seq, at, actor, action, entity, payload,
+    prev_hash); see `daemon.store.audit`.
+    """
+
+    __tablename__ = "audit_event"
+
+    # Assigned by `append_audit` (tail + 1, under a lock), never by a database sequence: the
+    # hash covers seq, so it must be known before the insert, and a sequence would leave gaps
+    # on rollback that `verify_audit_chain` would rightly report as deleted events.
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _stamp_column(index=True)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=100, index=True)
+    entity_type: str = Field(max_length=50)
+    entity_id: str = Field(max_length=100, index=True)
+    # Plain JSON, not JSONB, on PostgreSQL: JSONB rewrites numbers (1e16 comes back as the
+    # integer 10000000000000000), which would change the canonical text and break the hash.
+    # JSON keeps the text exactly as written; audit payloads are never queried by content.
+    payload: dict[str, Any] = Field(sa_column=Column(JSON(), nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+ALL_TABLES = (
+    Monitor,
+    ScanRun,
+    ReferenceProfile,
+    Incident,
+    PlaybookRun,
+    Approval,
+    OutboxMessage,
+    AuditEvent,
+)

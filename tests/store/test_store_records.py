@@ -1,0 +1,321 @@
+"""Every record round-trips unchanged, and the uniqueness rules hold, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, select
+
+from daemon.store.engine import Store
+from daemon.store.models import (
+    ACTIVE_INCIDENT_STATUSES,
+    ALL_TABLES,
+    Approval,
+    AuditEvent,
+    Incident,
+    IncidentStatus,
+    Monitor,
+    OutboxMessage,
+    PlaybookRun,
+    ReferenceProfile,
+    ScanRun,
+)
+
+NEW_YORK = timezone(timedelta(hours=-5))
+#: Aware but not UTC, with microseconds: must come back as the same instant, in UTC.
+AWARE = datetime(2025, 3, 9, 7, 30, 15, 123456, tzinfo=NEW_YORK)
+#: Naive: taken to be UTC.
+NAIVE = datetime(2025, 3, 9, 12, 0, 0, 654321)
+
+#: Nested, mixed JSON: unicode, floats, big integers, nulls, booleans, empty containers.
+DOCUMENT: dict[str, Any] = {
+    "columns": ["amount", "país", "名前"],
+    "psi": 0.123456789012345,
+    "tiny": 1e-300,
+    "count": 2**53 + 1,
+    "negative": -7,
+    "nested": {"ok": True, "missing": None, "empty": {}, "list": [], "bins": [0.0, 0.5, 1.0]},
+    "text": 'quote " backslash \\ newline \n tab \t emoji 🚨',
+}
+
+
+def _records() -> list[SQLModel]:
+    """One fully populated record of every table, parents before children."""
+    return [
+        Monitor(
+            name="orders-drift",
+            kind="drift",
+            dataset="orders",
+            config=DOCUMENT,
+            config_hash="a" * 64,
+            updated_at=AWARE,
+        ),
+        ScanRun(
+            id=1,
+            monitor="orders-drift",
+            scheduled_for=AWARE,
+            started_at=NAIVE,
+            finished_at=AWARE,
+            status="alert",
+            claimed_by="replica-1",
+            result=DOCUMENT,
+            error="traceback text",
+        ),
+        ReferenceProfile(
+            id=1,
+            cache_key="b" * 64,
+            dataset="orders",
+            window_start=NAIVE,
+            window_end=AWARE,
+            source_fingerprint="c" * 64,
+            schema_version=3,
+            profile=DOCUMENT,
+            created_at=AWARE,
+        ),
+        Incident(
+            id=1,
+            fingerprint="d" * 64,
+            monitor="orders-drift",
+            dataset="orders",
+            pattern="feature_drift",
+            scope={"column": "amount"},
+            severity="critical",
+            status="resolved",
+            title="Drift in orders.amount",
+            first_seen=AWARE,
+            last_seen=NAIVE,
+            occurrences=4,
+            clean_streak=2,
+            evidence=DOCUMENT,
+            previous_incident_id=None,
+            acknowledged_at=AWARE,
+            resolved_at=NAIVE,
+            closed_reason="auto-resolved",
+        ),
+        Incident(
+            id=2,
+            fingerprint="d" * 64,
+            monitor="orders-drift",
+            dataset="orders",
+            pattern="feature_drift",
+            scope={"column": "amount"},
+            evidence={},
+            previous_incident_id=1,
+            first_seen=NAIVE,
+            last_seen=NAIVE,
+        ),
+        PlaybookRun(
+            id=1,
+            incident_id=2,
+            playbook="relabel_batch",
+            params={"batch": "2025-03-09"},
+            plan=DOCUMENT,
+            plan_hash="e" * 64,
+            origin="agent",
+            approval_policy="two_person",
+            status="approved",
+            step_log=[{"step": "copy", "ok": True}, {"step": "swap", "rows": 10}],
+            created_at=AWARE,
+            updated_at=NAIVE,
+            heartbeat_at=AWARE,
+            claimed_by="replica-2",
+            error=None,
+        ),
+        Approval(
+            id=1,
+            run_id=1,
+            actor="U123",
+            via="slack",
+            decision="approve",
+            plan_hash="e" * 64,
+            reason="looks right",
+            at=AWARE,
+        ),
+        OutboxMessage(
+            id=1,
+            channel="#ml-oncall",
+            dedupe_key="incident-2-opened",
+            payload=DOCUMENT,
+            status="sent",
+            attempts=2,
+            next_attempt_at=NAIVE,
+            external_id="1710000000.000100",
+            last_error="rate limited",
+            created_at=AWARE,
+            sent_at=NAIVE,
+        ),
+        AuditEvent(
+            seq=1,
+            at=AWARE,
+            actor="warden",
+            action="incident.opened",
+            entity_type="incident",
+            entity_id="2",
+            payload=DOCUMENT,
+            prev_hash="0" * 64,
+            hash="f" * 64,
+        ),
+    ]
+
+
+def _as_stored(value: Any) -> Any:
+    """What the store must hand back for `value`: datetimes as the same instant in UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def _primary_key(record: SQLModel) -> tuple[Any, ...]:
+    return tuple(getattr(record, column.name) for column in record.__table__.primary_key)  # type: ignore[attr-defined]
+
+
+def test_samples_cover_every_table() -> None:
+    assert {type(record) for record in _records()} == set(ALL_TABLES)
+
+
+def test_every_record_round_trips(store: Store) -> None:
+    with store.session() as session:
+        for record in _records():  # one flush each: no relationships tell the ORM the order
+            session.add(record)
+            session.flush()
+
+    with store.session(readonly=True) as session:
+        for written in _records():
+            read = session.get(type(written), _primary_key(written))
+            assert read is not None, written
+            expected = {name: _as_stored(value) for name, value in written.model_dump().items()}
+            assert read.model_dump() == expected, type(written).__name__
+            for name, value in read.model_dump().items():
+                if isinstance(value, datetime):
+                    assert value.tzinfo is not None and value.utcoffset() == timedelta(0), name
+
+
+def test_naive_datetimes_are_taken_as_utc(store: Store) -> None:
+    with store.session() as session:
+        session.add(ScanRun(monitor="m", scheduled_for=NAIVE))
+
+    with store.session(readonly=True) as session:
+        scheduled_for = session.exec(select(ScanRun.scheduled_for)).one()
+    assert scheduled_for == NAIVE.replace(tzinfo=UTC)
+    assert scheduled_for.tzinfo is not None
+
+
+def test_datetimes_compare_by_instant_in_queries(store: Store) -> None:
+    with store.session() as session:
+        session.add(ScanRun(monitor="m", scheduled_for=AWARE))
+
+    with store.session(readonly=True) as session:
+        same_instant_in_utc = AWARE.astimezone(UTC)
+        found = session.exec(select(ScanRun).where(ScanRun.scheduled_for == same_instant_in_utc))
+        assert len(found.all()) == 1
+
+
+def test_json_round_trips_exactly(store: Store) -> None:
+    with store.session() as session:
+        session.add(OutboxMessage(channel="c", dedupe_key="k", payload=DOCUMENT))
+
+    with store.session(readonly=True) as session:
+        payload = session.exec(select(OutboxMessage.payload)).one()
+    assert payload == DOCUMENT
+    assert type(payload["count"]) is int
+    assert type(payload["nested"]["bins"][0]) is float
+
+
+def test_second_scan_run_for_the_same_tick_is_rejected(store: Store) -> None:
+    with store.session() as session:
+        session.add(ScanRun(monitor="orders-drift", scheduled_for=AWARE, claimed_by="replica-1"))
+
+    with pytest.raises(IntegrityError), store.session() as session:
+        # The same instant written in another zone is the same tick.
+        session.add(
+            ScanRun(
+                monitor="orders-drift", scheduled_for=AWARE.astimezone(UTC), claimed_by="replica-2"
+            )
+        )
+
+    with store.session() as session:
+        session.add(ScanRun(monitor="orders-drift", scheduled_for=AWARE + timedelta(hours=1)))
+        session.add(ScanRun(monitor="other-monitor", scheduled_for=AWARE))
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(ScanRun)).all()) == 3
+
+
+def _incident(status: str, fingerprint: str = "f" * 64) -> Incident:
+    return Incident(
+        fingerprint=fingerprint,
+        monitor="m",
+        dataset="d",
+        pattern="null_spike",
+        scope={},
+        evidence={},
+        status=status,
+    )
+
+
+def test_two_active_incidents_with_one_fingerprint_are_rejected(store: Store) -> None:
+    # Every pair of active statuses, each pair on its own fingerprint (one database for all).
+    for first in ACTIVE_INCIDENT_STATUSES:
+        for second in ACTIVE_INCIDENT_STATUSES:
+            fingerprint = f"{first}-{second}"
+            with store.session() as session:
+                session.add(_incident(first, fingerprint))
+
+            with pytest.raises(IntegrityError), store.session() as session:
+                session.add(_incident(second, fingerprint))
+
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(Incident)).all()) == len(ACTIVE_INCIDENT_STATUSES) ** 2
+
+
+def test_resolved_incidents_do_not_block_a_new_active_one(store: Store) -> None:
+    with store.session() as session:
+        session.add(_incident(IncidentStatus.resolved))
+        session.add(_incident(IncidentStatus.closed))
+        session.add(_incident(IncidentStatus.resolved))
+        session.add(_incident(IncidentStatus.open))
+        session.add(_incident(IncidentStatus.open, fingerprint="0" * 64))
+
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(Incident)).all()) == 5
+
+
+def test_resolving_then_reopening_is_allowed(store: Store) -> None:
+    with store.session() as session:
+        incident = _incident(IncidentStatus.open)
+        session.add(incident)
+    with store.session() as session:
+        incident.status = IncidentStatus.resolved
+        session.add(incident)
+    with store.session() as session:
+        session.add(_incident(IncidentStatus.open))
+
+    with pytest.raises(IntegrityError), store.session() as session:
+        # Reopening the resolved one while a new one is open would make two active.
+        incident.status = IncidentStatus.acknowledged
+        session.add(incident)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ReferenceProfile(
+            cache_key="k" * 64, dataset="d", source_fingerprint="s", profile={}
+        ),
+        lambda: OutboxMessage(channel="#c", dedupe_key="incident-1-opened", payload={}),
+    ],
+    ids=["reference_profile.cache_key", "outbox_message.dedupe_key"],
+)
+def test_unique_keys_are_enforced(store: Store, make: Any) -> None:
+    with store.session() as session:
+        session.add(make())
+
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(make())
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(Approval(run_id=404, actor="U1", via="cli", decision="approve", plan_hash="h"))
