@@ -27,7 +27,9 @@ class IncidentFilter:
 
 def incident_row(incident: Incident) -> dict[str, Any]:
     """The flat view of an incident used by `incidents list` (JSON and CSV)."""
-    columns = sorted({f["column"] for f in incident.evidence.get("findings", []) if f.get("column")})
+    columns = sorted(
+        {f["column"] for f in incident.evidence.get("findings", []) if f.get("column")}
+    )
     return {
         "id": incident.id,
         "status": incident.status,

@@ -35,7 +35,11 @@ def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
         return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
     assert schedule.every is not None
     # Anchor intervals on the epoch so every replica computes the same tick times.
-    return IntervalTrigger(seconds=int(schedule.every.total_seconds()), start_date=datetime(2000, 1, 1, tzinfo=UTC), timezone=UTC)
+    return IntervalTrigger(
+        seconds=int(schedule.every.total_seconds()),
+        start_date=datetime(2000, 1, 1, tzinfo=UTC),
+        timezone=UTC,
+    )
 
 
 def misfire_grace(monitor: MonitorConfig) -> int:
@@ -43,7 +47,9 @@ def misfire_grace(monitor: MonitorConfig) -> int:
     return max(60, int(every.total_seconds() // 2))
 
 
-def build_scheduler(config: WardenConfig, store: Store, *, identity: str, heartbeat_file: Path | None = None) -> BlockingScheduler:
+def build_scheduler(
+    config: WardenConfig, store: Store, *, identity: str, heartbeat_file: Path | None = None
+) -> BlockingScheduler:
     sync_monitors(store, config)
     scheduler = BlockingScheduler(timezone=UTC)
 
@@ -51,7 +57,9 @@ def build_scheduler(config: WardenConfig, store: Store, *, identity: str, heartb
         at = (scheduled or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
         if report is None:
-            log.info("tick %s of %s already claimed by another replica", at.isoformat(), monitor.name)
+            log.info(
+                "tick %s of %s already claimed by another replica", at.isoformat(), monitor.name
+            )
         else:
             log.info("scanned %s at %s: %s", monitor.name, at.isoformat(), report.status)
 
@@ -71,19 +79,32 @@ def build_scheduler(config: WardenConfig, store: Store, *, identity: str, heartb
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
         heartbeat_file.touch()
-        scheduler.add_job(heartbeat_file.touch, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat", coalesce=True, max_instances=1)
+        scheduler.add_job(
+            heartbeat_file.touch,
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS),
+            id="heartbeat",
+            coalesce=True,
+            max_instances=1,
+        )
 
     def on_event(event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
             log.warning("monitor %s missed its tick at %s", event.job_id, event.scheduled_run_time)
         else:
-            log.error("monitor %s failed at %s: %s", event.job_id, event.scheduled_run_time, event.exception)
+            log.error(
+                "monitor %s failed at %s: %s",
+                event.job_id,
+                event.scheduled_run_time,
+                event.exception,
+            )
 
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     return scheduler
 
 
-def latest_fire_time(trigger: CronTrigger | IntervalTrigger, now: datetime, horizon: timedelta) -> datetime | None:
+def latest_fire_time(
+    trigger: CronTrigger | IntervalTrigger, now: datetime, horizon: timedelta
+) -> datetime | None:
     """The last time `trigger` fired at or before `now`, looking back at most `horizon`.
 
     APScheduler 3 does not pass a job its scheduled time, and the scan must be keyed by that
@@ -97,6 +118,10 @@ def latest_fire_time(trigger: CronTrigger | IntervalTrigger, now: datetime, hori
     return latest
 
 
-def _tick_with_time(tick: Callable[[MonitorConfig, datetime | None], None], monitor: MonitorConfig, trigger: CronTrigger | IntervalTrigger) -> None:
+def _tick_with_time(
+    tick: Callable[[MonitorConfig, datetime | None], None],
+    monitor: MonitorConfig,
+    trigger: CronTrigger | IntervalTrigger,
+) -> None:
     now = datetime.now(UTC)
     tick(monitor, latest_fire_time(trigger, now, timedelta(seconds=misfire_grace(monitor))) or now)

@@ -51,7 +51,9 @@ EndInstant = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": "Exclusive end, ISO 8601; a bare date means through the end of that day.",
+            "description": (
+                "Exclusive end, ISO 8601; a bare date means through the end of that day."
+            ),
         }
     ),
 ]

@@ -8,6 +8,7 @@ most `raw_value_limit` rows bring raw values into Python, for exact small-sample
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ def column_kind(dtype: dt.DataType) -> ColumnKind:
     return "other"
 
 
-def window_filter(table: Table, time_column: str, start: datetime | None, end: datetime | None) -> Table:
+def window_filter(
+    table: Table, time_column: str, start: datetime | None, end: datetime | None
+) -> Table:
     """Rows with start <= time < end (either bound may be open)."""
     predicates = []
     if start is not None:
@@ -87,7 +90,10 @@ def profile_window(
     row = _aggregate_row(window, columns, kinds, edges, reference)
     rows = int(row["__rows"])
     if reference is None and rows:
-        edges = {name: _edges_from_quantiles(row.get(f"{name}__q"), options.histogram_bins) for name in numeric}
+        edges = {
+            name: _edges_from_quantiles(row.get(f"{name}__q"), options.histogram_bins)
+            for name in numeric
+        }
         edges = {name: cut for name, cut in edges.items() if cut}
         if edges:
             row.update(_histogram_row(window, edges))
@@ -95,7 +101,9 @@ def profile_window(
     raw_values = _raw_values(window, numeric) if 0 < rows <= options.raw_value_limit else {}
 
     profiles = {
-        name: _column_profile(name, kinds[name], str(schema[name]), rows, row, edges, categories, raw_values)
+        name: _column_profile(
+            name, kinds[name], str(schema[name]), rows, row, edges, categories, raw_values
+        )
         for name in columns
     }
     return WindowProfile(
@@ -108,7 +116,9 @@ def profile_window(
     )
 
 
-def _reference_edges(reference: WindowProfile | None, numeric: Sequence[str]) -> dict[str, tuple[float, ...]]:
+def _reference_edges(
+    reference: WindowProfile | None, numeric: Sequence[str]
+) -> dict[str, tuple[float, ...]]:
     if reference is None:
         return {}
     edges = {}
@@ -141,7 +151,11 @@ def _aggregate_row(
             for index, edge in enumerate(edges.get(name, ())):
                 metrics[f"{name}__le{index}"] = value.count(where=value <= edge)
             ref_column = reference.columns.get(name) if reference else None
-            if ref_column is not None and ref_column.minimum is not None and ref_column.maximum is not None:
+            if (
+                ref_column is not None
+                and ref_column.minimum is not None
+                and ref_column.maximum is not None
+            ):
                 metrics[f"{name}__below"] = value.count(where=value < ref_column.minimum)
                 metrics[f"{name}__above"] = value.count(where=value > ref_column.maximum)
         elif kind == "categorical":
@@ -175,7 +189,9 @@ def _edges_from_quantiles(quantiles: Any, bins: int) -> tuple[float, ...]:
     return tuple(cuts)
 
 
-def _category_counts(window: Table, categorical: Sequence[str], top_k: int) -> dict[str, dict[str, int]]:
+def _category_counts(
+    window: Table, categorical: Sequence[str], top_k: int
+) -> dict[str, dict[str, int]]:
     """Top-K value counts for every categorical column, in one query (a union of group-bys)."""
     if not categorical:
         return {}
@@ -228,14 +244,20 @@ def _column_profile(
     raw_values: dict[str, tuple[float, ...]],
 ) -> ColumnProfile:
     count = int(row.get(f"{name}__count") or 0)
-    common: dict[str, Any] = {"name": name, "kind": kind, "dtype": dtype, "rows": rows, "nulls": rows - count}
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "dtype": dtype,
+        "rows": rows,
+        "nulls": rows - count,
+    }
     if kind == "numeric":
         quantiles = row.get(f"{name}__q")
         histogram = None
         if name in edges and count:
             cumulative = [int(row[f"{name}__le{i}"]) for i in range(len(edges[name]))]
             bounds = [0, *cumulative, count]
-            histogram = Histogram(edges[name], tuple(b - a for a, b in zip(bounds, bounds[1:], strict=False)))
+            histogram = Histogram(edges[name], tuple(b - a for a, b in itertools.pairwise(bounds)))
         below = row.get(f"{name}__below")
         above = row.get(f"{name}__above")
         return ColumnProfile(
@@ -244,7 +266,9 @@ def _column_profile(
             maximum=_number(row.get(f"{name}__max")),
             mean=_number(row.get(f"{name}__mean")),
             std=_number(row.get(f"{name}__std")),
-            quantiles=tuple(float(q) for q in quantiles) if quantiles is not None and count else None,
+            quantiles=tuple(float(q) for q in quantiles)
+            if quantiles is not None and count
+            else None,
             histogram=histogram,
             below_reference=int(below) if below is not None else None,
             above_reference=int(above) if above is not None else None,

@@ -38,25 +38,35 @@ EXIT_USAGE = 2
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("WARDEN_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("WARDEN_LOG_LEVEL", "WARNING"),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         app()
     except ConfigError as error:
-        err_console.print(f"[bold red]Config error.[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(
+            f"[bold red]Config error.[/] {error}", highlight=False, markup=True, soft_wrap=True
+        )
         sys.exit(EXIT_USAGE)
     except (StoreError, SourceError, UsageProblem) as error:
-        label = {StoreError: "Store error.", SourceError: "Data error.", UsageProblem: "Usage error."}[type(error)]
+        label = {
+            StoreError: "Store error.",
+            SourceError: "Data error.",
+            UsageProblem: "Usage error.",
+        }[type(error)]
         err_console.print(f"[bold red]{label}[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - the last resort: no raw traceback for users
+    except Exception as error:
         if os.environ.get("WARDEN_DEBUG"):
             raise
         err_console.print(
             f"[bold red]Internal error[/] ({type(error).__name__}): {error}\n"
-            "This is a bug in Warden; run again with WARDEN_DEBUG=1 for the traceback and report it.",
+            "This is a bug in Warden; run again with WARDEN_DEBUG=1 for the traceback "
+            "and report it.",
             highlight=False,
             soft_wrap=True,
         )

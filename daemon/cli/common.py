@@ -29,7 +29,9 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for machines instead of tables.")
+]
 
 
 class UsageProblem(Exception):
@@ -69,7 +71,12 @@ def print_csv(rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: json.dumps(value) if isinstance(value, dict | list) else value for key, value in row.items()})
+        writer.writerow(
+            {
+                key: json.dumps(value) if isinstance(value, dict | list) else value
+                for key, value in row.items()
+            }
+        )
     sys.stdout.write(buffer.getvalue())
 
 

@@ -16,7 +16,9 @@ from detectors.sources.errors import SourceError
 
 
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("warden.yaml"),
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "warden.yaml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config to edit."""
@@ -24,12 +26,18 @@ def init(
         raise UsageProblem(f"{path} already exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
-    console.print(f"Wrote [bold]{path}[/]. Edit the datasets and monitors, then run: warden validate-config {path}")
+    console.print(
+        f"Wrote [bold]{path}[/]. Edit the datasets and monitors, "
+        f"then run: warden validate-config {path}"
+    )
 
 
 def validate_config(
     path: Annotated[Path, typer.Argument(help="Config file to check.")],
-    check_data: Annotated[bool, typer.Option("--check-data/--no-check-data", help="Also check that file datasets exist.")] = True,
+    check_data: Annotated[
+        bool,
+        typer.Option("--check-data/--no-check-data", help="Also check that file datasets exist."),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Check a config file: its shape, its values and (by default) that its data files exist."""
@@ -43,12 +51,27 @@ def validate_config(
                 except SourceError as error:
                     problems.append(f"datasets.{name}.path: {error}")
     if as_json:
-        print_json_lines([{"file": str(path), "valid": not problems, "problems": problems, "monitors": len(config.monitors), "datasets": len(config.datasets)}])
+        print_json_lines(
+            [
+                {
+                    "file": str(path),
+                    "valid": not problems,
+                    "problems": problems,
+                    "monitors": len(config.monitors),
+                    "datasets": len(config.datasets),
+                }
+            ]
+        )
     elif not problems:
-        console.print(f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), {len(config.monitors)} monitor(s).")
+        console.print(
+            f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), "
+            f"{len(config.monitors)} monitor(s)."
+        )
     if problems:
         if not as_json:
-            raise UsageProblem(f"{path} is valid but its data is not reachable:\n  " + "\n  ".join(problems))
+            raise UsageProblem(
+                f"{path} is valid but its data is not reachable:\n  " + "\n  ".join(problems)
+            )
         raise typer.Exit(2)
 
 

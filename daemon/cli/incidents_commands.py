@@ -23,7 +23,9 @@ from daemon.queries import IncidentFilter, get_incident, incident_row, list_inci
 from daemon.routing import default_route
 from daemon.store.models import IncidentStatus
 
-app = typer.Typer(help="Inspect incidents: what was found, when, and what is proposed.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect incidents: what was found, when, and what is proposed.", no_args_is_help=True
+)
 
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 
@@ -31,11 +33,25 @@ CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a t
 @app.command("list")
 def list_command(
     config: ConfigOption = None,
-    status: Annotated[list[str] | None, typer.Option("--status", "-s", help="open, acknowledged, remediating, resolved, closed; 'active' = the first three (repeatable).")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help=(
+                "open, acknowledged, remediating, resolved, closed; "
+                "'active' = the first three (repeatable)."
+            ),
+        ),
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
     monitor: Annotated[str | None, typer.Option(help="Only this monitor.")] = None,
-    pattern: Annotated[str | None, typer.Option(help="Only this failure pattern, like feature_drift.")] = None,
-    severity: Annotated[str | None, typer.Option(help="Only this severity: info, warning, critical.")] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="Only this failure pattern, like feature_drift.")
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Only this severity: info, warning, critical.")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Seen at or after this ISO 8601 time.")] = None,
     until: Annotated[str | None, typer.Option(help="First seen before this ISO 8601 time.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 200,
@@ -45,7 +61,22 @@ def list_command(
     """List incidents, newest first."""
     statuses = _statuses(status)
     store = store_for(load(config))
-    rows = [incident_row(incident) for incident in list_incidents(store, IncidentFilter(statuses, dataset, monitor, pattern, severity, parse_at(since), parse_at(until), limit))]
+    rows = [
+        incident_row(incident)
+        for incident in list_incidents(
+            store,
+            IncidentFilter(
+                statuses,
+                dataset,
+                monitor,
+                pattern,
+                severity,
+                parse_at(since),
+                parse_at(until),
+                limit,
+            ),
+        )
+    ]
     store.close()
     if as_json:
         print_json_lines(rows)
@@ -57,7 +88,17 @@ def list_command(
         console.print("No incidents match.")
         return
     table = Table(title=f"{len(rows)} incident(s)")
-    for header in ("id", "status", "severity", "pattern", "dataset", "scope", "seen", "first seen", "proposed"):
+    for header in (
+        "id",
+        "status",
+        "severity",
+        "pattern",
+        "dataset",
+        "scope",
+        "seen",
+        "first seen",
+        "proposed",
+    ):
         table.add_column(header)
     for row in rows:
         scope = ", ".join(row["columns"]) or ", ".join(str(v) for v in row["scope"].values()) or "-"
@@ -86,7 +127,9 @@ def _statuses(values: list[str] | None) -> list[str] | None:
         elif value in allowed:
             result.append(value)
         else:
-            raise UsageProblem(f"--status {value!r} is not one of: active, {', '.join(sorted(allowed))}")
+            raise UsageProblem(
+                f"--status {value!r} is not one of: active, {', '.join(sorted(allowed))}"
+            )
     return result
 
 
@@ -103,21 +146,37 @@ def show_command(
     if incident is None:
         raise UsageProblem(f"there is no incident {incident_id}; see `warden incidents list`")
     row = incident_row(incident)
-    # `at` is when it was recorded; `scan_time` the moment the scan evaluated (differs for --at replays).
+    # `at` is when it was recorded; `scan_time` the moment the scan evaluated
+    # (differs for --at replays).
     timeline = [
-        {"at": e.at.isoformat(), "scan_time": e.payload.get("at"), "actor": e.actor, "action": e.action, "payload": e.payload}
+        {
+            "at": e.at.isoformat(),
+            "scan_time": e.payload.get("at"),
+            "actor": e.actor,
+            "action": e.action,
+            "payload": e.payload,
+        }
         for e in events
     ]
     if as_json:
         print_json_lines([{**row, "evidence": incident.evidence, "timeline": timeline}])
         return
-    console.print(f"[bold]Incident #{incident.id}[/] [{status_style(incident.status)}]{incident.status}[/]  {incident.title}")
-    console.print(f"monitor {incident.monitor} · severity {incident.severity} · seen {incident.occurrences}x · first {row['first_seen']} · last {row['last_seen']}")
+    console.print(
+        f"[bold]Incident #{incident.id}[/] "
+        f"[{status_style(incident.status)}]{incident.status}[/]  {incident.title}"
+    )
+    console.print(
+        f"monitor {incident.monitor} · severity {incident.severity} · "
+        f"seen {incident.occurrences}x · "
+        f"first {row['first_seen']} · last {row['last_seen']}"
+    )
     if incident.previous_incident_id:
         console.print(f"reopens incident #{incident.previous_incident_id}")
     windows = incident.evidence.get("windows", {})
     for name, window in windows.items():
-        console.print(f"{name} window: {window.get('dataset')} [{window.get('start')}, {window.get('end')})")
+        console.print(
+            f"{name} window: {window.get('dataset')} [{window.get('start')}, {window.get('end')})"
+        )
     evidence = Table(title="Evidence")
     for header in ("column", "method", "statistic", "threshold", "p-value"):
         evidence.add_column(header)
@@ -134,7 +193,10 @@ def show_command(
     console.print("[bold]Timeline[/]")
     for item in timeline:
         moment = item["scan_time"] or item["at"]
-        console.print(f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  {_payload_summary(item['payload'])}")
+        console.print(
+            f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  "
+            f"{_payload_summary(item['payload'])}"
+        )
 
 
 def _payload_summary(payload: dict[str, object]) -> str:

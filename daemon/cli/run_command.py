@@ -18,10 +18,15 @@ log = logging.getLogger(__name__)
 
 def run(
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option("--check", help="Build the schedule, print it and exit (no scans).")] = False,
+    once: Annotated[
+        bool, typer.Option("--check", help="Build the schedule, print it and exit (no scans).")
+    ] = False,
     heartbeat_file: Annotated[
         Path | None,
-        typer.Option(envvar="WARDEN_HEARTBEAT_FILE", help="Touch this file every 15 s while the scheduler runs (for health checks)."),
+        typer.Option(
+            envvar="WARDEN_HEARTBEAT_FILE",
+            help="Touch this file every 15 s while the scheduler runs (for health checks).",
+        ),
     ] = None,
 ) -> None:
     """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C."""
@@ -39,7 +44,9 @@ def run(
     # SIGTERM: stop taking ticks; scans already running finish before the process exits
     # (the executor threads are joined at interpreter exit).
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-    console.print(f"warden daemon {identity} running {len(monitor_jobs)} monitor(s); Ctrl-C to stop.")
+    console.print(
+        f"warden daemon {identity} running {len(monitor_jobs)} monitor(s); Ctrl-C to stop."
+    )
     try:
         scheduler.start()
     finally:

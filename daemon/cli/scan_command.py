@@ -37,16 +37,25 @@ def select_monitors(config: WardenConfig, names: list[str] | None) -> list[Monit
     known = {monitor.name: monitor for monitor in config.monitors}
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise UsageProblem(f"unknown monitor(s) {', '.join(unknown)}; the config has: {', '.join(known)}")
+        raise UsageProblem(
+            f"unknown monitor(s) {', '.join(unknown)}; the config has: {', '.join(known)}"
+        )
     return [known[name] for name in names]
 
 
 def scan(
     config: ConfigOption = None,
-    monitor: Annotated[list[str] | None, typer.Option("--monitor", "-m", help="Only this monitor (repeatable).")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Evaluate windows as of this ISO 8601 time (default: now, UTC).")] = None,
+    monitor: Annotated[
+        list[str] | None, typer.Option("--monitor", "-m", help="Only this monitor (repeatable).")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Evaluate windows as of this ISO 8601 time (default: now, UTC)."),
+    ] = None,
     as_json: JsonOption = False,
-    refresh_reference: Annotated[bool, typer.Option("--refresh-reference", help="Recompute cached reference profiles.")] = False,
+    refresh_reference: Annotated[
+        bool, typer.Option("--refresh-reference", help="Recompute cached reference profiles.")
+    ] = False,
 ) -> None:
     """Run monitors once and print their verdicts.
 
@@ -64,7 +73,9 @@ def scan(
     reports: list[ScanReport] = []
     with console.status("scanning...", spinner="dots") if not as_json else _nothing():
         for item in monitors:
-            report = run_scan(loaded, item, moment, store, claimed_by="cli", refresh_reference=refresh_reference)
+            report = run_scan(
+                loaded, item, moment, store, claimed_by="cli", refresh_reference=refresh_reference
+            )
             assert report is not None  # replace=True always claims
             reports.append(report)
             if as_json:
@@ -85,12 +96,18 @@ class _nothing:
 
 
 def print_reports(reports: list[ScanReport]) -> None:
-    table = Table(title=f"Scan as of {reports[0].at.isoformat() if reports else ''}", show_lines=False)
+    table = Table(
+        title=f"Scan as of {reports[0].at.isoformat() if reports else ''}", show_lines=False
+    )
     for header in ("monitor", "kind", "status", "alerts", "incidents", "message"):
         table.add_column(header)
     for report in reports:
         alerts = [f for f in report.findings if f["alert"]]
-        described = ", ".join(sorted({f"{f['pattern']}" + (f"({f['column']})" if f["column"] else "") for f in alerts}))
+        described = ", ".join(
+            sorted(
+                {f"{f['pattern']}" + (f"({f['column']})" if f["column"] else "") for f in alerts}
+            )
+        )
         table.add_row(
             report.monitor,
             report.kind,

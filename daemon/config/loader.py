@@ -194,7 +194,8 @@ def _substitute(
         problems.append(
             ConfigProblem(
                 path,
-                f"environment variable {name} is not set (export it, or write ${{{name}:-default}})",
+                f"environment variable {name} is not set "
+                f"(export it, or write ${{{name}:-default}})",
                 _line_of(root, path),
             )
         )
@@ -230,16 +231,29 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the file's relative dataset paths and SQLite store path relative to its folder,
     so a config works the same from any working directory."""
     data = copy.deepcopy(raw)
-    for dataset in (data.get("datasets") or {}).values() if isinstance(data.get("datasets"), dict) else ():
-        if isinstance(dataset, dict) and isinstance(dataset.get("path"), str) and dataset["path"]:
-            if not os.path.isabs(dataset["path"]):
-                dataset["path"] = str(base / dataset["path"]) + ("/" if dataset["path"].endswith("/") else "")
+    for dataset in (
+        (data.get("datasets") or {}).values() if isinstance(data.get("datasets"), dict) else ()
+    ):
+        if (
+            isinstance(dataset, dict)
+            and isinstance(dataset.get("path"), str)
+            and dataset["path"]
+            and not os.path.isabs(dataset["path"])
+        ):
+            dataset["path"] = str(base / dataset["path"]) + (
+                "/" if dataset["path"].endswith("/") else ""
+            )
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
         url = store["url"]
         prefix = "sqlite:///"
         rest = url[len(prefix) :]
-        if url.startswith(prefix) and rest and not rest.startswith(("/", ":memory:")) and "mode=memory" not in rest:
+        if (
+            url.startswith(prefix)
+            and rest
+            and not rest.startswith(("/", ":memory:"))
+            and "mode=memory" not in rest
+        ):
             store["url"] = prefix + str(base / rest)
     return data
 
@@ -271,7 +285,10 @@ def _problem_from_error(error: Any, raw: Any, root: Any) -> ConfigProblem:
             f"required key `{location[-1]}` is missing" if location else "a required key is missing"
         )
     elif kind == "union_tag_invalid":
-        message = f"unknown monitor kind {error['input'].get('kind')!r}; use one of: {', '.join(MONITOR_KINDS)}"
+        message = (
+            f"unknown monitor kind {error['input'].get('kind')!r}; "
+            f"use one of: {', '.join(MONITOR_KINDS)}"
+        )
     elif kind == "union_tag_not_found":
         message = f"this monitor has no `kind`; add one of: {', '.join(MONITOR_KINDS)}"
     elif kind in ("dict_type", "model_type") and not isinstance(error.get("input"), dict):
@@ -289,9 +306,9 @@ def _data_location(loc: tuple[Any, ...], raw: Any, kind: str) -> list[Any]:
     current = raw
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             current = current[part]
         elif last and kind == "missing":
             location.append(part)

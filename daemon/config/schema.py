@@ -1,4 +1,7 @@
-"""The JSON Schema of the config file (config/warden.schema.json is this, kept in sync by a test)."""
+"""The JSON Schema of the config file.
+
+config/warden.schema.json is this, kept in sync by a test.
+"""
 
 from __future__ import annotations
 

@@ -32,7 +32,9 @@ from daemon.scan import ScanReport, run_scan, sync_monitors
 from daemon.store.engine import open_store
 
 MARKER = ".warden-demo"
-FIRST_SCAN = datetime(REFERENCE_END.year, REFERENCE_END.month, REFERENCE_END.day, tzinfo=UTC) + timedelta(days=2)
+FIRST_SCAN = datetime(
+    REFERENCE_END.year, REFERENCE_END.month, REFERENCE_END.day, tzinfo=UTC
+) + timedelta(days=2)
 LAST_SCAN = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC) + timedelta(days=1)
 
 
@@ -48,7 +50,10 @@ def prepare_folder(folder: Path) -> None:
         raise UsageProblem(f"{folder} exists and is not a folder; choose another demo folder")
     if folder.exists() and any(folder.iterdir()):
         if not (folder / MARKER).exists():
-            raise UsageProblem(f"{folder} is not empty and was not made by `warden demo`; choose an empty or new folder")
+            raise UsageProblem(
+                f"{folder} is not empty and was not made by `warden demo`; "
+                "choose an empty or new folder"
+            )
         for name in ("data", "warden.yaml", "warden.db", "warden.db-wal", "warden.db-shm"):
             target = folder / name
             if target.is_dir():
@@ -56,20 +61,27 @@ def prepare_folder(folder: Path) -> None:
             elif target.exists():
                 target.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text("This folder was written by `warden demo`; it may be refreshed by the next demo.\n")
+    (folder / MARKER).write_text(
+        "This folder was written by `warden demo`; it may be refreshed by the next demo.\n"
+    )
 
 
 def run_demo(folder: Path, console: Console) -> DemoOutcome:
     prepare_folder(folder)
     console.rule("[bold]Warden demo")
     console.print(
-        "A lender's model scores loan applications. Its features land as one Parquet partition per day.\n"
-        f"January is clean. Then: [bold]{MISSING_DAY}[/] never arrives, from [bold]{DRIFT_FROM}[/] salaries and regions drift,\n"
-        f"and [bold]{NULL_SPIKE_DAY}[/] arrives with a third of its credit scores missing. Let's see what Warden makes of it.\n"
+        "A lender's model scores loan applications. "
+        "Its features land as one Parquet partition per day.\n"
+        f"January is clean. Then: [bold]{MISSING_DAY}[/] never arrives, "
+        f"from [bold]{DRIFT_FROM}[/] salaries and regions drift,\n"
+        f"and [bold]{NULL_SPIKE_DAY}[/] arrives with a third of its credit scores missing. "
+        "Let's see what Warden makes of it.\n"
     )
     with console.status("writing the dataset..."):
         data = generate(folder / "data" / "loans")
-    console.print(f"[green]✓[/] wrote {data.rows:,} rows in {data.days} daily partitions under {data.folder}")
+    console.print(
+        f"[green]✓[/] wrote {data.rows:,} rows in {data.days} daily partitions under {data.folder}"
+    )
     config_path = folder / "warden.yaml"
     config_path.write_text(DEMO_CONFIG, encoding="utf-8")
     console.print(f"[green]✓[/] wrote the config {config_path}")
@@ -82,13 +94,23 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     while moment <= LAST_SCAN:
         days.append(moment)
         moment += timedelta(days=1)
-    console.print(f"\nReplaying {len(days)} daily scans at midnight UTC ({days[0].date()} → {days[-1].date()}), as the daemon would have run them:\n")
+    console.print(
+        f"\nReplaying {len(days)} daily scans at midnight UTC "
+        f"({days[0].date()} → {days[-1].date()}), as the daemon would have run them:\n"
+    )
     day_table = Table(show_header=True, header_style="bold")
     day_table.add_column("scan at")
     for monitor in config.monitors:
         day_table.add_column(monitor.name)
     day_table.add_column("incidents")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} scans"), TimeElapsedColumn(), console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} scans"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("scanning", total=len(days) * len(config.monitors))
         for at in days:
             cells, notes = [], []
@@ -97,8 +119,13 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
                 assert report is not None
                 outcome.reports.append(report)
                 patterns = sorted({f["pattern"] for f in report.findings if f["alert"]})
-                cells.append(f"[{status_style(report.status)}]{report.status}[/]" + (f" {', '.join(patterns)}" if patterns else ""))
-                notes += [f"opened #{i}" for i in report.opened] + [f"resolved #{i}" for i in report.resolved]
+                cells.append(
+                    f"[{status_style(report.status)}]{report.status}[/]"
+                    + (f" {', '.join(patterns)}" if patterns else "")
+                )
+                notes += [f"opened #{i}" for i in report.opened] + [
+                    f"resolved #{i}" for i in report.resolved
+                ]
                 progress.advance(task)
             day_table.add_row(at.date().isoformat(), *cells, ", ".join(notes) or "-")
     console.print(day_table)
@@ -108,11 +135,23 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     for header in ("id", "status", "pattern", "scope", "seen", "proposed action"):
         summary.add_column(header)
     for row in sorted(incidents, key=lambda r: r["id"]):
-        scope = ", ".join(row["columns"]) or ", ".join(str(v)[:10] for v in row["scope"].values()) or "-"
-        summary.add_row(str(row["id"]), f"[{status_style(row['status'])}]{row['status']}[/]", row["pattern"], scope, f"{row['occurrences']}x", row["proposed_action"])
+        scope = (
+            ", ".join(row["columns"])
+            or ", ".join(str(v)[:10] for v in row["scope"].values())
+            or "-"
+        )
+        summary.add_row(
+            str(row["id"]),
+            f"[{status_style(row['status'])}]{row['status']}[/]",
+            row["pattern"],
+            scope,
+            f"{row['occurrences']}x",
+            row["proposed_action"],
+        )
     console.print(summary)
     console.print(
-        "\nOne incident per problem, not one per scan: repeated detections update it, two clean scans resolve it.\n"
+        "\nOne incident per problem, not one per scan: repeated detections update it, "
+        "two clean scans resolve it.\n"
         "Playbooks run only after a person approves their plan (Slack, CLI or HTTP).\n"
     )
     config_arg = f"--config {config_path}"

@@ -76,7 +76,8 @@ def _columns(source: DatasetSource, requested: list[str] | None) -> list[str]:
     missing = [name for name in requested if name not in available]
     if missing:
         raise SourceError(
-            f"dataset {source.name!r} has no column(s) {', '.join(missing)}; available: {', '.join(available)}"
+            f"dataset {source.name!r} has no column(s) {', '.join(missing)}; "
+            f"available: {', '.join(available)}"
         )
     return list(requested)
 
@@ -110,7 +111,7 @@ def _compare_windows(
 def evaluate_drift(context: ScanContext) -> Evaluation:
     monitor = context.monitor
     assert isinstance(monitor, DriftMonitor)
-    source, ref, cur, ref_window, cur_window, cached = _compare_windows(context, monitor)
+    _source, ref, cur, ref_window, cur_window, cached = _compare_windows(context, monitor)
     params = DriftParams.model_validate(monitor.model_dump(include=set(DriftParams.model_fields)))
     roles = context.config.datasets[monitor.dataset].roles.model_dump(exclude_none=True)
     result = detect_drift(ref, cur, params, roles=roles)

@@ -9,6 +9,7 @@ window plus one cheap count over the reference range.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -61,10 +62,9 @@ def reference_profile(
             except (ValueError, KeyError, TypeError):
                 pass  # an older or damaged entry: recompute and replace it below
     profile = source.profile(window.start, window.end, columns, options=options)
-    try:
+    # another scan may cache the same reference at the same moment; theirs is equal
+    with contextlib.suppress(IntegrityError):
         _save(store, key, fingerprint, window, profile)
-    except IntegrityError:
-        pass  # another scan cached the same reference at the same moment; theirs is equal
     return profile, False
 
 

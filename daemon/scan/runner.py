@@ -141,7 +141,7 @@ def evaluate(context: ScanContext) -> Evaluation:
         return EVALUATORS[context.monitor.kind](context)
     except SourceError as error:
         return Evaluation(DetectorResult.failed(str(error)))
-    except Exception as error:  # noqa: BLE001 - a scan must report, never crash the daemon
+    except Exception as error:
         log.exception("scan of %s failed", context.monitor.name)
         return Evaluation(
             DetectorResult.failed(f"internal error while scanning: {type(error).__name__}: {error}")

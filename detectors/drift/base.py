@@ -47,7 +47,8 @@ class DriftMethod(ABC):
     def check_kind(self, column: ColumnProfile) -> None:
         if column.kind not in self.kinds:
             raise MethodNotApplicable(
-                f"{self.name} applies to {' or '.join(self.kinds)} columns; {column.name!r} is {column.kind}"
+                f"{self.name} applies to {' or '.join(self.kinds)} columns; "
+                f"{column.name!r} is {column.kind}"
             )
 
 
@@ -66,7 +67,9 @@ def get_method(name: str) -> DriftMethod:
     try:
         return METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown drift method {name!r}; known: {', '.join(sorted(METHODS))}") from None
+        raise ValueError(
+            f"unknown drift method {name!r}; known: {', '.join(sorted(METHODS))}"
+        ) from None
 
 
 def missing(what: str, column: str) -> MethodNotApplicable:

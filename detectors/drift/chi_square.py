@@ -7,8 +7,12 @@ before multiple-testing correction). The effect size is the total variation dist
 the two category shares (0 = same shares, 1 = disjoint categories).
 
 >>> from detectors.profile import ColumnProfile
->>> ref = ColumnProfile("c", "categorical", "string", 200, 0, categories={"a": 100, "b": 100}, other_count=0)
->>> cur = ColumnProfile("c", "categorical", "string", 200, 0, categories={"a": 180, "b": 20}, other_count=0)
+>>> ref = ColumnProfile(
+...     "c", "categorical", "string", 200, 0, categories={"a": 100, "b": 100}, other_count=0
+... )
+>>> cur = ColumnProfile(
+...     "c", "categorical", "string", 200, 0, categories={"a": 180, "b": 20}, other_count=0
+... )
 >>> ChiSquare().score(ref, cur).p_value < 1e-6
 True
 """

@@ -81,7 +81,13 @@ def detect_drift(
         scored.append((ref_column, cur_column, method, score))
 
     tests = [index for index, item in enumerate(scored) if get_method(item[2]).is_test]
-    adjusted = dict(zip(tests, adjust([scored[i][3].p_value or 1.0 for i in tests], params.correction), strict=True))
+    adjusted = dict(
+        zip(
+            tests,
+            adjust([scored[i][3].p_value or 1.0 for i in tests], params.correction),
+            strict=True,
+        )
+    )
 
     findings: list[Finding] = []
     for index, (ref_column, cur_column, method, score) in enumerate(scored):
@@ -103,7 +109,9 @@ def detect_drift(
                 threshold=threshold,
                 p_value=p_value,
                 alert=bool(alert),
-                details=_evidence(ref_column, cur_column, score, p_value if index in adjusted else None),
+                details=_evidence(
+                    ref_column, cur_column, score, p_value if index in adjusted else None
+                ),
             )
         )
         emergence = _category_emergence(ref_column, cur_column, params)
@@ -128,7 +136,9 @@ def detect_drift(
     return DetectorResult.from_findings(findings, message=message, summary=summary)
 
 
-def _evidence(ref_column: ColumnProfile, cur_column: ColumnProfile, score: MethodScore, adjusted: float | None) -> dict[str, Any]:
+def _evidence(
+    ref_column: ColumnProfile, cur_column: ColumnProfile, score: MethodScore, adjusted: float | None
+) -> dict[str, Any]:
     details: dict[str, Any] = {
         "effect": score.effect,
         "raw_p_value": score.p_value,
@@ -137,19 +147,34 @@ def _evidence(ref_column: ColumnProfile, cur_column: ColumnProfile, score: Metho
         "current_count": cur_column.count,
     }
     if ref_column.kind == "numeric":
-        details.update(reference_mean=ref_column.mean, current_mean=cur_column.mean, reference_std=ref_column.std, current_std=cur_column.std)
+        details.update(
+            reference_mean=ref_column.mean,
+            current_mean=cur_column.mean,
+            reference_std=ref_column.std,
+            current_std=cur_column.std,
+        )
     try:
         ref_counts, cur_counts, labels = aligned_counts(ref_column, cur_column)
-        details["histogram"] = {"bins": labels, "reference": ref_counts.tolist(), "current": cur_counts.tolist()}
+        details["histogram"] = {
+            "bins": labels,
+            "reference": ref_counts.tolist(),
+            "current": cur_counts.tolist(),
+        }
     except MethodNotApplicable:
         pass
     return details
 
 
-def _category_emergence(ref_column: ColumnProfile, cur_column: ColumnProfile, params: DriftParams) -> Finding | None:
+def _category_emergence(
+    ref_column: ColumnProfile, cur_column: ColumnProfile, params: DriftParams
+) -> Finding | None:
     if ref_column.kind != "categorical" or not ref_column.categories_complete:
         return None
-    new = {value: n for value, n in (cur_column.categories or {}).items() if value not in (ref_column.categories or {})}
+    new = {
+        value: n
+        for value, n in (cur_column.categories or {}).items()
+        if value not in (ref_column.categories or {})
+    }
     if not new:
         return None
     share = sum(new.values()) / max(1, cur_column.count)

@@ -8,7 +8,9 @@ from detectors.drift.base import missing
 from detectors.profile import ColumnProfile
 
 
-def aligned_counts(reference: ColumnProfile, current: ColumnProfile) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def aligned_counts(
+    reference: ColumnProfile, current: ColumnProfile
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Reference and current counts on one support, with the support's labels.
 
     Numeric columns use the reference histogram bins (the current profile was computed on
@@ -20,7 +22,9 @@ def aligned_counts(reference: ColumnProfile, current: ColumnProfile) -> tuple[np
             raise missing("histograms", reference.name)
         if reference.histogram.edges != current.histogram.edges:
             raise missing("histograms on the same bins", reference.name)
-        labels = [f"<= {edge:g}" for edge in reference.histogram.edges] + [f"> {reference.histogram.edges[-1]:g}"]
+        labels = [f"<= {edge:g}" for edge in reference.histogram.edges] + [
+            f"> {reference.histogram.edges[-1]:g}"
+        ]
         return (
             np.asarray(reference.histogram.counts, dtype=float),
             np.asarray(current.histogram.counts, dtype=float),

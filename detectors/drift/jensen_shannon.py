@@ -6,7 +6,9 @@ logarithms, so it lies in [0, sqrt(ln 2)] ~ [0, 0.833]; 0.1 is Evidently's defau
 Distance, not a test: the column drifts when the statistic is >= the threshold.
 
 >>> from detectors.profile import ColumnProfile
->>> ref = ColumnProfile("c", "categorical", "string", 2, 0, categories={"a": 1, "b": 1}, other_count=0)
+>>> ref = ColumnProfile(
+...     "c", "categorical", "string", 2, 0, categories={"a": 1, "b": 1}, other_count=0
+... )
 >>> JensenShannon().score(ref, ref).statistic
 0.0
 """

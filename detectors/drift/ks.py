@@ -37,7 +37,9 @@ class KolmogorovSmirnov(DriftMethod):
         self.check_kind(reference)
         if reference.values is not None and current.values is not None:
             result = stats.ks_2samp(reference.values, current.values, method="auto")
-            return MethodScore(float(result.statistic), float(result.pvalue), float(result.statistic))
+            return MethodScore(
+                float(result.statistic), float(result.pvalue), float(result.statistic)
+            )
         if reference.histogram is None or current.histogram is None:
             raise missing("raw values or histograms", reference.name)
         ref_cdf = np.cumsum(reference.histogram.counts) / max(1, reference.count)

@@ -6,8 +6,12 @@ PSI = sum over bins of (c - r) * ln(c / r), with c and r the current and referen
 Distance, not a test. The effect size is the statistic capped at 1.
 
 >>> from detectors.profile import ColumnProfile
->>> ref = ColumnProfile("c", "categorical", "string", 100, 0, categories={"a": 50, "b": 50}, other_count=0)
->>> cur = ColumnProfile("c", "categorical", "string", 100, 0, categories={"a": 90, "b": 10}, other_count=0)
+>>> ref = ColumnProfile(
+...     "c", "categorical", "string", 100, 0, categories={"a": 50, "b": 50}, other_count=0
+... )
+>>> cur = ColumnProfile(
+...     "c", "categorical", "string", 100, 0, categories={"a": 90, "b": 10}, other_count=0
+... )
 >>> round(PopulationStabilityIndex().score(ref, cur).statistic, 4)
 0.8789
 """

@@ -42,7 +42,7 @@ class WassersteinNormed(DriftMethod):
         else:
             raise missing("raw values or quantiles", reference.name)
         scale = reference.std if reference.std else 0.0
-        if scale <= 0.0:
+        if scale <= 0.0:  # noqa: SIM108 - the ternary would nest another ternary
             # A constant reference: any movement at all is total drift.
             statistic = 0.0 if distance == 0.0 else float("inf")
         else:

@@ -9,8 +9,18 @@
 >>> from datetime import datetime, timedelta, UTC
 >>> from detectors.timeline import Timeline
 >>> day = timedelta(days=1)
->>> timeline = Timeline(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC), day, (10, 0, 12, 11), datetime(2025, 1, 4, 23, tzinfo=UTC))
->>> result = detect_freshness(timeline, datetime(2025, 1, 5, 1, tzinfo=UTC), FreshnessParams(max_lag="1d", expected_every="1d"))
+>>> timeline = Timeline(
+...     datetime(2025, 1, 1, tzinfo=UTC),
+...     datetime(2025, 1, 5, tzinfo=UTC),
+...     day,
+...     (10, 0, 12, 11),
+...     datetime(2025, 1, 4, 23, tzinfo=UTC),
+... )
+>>> result = detect_freshness(
+...     timeline,
+...     datetime(2025, 1, 5, 1, tzinfo=UTC),
+...     FreshnessParams(max_lag="1d", expected_every="1d"),
+... )
 >>> [(f.pattern, f.details.get("partition")) for f in result.alerts]
 [('missing_partition', '2025-01-02T00:00:00+00:00')]
 """
@@ -24,7 +34,9 @@ from detectors.results import DetectorResult, Finding
 from detectors.timeline import Timeline
 
 
-def timeline_bounds(at: datetime, params: FreshnessParams) -> tuple[datetime, datetime, timedelta] | None:
+def timeline_bounds(
+    at: datetime, params: FreshnessParams
+) -> tuple[datetime, datetime, timedelta] | None:
     """The (start, end, step) of the timeline to read for a scan at `at`, or None if no cadence."""
     span = params.lookback_span()
     if params.expected_every is None or span is None:
@@ -71,5 +83,11 @@ def detect_freshness(timeline: Timeline, at: datetime, params: FreshnessParams) 
                         details={"partition": partition.isoformat(), "bucket": str(timeline.step)},
                     )
                 )
-    summary = {"lag_seconds": lag, "buckets": len(counts), "empty_buckets": sum(1 for n in counts[first or 0 :] if n == 0)}
-    return DetectorResult.from_findings(findings, message=f"latest event {timeline.latest.isoformat()}", summary=summary)
+    summary = {
+        "lag_seconds": lag,
+        "buckets": len(counts),
+        "empty_buckets": sum(1 for n in counts[first or 0 :] if n == 0),
+    }
+    return DetectorResult.from_findings(
+        findings, message=f"latest event {timeline.latest.isoformat()}", summary=summary
+    )

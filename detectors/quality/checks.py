@@ -10,8 +10,12 @@
 - `corrupt_partition`: a file of the dataset could not be read (one finding per file).
 
 >>> from detectors.profile import ColumnProfile, WindowProfile
->>> ref = WindowProfile("d", None, None, 1000, {"x": ColumnProfile("x", "numeric", "double", 1000, 10)})
->>> cur = WindowProfile("d", None, None, 1000, {"x": ColumnProfile("x", "numeric", "double", 1000, 400)})
+>>> ref = WindowProfile(
+...     "d", None, None, 1000, {"x": ColumnProfile("x", "numeric", "double", 1000, 10)}
+... )
+>>> cur = WindowProfile(
+...     "d", None, None, 1000, {"x": ColumnProfile("x", "numeric", "double", 1000, 400)}
+... )
 >>> [f.pattern for f in detect_quality(ref, cur).alerts]
 ['null_spike']
 """
@@ -37,16 +41,27 @@ def detect_quality(
     """Run every quality check; `unreadable` lists (path, reason) of files that failed to read."""
     params = params or QualityParams()
     findings: list[Finding] = [
-        Finding("corrupt_partition", None, "readable", 1.0, 0.0, True, details={"path": path, "reason": reason})
+        Finding(
+            "corrupt_partition",
+            None,
+            "readable",
+            1.0,
+            0.0,
+            True,
+            details={"path": path, "reason": reason},
+        )
         for path, reason in unreadable
     ]
     if params.check_schema:
         findings.extend(_schema_findings(reference, current))
     if current.rows < params.min_rows:
         if findings:
-            return DetectorResult.from_findings(findings, message="current window too small for value checks")
+            return DetectorResult.from_findings(
+                findings, message="current window too small for value checks"
+            )
         return DetectorResult.insufficient(
-            f"quality checks need at least {params.min_rows} rows; the current window has {current.rows}",
+            f"quality checks need at least {params.min_rows} rows; "
+            f"the current window has {current.rows}",
             {"current_rows": current.rows},
         )
     for name, ref_column in reference.columns.items():
@@ -58,7 +73,9 @@ def detect_quality(
         if out_of_range is not None:
             findings.append(out_of_range)
     alerts = sum(1 for f in findings if f.alert)
-    return DetectorResult.from_findings(findings, message=f"{alerts} quality problem(s)", summary={"current_rows": current.rows})
+    return DetectorResult.from_findings(
+        findings, message=f"{alerts} quality problem(s)", summary={"current_rows": current.rows}
+    )
 
 
 def _schema_findings(reference: WindowProfile, current: WindowProfile) -> list[Finding]:
@@ -74,15 +91,27 @@ def _schema_findings(reference: WindowProfile, current: WindowProfile) -> list[F
         findings.append(Finding("schema_change", name, "schema", 1.0, 0.0, True, details=change))
     for name in sorted(set(current.schema) - set(reference.schema)):
         findings.append(
-            Finding("schema_change", name, "schema", 1.0, 0.0, True, details={"change": "added", "current_type": current.schema[name]})
+            Finding(
+                "schema_change",
+                name,
+                "schema",
+                1.0,
+                0.0,
+                True,
+                details={"change": "added", "current_type": current.schema[name]},
+            )
         )
     return findings
 
 
-def _null_finding(ref_column: ColumnProfile, cur_column: ColumnProfile, params: QualityParams) -> Finding:
+def _null_finding(
+    ref_column: ColumnProfile, cur_column: ColumnProfile, params: QualityParams
+) -> Finding:
     increase = cur_column.null_share - ref_column.null_share
     baseline = min(max(ref_column.null_share, 1.0 / (ref_column.rows + 1)), 1.0)
-    p_value = float(stats.binomtest(cur_column.nulls, cur_column.rows, baseline, alternative="greater").pvalue)
+    p_value = float(
+        stats.binomtest(cur_column.nulls, cur_column.rows, baseline, alternative="greater").pvalue
+    )
     alert = increase >= params.max_null_increase and p_value < params.significance
     return Finding(
         "null_spike",
@@ -92,17 +121,29 @@ def _null_finding(ref_column: ColumnProfile, cur_column: ColumnProfile, params: 
         params.max_null_increase,
         alert,
         p_value=p_value,
-        details={"reference_null_share": ref_column.null_share, "current_null_share": cur_column.null_share, "current_nulls": cur_column.nulls},
+        details={
+            "reference_null_share": ref_column.null_share,
+            "current_null_share": cur_column.null_share,
+            "current_nulls": cur_column.nulls,
+        },
     )
 
 
-def _range_finding(ref_column: ColumnProfile, cur_column: ColumnProfile, params: QualityParams) -> Finding | None:
-    if cur_column.below_reference is None or cur_column.above_reference is None or not cur_column.count:
+def _range_finding(
+    ref_column: ColumnProfile, cur_column: ColumnProfile, params: QualityParams
+) -> Finding | None:
+    if (
+        cur_column.below_reference is None
+        or cur_column.above_reference is None
+        or not cur_column.count
+    ):
         return None
     outside = cur_column.below_reference + cur_column.above_reference
     share = outside / cur_column.count
     expected = min(1.0, 2.0 / (ref_column.count + 1))
-    p_value = float(stats.binomtest(outside, cur_column.count, expected, alternative="greater").pvalue)
+    p_value = float(
+        stats.binomtest(outside, cur_column.count, expected, alternative="greater").pvalue
+    )
     alert = share >= params.max_out_of_range_share and p_value < params.significance
     return Finding(
         "out_of_range",

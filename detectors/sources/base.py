@@ -92,14 +92,20 @@ class DatasetSource:
         window = window_filter(self.table, self.time_column, start, end)
         offset = int(start.timestamp())
         bucket = ((window[self.time_column].epoch_seconds() - offset) // seconds).cast("int64")
-        grouped = window.mutate(bucket=bucket).group_by("bucket").aggregate(n=ibis._.count()).execute()
+        grouped = (
+            window.mutate(bucket=bucket).group_by("bucket").aggregate(n=ibis._.count()).execute()
+        )
         slots = max(0, int((end - start).total_seconds()) // seconds)
         counts = [0] * slots
         for index, n in grouped.itertuples(index=False):
             if 0 <= int(index) < slots:
                 counts[int(index)] = int(n)
         latest_rows = window_filter(self.table, self.time_column, None, end)
-        latest = latest_rows.aggregate(latest=latest_rows[self.time_column].max()).execute().iloc[0]["latest"]
+        latest = (
+            latest_rows.aggregate(latest=latest_rows[self.time_column].max())
+            .execute()
+            .iloc[0]["latest"]
+        )
         return Timeline(start, end, step, tuple(counts), _to_utc(latest))
 
 

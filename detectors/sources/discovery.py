@@ -28,11 +28,18 @@ def discover_files(path: str, file_format: FileFormat) -> list[str]:
             and not any(part.startswith((".", "_")) for part in candidate.relative_to(target).parts)
         ]
         if not found:
-            raise SourceError(f"folder {path!r} holds no {file_format} files (looked for {', '.join(_SUFFIXES[file_format])})")
+            raise SourceError(
+                f"folder {path!r} holds no {file_format} files "
+                f"(looked for {', '.join(_SUFFIXES[file_format])})"
+            )
         return found
     if glob.has_magic(path):
-        matches = sorted(str(Path(m).resolve()) for m in glob.glob(path, recursive=True) if os.path.isfile(m))
+        matches = sorted(
+            str(Path(m).resolve()) for m in glob.glob(path, recursive=True) if os.path.isfile(m)
+        )
         if not matches:
             raise SourceError(f"no file matches the pattern {path!r}")
         return matches
-    raise SourceError(f"dataset path {path!r} does not exist (a file, a glob or a folder is expected)")
+    raise SourceError(
+        f"dataset path {path!r} does not exist (a file, a glob or a folder is expected)"
+    )

@@ -65,7 +65,11 @@ def open_file_source(
     if not readable:
         raise SourceError(
             f"dataset {name!r}: none of the {len(files)} files under {path!r} can be read"
-            + (f" (first problem: {unreadable[0].path}: {unreadable[0].reason})" if unreadable else "")
+            + (
+                f" (first problem: {unreadable[0].path}: {unreadable[0].reason})"
+                if unreadable
+                else ""
+            )
         )
     connection = ibis.duckdb.connect()
     connection.raw_sql("SET TimeZone = 'UTC'")
@@ -73,11 +77,14 @@ def open_file_source(
     reader = (
         f"read_parquet({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true)"
         if file_format == "parquet"
-        else f"read_csv({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true, header = true)"
+        else f"read_csv({_sql_list(readable)}, hive_partitioning = {hive}, "
+        "union_by_name = true, header = true)"
     )
     try:
-        columns = [row[0] for row in connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    except Exception as error:  # noqa: BLE001 - the engine's message is what the person needs
+        columns = [
+            row[0] for row in connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+        ]
+    except Exception as error:
         raise SourceError(f"dataset {name!r}: DuckDB cannot read {path!r}: {error}") from error
     if time_column not in columns:
         raise SourceError(
@@ -91,7 +98,8 @@ def open_file_source(
         )
     quoted = '"' + time_column.replace('"', '""') + '"'
     connection.raw_sql(
-        f"CREATE VIEW dataset AS SELECT * REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
+        "CREATE VIEW dataset AS SELECT * "
+        f"REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
     )
     spec = {"format": file_format, "path": path, "files": len(readable)}
     return DatasetSource(

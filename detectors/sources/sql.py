@@ -28,12 +28,12 @@ def open_sql_source(
         else:
             path = url.removeprefix("duckdb://")
             connection = ibis.duckdb.connect(path, read_only=True)
-    except Exception as error:  # noqa: BLE001 - any connection failure is reported the same way
+    except Exception as error:
         raise SourceError(f"dataset {name!r}: cannot connect to {_mask(url)}: {error}") from error
     try:
         schema_name, _, table_name = table.rpartition(".")
         expression = connection.table(table_name, database=schema_name or None)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise SourceError(f"dataset {name!r}: table {table!r} cannot be opened: {error}") from error
     columns = list(expression.schema().names)
     for role, column in (("time", time_column), ("entity", entity_column)):

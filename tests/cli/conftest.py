@@ -20,10 +20,23 @@ class Ran:
     stderr: str
 
 
-def run_warden(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180) -> Ran:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_") or k == "WARDEN_TEST_POSTGRES_URL"}
+def run_warden(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180
+) -> Ran:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WARDEN_") or k == "WARDEN_TEST_POSTGRES_URL"
+    }
     environment.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
-    done = subprocess.run([str(WARDEN), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(WARDEN), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Ran(done.returncode, done.stdout, done.stderr)
 
 

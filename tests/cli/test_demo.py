@@ -15,7 +15,14 @@ def test_demo_finds_every_injected_fault_and_nothing_else(demo_folder):
     listed = run_warden("incidents", "list", "--config", "my-demo/warden.yaml", "--json", cwd=home)
     assert listed.code == 0, listed.stderr
     incidents = [json.loads(line) for line in listed.stdout.splitlines()]
-    found = {(i["pattern"], i["status"], tuple(i["columns"]) or tuple(str(v)[:10] for v in i["scope"].values())) for i in incidents}
+    found = {
+        (
+            i["pattern"],
+            i["status"],
+            tuple(i["columns"]) or tuple(str(v)[:10] for v in i["scope"].values()),
+        )
+        for i in incidents
+    }
     assert found == {
         ("missing_partition", "open", ("2025-02-03",)),
         ("feature_drift", "open", ("region", "salary")),
@@ -25,7 +32,9 @@ def test_demo_finds_every_injected_fault_and_nothing_else(demo_folder):
         ("null_spike", "resolved", ("credit_score",)),
     }
     by_pattern = {i["pattern"]: i for i in incidents}
-    assert by_pattern["feature_drift"]["first_seen"].startswith("2025-02-07")  # the first drifted day's scan
+    assert by_pattern["feature_drift"]["first_seen"].startswith(
+        "2025-02-07"
+    )  # the first drifted day's scan
     assert by_pattern["null_spike"]["first_seen"].startswith("2025-02-10")
     assert by_pattern["missing_partition"]["proposed_action"].startswith("synthetic_backfill")
 
@@ -33,7 +42,9 @@ def test_demo_finds_every_injected_fault_and_nothing_else(demo_folder):
 def test_demo_writes_nothing_outside_its_folder(demo_folder):
     home, _ = demo_folder
     assert sorted(p.name for p in home.iterdir()) == ["my-demo"]
-    assert sorted(p.name for p in (home / "my-demo").iterdir() if not p.name.startswith("warden.db")) == [".warden-demo", "data", "warden.yaml"]
+    assert sorted(
+        p.name for p in (home / "my-demo").iterdir() if not p.name.startswith("warden.db")
+    ) == [".warden-demo", "data", "warden.yaml"]
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path):
@@ -47,11 +58,25 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path):
 
 def test_incident_show_has_evidence_and_timeline(demo_folder):
     home, _ = demo_folder
-    listed = run_warden("incidents", "list", "-c", "my-demo/warden.yaml", "--json", "--pattern", "null_spike", cwd=home)
+    listed = run_warden(
+        "incidents",
+        "list",
+        "-c",
+        "my-demo/warden.yaml",
+        "--json",
+        "--pattern",
+        "null_spike",
+        cwd=home,
+    )
     incident_id = json.loads(listed.stdout.splitlines()[0])["id"]
-    shown = run_warden("incidents", "show", str(incident_id), "-c", "my-demo/warden.yaml", "--json", cwd=home)
+    shown = run_warden(
+        "incidents", "show", str(incident_id), "-c", "my-demo/warden.yaml", "--json", cwd=home
+    )
     detail = json.loads(shown.stdout)
-    assert [event["action"] for event in detail["timeline"]] == ["incident.opened", "incident.resolved"]
+    assert [event["action"] for event in detail["timeline"]] == [
+        "incident.opened",
+        "incident.resolved",
+    ]
     finding = detail["evidence"]["findings"][0]
     assert finding["column"] == "credit_score" and finding["statistic"] > 0.3
     text = run_warden("incidents", "show", str(incident_id), "-c", "my-demo/warden.yaml", cwd=home)
@@ -62,10 +87,16 @@ def test_incident_show_has_evidence_and_timeline(demo_folder):
 
 def test_incident_list_filters_and_csv(demo_folder):
     home, _ = demo_folder
-    active = run_warden("incidents", "list", "-c", "my-demo/warden.yaml", "--json", "--status", "active", cwd=home)
+    active = run_warden(
+        "incidents", "list", "-c", "my-demo/warden.yaml", "--json", "--status", "active", cwd=home
+    )
     assert {json.loads(line)["status"] for line in active.stdout.splitlines()} == {"open"}
-    csv_out = run_warden("incidents", "list", "-c", "my-demo/warden.yaml", "--csv", "--dataset", "loans", cwd=home)
+    csv_out = run_warden(
+        "incidents", "list", "-c", "my-demo/warden.yaml", "--csv", "--dataset", "loans", cwd=home
+    )
     header, *rows = csv_out.stdout.strip().splitlines()
     assert header.startswith("id,status,severity,pattern") and len(rows) == 5
-    bad = run_warden("incidents", "list", "-c", "my-demo/warden.yaml", "--status", "sleeping", cwd=home)
+    bad = run_warden(
+        "incidents", "list", "-c", "my-demo/warden.yaml", "--status", "sleeping", cwd=home
+    )
     assert bad.code == 2 and "is not one of" in bad.stderr

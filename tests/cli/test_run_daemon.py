@@ -26,14 +26,23 @@ WARDEN = Path(sys.executable).with_name("warden")
 def _dataset(folder: Path) -> None:
     now = datetime.now(UTC)
     times = [now - timedelta(minutes=m) for m in range(120)]
-    pq.write_table(pa.table({"ts": pa.array(times, pa.timestamp("us", tz="UTC")), "x": [float(i) for i in range(120)]}), folder / "events.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "ts": pa.array(times, pa.timestamp("us", tz="UTC")),
+                "x": [float(i) for i in range(120)],
+            }
+        ),
+        folder / "events.parquet",
+    )
 
 
 def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_path: Path):
     _dataset(tmp_path)
     (tmp_path / "warden.yaml").write_text(
         "datasets:\n  events: {format: parquet, path: events.parquet, time_column: ts}\n"
-        "monitors:\n  - {name: fresh, kind: freshness, dataset: events, max_lag: 1h, schedule: {every: 2s}}\n"
+        "monitors:\n"
+        "  - {name: fresh, kind: freshness, dataset: events, max_lag: 1h, schedule: {every: 2s}}\n"
     )
     heartbeat = tmp_path / "state" / "heartbeat"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
@@ -53,7 +62,9 @@ def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_pat
             if (tmp_path / "warden.db").exists():
                 store = open_store(f"sqlite:///{tmp_path / 'warden.db'}", migrate=False)
                 with store.session(readonly=True) as session:
-                    runs = list(session.exec(select(ScanRun).where(ScanRun.status != "running")).all())
+                    runs = list(
+                        session.exec(select(ScanRun).where(ScanRun.status != "running")).all()
+                    )
                 store.close()
         assert len(runs) >= 3, "the daemon did not complete three ticks within a minute"
         assert heartbeat.exists()
@@ -69,10 +80,16 @@ def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_pat
 
 
 def test_latest_fire_time_is_the_scheduled_tick_not_the_wall_clock():
-    interval = IntervalTrigger(seconds=60, start_date=datetime(2000, 1, 1, tzinfo=UTC), timezone=UTC)
+    interval = IntervalTrigger(
+        seconds=60, start_date=datetime(2000, 1, 1, tzinfo=UTC), timezone=UTC
+    )
     now = datetime(2025, 1, 1, 12, 0, 7, 500000, tzinfo=UTC)
-    assert latest_fire_time(interval, now, timedelta(seconds=30)) == datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    assert latest_fire_time(interval, now, timedelta(seconds=30)) == datetime(
+        2025, 1, 1, 12, 0, tzinfo=UTC
+    )
     cron = CronTrigger.from_crontab("5 0 * * *", timezone=UTC)
     late = datetime(2025, 1, 2, 0, 5, 40, tzinfo=UTC)
-    assert latest_fire_time(cron, late, timedelta(minutes=5)) == datetime(2025, 1, 2, 0, 5, tzinfo=UTC)
+    assert latest_fire_time(cron, late, timedelta(minutes=5)) == datetime(
+        2025, 1, 2, 0, 5, tzinfo=UTC
+    )
     assert latest_fire_time(cron, late + timedelta(hours=1), timedelta(minutes=5)) is None

@@ -31,7 +31,9 @@ def test_the_issue_example_loads_exactly_as_written():
     assert drift.window == timedelta(days=1)
     assert drift.schedule.every == timedelta(minutes=15)
     assert drift.columns == ["car_value", "salary_range"]
-    assert freshness.max_lag == timedelta(hours=2) and freshness.expected_every == timedelta(hours=1)
+    assert freshness.max_lag == timedelta(hours=2) and freshness.expected_every == timedelta(
+        hours=1
+    )
     loans = config.datasets["loans"]
     assert loans.roles.label == "repaid" and loans.roles.prediction == "y_pred_proba"
     assert loans.entity_column == "id"
@@ -41,16 +43,23 @@ def test_the_issue_example_loads_exactly_as_written():
 
 
 def test_sql_sources_rolling_and_dataset_references_and_secret_variables():
-    config = load_config(FIXTURES / "valid" / "sql_and_rolling.yaml", environ={"SLACK_BOT_TOKEN": "xoxb-from-env"})
+    config = load_config(
+        FIXTURES / "valid" / "sql_and_rolling.yaml", environ={"SLACK_BOT_TOKEN": "xoxb-from-env"}
+    )
     weekly, versus_training, quality = config.monitors
     assert isinstance(weekly.reference, RollingReference)
     assert weekly.reference.offset == timedelta(days=7) and weekly.method == "psi"
-    assert isinstance(versus_training.reference, DatasetReference) and versus_training.reference.dataset == "training"
+    assert (
+        isinstance(versus_training.reference, DatasetReference)
+        and versus_training.reference.dataset == "training"
+    )
     assert versus_training.window == timedelta(hours=720)
     assert versus_training.threshold_for("ks") == 0.01
     assert quality.reference.end == datetime(2024, 1, 31, 22, tzinfo=UTC)  # +02:00 converted to UTC
     assert config.datasets["events"].table == "public.events"
-    assert config.store.url.startswith("postgresql://")  # not rewritten: only SQLite paths are files
+    assert config.store.url.startswith(
+        "postgresql://"
+    )  # not rewritten: only SQLite paths are files
     assert config.slack is not None
     assert config.slack.bot_token.get_secret_value() == "xoxb-from-env"
     assert config.slack.signing_secret.get_secret_value() == "not-a-real-secret"
@@ -60,7 +69,10 @@ def test_sql_sources_rolling_and_dataset_references_and_secret_variables():
 def test_environment_overrides_beat_the_file():
     config = load_config(
         FIXTURES / "valid" / "issue_example.yaml",
-        environ={"WARDEN_STORE__URL": "postgresql://prod@db/warden", "WARDEN_SLACK__BOT_TOKEN": "xoxb-env"},
+        environ={
+            "WARDEN_STORE__URL": "postgresql://prod@db/warden",
+            "WARDEN_SLACK__BOT_TOKEN": "xoxb-env",
+        },
     )
     assert config.store.url == "postgresql://prod@db/warden"
     assert config.slack is not None and config.slack.bot_token.get_secret_value() == "xoxb-env"
@@ -81,7 +93,8 @@ def test_all_problems_are_reported_in_one_pass(tmp_path: Path):
     path.write_text(
         "datasets:\n  d: {format: csv, path: x.csv, time_column: t}\n"
         "monitors:\n"
-        "  - {name: a, kind: drift, dataset: d, reference: {offset: 7d, window: 1d}, window: 1 day, shedule: {}}\n"
+        "  - {name: a, kind: drift, dataset: d, reference: {offset: 7d, window: 1d}, "
+        "window: 1 day, shedule: {}}\n"
         "  - {name: b, kind: freshness, dataset: nope, max_lag: 2h}\n"
     )
     with pytest.raises(ConfigError) as caught:
@@ -91,7 +104,7 @@ def test_all_problems_are_reported_in_one_pass(tmp_path: Path):
 
 
 def test_missing_file_and_folder_are_clear(tmp_path: Path):
-    with pytest.raises(ConfigError, match="does not exist .*warden init"):
+    with pytest.raises(ConfigError, match=r"does not exist .*warden init"):
         load_config(tmp_path / "absent.yaml", environ={})
     with pytest.raises(ConfigError, match="this is a folder"):
         load_config(tmp_path, environ={})

@@ -14,7 +14,8 @@ ROOT = Path(__file__).parent.parent.parent
 def test_schema_file_matches_the_models():
     shipped = (ROOT / "config" / "warden.schema.json").read_text()
     assert shipped == config_json_schema_text(), (
-        "config/warden.schema.json is out of date; regenerate it with: warden schema > config/warden.schema.json"
+        "config/warden.schema.json is out of date; "
+        "regenerate it with: warden schema > config/warden.schema.json"
     )
 
 
@@ -29,6 +30,8 @@ def test_schema_describes_monitor_kinds_and_durations():
 
 def test_example_config_is_the_starter_and_is_valid():
     example = ROOT / "config" / "warden.example.yaml"
-    assert example.read_text() == STARTER_CONFIG.read_text(), "config/warden.example.yaml must equal the `warden init` starter"
+    assert example.read_text() == STARTER_CONFIG.read_text(), (
+        "config/warden.example.yaml must equal the `warden init` starter"
+    )
     config = load_config(example, environ={})
     assert {m.kind for m in config.monitors} == {"drift", "quality", "freshness"}

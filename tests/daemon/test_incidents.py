@@ -18,7 +18,15 @@ DRIFT = Finding("feature_drift", "salary", "wasserstein", 0.8, 0.1, True)
 
 def _scan(store, result: DetectorResult, day: int, monitor: str = "m"):
     with store.session() as session:
-        return observe(session, monitor=monitor, dataset="d", severity="warning", result=result, windows={}, at=T0 + timedelta(days=day))
+        return observe(
+            session,
+            monitor=monitor,
+            dataset="d",
+            severity="warning",
+            result=result,
+            windows={},
+            at=T0 + timedelta(days=day),
+        )
 
 
 def _incidents(store) -> list[Incident]:
@@ -38,7 +46,9 @@ def test_repeated_detection_updates_one_incident(store):
 
 def test_auto_resolve_after_clean_scans_then_reopen_linked(store):
     opened = _scan(store, DetectorResult.from_findings([DRIFT]), 0).opened[0]
-    clean = DetectorResult.from_findings([Finding("feature_drift", "salary", "wasserstein", 0.01, 0.1, False)])
+    clean = DetectorResult.from_findings(
+        [Finding("feature_drift", "salary", "wasserstein", 0.01, 0.1, False)]
+    )
     for day in range(1, AUTO_RESOLVE_AFTER):
         assert not _scan(store, clean, day).resolved
     assert _scan(store, clean, AUTO_RESOLVE_AFTER).resolved == [opened]
@@ -59,7 +69,10 @@ def test_scans_without_a_verdict_neither_detect_nor_count_as_clean(store):
 
 
 def test_each_missing_partition_is_its_own_incident(store):
-    gaps = [Finding("missing_partition", None, "rows_in_bucket", 0, 1, True, details={"partition": day}) for day in ("2025-01-02", "2025-01-05")]
+    gaps = [
+        Finding("missing_partition", None, "rows_in_bucket", 0, 1, True, details={"partition": day})
+        for day in ("2025-01-02", "2025-01-05")
+    ]
     assert len(_scan(store, DetectorResult.from_findings(gaps), 6).opened) == 2
     assert len(_scan(store, DetectorResult.from_findings(gaps), 7).updated) == 2
     assert sorted(i.scope["partition"] for i in _incidents(store)) == ["2025-01-02", "2025-01-05"]
@@ -72,7 +85,9 @@ def test_every_change_is_audited_and_the_chain_verifies(store):
     _scan(store, clean, 2)
     _scan(store, clean, 3)
     with store.session(readonly=True) as session:
-        actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()]
+        actions = [
+            e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        ]
         assert actions == ["incident.opened", "incident.updated", "incident.resolved"]
         assert verify_audit_chain(session).ok
 

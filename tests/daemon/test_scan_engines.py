@@ -24,7 +24,9 @@ def _table() -> pa.Table:
     times = [START + timedelta(minutes=3.6 * i) for i in range(rows)]
     drifted = np.array([t >= START + timedelta(days=7) for t in times])
     amount = rng.normal(100, 15, rows) + np.where(drifted, 20, 0)
-    kind = np.where(drifted & (rng.random(rows) < 0.5), "refund", rng.choice(["card", "cash", "transfer"], rows))
+    kind = np.where(
+        drifted & (rng.random(rows) < 0.5), "refund", rng.choice(["card", "cash", "transfer"], rows)
+    )
     score = rng.normal(0, 1, rows)
     score[drifted & (rng.random(rows) < 0.3)] = np.nan
     return pa.table(
@@ -45,9 +47,27 @@ def _config(store_url: str, dataset: dict) -> WardenConfig:
             "store": {"url": store_url},
             "datasets": {"events": {**dataset, "time_column": "ts", "entity_column": "id"}},
             "monitors": [
-                {"name": "drift", "kind": "drift", "dataset": "events", "reference": reference, "window": "1d"},
-                {"name": "quality", "kind": "quality", "dataset": "events", "reference": reference, "window": "1d"},
-                {"name": "fresh", "kind": "freshness", "dataset": "events", "max_lag": "1h", "expected_every": "1d"},
+                {
+                    "name": "drift",
+                    "kind": "drift",
+                    "dataset": "events",
+                    "reference": reference,
+                    "window": "1d",
+                },
+                {
+                    "name": "quality",
+                    "kind": "quality",
+                    "dataset": "events",
+                    "reference": reference,
+                    "window": "1d",
+                },
+                {
+                    "name": "fresh",
+                    "kind": "freshness",
+                    "dataset": "events",
+                    "max_lag": "1h",
+                    "expected_every": "1d",
+                },
             ],
         }
     )
@@ -68,14 +88,23 @@ def _alerts(report: dict) -> list[tuple[str, str | None]]:
 
 def test_parquet_scan_on_every_store_backend(store, tmp_path: Path):
     pq.write_table(_table(), tmp_path / "events.parquet")
-    config = _config(str(store.url.render_as_string(hide_password=False)), {"format": "parquet", "path": str(tmp_path / "events.parquet")})
+    config = _config(
+        str(store.url.render_as_string(hide_password=False)),
+        {"format": "parquet", "path": str(tmp_path / "events.parquet")},
+    )
     reports = _scan_all(config, store)
-    assert _alerts(reports["drift"]) == [("category_emergence", "kind"), ("feature_drift", "amount"), ("feature_drift", "kind")]
+    assert _alerts(reports["drift"]) == [
+        ("category_emergence", "kind"),
+        ("feature_drift", "amount"),
+        ("feature_drift", "kind"),
+    ]
     assert _alerts(reports["quality"]) == [("null_spike", "score")]
     assert reports["fresh"]["status"] == "ok"
     assert all(r["incident_id"] for r in (reports["drift"], reports["quality"]))
     again = _scan_all(config, store)
-    assert again["drift"]["reference_cached"] is True and reports["drift"]["reference_cached"] is False
+    assert (
+        again["drift"]["reference_cached"] is True and reports["drift"]["reference_cached"] is False
+    )
     assert again["drift"]["incident_ids"] == reports["drift"]["incident_ids"]
 
 
@@ -87,15 +116,26 @@ def test_postgres_table_gives_the_same_statistics_as_parquet(store, tmp_path: Pa
     assert store.backend == "postgresql"
 
     table = _table()
-    url = store.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+    url = store.url.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("CREATE TABLE events (ts timestamptz, id text, amount double precision, kind text, score double precision)")
-        with connection.cursor().copy("COPY events (ts, id, amount, kind, score) FROM STDIN") as copy:
+        connection.execute(
+            "CREATE TABLE events (ts timestamptz, id text, amount double precision, "
+            "kind text, score double precision)"
+        )
+        with connection.cursor().copy(
+            "COPY events (ts, id, amount, kind, score) FROM STDIN"
+        ) as copy:
             for row in zip(*(table[name].to_pylist() for name in table.column_names), strict=True):
                 copy.write_row(row)
     pq.write_table(table, tmp_path / "events.parquet")
-    from_postgres = _scan_all(_config(url, {"format": "postgres", "url": url, "table": "events"}), store)
-    from_parquet = _scan_all(_config(url, {"format": "parquet", "path": str(tmp_path / "events.parquet")}), store)
+    from_postgres = _scan_all(
+        _config(url, {"format": "postgres", "url": url, "table": "events"}), store
+    )
+    from_parquet = _scan_all(
+        _config(url, {"format": "parquet", "path": str(tmp_path / "events.parquet")}), store
+    )
     for name in ("drift", "quality", "fresh"):
         assert from_postgres[name]["status"] == from_parquet[name]["status"]
         pg_findings = {(f["pattern"], f["column"]): f for f in from_postgres[name]["findings"]}
@@ -103,4 +143,6 @@ def test_postgres_table_gives_the_same_statistics_as_parquet(store, tmp_path: Pa
         assert pg_findings.keys() == pq_findings.keys()
         for key, finding in pq_findings.items():
             assert pg_findings[key]["alert"] == finding["alert"], key
-            assert pg_findings[key]["statistic"] == pytest.approx(finding["statistic"], rel=1e-9, abs=1e-9), key
+            assert pg_findings[key]["statistic"] == pytest.approx(
+                finding["statistic"], rel=1e-9, abs=1e-9
+            ), key

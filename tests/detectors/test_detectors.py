@@ -69,7 +69,9 @@ def test_new_category_is_category_emergence(rng):
     ref, cur = profiles(frame(reference), frame(current))
     emergence = [f for f in detect_drift(ref, cur).alerts if f.pattern == "category_emergence"]
     assert len(emergence) == 1 and emergence[0].column == "c"
-    assert emergence[0].details["new_categories"] == {"brand-new": int((current["c"] == "brand-new").sum())}
+    assert emergence[0].details["new_categories"] == {
+        "brand-new": int((current["c"] == "brand-new").sum())
+    }
 
 
 def test_benjamini_hochberg_adjusts_small_sample_p_values(rng):
@@ -84,7 +86,9 @@ def test_benjamini_hochberg_adjusts_small_sample_p_values(rng):
 
 def test_effect_size_floor_silences_trivial_differences_on_huge_samples(rng):
     """With 200k rows a 0.03-std shift is 'significant' for KS but practically nothing."""
-    ref, cur = profiles(frame({"x": rng.normal(0, 1, 200_000)}), frame({"x": rng.normal(0.03, 1, 200_000)}))
+    ref, cur = profiles(
+        frame({"x": rng.normal(0, 1, 200_000)}), frame({"x": rng.normal(0.03, 1, 200_000)})
+    )
     forced_ks = detect_drift(ref, cur, DriftParams(method="ks", min_effect=0.0))
     floored = detect_drift(ref, cur, DriftParams(method="ks", min_effect=0.05))
     assert forced_ks.findings[0].p_value < 0.05 and forced_ks.status == Status.alert
@@ -103,7 +107,10 @@ def test_null_spike_and_out_of_range_are_found(rng):
     current["y"] = np.concatenate([current["y"][:1900], np.full(100, 50.0)])
     ref, cur = profiles(frame(reference), frame(current))
     result = detect_quality(ref, cur)
-    assert sorted((f.pattern, f.column) for f in result.alerts) == [("null_spike", "x"), ("out_of_range", "y")]
+    assert sorted((f.pattern, f.column) for f in result.alerts) == [
+        ("null_spike", "x"),
+        ("out_of_range", "y"),
+    ]
 
 
 def test_small_windows_do_not_alert_on_null_noise(rng):
@@ -117,8 +124,17 @@ def test_small_windows_do_not_alert_on_null_noise(rng):
 
 def test_unreadable_files_and_schema_changes_are_findings(rng):
     ref, cur = profiles(frame(_columns(rng, 500)), frame(_columns(rng, 500)))
-    changed = type(cur)(cur.dataset, cur.start, cur.end, cur.rows, cur.columns, {**cur.schema, "x": "string", "new": "int64"})
-    result = detect_quality(ref, changed, unreadable=[("/data/day=3/part.parquet", "ArrowInvalid: bad footer")])
+    changed = type(cur)(
+        cur.dataset,
+        cur.start,
+        cur.end,
+        cur.rows,
+        cur.columns,
+        {**cur.schema, "x": "string", "new": "int64"},
+    )
+    result = detect_quality(
+        ref, changed, unreadable=[("/data/day=3/part.parquet", "ArrowInvalid: bad footer")]
+    )
     assert sorted((f.pattern, f.column) for f in result.alerts) == [
         ("corrupt_partition", None),
         ("schema_change", "new"),
@@ -129,7 +145,9 @@ def test_unreadable_files_and_schema_changes_are_findings(rng):
 def _timeline(counts, latest_hours_before_end):
     start = datetime(2025, 1, 1, tzinfo=UTC)
     end = start + timedelta(days=len(counts))
-    return Timeline(start, end, timedelta(days=1), tuple(counts), end - timedelta(hours=latest_hours_before_end))
+    return Timeline(
+        start, end, timedelta(days=1), tuple(counts), end - timedelta(hours=latest_hours_before_end)
+    )
 
 
 def test_freshness_clean_stale_and_missing():

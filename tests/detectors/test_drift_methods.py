@@ -28,7 +28,10 @@ def _numeric_pair(rng, shift: float, n: int = 600):
 
 def _categorical_pair(rng, shares: list[float], n: int = 600):
     labels = ["a", "b", "c"]
-    ref, cur = profiles(frame({"c": rng.choice(labels, n, p=[1 / 3] * 3)}), frame({"c": rng.choice(labels, n, p=shares)}))
+    ref, cur = profiles(
+        frame({"c": rng.choice(labels, n, p=[1 / 3] * 3)}),
+        frame({"c": rng.choice(labels, n, p=shares)}),
+    )
     return ref.columns["c"], cur.columns["c"]
 
 
@@ -46,7 +49,9 @@ def test_contract_registered_under_its_name_with_documented_units(name: str):
     method = METHODS[name]
     assert method.name == name and get_method(name) is method
     doc = inspect.getdoc(inspect.getmodule(type(method)))
-    assert doc and "threshold" in doc and ">>>" in doc, "each method documents its threshold with an example"
+    assert doc and "threshold" in doc and ">>>" in doc, (
+        "each method documents its threshold with an example"
+    )
     assert set(method.kinds) <= {"numeric", "categorical"}
     assert 0 < method.default_threshold < 1
 
@@ -70,7 +75,10 @@ def test_contract_rarely_alerts_on_clean_data_and_always_on_drift(name: str):
     sample size. The bound is the count a calibrated 5% test exceeds in only 1% of seed sets.
     10 seeded drifted pairs: all detected."""
     method = METHODS[name]
-    false_alarms = sum(_alerts(method, method.score(*_pair_for(method, np.random.default_rng(seed), False))) for seed in range(40))
+    false_alarms = sum(
+        _alerts(method, method.score(*_pair_for(method, np.random.default_rng(seed), False)))
+        for seed in range(40)
+    )
     assert false_alarms <= stats.binom.ppf(0.99, 40, 0.05)
     for seed in range(10):
         clean = method.score(*_pair_for(method, np.random.default_rng(1000 + seed), False))
@@ -107,7 +115,11 @@ def test_ks_matches_scipy_exactly_on_small_samples(rng):
 
 def test_ks_from_histograms_never_overstates_d_and_stays_close(rng):
     reference, current = rng.normal(0, 1, 5000), rng.normal(0.3, 1, 5000)
-    ref, cur = profiles(frame({"x": reference}), frame({"x": current}), ProfileOptions(raw_value_limit=10, histogram_bins=50))
+    ref, cur = profiles(
+        frame({"x": reference}),
+        frame({"x": current}),
+        ProfileOptions(raw_value_limit=10, histogram_bins=50),
+    )
     assert ref.columns["x"].values is None  # large windows ship no raw values
     approximate = get_method("ks").score(ref.columns["x"], cur.columns["x"]).statistic
     exact = stats.ks_2samp(reference, current).statistic
@@ -120,7 +132,9 @@ def test_chi_square_matches_scipy_contingency(rng):
     current = rng.choice(["a", "b", "c", "d"], 400, p=[0.3, 0.3, 0.3, 0.1])
     ref, cur = profiles(frame({"c": reference}), frame({"c": current}))
     score = get_method("chi_square").score(ref.columns["c"], cur.columns["c"])
-    table = np.array([[np.sum(reference == v) for v in "abcd"], [np.sum(current == v) for v in "abcd"]])
+    table = np.array(
+        [[np.sum(reference == v) for v in "abcd"], [np.sum(current == v) for v in "abcd"]]
+    )
     expected = stats.chi2_contingency(table, correction=False)
     assert score.statistic == pytest.approx(expected.statistic, rel=1e-12)
     assert score.p_value == pytest.approx(expected.pvalue, rel=1e-9)
@@ -130,7 +144,9 @@ def test_wasserstein_exact_on_raw_values_and_bounded_from_quantiles(rng):
     reference, current = rng.normal(0, 2, 800), rng.normal(0.5, 2, 700)
     ref, cur = profiles(frame({"x": reference}), frame({"x": current}))
     exact = get_method("wasserstein").score(ref.columns["x"], cur.columns["x"]).statistic
-    assert exact == pytest.approx(stats.wasserstein_distance(reference, current) / np.std(reference, ddof=1), rel=1e-9)
+    assert exact == pytest.approx(
+        stats.wasserstein_distance(reference, current) / np.std(reference, ddof=1), rel=1e-9
+    )
 
     big_ref, big_cur = rng.normal(0, 2, 50_000), rng.normal(0.5, 2, 50_000)
     ref, cur = profiles(frame({"x": big_ref}), frame({"x": big_cur}))
@@ -168,12 +184,32 @@ def test_hypothesis_tests_are_calibrated_under_the_null(name: str):
     alarms = 0
     for _ in range(1000):
         if name == "ks":
-            ref = ColumnProfile("x", "numeric", "double", 300, 0, values=tuple(rng.normal(0, 1, 300)))
-            cur = ColumnProfile("x", "numeric", "double", 200, 0, values=tuple(rng.normal(0, 1, 200)))
+            ref = ColumnProfile(
+                "x", "numeric", "double", 300, 0, values=tuple(rng.normal(0, 1, 300))
+            )
+            cur = ColumnProfile(
+                "x", "numeric", "double", 200, 0, values=tuple(rng.normal(0, 1, 200))
+            )
         else:
             ref_values, cur_values = rng.choice(list("abcd"), 500), rng.choice(list("abcd"), 400)
-            ref = ColumnProfile("c", "categorical", "string", 500, 0, categories={k: int((ref_values == k).sum()) for k in "abcd"}, other_count=0)
-            cur = ColumnProfile("c", "categorical", "string", 400, 0, categories={k: int((cur_values == k).sum()) for k in "abcd"}, other_count=0)
+            ref = ColumnProfile(
+                "c",
+                "categorical",
+                "string",
+                500,
+                0,
+                categories={k: int((ref_values == k).sum()) for k in "abcd"},
+                other_count=0,
+            )
+            cur = ColumnProfile(
+                "c",
+                "categorical",
+                "string",
+                400,
+                0,
+                categories={k: int((cur_values == k).sum()) for k in "abcd"},
+                other_count=0,
+            )
         alarms += method.score(ref, cur).p_value < 0.05
     low, high = stats.binom.interval(0.999, 1000, 0.05)
     assert low <= alarms <= high

@@ -32,7 +32,9 @@ def test_numeric_aggregates_match_numpy(rng):
 
 
 def test_out_of_reference_range_counts(rng):
-    reference, current = profiles(frame({"x": rng.uniform(0, 1, 500)}), frame({"x": np.array([-1.0, 0.5, 2.0, 3.0])}))
+    _reference, current = profiles(
+        frame({"x": rng.uniform(0, 1, 500)}), frame({"x": np.array([-1.0, 0.5, 2.0, 3.0])})
+    )
     column = current.columns["x"]
     assert (column.below_reference, column.above_reference) == (1, 2)
 
@@ -40,7 +42,9 @@ def test_out_of_reference_range_counts(rng):
 def test_categories_top_k_plus_other(rng):
     labels = np.array([f"v{i:02d}" for i in range(30)])
     values = rng.choice(labels, 5000)
-    reference, _ = profiles(frame({"c": values}), frame({"c": values[:100]}), ProfileOptions(top_k=10))
+    reference, _ = profiles(
+        frame({"c": values}), frame({"c": values[:100]}), ProfileOptions(top_k=10)
+    )
     column = reference.columns["c"]
     counts = {label: int((values == label).sum()) for label in labels}
     top = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:10])
@@ -50,14 +54,23 @@ def test_categories_top_k_plus_other(rng):
 
 
 def test_empty_window_profiles_to_zero_rows():
-    reference, current = profiles(frame({"x": np.arange(50.0)}), frame({"x": np.array([], dtype=float)}))
-    assert current.rows == 0 and current.columns["x"].count == 0 and current.columns["x"].quantiles is None
+    _reference, current = profiles(
+        frame({"x": np.arange(50.0)}), frame({"x": np.array([], dtype=float)})
+    )
+    assert (
+        current.rows == 0
+        and current.columns["x"].count == 0
+        and current.columns["x"].quantiles is None
+    )
 
 
 def test_profiles_round_trip_through_json(rng):
     import json
 
-    reference, current = profiles(frame({"x": rng.normal(0, 1, 100), "c": rng.choice(["a", "b"], 100)}), frame({"x": rng.normal(0, 1, 50), "c": rng.choice(["a", "b"], 50)}))
+    reference, current = profiles(
+        frame({"x": rng.normal(0, 1, 100), "c": rng.choice(["a", "b"], 100)}),
+        frame({"x": rng.normal(0, 1, 50), "c": rng.choice(["a", "b"], 50)}),
+    )
     for profile in (reference, current):
         assert WindowProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
 
