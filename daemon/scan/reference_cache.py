@@ -52,7 +52,8 @@ def reference_profile(
 ) -> tuple[WindowProfile, bool]:
     """The reference profile and whether it came from the cache."""
     key, fingerprint = cache_key(source, window, columns, options)
-    with store.session() as session:
+    # Read-only: on SQLite a writable session would take the write lock just to look.
+    with store.session(readonly=True) as session:
         cached = session.exec(
             select(ReferenceProfile).where(ReferenceProfile.cache_key == key)
         ).first()

@@ -1,0 +1,34 @@
+"""Registries are complete: every monitor kind the config accepts can be evaluated, and
+every pattern a detector can emit has a default route."""
+
+from __future__ import annotations
+
+import typing
+
+from daemon.config.models import MONITOR_KINDS, MonitorConfig
+from daemon.routing import DEFAULT_ROUTES
+from daemon.scan.evaluators import EVALUATORS
+
+#: Every pattern the current detectors emit (DESIGN.md, "Failure patterns").
+EMITTED_PATTERNS = {
+    "feature_drift",
+    "label_drift",
+    "prediction_drift",
+    "category_emergence",
+    "null_spike",
+    "out_of_range",
+    "schema_change",
+    "corrupt_partition",
+    "stale_data",
+    "missing_partition",
+}
+
+
+def test_every_monitor_kind_has_exactly_one_evaluator():
+    union = typing.get_args(typing.get_args(MonitorConfig)[0])
+    kinds_in_union = {typing.get_args(model.model_fields["kind"].annotation)[0] for model in union}
+    assert kinds_in_union == set(MONITOR_KINDS) == set(EVALUATORS)
+
+
+def test_every_emitted_pattern_has_a_default_route():
+    assert EMITTED_PATTERNS <= set(DEFAULT_ROUTES)
