@@ -104,14 +104,17 @@ def _schema_findings(reference: WindowProfile, current: WindowProfile) -> list[F
     return findings
 
 
+def _excess_p_value(observed: int, total: int, expected_rate: float) -> float:
+    """One-sided binomial p-value of seeing `observed` or more of `total` at `expected_rate`."""
+    return float(stats.binomtest(observed, total, expected_rate, alternative="greater").pvalue)
+
+
 def _null_finding(
     ref_column: ColumnProfile, cur_column: ColumnProfile, params: QualityParams
 ) -> Finding:
     increase = cur_column.null_share - ref_column.null_share
     baseline = min(max(ref_column.null_share, 1.0 / (ref_column.rows + 1)), 1.0)
-    p_value = float(
-        stats.binomtest(cur_column.nulls, cur_column.rows, baseline, alternative="greater").pvalue
-    )
+    p_value = _excess_p_value(cur_column.nulls, cur_column.rows, baseline)
     alert = increase >= params.max_null_increase and p_value < params.significance
     return Finding(
         "null_spike",
@@ -141,9 +144,7 @@ def _range_finding(
     outside = cur_column.below_reference + cur_column.above_reference
     share = outside / cur_column.count
     expected = min(1.0, 2.0 / (ref_column.count + 1))
-    p_value = float(
-        stats.binomtest(outside, cur_column.count, expected, alternative="greater").pvalue
-    )
+    p_value = _excess_p_value(outside, cur_column.count, expected)
     alert = share >= params.max_out_of_range_share and p_value < params.significance
     return Finding(
         "out_of_range",
