@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +39,15 @@ def _dataset(folder: Path) -> None:
     )
 
 
+def _migrated(database: Path) -> bool:
+    """The daemon creates the file before its migration commits: wait for the tables."""
+    if not database.exists():
+        return False
+    with closing(sqlite3.connect(database, timeout=10)) as connection:
+        found = connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'scan_run'")
+        return found.fetchone()[0] == 1
+
+
 def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_path: Path):
     _dataset(tmp_path)
     (tmp_path / "warden.yaml").write_text(
@@ -59,7 +70,7 @@ def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_pat
         runs: list[ScanRun] = []
         while time.monotonic() < deadline and len(runs) < 3:
             time.sleep(1)
-            if (tmp_path / "warden.db").exists():
+            if _migrated(tmp_path / "warden.db"):
                 store = open_store(f"sqlite:///{tmp_path / 'warden.db'}", migrate=False)
                 with store.session(readonly=True) as session:
                     runs = list(
