@@ -123,9 +123,10 @@ def observe(
         .with_for_update()
     ).all()
     for incident in active:
-        if incident.fingerprint in seen:
+        if incident.fingerprint in seen or not _counts_as_clean(incident, result, at):
             continue
         incident.clean_streak += 1
+        incident.last_checked_at = at
         if incident.clean_streak >= AUTO_RESOLVE_AFTER:
             incident.status = IncidentStatus.resolved
             incident.resolved_at = at
@@ -143,6 +144,26 @@ def observe(
             )
         session.add(incident)
     return outcome
+
+
+def _is_newer(incident: Incident, at: datetime) -> bool:
+    """Whether a scan at `at` comes after every scan already applied to the incident."""
+    return incident.last_checked_at is None or at > incident.last_checked_at
+
+
+def _counts_as_clean(incident: Incident, result: DetectorResult, at: datetime) -> bool:
+    """A clean scan counts toward resolution only if it is newer than any applied scan and,
+    for a partition-scoped incident, actually checked that partition (a missing day that
+    scrolled out of the freshness lookback is not thereby found)."""
+    if not _is_newer(incident, at):
+        return False
+    partition = incident.scope.get("partition")
+    if partition is None:
+        return True
+    checked = result.summary.get("checked_partitions")
+    if not isinstance(checked, dict) or not checked.get("start") or not checked.get("end"):
+        return False
+    return bool(checked["start"] <= partition < checked["end"])
 
 
 def _open_or_update(
@@ -170,9 +191,17 @@ def _open_or_update(
             )
             .with_for_update()
         ).first()
+        if existing is not None and not _is_newer(existing, at):
+            # A replay or re-run of a scan time already applied: count nothing twice, but
+            # an older detection does move the start of the problem back.
+            if at < existing.first_seen:
+                existing.first_seen = at
+                session.add(existing)
+            return existing.id or 0, False
         if existing is not None:
             existing.occurrences += 1
             existing.last_seen = max(existing.last_seen, at)
+            existing.last_checked_at = at
             existing.clean_streak = 0
             existing.evidence = evidence
             existing.title = _title(detection, dataset)
@@ -205,6 +234,7 @@ def _open_or_update(
             title=_title(detection, dataset),
             first_seen=at,
             last_seen=at,
+            last_checked_at=at,
             evidence=evidence,
             previous_incident_id=previous.id if previous else None,
         )

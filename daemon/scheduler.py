@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
+from detectors.timeparse import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,18 @@ def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
     )
 
 
+def describe_schedule(monitor: MonitorConfig, now: datetime | None = None) -> str:
+    """`every 15m, next 2025-01-01 12:15:00 UTC` or `cron "5 0 * * *", next ...`."""
+    schedule = monitor.schedule
+    if schedule.cron:
+        what = f'cron "{schedule.cron}"'
+    else:
+        assert schedule.every is not None
+        what = f"every {format_duration(schedule.every)}"
+    upcoming = trigger_for(monitor).get_next_fire_time(None, now or datetime.now(UTC))
+    return f"{what}, next {upcoming:%Y-%m-%d %H:%M:%S} UTC" if upcoming else what
+
+
 def misfire_grace(monitor: MonitorConfig) -> int:
     every = monitor.schedule.every or timedelta(hours=1)
     return max(60, int(every.total_seconds() // 2))
@@ -57,11 +70,18 @@ def build_scheduler(
         at = (scheduled or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
         if report is None:
-            log.info(
-                "tick %s of %s already claimed by another replica", at.isoformat(), monitor.name
-            )
-        else:
-            log.info("scanned %s at %s: %s", monitor.name, at.isoformat(), report.status)
+            log.info("%s: tick %s already claimed by another replica", monitor.name, at.isoformat())
+            return
+        alerts = sorted({f["pattern"] for f in report.findings if f["alert"]})
+        log.log(
+            logging.WARNING if report.status in ("alert", "error") else logging.INFO,
+            "%s: scan at %s %s%s%s",
+            monitor.name,
+            at.isoformat(),
+            report.status,
+            f" ({', '.join(alerts)})" if alerts else "",
+            f"; incidents {report.incident_ids}" if report.incident_ids else "",
+        )
 
     for monitor in config.monitors:
         trigger = trigger_for(monitor)

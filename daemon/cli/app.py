@@ -40,7 +40,7 @@ EXIT_USAGE = 2
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("WARDEN_LOG_LEVEL", "WARNING"),
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         app()

@@ -25,6 +25,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
         help="Config file (default: $WARDEN_CONFIG, else ./warden.yaml).",
         show_default=False,
     ),
@@ -50,13 +51,14 @@ def store_for(config: WardenConfig) -> Store:
     return open_store(config.store.url)
 
 
-def parse_at(value: str | None) -> datetime | None:
+def parse_at(value: str | None, option: str = "--at") -> datetime | None:
+    """An ISO 8601 option value as an aware UTC datetime; a usage error names `option`."""
     if value is None:
         return None
     try:
         return parse_instant(value)
     except ValueError as error:
-        raise UsageProblem(f"--at: {error}") from None
+        raise UsageProblem(f"{option}: {error}") from None
 
 
 def print_json_lines(rows: list[dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
-from daemon.config import load_config
+from daemon.config import ConfigError, WardenConfig, load_config
 from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
 from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
@@ -40,39 +40,61 @@ def validate_config(
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a config file: its shape, its values and (by default) that its data files exist."""
-    config = load_config(path)
-    problems = []
-    if check_data:
-        for name, dataset in config.datasets.items():
-            if dataset.is_file and dataset.path:
-                try:
-                    discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
-                except SourceError as error:
-                    problems.append(f"datasets.{name}.path: {error}")
-    if as_json:
-        print_json_lines(
-            [
-                {
-                    "file": str(path),
-                    "valid": not problems,
-                    "problems": problems,
-                    "monitors": len(config.monitors),
-                    "datasets": len(config.datasets),
-                }
-            ]
-        )
-    elif not problems:
-        console.print(
-            f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), "
-            f"{len(config.monitors)} monitor(s)."
-        )
-    if problems:
+    """Check a config file: its shape, its values and (by default) that its data files exist.
+
+    Exit code 0 when it is usable, 2 when it is not. With --json, the verdict and every
+    problem are printed as one JSON object either way.
+    """
+    try:
+        config = load_config(path)
+    except ConfigError as error:
         if not as_json:
-            raise UsageProblem(
-                f"{path} is valid but its data is not reachable:\n  " + "\n  ".join(problems)
-            )
-        raise typer.Exit(2)
+            raise
+        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in error.problems]
+        print_json_lines([{"file": str(path), "valid": False, "problems": problems}])
+        raise typer.Exit(2) from None
+    data_problems = _data_problems(config) if check_data else []
+    warnings = (
+        []
+        if config.monitors
+        else ["the config defines no monitors: `warden scan` has nothing to run"]
+    )
+    if as_json:
+        record = {
+            "file": str(path),
+            "valid": not data_problems,
+            "problems": [
+                {"path": where, "line": None, "message": what} for where, what in data_problems
+            ],
+            "warnings": warnings,
+            "monitors": len(config.monitors),
+            "datasets": len(config.datasets),
+        }
+        print_json_lines([record])
+        if data_problems:
+            raise typer.Exit(2)
+        return
+    if data_problems:
+        lines = "\n  ".join(f"{where}: {what}" for where, what in data_problems)
+        raise SourceError(f"{path} is well formed, but its data cannot be found:\n  {lines}")
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(
+        f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), "
+        f"{len(config.monitors)} monitor(s)."
+    )
+
+
+def _data_problems(config: WardenConfig) -> list[tuple[str, str]]:
+    """(path in the file, problem) for every file dataset whose files cannot be found."""
+    problems = []
+    for name, dataset in config.datasets.items():
+        if dataset.is_file and dataset.path:
+            try:
+                discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
+            except SourceError as error:
+                problems.append((f"datasets.{name}.path", str(error)))
+    return problems
 
 
 def schema() -> None:

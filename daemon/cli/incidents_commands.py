@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
-from daemon.routing import default_route
+from daemon.routing import DEFAULT_ROUTES, default_route
 from daemon.store.models import IncidentStatus
 
 app = typer.Typer(
@@ -38,28 +39,41 @@ def list_command(
         typer.Option(
             "--status",
             "-s",
+            metavar="STATUS",
             help=(
                 "open, acknowledged, remediating, resolved, closed; "
                 "'active' = the first three (repeatable)."
             ),
         ),
     ] = None,
-    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
-    monitor: Annotated[str | None, typer.Option(help="Only this monitor.")] = None,
+    dataset: Annotated[str | None, typer.Option(metavar="NAME", help="Only this dataset.")] = None,
+    monitor: Annotated[str | None, typer.Option(metavar="NAME", help="Only this monitor.")] = None,
     pattern: Annotated[
-        str | None, typer.Option(help="Only this failure pattern, like feature_drift.")
+        str | None,
+        typer.Option(metavar="PATTERN", help="Only this failure pattern, like feature_drift."),
     ] = None,
     severity: Annotated[
-        str | None, typer.Option(help="Only this severity: info, warning, critical.")
+        str | None,
+        typer.Option(metavar="LEVEL", help="Only this severity: info, warning, critical."),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Seen at or after this ISO 8601 time.")] = None,
-    until: Annotated[str | None, typer.Option(help="First seen before this ISO 8601 time.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 200,
+    since: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Seen at or after this ISO 8601 time.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help="First seen before this ISO 8601 time.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="At most this many, newest first.")
+    ] = 200,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
     """List incidents, newest first."""
+    if as_json and as_csv:
+        raise UsageProblem("choose one of --json and --csv")
     statuses = _statuses(status)
+    _check_choice("--pattern", pattern, sorted(DEFAULT_ROUTES))
+    _check_choice("--severity", severity, ["info", "warning", "critical"])
     store = store_for(load(config))
     rows = [
         incident_row(incident)
@@ -71,8 +85,8 @@ def list_command(
                 monitor,
                 pattern,
                 severity,
-                parse_at(since),
-                parse_at(until),
+                parse_at(since, "--since"),
+                parse_at(until, "--until"),
                 limit,
             ),
         )
@@ -88,18 +102,10 @@ def list_command(
         console.print("No incidents match.")
         return
     table = Table(title=f"{len(rows)} incident(s)")
-    for header in (
-        "id",
-        "status",
-        "severity",
-        "pattern",
-        "dataset",
-        "scope",
-        "seen",
-        "first seen",
-        "proposed",
-    ):
-        table.add_column(header)
+    for header in ("id", "status", "severity", "pattern", "dataset", "scope", "seen", "first seen"):
+        # Identifiers are never cut; free text wraps.
+        table.add_column(header, no_wrap=header in ("pattern", "status", "first seen"))
+    table.add_column("proposed", overflow="fold")
     for row in rows:
         scope = ", ".join(row["columns"]) or ", ".join(str(v) for v in row["scope"].values()) or "-"
         table.add_row(
@@ -111,9 +117,18 @@ def list_command(
             scope,
             f"{row['occurrences']}x",
             row["first_seen"][:16].replace("T", " "),
-            row["proposed_action"],
+            default_route(row["pattern"]).playbook or "notify",
         )
     console.print(table)
+
+
+def _check_choice(option: str, value: str | None, choices: list[str]) -> None:
+    if value is not None and value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageProblem(
+            f"{option} {value!r} is not known{hint}; use one of: {', '.join(choices)}"
+        )
 
 
 def _statuses(values: list[str] | None) -> list[str] | None:

@@ -30,15 +30,15 @@ def run(
     ] = None,
 ) -> None:
     """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C."""
-    from daemon.scheduler import build_scheduler  # deferred: the engines load only to run
+    from daemon.scheduler import build_scheduler, describe_schedule  # deferred: engines load here
 
     loaded = load(config)
     store = store_for(loaded)
     identity = f"{socket.gethostname()}:{os.getpid()}"
     scheduler = build_scheduler(loaded, store, identity=identity, heartbeat_file=heartbeat_file)
     monitor_jobs = [job for job in scheduler.get_jobs() if job.id != "heartbeat"]
-    for job in monitor_jobs:
-        console.print(f"scheduled [bold]{job.id}[/]: {job.trigger}")
+    for monitor in loaded.monitors:
+        console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
     if once:
         return
     # SIGTERM: stop taking ticks; scans already running finish before the process exits
@@ -47,6 +47,9 @@ def run(
     console.print(
         f"warden daemon {identity} running {len(monitor_jobs)} monitor(s); Ctrl-C to stop."
     )
+    if "WARDEN_LOG_LEVEL" not in os.environ:
+        # The daemon reports every scan (one line each); other commands stay quiet.
+        logging.getLogger("daemon").setLevel(logging.INFO)
     try:
         scheduler.start()
     finally:

@@ -99,8 +99,10 @@ def print_reports(reports: list[ScanReport]) -> None:
     table = Table(
         title=f"Scan as of {reports[0].at.isoformat() if reports else ''}", show_lines=False
     )
-    for header in ("monitor", "kind", "status", "alerts", "incidents", "message"):
-        table.add_column(header)
+    for header in ("monitor", "kind", "status", "alerts", "incidents"):
+        table.add_column(header, no_wrap=header in ("monitor", "status"))
+    # Messages carry paths and times that matter to the end: fold, never cut with an ellipsis.
+    table.add_column("message", overflow="fold")
     for report in reports:
         alerts = [f for f in report.findings if f["alert"]]
         described = ", ".join(

@@ -131,7 +131,9 @@ def _read_yaml(file: str) -> tuple[dict[str, Any], yaml.Node | None]:
             file,
             [
                 ConfigProblem(
-                    "", "the file does not exist (write a starter config with `warden init`)"
+                    "",
+                    f"the file does not exist ({target.resolve()}); pass --config FILE, set "
+                    "WARDEN_CONFIG, or write a starter config with `warden init`",
                 )
             ],
         )
@@ -240,7 +242,7 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             and dataset["path"]
             and not os.path.isabs(dataset["path"])
         ):
-            dataset["path"] = str(base / dataset["path"]) + (
+            dataset["path"] = os.path.normpath(base / dataset["path"]) + (
                 "/" if dataset["path"].endswith("/") else ""
             )
     store = data.get("store")
@@ -254,7 +256,7 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             and not rest.startswith(("/", ":memory:"))
             and "mode=memory" not in rest
         ):
-            store["url"] = prefix + str(base / rest)
+            store["url"] = prefix + os.path.normpath(base / rest)
     return data
 
 
@@ -293,7 +295,11 @@ def _problem_from_error(error: Any, raw: Any, root: Any) -> ConfigProblem:
         message = f"this monitor has no `kind`; add one of: {', '.join(MONITOR_KINDS)}"
     elif kind in ("dict_type", "model_type") and not isinstance(error.get("input"), dict):
         message = f"expected a mapping of keys here, got {error.get('input')!r}"
-    return ConfigProblem(path, message, _line_of(root, path))
+    line_path = path
+    if kind == "unknown_keys" and error.get("ctx", {}).get("keys"):
+        # Point at the offending key itself, not at the start of its section.
+        line_path = _join(path, error["ctx"]["keys"][0])
+    return ConfigProblem(path, message, _line_of(root, line_path))
 
 
 def _data_location(loc: tuple[Any, ...], raw: Any, kind: str) -> list[Any]:

@@ -8,6 +8,7 @@ folder is refused, so the demo never overwrites someone's files.
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,19 @@ class DemoOutcome:
     folder: Path
     config_path: Path
     reports: list[ScanReport] = field(default_factory=list)
+
+
+def warden_command() -> str:
+    """How to call `warden` from here: the bare name when it is on PATH, else its path
+    (after `make demo` it lives in .venv/bin, which is not on PATH until activated)."""
+    executable = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("warden")
+    if on_path and Path(on_path).resolve() == executable:
+        return "warden"
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        return str(executable)
 
 
 def prepare_folder(folder: Path) -> None:
@@ -152,15 +166,19 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     console.print(
         "\nOne incident per problem, not one per scan: repeated detections update it, "
         "two clean scans resolve it.\n"
-        "Playbooks run only after a person approves their plan (Slack, CLI or HTTP).\n"
+        f"On {MISSING_DAY + timedelta(days=1)} the empty window gives no verdict, and a day "
+        "that has not arrived yet is only late; once the next day lands it is a hole.\n"
+        "Warden proposes a playbook per incident; executing playbooks after a person approves "
+        "the plan is the next step of the roadmap.\n"
     )
+    warden = warden_command()
     config_arg = f"--config {config_path}"
     console.print("[bold]Try next:[/]")
     for command in (
-        f"warden incidents list {config_arg}",
-        f"warden incidents show 1 {config_arg}",
-        f"warden scan {config_arg} --at {LAST_SCAN.date()} --json",
-        f"warden validate-config {config_path}",
+        f"{warden} incidents list {config_arg}",
+        f"{warden} incidents show 1 {config_arg}",
+        f"{warden} scan {config_arg} --at {LAST_SCAN.date()} --json",
+        f"{warden} validate-config {config_path}",
     ):
         console.print(f"  {command}")
     return outcome

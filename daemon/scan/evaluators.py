@@ -149,13 +149,8 @@ def evaluate_freshness(context: ScanContext) -> Evaluation:
         step = params.max_lag
         bounds = (context.at - step, context.at, step)
     start, end, step = bounds
-    timeline = source.timeline(start, end, step)
-    # The lag is measured up to the scan time, not to the last complete bucket.
-    if end < context.at:
-        latest = source.timeline(end, context.at, context.at - end).latest or timeline.latest
-        timeline = type(timeline)(
-            timeline.start, timeline.end, timeline.step, timeline.counts, latest
-        )
+    # Buckets stop at the last complete one; the lag is measured up to the scan time.
+    timeline = source.timeline(start, end, step, bounds_before=context.at)
     result = detect_freshness(timeline, context.at, params)
     window = Window(monitor.dataset, start, end)
     return Evaluation(result, {"timeline": window.to_dict()})

@@ -162,6 +162,9 @@ class Incident(SQLModel, table=True):
     clean_streak: int = Field(default=0)
     evidence: dict[str, Any] = _json_column()
     previous_incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    #: The newest scan time applied to this incident; older or equal scans (replays, re-runs)
+    #: neither count an occurrence nor a clean scan (migration 0002).
+    last_checked_at: datetime | None = _time_column()
     acknowledged_at: datetime | None = _time_column()
     resolved_at: datetime | None = _time_column()
     closed_reason: str | None = Field(default=None, max_length=200)

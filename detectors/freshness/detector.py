@@ -3,8 +3,11 @@
 - `stale_data`: the newest event time at or before the scan time lags it by more than
   `max_lag` (statistic and threshold in seconds).
 - `missing_partition`: an empty bucket of `expected_every` (aligned on the UTC epoch, so
-  daily buckets start at midnight UTC) between the first non-empty bucket of the `lookback`
-  and the last complete bucket before the scan time; one finding per missing bucket.
+  daily buckets start at midnight UTC) inside the `lookback`, after the data began and before
+  the newest bucket that has data: a hole, one finding per missing bucket. Empty buckets after
+  the newest data are not holes but a stopped feed, which `stale_data` reports once.
+  `summary["checked_partitions"]` is the range of buckets examined, so that an incident about
+  a partition outside it is neither confirmed nor cleared.
 
 >>> from datetime import datetime, timedelta, UTC
 >>> from detectors.timeline import Timeline
@@ -32,6 +35,7 @@ from datetime import datetime, timedelta
 from detectors.freshness.params import FreshnessParams
 from detectors.results import DetectorResult, Finding
 from detectors.timeline import Timeline
+from detectors.timeparse import format_duration
 
 
 def timeline_bounds(
@@ -66,27 +70,37 @@ def detect_freshness(timeline: Timeline, at: datetime, params: FreshnessParams) 
             details={"latest_event": timeline.latest.isoformat(), "scan_time": at.isoformat()},
         )
     )
-    counts = timeline.counts
-    first = next((index for index, n in enumerate(counts) if n > 0), None)
-    if first is not None:
-        for index in range(first + 1, len(counts)):
-            if counts[index] == 0:
-                partition = timeline.start + index * timeline.step
-                findings.append(
-                    Finding(
-                        "missing_partition",
-                        None,
-                        "rows_in_bucket",
-                        0.0,
-                        1.0,
-                        True,
-                        details={"partition": partition.isoformat(), "bucket": str(timeline.step)},
-                    )
-                )
+    first, last = timeline.first_expected_bucket(), timeline.last_filled_bucket()
+    missing = []
+    if first is not None and last is not None:
+        missing = [index for index in range(first, last) if timeline.counts[index] == 0]
+    for index in missing:
+        partition = timeline.start + index * timeline.step
+        findings.append(
+            Finding(
+                "missing_partition",
+                None,
+                "rows_in_bucket",
+                0.0,
+                1.0,
+                True,
+                details={
+                    "partition": partition.isoformat(),
+                    "bucket": format_duration(timeline.step),
+                },
+            )
+        )
+    checked = None
+    if first is not None and last is not None:
+        checked = {
+            "start": (timeline.start + first * timeline.step).isoformat(),
+            "end": (timeline.start + (last + 1) * timeline.step).isoformat(),
+        }
     summary = {
         "lag_seconds": lag,
-        "buckets": len(counts),
-        "empty_buckets": sum(1 for n in counts[first or 0 :] if n == 0),
+        "buckets": len(timeline.counts),
+        "empty_buckets": len(missing),
+        "checked_partitions": checked,
     }
     return DetectorResult.from_findings(
         findings, message=f"latest event {timeline.latest.isoformat()}", summary=summary

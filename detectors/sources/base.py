@@ -86,8 +86,17 @@ class DatasetSource:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    def timeline(self, start: datetime, end: datetime, step: timedelta) -> Timeline:
-        """Row counts per `step` bucket aligned on `start`, and the newest event time <= end."""
+    def timeline(
+        self,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        *,
+        bounds_before: datetime | None = None,
+    ) -> Timeline:
+        """Row counts per `step` bucket aligned on `start`, and the newest and oldest event
+        times before `bounds_before` (default `end`): the scan time, when the buckets stop
+        at the last complete one. One query for the buckets, one for the bounds."""
         seconds = int(step.total_seconds())
         window = window_filter(self.table, self.time_column, start, end)
         offset = int(start.timestamp())
@@ -100,13 +109,18 @@ class DatasetSource:
         for index, n in grouped.itertuples(index=False):
             if 0 <= int(index) < slots:
                 counts[int(index)] = int(n)
-        latest_rows = window_filter(self.table, self.time_column, None, end)
-        latest = (
-            latest_rows.aggregate(latest=latest_rows[self.time_column].max())
+        before_end = window_filter(self.table, self.time_column, None, bounds_before or end)
+        bounds = (
+            before_end.aggregate(
+                latest=before_end[self.time_column].max(),
+                earliest=before_end[self.time_column].min(),
+            )
             .execute()
-            .iloc[0]["latest"]
+            .iloc[0]
         )
-        return Timeline(start, end, step, tuple(counts), _to_utc(latest))
+        return Timeline(
+            start, end, step, tuple(counts), _to_utc(bounds["latest"]), _to_utc(bounds["earliest"])
+        )
 
 
 def _to_utc(value: Any) -> datetime | None:

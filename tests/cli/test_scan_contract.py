@@ -82,7 +82,7 @@ def test_missing_dataset_path_is_a_monitor_error_with_exit_3(tmp_path: Path):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (None, "does not exist (write a starter config with `warden init`)"),
+        (None, "pass --config FILE, set WARDEN_CONFIG, or write a starter config"),
         (
             "monitors: [{name: m, kind: magic, dataset: d}]\n"
             "datasets: {d: {format: csv, path: x.csv, time_column: t}}\n",

@@ -92,23 +92,89 @@ def test_every_change_is_audited_and_the_chain_verifies(store):
         assert verify_audit_chain(session).ok
 
 
-def test_concurrent_scans_of_the_same_problem_open_one_incident(store):
-    """Eight threads observe the same failing data at once: exactly one incident."""
+def test_concurrent_scans_of_the_same_problem_open_one_incident_and_count_each_tick_once(store):
+    """Eight replicas scan the same failing data over the same five ticks, concurrently:
+    one incident, five occurrences (a lost update or a double count would give another
+    number), the last tick as last seen."""
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
-    def scan() -> None:
+    def replica() -> None:
         try:
             barrier.wait()
-            _scan(store, DetectorResult.from_findings([DRIFT]), 0)
+            for day in range(5):
+                _scan(store, DetectorResult.from_findings([DRIFT]), day)
         except BaseException as error:  # noqa: BLE001 - collected and asserted below
             errors.append(error)
 
-    threads = [threading.Thread(target=scan) for _ in range(8)]
+    threads = [threading.Thread(target=replica) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
     (incident,) = _incidents(store)
-    assert incident.occurrences == 8
+    assert incident.occurrences == 5
+    assert incident.last_seen == T0 + timedelta(days=4)
+
+
+def test_replays_and_reruns_do_not_count_twice_or_resolve_later_detections(store):
+    detected = DetectorResult.from_findings([DRIFT])
+    clean = DetectorResult.from_findings([])
+    _scan(store, detected, 10)
+    _scan(store, detected, 10)  # the same tick again
+    for day in (3, 4, 5):  # an older replay, clean
+        assert not _scan(store, clean, day).resolved
+    _scan(store, detected, 2)  # an older detection moves the start back
+    (incident,) = _incidents(store)
+    assert (incident.status, incident.occurrences, incident.clean_streak) == ("open", 1, 0)
+    assert incident.first_seen == T0 + timedelta(days=2) and incident.last_seen == T0 + timedelta(
+        days=10
+    )
+    _scan(store, clean, 11)
+    _scan(store, clean, 11)  # a re-run of the same clean tick counts once
+    assert _incidents(store)[0].status == "open"
+    assert _scan(store, clean, 12).resolved == [incident.id]
+
+
+def test_a_missing_partition_resolves_only_when_it_is_checked_and_present(store):
+    gap = Finding(
+        "missing_partition",
+        None,
+        "rows_in_bucket",
+        0,
+        1,
+        True,
+        details={"partition": "2025-01-03T00:00:00+00:00"},
+    )
+    _scan(
+        store,
+        DetectorResult.from_findings(
+            [gap],
+            summary={
+                "checked_partitions": {
+                    "start": "2025-01-01T00:00:00+00:00",
+                    "end": "2025-01-08T00:00:00+00:00",
+                }
+            },
+        ),
+        8,
+    )
+    scrolled_out = {
+        "checked_partitions": {
+            "start": "2025-01-05T00:00:00+00:00",
+            "end": "2025-01-12T00:00:00+00:00",
+        }
+    }
+    for day in (12, 13, 14):
+        assert not _scan(
+            store, DetectorResult.from_findings([], summary=scrolled_out), day
+        ).resolved
+    backfilled = {
+        "checked_partitions": {
+            "start": "2025-01-01T00:00:00+00:00",
+            "end": "2025-01-16T00:00:00+00:00",
+        }
+    }
+    _scan(store, DetectorResult.from_findings([], summary=backfilled), 15)
+    assert _scan(store, DetectorResult.from_findings([], summary=backfilled), 16).resolved

@@ -157,14 +157,42 @@ def test_freshness_clean_stale_and_missing():
     stale = _timeline([100] * 7, 5)
     assert [f.pattern for f in detect_freshness(stale, stale.end, params).alerts] == ["stale_data"]
     gap = _timeline([100, 100, 0, 100, 0, 100, 100], 1)
-    missing = [f.details["partition"][:10] for f in detect_freshness(gap, gap.end, params).alerts]
-    assert missing == ["2025-01-03", "2025-01-05"]
+    result = detect_freshness(gap, gap.end, params)
+    assert [f.details["partition"][:10] for f in result.alerts] == ["2025-01-03", "2025-01-05"]
+    assert result.alerts[0].details["bucket"] == "1d"
+    assert result.summary["checked_partitions"] == {
+        "start": "2025-01-01T00:00:00+00:00",
+        "end": "2025-01-08T00:00:00+00:00",
+    }
 
 
-def test_freshness_ignores_empty_buckets_before_the_data_begins():
+def test_a_hole_at_the_start_of_the_lookback_counts_when_the_data_began_earlier():
     params = FreshnessParams(max_lag="2h", expected_every="1d")
     young = _timeline([0, 0, 0, 100, 100], 1)
     assert detect_freshness(young, young.end, params).status == Status.ok
+    older = Timeline(
+        young.start,
+        young.end,
+        young.step,
+        (0, 100, 100, 100, 100),
+        young.latest,
+        young.start - timedelta(days=30),
+    )
+    assert [
+        f.details["partition"][:10] for f in detect_freshness(older, older.end, params).alerts
+    ] == ["2025-01-01"]
+
+
+def test_a_stopped_feed_is_stale_data_once_not_a_missing_partition_per_day():
+    params = FreshnessParams(max_lag="26h", expected_every="1d")
+    stopped = _timeline([100, 100, 100, 0, 0, 0], 72 + 1)
+    assert [f.pattern for f in detect_freshness(stopped, stopped.end, params).alerts] == [
+        "stale_data"
+    ]
+
+
+def test_freshness_on_an_empty_dataset_is_insufficient_data():
+    params = FreshnessParams(max_lag="2h", expected_every="1d")
     empty = _timeline([0, 0, 0], 1)
     empty = Timeline(empty.start, empty.end, empty.step, empty.counts, None)
     assert detect_freshness(empty, empty.end, params).status == Status.insufficient_data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import daemon
 from daemon.store.engine import Store, open_store
 from daemon.store.errors import StoreError
 from daemon.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from daemon.store.models import ALL_TABLES, Monitor
+from daemon.store.models import ALL_TABLES, Incident, Monitor
 
 
 def _ignore_sqlite_empty_string_default(
@@ -93,8 +94,35 @@ def test_partial_unique_index_carries_its_condition(store: Store) -> None:
 
 
 def test_store_is_at_head_after_opening(store: Store) -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
     assert current_revision(store) == head_revision()
+
+
+def test_upgrade_from_0001_keeps_incidents_and_backfills_last_checked(store_url: str) -> None:
+    """A store left at revision 0001 with an incident in it upgrades to head in place."""
+    store = open_store(store_url, migrate=False)
+    with store.connect() as connection:
+        config = alembic_config(connection)
+        command.upgrade(config, "0001")
+        connection.commit()
+    seen = datetime(2025, 1, 5, tzinfo=UTC)
+    with store.connect() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO incident (fingerprint, monitor, dataset, pattern, scope, severity,"
+                " status, title, first_seen, last_seen, occurrences, clean_streak, evidence)"
+                " VALUES ('f', 'm', 'd', 'null_spike', '{}', 'warning', 'open', 't', :seen, :seen,"
+                " 3, 0, '{}')"
+            ),
+            {"seen": seen},
+        )
+        connection.commit()
+    upgrade_to_head(store)
+    assert current_revision(store) == head_revision()
+    with store.session(readonly=True) as session:
+        (incident,) = session.exec(select(Incident)).all()
+        assert incident.occurrences == 3 and incident.last_checked_at == seen
+    store.close()
 
 
 def test_migrating_twice_is_a_no_op(store: Store, store_url: str) -> None:
