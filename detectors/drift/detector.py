@@ -3,11 +3,22 @@
 Method choice when `method: auto` (per column, overridable with `column_methods`), following
 Evidently's rule: numeric columns use Kolmogorov-Smirnov when the reference has at most
 `small_sample_rows` values (1,000) and the normalised Wasserstein distance above that;
-categorical columns use chi-square up to that size and Jensen-Shannon above. Tests alert on a
-p-value below their threshold (0.05) after correction across all tested columns of the scan
-(Benjamini-Hochberg by default) and only when the effect size reaches `min_effect`, so that
-huge samples do not alert on trivial differences. Distances alert at statistic >= threshold
-(0.1 for Wasserstein, Jensen-Shannon and PSI).
+categorical columns use chi-square up to that size and Jensen-Shannon above.
+
+Every column gets a p-value: a test's own, or for a distance that of a companion test on the
+same profiles (KS for numeric, chi-square for categorical). The p-values of all columns of the
+scan are corrected together (Benjamini-Hochberg by default). A column drifts only when its
+difference is both significant and large enough:
+
+- a test: corrected p < its threshold (0.05) and effect size >= `min_effect` (0.05), so that
+  million-row windows do not alert on trivial differences (Evidently issue #50);
+- a distance: distance >= its threshold (0.1 for Wasserstein, Jensen-Shannon and PSI) and
+  corrected companion p < `significance` (0.05), so that a small window's chance wobble over
+  the threshold does not alert (a normalised Wasserstein of 0.1 is crossed by 15% of clean
+  600-row comparisons).
+
+Under the global null (nothing drifted) BH keeps the chance of any column alerting, that is a
+dataset-level false alarm, at or below 5%.
 
 The column's role picks the pattern: the label column drifts as `label_drift`, the prediction
 column as `prediction_drift`, others as `feature_drift`. Categories that a complete reference
@@ -16,6 +27,7 @@ never had raise `category_emergence` when they make up `new_category_min_share` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from detectors.drift.base import MethodNotApplicable, MethodScore
@@ -46,6 +58,17 @@ def pattern_for(column: str, roles: dict[str, str]) -> str:
     return "feature_drift"
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """One column's comparison: the method's score and the raw p-value that gates it."""
+
+    reference: ColumnProfile
+    current: ColumnProfile
+    method: str
+    score: MethodScore
+    p_value: float
+
+
 def detect_drift(
     reference: WindowProfile,
     current: WindowProfile,
@@ -62,59 +85,12 @@ def detect_drift(
             f"reference has {reference.rows}, current has {current.rows}",
             {"reference_rows": reference.rows, "current_rows": current.rows},
         )
-    scored: list[tuple[ColumnProfile, ColumnProfile, str, MethodScore]] = []
-    skipped: dict[str, str] = {}
-    for name, ref_column in reference.columns.items():
-        cur_column = current.columns.get(name)
-        if cur_column is None or cur_column.kind != ref_column.kind:
-            skipped[name] = "missing or retyped in the current window (see the schema check)"
-            continue
-        if ref_column.count < params.min_rows or cur_column.count < params.min_rows:
-            skipped[name] = f"fewer than {params.min_rows} non-null values"
-            continue
-        method = choose_method(ref_column, params)
-        try:
-            score = get_method(method).score(ref_column, cur_column)
-        except MethodNotApplicable as error:
-            skipped[name] = str(error)
-            continue
-        scored.append((ref_column, cur_column, method, score))
-
-    tests = [index for index, item in enumerate(scored) if get_method(item[2]).is_test]
-    adjusted = dict(
-        zip(
-            tests,
-            adjust([scored[i][3].p_value or 1.0 for i in tests], params.correction),
-            strict=True,
-        )
-    )
-
+    scored, skipped = _score_columns(reference, current, params)
+    adjusted = adjust([item.p_value for item in scored], params.correction)
     findings: list[Finding] = []
-    for index, (ref_column, cur_column, method, score) in enumerate(scored):
-        threshold = params.threshold_for(method)
-        if index in adjusted:
-            p_value = adjusted[index]
-            alert = p_value < threshold and score.effect >= params.min_effect
-            statistic: float = score.statistic
-        else:
-            p_value = None
-            alert = score.statistic >= threshold
-            statistic = score.statistic
-        findings.append(
-            Finding(
-                pattern=pattern_for(ref_column.name, roles),
-                column=ref_column.name,
-                method=method,
-                statistic=statistic,
-                threshold=threshold,
-                p_value=p_value,
-                alert=bool(alert),
-                details=_evidence(
-                    ref_column, cur_column, score, p_value if index in adjusted else None
-                ),
-            )
-        )
-        emergence = _category_emergence(ref_column, cur_column, params)
+    for item, p_value in zip(scored, adjusted, strict=True):
+        findings.append(_finding(item, p_value, params, roles))
+        emergence = _category_emergence(item.reference, item.current, params)
         if emergence is not None:
             findings.append(emergence)
 
@@ -136,12 +112,74 @@ def detect_drift(
     return DetectorResult.from_findings(findings, message=message, summary=summary)
 
 
+def _score_columns(
+    reference: WindowProfile, current: WindowProfile, params: DriftParams
+) -> tuple[list[_Scored], dict[str, str]]:
+    scored: list[_Scored] = []
+    skipped: dict[str, str] = {}
+    for name, ref_column in reference.columns.items():
+        cur_column = current.columns.get(name)
+        if cur_column is None or cur_column.kind != ref_column.kind:
+            skipped[name] = "missing or retyped in the current window (see the schema check)"
+            continue
+        if ref_column.count < params.min_rows or cur_column.count < params.min_rows:
+            skipped[name] = f"fewer than {params.min_rows} non-null values"
+            continue
+        method = choose_method(ref_column, params)
+        try:
+            score = get_method(method).score(ref_column, cur_column)
+            p_value = _gating_p_value(ref_column, cur_column, method, score)
+        except MethodNotApplicable as error:
+            skipped[name] = str(error)
+            continue
+        scored.append(_Scored(ref_column, cur_column, method, score, p_value))
+    return scored, skipped
+
+
+def _gating_p_value(
+    reference: ColumnProfile, current: ColumnProfile, method: str, score: MethodScore
+) -> float:
+    """The test's own p-value, or for a distance the p-value of a companion test on the same
+    profiles (KS for numeric columns, chi-square for categorical ones): a distance over its
+    threshold that chance alone explains (small windows) must not alert."""
+    if score.p_value is not None:
+        return score.p_value
+    companion = "ks" if reference.kind == "numeric" else "chi_square"
+    p_value = get_method(companion).score(reference, current).p_value
+    return 1.0 if p_value is None else p_value
+
+
+def _finding(item: _Scored, p_value: float, params: DriftParams, roles: dict[str, str]) -> Finding:
+    """Alert when the corrected p-value is significant and the effect is large enough: for a
+    test, p < its threshold and effect >= `min_effect`; for a distance, distance >= its
+    threshold and p < `significance`."""
+    threshold = params.threshold_for(item.method)
+    if get_method(item.method).is_test:
+        alert = p_value < threshold and item.score.effect >= params.min_effect
+    else:
+        alert = item.score.statistic >= threshold and p_value < params.significance
+    return Finding(
+        pattern=pattern_for(item.reference.name, roles),
+        column=item.reference.name,
+        method=item.method,
+        statistic=item.score.statistic,
+        threshold=threshold,
+        p_value=p_value,
+        alert=bool(alert),
+        details=_evidence(item.reference, item.current, item.score, item.p_value, p_value),
+    )
+
+
 def _evidence(
-    ref_column: ColumnProfile, cur_column: ColumnProfile, score: MethodScore, adjusted: float | None
+    ref_column: ColumnProfile,
+    cur_column: ColumnProfile,
+    score: MethodScore,
+    raw_p_value: float,
+    adjusted: float,
 ) -> dict[str, Any]:
     details: dict[str, Any] = {
         "effect": score.effect,
-        "raw_p_value": score.p_value,
+        "raw_p_value": raw_p_value,
         "adjusted_p_value": adjusted,
         "reference_count": ref_column.count,
         "current_count": cur_column.count,

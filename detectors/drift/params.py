@@ -30,6 +30,15 @@ class DriftParams(StrictModel):
     correction: Correction = Field(
         "bh", description="Multiple-testing correction across columns: bh, bonferroni or none."
     )
+    significance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Level of the companion test (KS or chi-square, corrected across columns) that a "
+            "distance must also pass, so chance differences in small windows do not alert."
+        ),
+    )
     min_effect: float = Field(
         0.05, ge=0, le=1, description="Effect-size floor for tests (KS D, total variation)."
     )
