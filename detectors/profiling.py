@@ -185,7 +185,8 @@ def _count_true(condition: Any) -> Any:
     Engines vectorise a sum of casts far better than many FILTER clauses: 280 histogram
     counts over 1M rows take 0.8 s this way in DuckDB against 7.2 s as `count(*) FILTER`.
     """
-    return condition.cast("int64").sum().coalesce(0)
+    # int32, not int64: PostgreSQL casts boolean to integer but not to bigint.
+    return condition.cast("int32").sum().coalesce(0)
 
 
 def _histogram_row(window: Table, edges: dict[str, tuple[float, ...]]) -> dict[str, Any]:
