@@ -1,21 +1,31 @@
-"""Open a configured dataset as a detector source."""
+"""Open configured datasets as detector sources."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from typing import Any
 
 from daemon.config.models import DatasetConfig
 from detectors.sources.base import DatasetSource
-from detectors.sources.files import open_file_source
+from detectors.sources.files import duckdb_connection, open_file_source
 from detectors.sources.sql import open_sql_source
+
+#: Environment variable overriding the embedded DuckDB's memory budget (e.g. "2GB").
+MEMORY_LIMIT_VARIABLE = "WARDEN_DUCKDB_MEMORY_LIMIT"
 
 
 def open_dataset(
-    name: str, config: DatasetConfig, *, excluded_files: Iterable[str] = ()
+    name: str,
+    config: DatasetConfig,
+    *,
+    excluded_files: Iterable[str] = (),
+    connection: Any | None = None,
 ) -> DatasetSource:
     """Open `name`; raises detectors.sources.SourceError with a person-readable message."""
     if config.format in ("parquet", "csv"):
         assert config.path is not None  # guaranteed by DatasetConfig validation
+        connection = connection or duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
         return open_file_source(
             name,
             path=config.path,
@@ -23,6 +33,7 @@ def open_dataset(
             time_column=config.time_column,
             entity_column=config.entity_column,
             excluded=excluded_files,
+            connection=connection,
         )
     assert config.url is not None and config.table is not None
     return open_sql_source(
@@ -32,4 +43,32 @@ def open_dataset(
         sql_format=config.format,
         time_column=config.time_column,
         entity_column=config.entity_column,
+        connection=connection,
     )
+
+
+def open_together(
+    first: tuple[str, DatasetConfig],
+    second: tuple[str, DatasetConfig],
+    *,
+    excluded_files: Iterable[str] = (),
+) -> tuple[DatasetSource, DatasetSource, bool]:
+    """Open two datasets, in one engine when they can share it (both file datasets, or two
+    tables at the same URL), so that they can be joined there. The flag says whether they do."""
+    (first_name, first_config), (second_name, second_config) = first, second
+    excluded = tuple(excluded_files)
+    if first_config.is_file and second_config.is_file:
+        shared = duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
+        return (
+            open_dataset(first_name, first_config, excluded_files=excluded, connection=shared),
+            open_dataset(second_name, second_config, excluded_files=excluded, connection=shared),
+            True,
+        )
+    left = open_dataset(first_name, first_config, excluded_files=excluded)
+    same_database = not first_config.is_file and (first_config.format, first_config.url) == (
+        second_config.format,
+        second_config.url,
+    )
+    connection = left.table.get_backend() if same_database else None
+    right = open_dataset(second_name, second_config, excluded_files=excluded, connection=connection)
+    return left, right, same_database

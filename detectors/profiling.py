@@ -22,6 +22,9 @@ from ibis.expr.types import Table
 from detectors.profile import QUANTILE_LEVELS, ColumnKind, ColumnProfile, Histogram, WindowProfile
 
 OTHER_CATEGORY = "__other__"
+#: Numeric columns with at most this many distinct values in the reference (flags, 0/1
+#: labels, 1-5 ratings) are profiled and compared as categorical, as Evidently does.
+LOW_CARDINALITY = 5
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,17 @@ def profile_window(
     window = window_filter(table, time_column, start, end)
     schema = table.schema()
     kinds = {name: column_kind(schema[name]) for name in columns}
+    if reference is not None:
+        # The reference decided which numeric columns are really categorical (0/1, ratings).
+        for name in columns:
+            ref_column = reference.columns.get(name)
+            if (
+                ref_column is not None
+                and ref_column.kind == "categorical"
+                and kinds[name] == "numeric"
+            ):
+                kinds[name] = "categorical"
     numeric = [name for name in columns if kinds[name] == "numeric"]
-    categorical = [name for name in columns if kinds[name] == "categorical"]
 
     edges = _reference_edges(reference, numeric)
     # A cheap count first decides between exact and sketched quantiles.
@@ -97,6 +109,13 @@ def profile_window(
     exact = window_rows <= options.exact_quantile_rows
     row = _aggregate_row(window, columns, kinds, edges, reference, exact_quantiles=exact)
     rows = int(row["__rows"])
+    if reference is None:
+        for name in numeric:
+            present = int(row.get(f"{name}__count") or 0)
+            if present and int(row.get(f"{name}__distinct") or 0) <= LOW_CARDINALITY:
+                kinds[name] = "categorical"
+        numeric = [name for name in columns if kinds[name] == "numeric"]
+    categorical = [name for name in columns if kinds[name] == "categorical"]
     if reference is None and rows:
         edges = {
             name: _edges_from_quantiles(row.get(f"{name}__q"), options.histogram_bins)
@@ -156,6 +175,9 @@ def _aggregate_row(
             metrics[f"{name}__min"] = value.min()
             metrics[f"{name}__max"] = value.max()
             metrics[f"{name}__mean"] = value.mean()
+            if reference is None:
+                # HyperLogLog: exact at the handful of values that matter here, and cheap.
+                metrics[f"{name}__distinct"] = value.approx_nunique()
             metrics[f"{name}__std"] = value.std()
             levels = list(QUANTILE_LEVELS)
             metrics[f"{name}__q"] = (

@@ -106,6 +106,8 @@ def _dataset_problems(raw: dict[str, Any], root: Any) -> list[ConfigProblem]:
             continue
         reference = monitor.get("reference")
         named = [(f"monitors[{index}].dataset", monitor.get("dataset"))]
+        if "offline" in monitor:
+            named.append((f"monitors[{index}].offline", monitor.get("offline")))
         if isinstance(reference, dict) and "dataset" in reference:
             named.append((f"monitors[{index}].reference.dataset", reference["dataset"]))
         for path, name in named:

@@ -27,6 +27,7 @@ from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
+from detectors.skew.params import SkewParams
 
 
 class ConfigModel(BaseModel):
@@ -233,10 +234,23 @@ class FreshnessMonitor(MonitorBase, FreshnessParams):
     kind: Literal["freshness"]
 
 
-MONITOR_KINDS = ("drift", "quality", "freshness")
+class SkewMonitor(MonitorBase, SkewParams):
+    """Training-serving skew: `dataset` is the serving log, `offline` the offline features."""
+
+    kind: Literal["skew"]
+    offline: str = Field(description="Dataset holding the offline (training) feature values.")
+    window: Duration = Field(
+        description="Window of serving rows compared, ending at the scan time."
+    )
+    columns: list[str] | None = Field(
+        None, description="Features to compare (default: every feature present on both sides)."
+    )
+
+
+MONITOR_KINDS = ("drift", "quality", "freshness", "skew")
 
 MonitorConfig = Annotated[
-    DriftMonitor | QualityMonitor | FreshnessMonitor,
+    DriftMonitor | QualityMonitor | FreshnessMonitor | SkewMonitor,
     Field(discriminator="kind"),
 ]
 

@@ -16,9 +16,10 @@ from daemon.config.models import (
     FreshnessMonitor,
     MonitorConfig,
     QualityMonitor,
+    SkewMonitor,
     WardenConfig,
 )
-from daemon.datasets import open_dataset
+from daemon.datasets import open_dataset, open_together
 from daemon.scan.reference_cache import reference_profile
 from daemon.store.engine import Store
 from daemon.windows import Window, current_window, reference_window
@@ -30,6 +31,9 @@ from detectors.profiling import ProfileOptions
 from detectors.quality.checks import detect_quality
 from detectors.quality.params import QualityParams
 from detectors.results import DetectorResult
+from detectors.skew.detector import detect_skew
+from detectors.skew.params import SkewParams
+from detectors.skew.values import JoinSpec, value_skew_stats
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import SourceError
 
@@ -154,3 +158,52 @@ def evaluate_freshness(context: ScanContext) -> Evaluation:
     result = detect_freshness(timeline, context.at, params)
     window = Window(monitor.dataset, start, end)
     return Evaluation(result, {"timeline": window.to_dict()})
+
+
+@evaluator("skew")
+def evaluate_skew(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, SkewMonitor)
+    datasets = context.config.datasets
+    serving, offline, same_engine = open_together(
+        (monitor.dataset, datasets[monitor.dataset]),
+        (monitor.offline, datasets[monitor.offline]),
+        excluded_files=context.excluded_files,
+    )
+    window = current_window(monitor.dataset, context.at, monitor.window)
+    if monitor.columns is None:
+        offline_columns = set(offline.default_columns())
+        columns = [name for name in serving.default_columns() if name in offline_columns]
+    else:
+        columns = _columns(serving, monitor.columns)
+        _columns(offline, monitor.columns)
+    params = SkewParams.model_validate(monitor.model_dump(include=set(SkewParams.model_fields)))
+    offline_profile = offline.profile(window.start, window.end, columns)
+    serving_profile = serving.profile(window.start, window.end, columns, reference=offline_profile)
+    values = None
+    if same_engine and serving.entity_column and offline.entity_column:
+        assert window.start is not None and window.end is not None
+        values = value_skew_stats(
+            serving.table,
+            offline.table,
+            JoinSpec(
+                serving.entity_column,
+                serving.time_column,
+                offline.entity_column,
+                offline.time_column,
+            ),
+            columns,
+            start=window.start,
+            end=window.end,
+            absolute_tolerance=params.absolute_tolerance,
+            relative_tolerance=params.relative_tolerance,
+            join_tolerance=params.join_tolerance,
+            sample_size=params.sample_size,
+        )
+    result = detect_skew(offline_profile, serving_profile, values, params)
+    if values is None and not (serving.entity_column and offline.entity_column):
+        result.summary["value_skew"] = "not computed: set entity_column on both datasets"
+    return Evaluation(
+        result,
+        {"serving": window.to_dict(), "offline": {**window.to_dict(), "dataset": monitor.offline}},
+    )

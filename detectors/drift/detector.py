@@ -3,7 +3,13 @@
 Method choice when `method: auto` (per column, overridable with `column_methods`), following
 Evidently's rule: numeric columns use Kolmogorov-Smirnov when the reference has at most
 `small_sample_rows` values (1,000) and the normalised Wasserstein distance above that;
-categorical columns use chi-square up to that size and Jensen-Shannon above.
+categorical columns use chi-square up to that size and Jensen-Shannon above. Binary columns
+(a 0/1 label) use the two-proportion Z-test at every size, where Evidently switches to
+Jensen-Shannon: JS 0.1 lets a label move from 50% to 59% positives unnoticed, while the
+Z-test with the effect floor (a change of at least `min_effect`, 5 points of share) catches
+it and still ignores trivial shifts in huge samples. Numeric columns with at most 5 distinct
+values in the reference (flags, 0/1 labels, ratings) are profiled and compared as
+categorical, as Evidently does.
 
 Every column gets a p-value: a test's own, or for a distance that of a companion test on the
 same profiles (KS for numeric, chi-square for categorical). The p-values of all columns of the
@@ -47,6 +53,8 @@ def choose_method(reference: ColumnProfile, params: DriftParams) -> str:
     small = reference.count <= params.small_sample_rows
     if reference.kind == "numeric":
         return "ks" if small else "wasserstein"
+    if len(reference.categories or {}) <= 2 and not reference.other_count:
+        return "z_test"  # binary at any size: see the module docstring
     return "chi_square" if small else "jensen_shannon"
 
 

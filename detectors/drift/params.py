@@ -10,7 +10,7 @@ from detectors.drift.correction_names import Correction
 from detectors.params import StrictModel
 
 #: The registered methods (a contract test keeps this equal to the registry).
-RegisteredMethod = Literal["ks", "chi_square", "wasserstein", "jensen_shannon", "psi"]
+RegisteredMethod = Literal["ks", "chi_square", "z_test", "wasserstein", "jensen_shannon", "psi"]
 MethodName = Literal["auto", RegisteredMethod]
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 # Importing the method modules registers them.
-from detectors.drift import chi_square, jensen_shannon, ks, psi, wasserstein  # noqa: F401
+from detectors.drift import (  # noqa: F401
+    chi_square,
+    jensen_shannon,
+    ks,
+    psi,
+    wasserstein,
+    z_test,
+)
 from detectors.drift.base import METHODS, get_method
 
 __all__ = ["METHODS", "get_method"]

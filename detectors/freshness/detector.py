@@ -8,6 +8,9 @@
   the newest data are not holes but a stopped feed, which `stale_data` reports once.
   `summary["checked_partitions"]` is the range of buckets examined, so that an incident about
   a partition outside it is neither confirmed nor cleared.
+- `volume_drop`: the newest complete bucket holds less than `min_volume_share` (half) of the
+  median of the same slot in the `volume_history` (4) earlier seasons (`seasonality`, 7d:
+  same weekday), and is more than three robust standard deviations below it.
 
 >>> from datetime import datetime, timedelta, UTC
 >>> from detectors.timeline import Timeline
@@ -32,6 +35,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from detectors.freshness.params import FreshnessParams
 from detectors.results import DetectorResult, Finding
 from detectors.timeline import Timeline
@@ -42,7 +47,7 @@ def timeline_bounds(
     at: datetime, params: FreshnessParams
 ) -> tuple[datetime, datetime, timedelta] | None:
     """The (start, end, step) of the timeline to read for a scan at `at`, or None if no cadence."""
-    span = params.lookback_span()
+    span = params.timeline_span()
     if params.expected_every is None or span is None:
         return None
     step = params.expected_every
@@ -54,48 +59,16 @@ def timeline_bounds(
 
 
 def detect_freshness(timeline: Timeline, at: datetime, params: FreshnessParams) -> DetectorResult:
-    """Check lag and gaps of a timeline read for a scan at `at` (see the module docstring)."""
+    """Check lag, gaps and volume of a timeline read for a scan at `at` (module docstring)."""
     if timeline.latest is None:
         return DetectorResult.insufficient("the dataset has no rows at or before the scan time")
-    findings: list[Finding] = []
     lag = (at - timeline.latest).total_seconds()
-    findings.append(
-        Finding(
-            "stale_data",
-            None,
-            "lag_seconds",
-            lag,
-            params.max_lag.total_seconds(),
-            lag > params.max_lag.total_seconds(),
-            details={"latest_event": timeline.latest.isoformat(), "scan_time": at.isoformat()},
-        )
-    )
-    first, last = timeline.first_expected_bucket(), timeline.last_filled_bucket()
-    missing = []
-    if first is not None and last is not None:
-        missing = [index for index in range(first, last) if timeline.counts[index] == 0]
-    for index in missing:
-        partition = timeline.start + index * timeline.step
-        findings.append(
-            Finding(
-                "missing_partition",
-                None,
-                "rows_in_bucket",
-                0.0,
-                1.0,
-                True,
-                details={
-                    "partition": partition.isoformat(),
-                    "bucket": format_duration(timeline.step),
-                },
-            )
-        )
-    checked = None
-    if first is not None and last is not None:
-        checked = {
-            "start": (timeline.start + first * timeline.step).isoformat(),
-            "end": (timeline.start + (last + 1) * timeline.step).isoformat(),
-        }
+    findings = [_stale_finding(timeline, at, lag, params)]
+    missing, checked = _missing_partitions(timeline, params)
+    findings.extend(missing)
+    volume = _volume_finding(timeline, params)
+    if volume is not None:
+        findings.append(volume)
     summary = {
         "lag_seconds": lag,
         "buckets": len(timeline.counts),
@@ -104,4 +77,91 @@ def detect_freshness(timeline: Timeline, at: datetime, params: FreshnessParams) 
     }
     return DetectorResult.from_findings(
         findings, message=f"latest event {timeline.latest.isoformat()}", summary=summary
+    )
+
+
+def _stale_finding(
+    timeline: Timeline, at: datetime, lag: float, params: FreshnessParams
+) -> Finding:
+    assert timeline.latest is not None
+    limit = params.max_lag.total_seconds()
+    return Finding(
+        "stale_data",
+        None,
+        "lag_seconds",
+        lag,
+        limit,
+        lag > limit,
+        details={"latest_event": timeline.latest.isoformat(), "scan_time": at.isoformat()},
+    )
+
+
+def _missing_partitions(
+    timeline: Timeline, params: FreshnessParams
+) -> tuple[list[Finding], dict[str, str] | None]:
+    """Holes in the lookback (the tail of the timeline), and the range of buckets checked."""
+    first, last = timeline.first_expected_bucket(), timeline.last_filled_bucket()
+    lookback = params.lookback_span()
+    if lookback is not None:
+        lookback_start = max(0, len(timeline.counts) - lookback // timeline.step)
+        first = None if first is None else max(first, lookback_start)
+    if first is None or last is None or first > last:
+        return [], None
+    findings = [
+        Finding(
+            "missing_partition",
+            None,
+            "rows_in_bucket",
+            0.0,
+            1.0,
+            True,
+            details={
+                "partition": (timeline.start + index * timeline.step).isoformat(),
+                "bucket": format_duration(timeline.step),
+            },
+        )
+        for index in range(first, last)
+        if timeline.counts[index] == 0
+    ]
+    checked = {
+        "start": (timeline.start + first * timeline.step).isoformat(),
+        "end": (timeline.start + (last + 1) * timeline.step).isoformat(),
+    }
+    return findings, checked
+
+
+def _volume_finding(timeline: Timeline, params: FreshnessParams) -> Finding | None:
+    """The newest complete bucket against the same slot in earlier seasons (median, MAD).
+
+    It alerts when the count is below `min_volume_share` of the median and more than three
+    robust standard deviations (1.4826 x MAD) below it, so a volatile history does not cry
+    wolf. An empty bucket is left to stale_data and missing_partition; a slot without
+    enough history gives no verdict.
+    """
+    if params.expected_every is None or not params.volume_history or not timeline.counts:
+        return None
+    newest = len(timeline.counts) - 1
+    count = timeline.counts[newest]
+    season = params.seasonality // timeline.step
+    earlier = [newest - k * season for k in range(1, params.volume_history + 1)]
+    history = [timeline.counts[i] for i in earlier if i >= 0]
+    if count == 0 or len(history) < params.volume_history:
+        return None
+    baseline = float(np.median(history))
+    spread = 1.4826 * float(np.median(np.abs(np.asarray(history) - baseline)))
+    share = count / baseline if baseline else 1.0
+    alert = share < params.min_volume_share and (baseline - count) > 3 * spread
+    return Finding(
+        "volume_drop",
+        None,
+        "share_of_usual_volume",
+        share,
+        params.min_volume_share,
+        bool(alert),
+        details={
+            "partition": (timeline.start + newest * timeline.step).isoformat(),
+            "rows": count,
+            "usual_rows": baseline,
+            "history": history,
+        },
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pyarrow.parquet as pq
@@ -34,6 +35,27 @@ def check_file(path: str, file_format: FileFormat) -> str | None:
     return None
 
 
+#: DuckDB's memory budget for one scan (it spills to disk beyond it). DuckDB's own default is
+#: 80% of RAM; with 512 MB a 10M-row window profiles at 0.8 GB peak RSS instead of 2.8 GB,
+#: about 20% slower.
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
+def duckdb_connection(memory_limit: str | None = None) -> Any:
+    """An in-memory DuckDB for file datasets: UTC session time zone, a memory budget, and no
+    promise to keep insertion order (aggregates then stream instead of buffering)."""
+    connection = ibis.duckdb.connect()
+    connection.raw_sql("SET TimeZone = 'UTC'")
+    connection.raw_sql("SET preserve_insertion_order = false")
+    limit = (memory_limit or DEFAULT_MEMORY_LIMIT).replace("'", "")
+    connection.raw_sql(f"SET memory_limit = '{limit}'")
+    return connection
+
+
+def _view_name(dataset: str) -> str:
+    return "dataset_" + "".join(ch if ch.isalnum() else "_" for ch in dataset)
+
+
 def _is_hive(paths: Iterable[str]) -> bool:
     return any("=" in part for p in paths for part in Path(p).parent.parts)
 
@@ -50,8 +72,13 @@ def open_file_source(
     time_column: str,
     entity_column: str | None = None,
     excluded: Iterable[str] = (),
+    connection: Any | None = None,
 ) -> DatasetSource:
-    """Open a file dataset in an in-memory DuckDB, as a view with the time column in UTC."""
+    """Open a file dataset in an in-memory DuckDB, as a view with the time column in UTC.
+
+    Pass `connection` (from `duckdb_connection()`) to open several datasets in one engine,
+    so that they can be joined there (value skew); each gets its own view.
+    """
     skip = {str(Path(p).resolve()) for p in excluded}
     files = [p for p in discover_files(path, file_format) if p not in skip]
     unreadable = []
@@ -71,8 +98,7 @@ def open_file_source(
                 else ""
             )
         )
-    connection = ibis.duckdb.connect()
-    connection.raw_sql("SET TimeZone = 'UTC'")
+    connection = connection or duckdb_connection()
     hive = "true" if _is_hive(readable) else "false"
     reader = (
         f"read_parquet({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true)"
@@ -97,14 +123,15 @@ def open_file_source(
             f"columns are: {', '.join(columns)}"
         )
     quoted = '"' + time_column.replace('"', '""') + '"'
+    view = _view_name(name)
     connection.raw_sql(
-        "CREATE VIEW dataset AS SELECT * "
+        f"CREATE OR REPLACE VIEW {view} AS SELECT * "
         f"REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
     )
     spec = {"format": file_format, "path": path, "files": len(readable)}
     return DatasetSource(
         name=name,
-        table=connection.table("dataset"),
+        table=connection.table(view),
         time_column=time_column,
         entity_column=entity_column,
         spec=spec,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 
@@ -20,16 +20,14 @@ def open_sql_source(
     sql_format: SqlFormat,
     time_column: str,
     entity_column: str | None = None,
+    connection: Any | None = None,
 ) -> DatasetSource:
-    """Open `table` at `url` (postgresql://... or a DuckDB file path / duckdb://path)."""
-    try:
-        if sql_format == "postgres":
-            connection = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
-        else:
-            path = url.removeprefix("duckdb://")
-            connection = ibis.duckdb.connect(path, read_only=True)
-    except Exception as error:
-        raise SourceError(f"dataset {name!r}: cannot connect to {_mask(url)}: {error}") from error
+    """Open `table` at `url` (postgresql://... or a DuckDB file path / duckdb://path).
+
+    Pass the `connection` of another table at the same URL to open both in one engine.
+    """
+    if connection is None:
+        connection = _connect(name, url, sql_format)
     try:
         schema_name, _, table_name = table.rpartition(".")
         expression = connection.table(table_name, database=schema_name or None)
@@ -49,6 +47,15 @@ def open_sql_source(
         entity_column=entity_column,
         spec={"format": sql_format, "url": _mask(url), "table": table},
     )
+
+
+def _connect(name: str, url: str, sql_format: SqlFormat) -> Any:
+    try:
+        if sql_format == "postgres":
+            return ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
+        return ibis.duckdb.connect(url.removeprefix("duckdb://"), read_only=True)
+    except Exception as error:
+        raise SourceError(f"dataset {name!r}: cannot connect to {_mask(url)}: {error}") from error
 
 
 def _mask(url: str) -> str:

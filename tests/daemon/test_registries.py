@@ -21,6 +21,9 @@ EMITTED_PATTERNS = {
     "corrupt_partition",
     "stale_data",
     "missing_partition",
+    "volume_drop",
+    "distribution_skew",
+    "value_skew",
 }
 
 

@@ -79,7 +79,7 @@ def test_benjamini_hochberg_adjusts_small_sample_p_values(rng):
     bh = detect_drift(ref, cur, DriftParams(correction="bh"))
     none = detect_drift(ref, cur, DriftParams(correction="none"))
     for adjusted, raw in zip(bh.findings, none.findings, strict=True):
-        assert adjusted.method in ("ks", "chi_square")
+        assert adjusted.method in ("ks", "chi_square", "z_test")  # small samples: exact tests
         assert adjusted.p_value >= raw.p_value
     assert ("x", "feature_drift") in [(f.column, f.pattern) for f in bh.alerts]
 
@@ -218,3 +218,58 @@ def test_a_distance_over_its_threshold_by_chance_does_not_alert():
         frame({"x": shifted_rng.normal(0, 1, 300)}), frame({"x": shifted_rng.normal(0.5, 1, 300)})
     )
     assert detect_drift(ref, cur, DriftParams(method="wasserstein")).status == Status.alert
+
+
+def test_low_cardinality_numbers_are_compared_as_categories(rng):
+    """A 0/1 integer label and a 1-5 rating are categorical (Z-test, chi-square), as Evidently
+    treats numeric columns with at most 5 distinct values; a real number stays numeric."""
+    reference = {
+        "label": rng.integers(0, 2, 800),
+        "rating": rng.integers(1, 6, 800),
+        "x": rng.normal(0, 1, 800),
+    }
+    current = {
+        "label": (rng.random(700) < 0.7).astype(int),
+        "rating": rng.integers(1, 6, 700),
+        "x": rng.normal(0, 1, 700),
+    }
+    ref, cur = profiles(frame(reference), frame(current))
+    assert [ref.columns[name].kind for name in ("label", "rating", "x")] == [
+        "categorical",
+        "categorical",
+        "numeric",
+    ]
+    assert cur.columns["label"].kind == "categorical" and cur.columns[
+        "label"
+    ].categories.keys() == {"0", "1"}
+    methods = {f.column: f.method for f in detect_drift(ref, cur).findings}
+    assert methods == {"label": "z_test", "rating": "chi_square", "x": "ks"}
+    assert [f.column for f in detect_drift(ref, cur).alerts] == ["label"]
+
+
+def _weeks(counts_per_day: list[int], latest_hours_before_end: int = 1) -> Timeline:
+    return _timeline(counts_per_day, latest_hours_before_end)
+
+
+def test_volume_drop_against_the_same_weekday_with_weekly_seasonality():
+    """Weekdays carry 1,000 rows, weekends 300: a quiet Sunday is normal; a Tuesday at 350 is
+    a drop, even though 350 is more than a usual Sunday."""
+    params = FreshnessParams(max_lag="2h", expected_every="1d", lookback="7d")
+    week = [1000, 1000, 1000, 1000, 1000, 300, 300]
+    history = week * 4
+    sunday = _weeks([*history, 1000, 1000, 1000, 1000, 1000, 300, 290])
+    assert [f.pattern for f in detect_freshness(sunday, sunday.end, params).alerts] == []
+    tuesday = _weeks([*history, 1000, 350])
+    (drop,) = detect_freshness(tuesday, tuesday.end, params).alerts
+    assert drop.pattern == "volume_drop" and drop.statistic == pytest.approx(0.35)
+    assert drop.details["usual_rows"] == 1000
+
+
+def test_volume_drop_is_robust_to_an_outlier_week_and_silent_without_history():
+    params = FreshnessParams(max_lag="2h", expected_every="1d", lookback="7d")
+    # One earlier Monday was a 5x spike: the median ignores it, so a normal Monday is fine.
+    history = [1000] * 7 + [5000] + [1000] * 6 + [1000] * 14
+    normal = _weeks([*history, 980])
+    assert detect_freshness(normal, normal.end, params).status == Status.ok
+    young = _weeks([1000] * 10 + [100])
+    assert [f.pattern for f in detect_freshness(young, young.end, params).alerts] == []

@@ -26,13 +26,20 @@ def _numeric_pair(rng, shift: float, n: int = 600):
     return ref.columns["x"], cur.columns["x"]
 
 
-def _categorical_pair(rng, shares: list[float], n: int = 600):
-    labels = ["a", "b", "c"]
+def _categorical_pair(rng, drifted_shares: list[float] | None, n: int = 600):
+    """Categories drawn uniformly in the reference; uniformly again, or with the given
+    shares, in the current window. The number of shares is the number of categories."""
+    labels = ["a", "b", "c"][: len(drifted_shares or [0, 0, 0])]
+    uniform = [1 / len(labels)] * len(labels)
     ref, cur = profiles(
-        frame({"c": rng.choice(labels, n, p=[1 / 3] * 3)}),
-        frame({"c": rng.choice(labels, n, p=shares)}),
+        frame({"c": rng.choice(labels, n, p=uniform)}),
+        frame({"c": rng.choice(labels, n, p=drifted_shares or uniform)}),
     )
     return ref.columns["c"], cur.columns["c"]
+
+
+#: Methods that only take binary columns get a two-category case.
+BINARY_ONLY = {"z_test"}
 
 
 def _pair_for(method: DriftMethod, rng, drifted: bool):
@@ -41,6 +48,8 @@ def _pair_for(method: DriftMethod, rng, drifted: bool):
     n = 600 if method.is_test else 5000
     if "numeric" in method.kinds:
         return _numeric_pair(rng, 1.5 if drifted else 0.0, n)
+    if method.name in BINARY_ONLY:
+        return _categorical_pair(rng, [0.75, 0.25] if drifted else [0.5, 0.5], n)
     return _categorical_pair(rng, [0.8, 0.1, 0.1] if drifted else [1 / 3] * 3, n)
 
 
@@ -213,3 +222,24 @@ def test_hypothesis_tests_are_calibrated_under_the_null(name: str):
         alarms += method.score(ref, cur).p_value < 0.05
     low, high = stats.binom.interval(0.999, 1000, 0.05)
     assert low <= alarms <= high
+
+
+def test_z_test_matches_statsmodels(rng):
+    from statsmodels.stats.proportion import proportions_ztest
+
+    reference = rng.choice(["no", "yes"], 600, p=[0.7, 0.3])
+    current = rng.choice(["no", "yes"], 500, p=[0.62, 0.38])
+    ref, cur = profiles(frame({"c": reference}), frame({"c": current}))
+    score = get_method("z_test").score(ref.columns["c"], cur.columns["c"])
+    counts = np.array([np.sum(reference == "no"), np.sum(current == "no")])
+    z, p = proportions_ztest(counts, np.array([600, 500]))
+    assert score.statistic == pytest.approx(z, rel=1e-9)
+    assert score.p_value == pytest.approx(p, rel=1e-9)
+
+
+def test_z_test_refuses_more_than_two_categories(rng):
+    ref, cur = profiles(
+        frame({"c": rng.choice(list("abc"), 100)}), frame({"c": rng.choice(list("abc"), 100)})
+    )
+    with pytest.raises(MethodNotApplicable, match="binary"):
+        get_method("z_test").score(ref.columns["c"], cur.columns["c"])

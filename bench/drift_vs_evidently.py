@@ -1,0 +1,281 @@
+"""Warden's drift scan against Evidently's DataDriftPreset on the same data, in one run.
+
+For each size N the script writes one Parquet file with a reference day and a current day of
+N rows each: 20 columns (14 numeric, 6 categorical), of which 4 numeric and 2 categorical
+drift in the current day. Then each tool runs in its own fresh process, so that peak RSS is
+the tool's own:
+
+- Warden, cold: a new store; the reference profile is computed, then the current window.
+- Warden, cached: the same store again; only the current window is read.
+- Evidently: both windows loaded into pandas, then `Report([DataDriftPreset()]).run(...)`.
+
+It prints wall time of the whole process, compute time (after imports), peak RSS, the
+ratios, and whether each tool's drifted columns match the injected ones.
+
+    python bench/drift_vs_evidently.py                       # 100k and 1M rows
+    python bench/drift_vs_evidently.py --sizes 100000 1000000 5000000
+    python bench/drift_vs_evidently.py --warden-only 10000000  # Warden alone, RSS check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DAY0 = datetime(2025, 1, 1, tzinfo=UTC)
+NUMERIC, CATEGORICAL = 14, 6
+DRIFTED = {"num_00", "num_01", "num_02", "num_03", "cat_00", "cat_01"}
+LEVELS = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])
+CHUNK = 1_000_000
+
+
+@dataclass
+class Measurement:
+    rows: int
+    tool: str
+    wall_seconds: float
+    compute_seconds: float
+    peak_rss_mb: float
+    drifted: list[str]
+
+    @property
+    def agrees(self) -> bool:
+        return set(self.drifted) == DRIFTED
+
+
+def _chunk(
+    rng: np.random.Generator, rows: int, start: datetime, span: timedelta, drifted: bool
+) -> pa.Table:
+    offsets = np.sort(rng.integers(0, int(span.total_seconds() * 1e6), rows))
+    columns: dict[str, object] = {
+        "timestamp": pa.array(
+            np.datetime64(start.replace(tzinfo=None), "us") + offsets.astype("timedelta64[us]")
+        ),
+    }
+    for index in range(NUMERIC):
+        values = rng.normal(0, 1, rows) if index % 2 else rng.lognormal(0, 0.5, rows)
+        if drifted and index == 0:
+            values = values + 0.5  # a mean shift of about one standard deviation
+        if drifted and index == 1:
+            values = values * 1.6  # a variance change
+        if drifted and index in (2, 3):
+            values = values + 0.3 * values.std()
+        columns[f"num_{index:02d}"] = values
+    for index in range(CATEGORICAL):
+        shares = np.array([0.3, 0.25, 0.2, 0.12, 0.08, 0.05])
+        if drifted and index in (0, 1):
+            shares = np.array([0.1, 0.15, 0.2, 0.2, 0.15, 0.2])
+        columns[f"cat_{index:02d}"] = LEVELS[rng.choice(len(LEVELS), rows, p=shares)]
+    return pa.table(columns)
+
+
+def write_dataset(folder: Path, rows: int) -> Path:
+    """One Parquet file: the reference day then the current day, N rows each (seeded)."""
+    target = folder / "events.parquet"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rows)
+    writer = None
+    for day, drifted in ((0, False), (1, True)):
+        start = DAY0 + timedelta(days=day)
+        for offset in range(0, rows, CHUNK):
+            size = min(CHUNK, rows - offset)
+            span = timedelta(days=1) * (size / rows)
+            table = _chunk(rng, size, start + timedelta(days=1) * (offset / rows), span, drifted)
+            writer = writer or pq.ParquetWriter(target, table.schema)
+            writer.write_table(table)
+    assert writer is not None
+    writer.close()
+    return target
+
+
+def write_config(folder: Path, data: Path) -> Path:
+    config = folder / "warden.yaml"
+    end = (DAY0 + timedelta(days=1)).isoformat()
+    config.write_text(
+        "store: {url: 'sqlite:///warden.db'}\n"
+        f"datasets:\n  events: {{format: parquet, path: '{data}', time_column: timestamp}}\n"
+        "monitors:\n"
+        "  - name: drift\n    kind: drift\n    dataset: events\n"
+        f"    reference: {{start: '{DAY0.isoformat()}', end: '{end}'}}\n"
+        "    window: 1d\n"
+    )
+    return config
+
+
+# --- workers: each runs in its own process ------------------------------------------------
+
+
+def warden_worker(config_path: str) -> dict[str, object]:
+    started = time.perf_counter()
+    from daemon.config import load_config
+    from daemon.scan import run_scan, sync_monitors
+    from daemon.store.engine import open_store
+
+    config = load_config(config_path)
+    store = open_store(config.store.url)
+    sync_monitors(store, config)
+    # Load the engine's modules (Ibis backend, SQL compiler) before the timer, as Evidently's
+    # imports are before its timer: a daemon pays them once, not per scan.
+    import ibis
+
+    ibis.duckdb.connect().execute(ibis.memtable({"x": [1]}).count())
+    compute_start = time.perf_counter()
+    report = run_scan(config, config.monitors[0], DAY0 + timedelta(days=2), store)
+    compute = time.perf_counter() - compute_start
+    assert report is not None and report.status in ("ok", "alert"), report and report.message
+    drifted = sorted(
+        f["column"] for f in report.findings if f["alert"] and f["pattern"] == "feature_drift"
+    )
+    return {
+        "compute_seconds": compute,
+        "import_seconds": compute_start - started,
+        "drifted": drifted,
+        "cached": report.reference_cached,
+    }
+
+
+def evidently_worker(data_path: str) -> dict[str, object]:
+    started = time.perf_counter()
+    import pandas as pd
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    compute_start = time.perf_counter()
+    frame = pd.read_parquet(data_path)
+    split = pd.Timestamp(DAY0 + timedelta(days=1)).tz_localize(None)
+    times = frame.pop("timestamp")
+    reference, current = frame[times < split], frame[times >= split]
+    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    compute = time.perf_counter() - compute_start
+    drifted = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if "column" in config and "threshold" in config:
+            value, threshold = metric["value"], config["threshold"]
+            is_test = (
+                "p_value" in config.get("method", "").lower()
+                or "test" in config.get("method", "").lower()
+            )
+            if (value < threshold) if is_test else (value >= threshold):
+                drifted.append(config["column"])
+    return {
+        "compute_seconds": compute,
+        "import_seconds": compute_start - started,
+        "drifted": sorted(drifted),
+    }
+
+
+# --- harness ---------------------------------------------------------------------------------
+
+
+def measure(rows: int, tool: str, args: list[str], cwd: Path) -> Measurement:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--worker", *args], cwd=cwd, stdout=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    output = process.stdout.read() if process.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{tool} failed at {rows} rows:\n{output}")
+    result = json.loads(output.strip().splitlines()[-1])
+    return Measurement(
+        rows,
+        tool,
+        wall,
+        float(result["compute_seconds"]),
+        usage.ru_maxrss / 1024,
+        list(result["drifted"]),
+    )
+
+
+def run_size(rows: int, out: Path, with_evidently: bool) -> list[Measurement]:
+    folder = out / f"{rows}"
+    print(f"\n== {rows:,} rows per window: writing data...", flush=True)
+    data = write_dataset(folder, rows)
+    config = write_config(folder, data)
+    for stale in folder.glob("warden.db*"):
+        stale.unlink()
+    results = [
+        measure(rows, "warden (cold)", ["warden", str(config)], folder),
+        measure(rows, "warden (cached)", ["warden", str(config)], folder),
+    ]
+    if with_evidently:
+        results.append(measure(rows, "evidently", ["evidently", str(data)], folder))
+    for item in results:
+        print(
+            f"   {item.tool:<16} wall {item.wall_seconds:7.1f} s  "
+            f"compute {item.compute_seconds:7.1f} s  "
+            f"peak RSS {item.peak_rss_mb:7.0f} MB  drifted={item.drifted} agrees={item.agrees}",
+            flush=True,
+        )
+    return results
+
+
+def summary(results: list[Measurement]) -> None:
+    print("\nrows        warden cached vs evidently: wall   compute   peak RSS   same verdicts")
+    for rows in sorted({r.rows for r in results}):
+        by_tool = {r.tool: r for r in results if r.rows == rows}
+        cached, evidently = by_tool.get("warden (cached)"), by_tool.get("evidently")
+        if cached is None or evidently is None:
+            continue
+        print(
+            f"{rows:>10,}  {evidently.wall_seconds / cached.wall_seconds:>28.1f}x "
+            f"{evidently.compute_seconds / cached.compute_seconds:>8.1f}x "
+            f"{cached.peak_rss_mb / evidently.peak_rss_mb:>9.2f}   "
+            f"{'yes' if set(cached.drifted) == set(evidently.drifted) else 'NO'}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[100_000, 1_000_000],
+        help="rows per window, both tools",
+    )
+    parser.add_argument(
+        "--warden-only", type=int, nargs="*", default=[], help="rows per window, Warden alone"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/out"), help="where data and results go"
+    )
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        tool, target = args.worker
+        result = warden_worker(target) if tool == "warden" else evidently_worker(target)
+        print(json.dumps(result))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: list[Measurement] = []
+    for rows in args.sizes:
+        results += run_size(rows, args.out.resolve(), with_evidently=True)
+    for rows in args.warden_only:
+        results += run_size(rows, args.out.resolve(), with_evidently=False)
+    summary(results)
+    (args.out / "results.json").write_text(
+        json.dumps([{**asdict(r), "agrees": r.agrees} for r in results], indent=2)
+    )
+    print(f"\nresults written to {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
