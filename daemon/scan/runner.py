@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.incidents import observe
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
@@ -27,6 +28,7 @@ from daemon.store.models import Monitor, ScanRun
 from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Status
 from detectors.sources.errors import SourceError
+from detectors.sources.files import DEFAULT_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,17 @@ def evaluate(context: ScanContext) -> Evaluation:
         return EVALUATORS[context.monitor.kind](context)
     except SourceError as error:
         return Evaluation(DetectorResult.failed(str(error)))
+    except MemoryError as error:
+        return Evaluation(DetectorResult.failed(f"out of memory while scanning: {error}"))
     except Exception as error:
+        if "OutOfMemory" in type(error).__name__:  # engine-specific classes (DuckDB's, ...)
+            return Evaluation(
+                DetectorResult.failed(
+                    "the query engine ran out of its memory budget; raise it with "
+                    f"{MEMORY_LIMIT_VARIABLE} (default {DEFAULT_MEMORY_LIMIT}) or scan a "
+                    f"shorter window. Engine said: {str(error).splitlines()[0]}"
+                )
+            )
         log.exception("scan of %s failed", context.monitor.name)
         return Evaluation(
             DetectorResult.failed(f"internal error while scanning: {type(error).__name__}: {error}")

@@ -126,3 +126,40 @@ def test_init_then_validate(tmp_path: Path):
     assert again.code == 2 and "--force" in again.stderr
     checked = run_warden("validate-config", "warden.yaml", "--no-check-data", cwd=tmp_path)
     assert checked.code == 0 and "3 monitor(s)" in checked.stdout
+
+
+def test_an_engine_out_of_memory_is_a_monitor_error_with_the_knob_to_turn(tmp_path: Path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    rows = 200_000
+    times = np.datetime64("2025-01-01T00:00:00", "us") + (np.arange(rows) * 400_000).astype(
+        "timedelta64[us]"
+    )
+    pq.write_table(
+        pa.table({"ts": times, **{f"x{i}": rng.normal(0, 1, rows) for i in range(8)}}),
+        tmp_path / "d.parquet",
+    )
+    _config(
+        tmp_path,
+        "datasets:\n  d: {format: parquet, path: d.parquet, time_column: ts}\n"
+        "monitors:\n  - {name: m, kind: drift, dataset: d, window: 12h,"
+        " reference: {start: '2025-01-01', end: '2025-01-01T12:00:00'}}\n",
+    )
+    ran = run_warden(
+        "scan",
+        "--at",
+        "2025-01-02",
+        "--json",
+        cwd=tmp_path,
+        env={"WARDEN_DUCKDB_MEMORY_LIMIT": "1MB"},
+    )
+    assert ran.code == 3, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["status"] == "error"
+    assert (
+        "ran out of its memory budget; raise it with WARDEN_DUCKDB_MEMORY_LIMIT"
+        in report["message"]
+    )
