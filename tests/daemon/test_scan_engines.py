@@ -146,3 +146,48 @@ def test_postgres_table_gives_the_same_statistics_as_parquet(store, tmp_path: Pa
             assert pg_findings[key]["statistic"] == pytest.approx(
                 finding["statistic"], rel=1e-9, abs=1e-9
             ), key
+
+
+def test_duckdb_table_with_a_rolling_reference(store, tmp_path: Path):
+    """A table in a DuckDB database file, compared with the same window one day earlier."""
+    import duckdb
+
+    rng = np.random.default_rng(8)
+    rows = 3 * 600
+    times = [START + timedelta(minutes=2.4 * i) for i in range(rows)]
+    amount = rng.normal(100, 15, rows) + np.where(np.arange(rows) >= 2 * 600, 25, 0)
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE events (ts TIMESTAMPTZ, amount DOUBLE)")
+        connection.executemany(
+            "INSERT INTO events VALUES (?, ?)", list(zip(times, amount.tolist(), strict=True))
+        )
+    config = WardenConfig.model_validate(
+        {
+            "store": {"url": str(store.url.render_as_string(hide_password=False))},
+            "datasets": {
+                "events": {
+                    "format": "duckdb",
+                    "url": str(database),
+                    "table": "events",
+                    "time_column": "ts",
+                }
+            },
+            "monitors": [
+                {
+                    "name": "dod",
+                    "kind": "drift",
+                    "dataset": "events",
+                    "reference": {"offset": "1d", "window": "1d"},
+                    "window": "1d",
+                }
+            ],
+        }
+    )
+    sync_monitors(store, config)
+    clean = run_scan(config, config.monitors[0], START + timedelta(days=2), store)
+    shifted = run_scan(config, config.monitors[0], START + timedelta(days=3), store)
+    assert clean.status == "ok", clean.message
+    assert shifted.status == "alert"
+    assert shifted.windows["reference"]["start"] == (START + timedelta(days=1)).isoformat()
+    assert [f["column"] for f in shifted.findings if f["alert"]] == ["amount"]
