@@ -191,3 +191,59 @@ def test_duckdb_table_with_a_rolling_reference(store, tmp_path: Path):
     assert shifted.status == "alert"
     assert shifted.windows["reference"]["start"] == (START + timedelta(days=1)).isoformat()
     assert [f["column"] for f in shifted.findings if f["alert"]] == ["amount"]
+
+
+def test_reference_from_another_dataset_a_training_snapshot(store, tmp_path: Path):
+    """Serving data compared with a training snapshot stored as its own dataset."""
+    rng = np.random.default_rng(9)
+    training_times = [START - timedelta(days=30) + timedelta(minutes=5 * i) for i in range(2000)]
+    pq.write_table(
+        pa.table(
+            {
+                "ts": pa.array(training_times, pa.timestamp("us", tz="UTC")),
+                "score": rng.normal(0, 1, 2000),
+            }
+        ),
+        tmp_path / "training.parquet",
+    )
+    live_times = [START + timedelta(minutes=1.2 * i) for i in range(1200)]
+    pq.write_table(
+        pa.table(
+            {
+                "ts": pa.array(live_times, pa.timestamp("us", tz="UTC")),
+                "score": rng.normal(0.6, 1, 1200),
+            }
+        ),
+        tmp_path / "live.parquet",
+    )
+    config = WardenConfig.model_validate(
+        {
+            "store": {"url": str(store.url.render_as_string(hide_password=False))},
+            "datasets": {
+                "live": {
+                    "format": "parquet",
+                    "path": str(tmp_path / "live.parquet"),
+                    "time_column": "ts",
+                },
+                "training": {
+                    "format": "parquet",
+                    "path": str(tmp_path / "training.parquet"),
+                    "time_column": "ts",
+                },
+            },
+            "monitors": [
+                {
+                    "name": "vs-train",
+                    "kind": "drift",
+                    "dataset": "live",
+                    "reference": {"dataset": "training"},
+                    "window": "1d",
+                }
+            ],
+        }
+    )
+    sync_monitors(store, config)
+    report = run_scan(config, config.monitors[0], START + timedelta(days=1), store)
+    assert report.status == "alert"
+    assert report.windows["reference"] == {"dataset": "training", "start": None, "end": None}
+    assert [f["column"] for f in report.findings if f["alert"]] == ["score"]
