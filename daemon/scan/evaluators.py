@@ -133,7 +133,9 @@ def evaluate_quality(context: ScanContext) -> Evaluation:
         monitor.model_dump(include=set(QualityParams.model_fields))
     )
     unreadable = [(item.path, item.reason) for item in source.unreadable]
-    result = detect_quality(ref, cur, params, unreadable=unreadable)
+    result = detect_quality(
+        ref, cur, params, unreadable=unreadable, file_schemas=source.file_schemas
+    )
     return Evaluation(
         result, {"reference": ref_window.to_dict(), "current": cur_window.to_dict()}, cached
     )

@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from scipy import stats
 
 from detectors.profile import ColumnProfile, WindowProfile
+from detectors.quality.file_schemas import file_schema_findings
 from detectors.quality.params import QualityParams
 from detectors.results import DetectorResult, Finding
+from detectors.sources.file_schemas import FileSchema
 
 
 def detect_quality(
@@ -37,8 +39,11 @@ def detect_quality(
     params: QualityParams | None = None,
     *,
     unreadable: Sequence[tuple[str, str]] = (),
+    file_schemas: Sequence[FileSchema] = (),
 ) -> DetectorResult:
-    """Run every quality check; `unreadable` lists (path, reason) of files that failed to read."""
+    """Run every quality check. `unreadable` lists (path, reason) of files that failed to
+    read; `file_schemas` are the dataset's per-file footers (see `file_schemas.py`), compared
+    over the profiles' windows (a reference from another dataset compares with all files)."""
     params = params or QualityParams()
     findings: list[Finding] = [
         Finding(
@@ -54,6 +59,11 @@ def detect_quality(
     ]
     if params.check_schema:
         findings.extend(_schema_findings(reference, current))
+        same_dataset = reference.dataset == current.dataset
+        reference_bounds = (reference.start, reference.end) if same_dataset else (None, None)
+        findings.extend(
+            file_schema_findings(file_schemas, reference_bounds, (current.start, current.end))
+        )
     if current.rows < params.min_rows:
         if findings:
             return DetectorResult.from_findings(

@@ -19,6 +19,7 @@ from ibis.expr.types import Table
 from detectors.profile import WindowProfile
 from detectors.profiling import ProfileOptions, column_kind, profile_window, window_filter
 from detectors.sources.errors import UnreadableFile
+from detectors.sources.file_schemas import FileSchema
 from detectors.timeline import Timeline
 
 
@@ -32,6 +33,8 @@ class DatasetSource:
     entity_column: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     unreadable: list[UnreadableFile] = field(default_factory=list)
+    #: Per-file footer schemas (Parquet datasets only), for per-partition schema checks.
+    file_schemas: list[FileSchema] = field(default_factory=list)
 
     def columns(self) -> dict[str, str]:
         """Column name -> engine type, as text."""

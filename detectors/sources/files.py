@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import ibis
-import pyarrow.parquet as pq
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.discovery import FileFormat, discover_files
 from detectors.sources.errors import SourceError, UnreadableFile
+from detectors.sources.file_schemas import FileSchema, read_parquet_schema
 
 
-def check_file(path: str, file_format: FileFormat) -> str | None:
-    """Why a file cannot be read, or None when it looks sound (cheap: footer or first line)."""
+def check_file(
+    path: str, file_format: FileFormat, time_column: str, schemas: list[FileSchema]
+) -> str | None:
+    """Why a file cannot be read, or None when it looks sound (cheap: footer or first line).
+
+    A sound Parquet file's footer schema and time range are appended to `schemas`.
+    """
     try:
         if file_format == "parquet":
-            pq.ParquetFile(path).metadata  # noqa: B018 - reading the footer is the check
+            schemas.append(read_parquet_schema(path, time_column))
         else:
             with open(path, "rb") as handle:
                 first = handle.readline()
@@ -83,8 +88,9 @@ def open_file_source(
     files = [p for p in discover_files(path, file_format) if p not in skip]
     unreadable = []
     readable = []
+    schemas: list[FileSchema] = []
     for file in files:
-        problem = check_file(file, file_format)
+        problem = check_file(file, file_format, time_column, schemas)
         if problem is None:
             readable.append(file)
         else:
@@ -136,4 +142,5 @@ def open_file_source(
         entity_column=entity_column,
         spec=spec,
         unreadable=unreadable,
+        file_schemas=schemas,
     )

@@ -92,3 +92,48 @@ def test_empty_folder_missing_time_column_and_all_files_corrupt(tmp_path: Path):
     (other / "a.parquet").write_bytes(b"junk")
     with pytest.raises(SourceError, match=r"none of the 1 files .* can be read"):
         open_file_source("d", path=str(other), file_format="parquet", time_column="ts")
+
+
+def test_a_partition_with_a_changed_schema_is_named_by_its_path(tmp_path: Path):
+    """Day 3's file writes `x` as text: one schema_change, for that file only."""
+    from detectors.quality.checks import detect_quality
+
+    for day in range(3):
+        _write_day(tmp_path, day, unit="us")
+    start = DAY + timedelta(days=3)
+    changed = tmp_path / f"date={start.date()}" / "part-0.parquet"
+    changed.parent.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "ts": pa.array(
+                    [start + timedelta(hours=h) for h in range(24)], pa.timestamp("ns", tz="UTC")
+                ),
+                "x": [str(h) for h in range(24)],
+            }
+        ),
+        changed,
+    )
+    _write_day(tmp_path, 4, unit="ns")  # a timestamp unit change alone is not a schema change
+    source = open_file_source("d", path=str(tmp_path), file_format="parquet", time_column="ts")
+    assert len(source.file_schemas) == 5
+    assert source.file_schemas[0].start == DAY and source.file_schemas[0].end == DAY + timedelta(
+        hours=23
+    )
+    reference = source.profile(DAY, DAY + timedelta(days=3), ["x"])
+    for day, expected in ((3, [str(changed.resolve())]), (4, [])):
+        window = (DAY + timedelta(days=day), DAY + timedelta(days=day + 1))
+        current = source.profile(*window, ["x"], reference=reference)
+        result = detect_quality(reference, current, file_schemas=source.file_schemas)
+        flagged = [f for f in result.alerts if f.method == "file_schema"]
+        assert [f.details["path"] for f in flagged] == expected
+    (finding,) = [
+        f
+        for f in detect_quality(
+            reference,
+            source.profile(start, start + timedelta(days=1), ["x"], reference=reference),
+            file_schemas=source.file_schemas,
+        ).alerts
+        if f.method == "file_schema"
+    ]
+    assert finding.details["retyped"] == {"x": {"reference_type": "double", "file_type": "string"}}
