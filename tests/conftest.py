@@ -58,9 +58,7 @@ def _fresh_postgres_database() -> Iterator[str]:
                 "PostgreSQL. Start a PostgreSQL service and export its URL.",
                 pytrace=False,
             )
-        pytest.skip(
-            "WARDEN_TEST_POSTGRES_URL is not set; PostgreSQL store tests need a live server"
-        )
+        pytest.skip("WARDEN_TEST_POSTGRES_URL is not set; PostgreSQL tests need a live server")
     server = parse_store_url(server_url)
     name = f"warden_test_{uuid.uuid4().hex[:16]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
