@@ -184,15 +184,15 @@ def _aggregate_row(
                 value.quantile(levels) if exact_quantiles else value.approx_quantile(levels)
             )
             for index, edge in enumerate(edges.get(name, ())):
-                metrics[f"{name}__le{index}"] = _count_true(value <= edge)
+                metrics[f"{name}__le{index}"] = count_true(value <= edge)
             ref_column = reference.columns.get(name) if reference else None
             if (
                 ref_column is not None
                 and ref_column.minimum is not None
                 and ref_column.maximum is not None
             ):
-                metrics[f"{name}__below"] = _count_true(value < ref_column.minimum)
-                metrics[f"{name}__above"] = _count_true(value > ref_column.maximum)
+                metrics[f"{name}__below"] = count_true(value < ref_column.minimum)
+                metrics[f"{name}__above"] = count_true(value > ref_column.maximum)
         elif kind == "categorical":
             metrics[f"{name}__distinct"] = column.nunique()
         elif kind == "datetime":
@@ -201,7 +201,7 @@ def _aggregate_row(
     return window.aggregate(**metrics).execute().iloc[0].to_dict()
 
 
-def _count_true(condition: Any) -> Any:
+def count_true(condition: Any) -> Any:
     """Rows where `condition` holds (NULL counts as not), as a plain sum of 0/1.
 
     Engines vectorise a sum of casts far better than many FILTER clauses: 280 histogram
@@ -216,7 +216,7 @@ def _histogram_row(window: Table, edges: dict[str, tuple[float, ...]]) -> dict[s
     for name, cuts in edges.items():
         value = window[name].cast("float64")
         for index, edge in enumerate(cuts):
-            metrics[f"{name}__le{index}"] = _count_true(value <= edge)
+            metrics[f"{name}__le{index}"] = count_true(value <= edge)
     return window.aggregate(**metrics).execute().iloc[0].to_dict()
 
 

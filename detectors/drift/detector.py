@@ -40,7 +40,7 @@ from detectors.drift.base import MethodNotApplicable, MethodScore
 from detectors.drift.correction import adjust
 from detectors.drift.distributions import aligned_counts
 from detectors.drift.params import DriftParams
-from detectors.drift.registry import get_method
+from detectors.drift.registry import companion_p_value, get_method
 from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
 
@@ -150,11 +150,7 @@ def _gating_p_value(
     """The test's own p-value, or for a distance the p-value of a companion test on the same
     profiles (KS for numeric columns, chi-square for categorical ones): a distance over its
     threshold that chance alone explains (small windows) must not alert."""
-    if score.p_value is not None:
-        return score.p_value
-    companion = "ks" if reference.kind == "numeric" else "chi_square"
-    p_value = get_method(companion).score(reference, current).p_value
-    return 1.0 if p_value is None else p_value
+    return score.p_value if score.p_value is not None else companion_p_value(reference, current)
 
 
 def _finding(item: _Scored, p_value: float, params: DriftParams, roles: dict[str, str]) -> Finding:

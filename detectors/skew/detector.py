@@ -19,7 +19,7 @@ import numpy as np
 from detectors.drift.base import MethodNotApplicable
 from detectors.drift.correction import adjust
 from detectors.drift.distributions import aligned_counts, shares
-from detectors.drift.registry import get_method
+from detectors.drift.registry import companion_p_value, get_method
 from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
 from detectors.skew.params import SkewParams
@@ -71,8 +71,7 @@ def _distribution_findings(
             continue
         try:
             ref_counts, cur_counts, _ = aligned_counts(reference, current)
-            test = "ks" if reference.kind == "numeric" else "chi_square"
-            p_value = get_method(test).score(reference, current).p_value
+            p_value = companion_p_value(reference, current)
         except MethodNotApplicable:
             continue
         if reference.kind == "categorical":
@@ -83,9 +82,7 @@ def _distribution_findings(
         else:
             method = "jensen_shannon"
             statistic = get_method("jensen_shannon").score(reference, current).statistic
-        measured.append(
-            (reference, current, method, statistic, 1.0 if p_value is None else p_value)
-        )
+        measured.append((reference, current, method, statistic, p_value))
     adjusted = adjust([item[4] for item in measured], "bh")
     findings = []
     for (reference, current, method, statistic, raw), p_value in zip(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import ibis
 from ibis.expr.types import Table
 
-from detectors.profiling import window_filter
+from detectors.profiling import count_true, window_filter
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def value_skew_stats(
     }
     metrics = {"__joined": joined.count()}
     for name, condition in differs.items():
-        metrics[f"{name}__mismatch"] = condition.cast("int32").sum().coalesce(0)
+        metrics[f"{name}__mismatch"] = count_true(condition)
     row = joined.aggregate(**metrics).execute().iloc[0]
     serving_rows = int(window.count().execute())
     samples = _samples(joined, spec.entity, differs, sample_size) if sample_size else {}
