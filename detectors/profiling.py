@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
@@ -61,13 +61,28 @@ def column_kind(dtype: dt.DataType) -> ColumnKind:
 def window_filter(
     table: Table, time_column: str, start: datetime | None, end: datetime | None
 ) -> Table:
-    """Rows with start <= time < end (either bound may be open)."""
+    """Rows with start <= time < end (either bound may be open).
+
+    The bounds are given in the column's own type: a column without a time zone holds UTC
+    (Warden's convention), so it is compared with naive UTC bounds. Comparing it with
+    time-zone-aware bounds would make the engine cast every row first, which hides the
+    predicate from Parquet row-group statistics and PostgreSQL indexes (DuckDB then reads
+    every row group of the file, not just the window's).
+    """
+    column = table[time_column]
+    naive = column.type().is_timestamp() and column.type().timezone is None
     predicates = []
     if start is not None:
-        predicates.append(table[time_column] >= start)
+        predicates.append(column >= _bound(start, naive))
     if end is not None:
-        predicates.append(table[time_column] < end)
+        predicates.append(column < _bound(end, naive))
     return table.filter(*predicates) if predicates else table
+
+
+def _bound(instant: datetime, naive: bool) -> datetime:
+    if not naive or instant.tzinfo is None:
+        return instant
+    return instant.astimezone(UTC).replace(tzinfo=None)
 
 
 def profile_window(

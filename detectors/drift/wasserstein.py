@@ -19,7 +19,6 @@ spread inside the outermost 1% tails plus the interpolation between percentiles.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from detectors.drift.base import DriftMethod, MethodScore, missing, register
 from detectors.profile import QUANTILE_LEVELS, ColumnProfile
@@ -35,6 +34,8 @@ class WassersteinNormed(DriftMethod):
     def score(self, reference: ColumnProfile, current: ColumnProfile) -> MethodScore:
         self.check_kind(reference)
         if reference.values is not None and current.values is not None:
+            from scipy import stats  # small windows only; see ks.py
+
             distance = float(stats.wasserstein_distance(reference.values, current.values))
         elif reference.quantiles is not None and current.quantiles is not None:
             gaps = np.abs(np.asarray(reference.quantiles) - np.asarray(current.quantiles))

@@ -48,13 +48,39 @@ DEFAULT_MEMORY_LIMIT = "512MB"
 
 def duckdb_connection(memory_limit: str | None = None) -> Any:
     """An in-memory DuckDB for file datasets: UTC session time zone, a memory budget, and no
-    promise to keep insertion order (aggregates then stream instead of buffering)."""
+    promise to keep insertion order (aggregates then stream instead of buffering).
+
+    Parquet prefetching is off: it reads every projected column of a row group into one
+    block before scanning (112 MB for 14 double columns of a 1M-row group), which pays off
+    on object stores but only costs memory on local files; without it a 1M-row scan peaks
+    about 120 MB lower and runs no slower.
+    """
     connection = ibis.duckdb.connect()
     connection.raw_sql("SET TimeZone = 'UTC'")
     connection.raw_sql("SET preserve_insertion_order = false")
+    connection.raw_sql("SET disable_parquet_prefetching = true")
     limit = (memory_limit or DEFAULT_MEMORY_LIMIT).replace("'", "")
     connection.raw_sql(f"SET memory_limit = '{limit}'")
     return connection
+
+
+#: DuckDB time types that Ibis reads as timestamps without a cast (a nanosecond time zone
+#: type, for one, it does not know).
+_UNCAST_TIME_TYPES = frozenset(
+    {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"}
+)
+
+
+def _select_with_time(reader: str, time_column: str, types: dict[str, str]) -> str:
+    """SELECT the files with the time column as a timestamp.
+
+    A timestamp column is kept as it is (naive ones hold UTC), so that window filters reach
+    the Parquet reader and skip row groups by their statistics; text or dates are cast.
+    """
+    if types[time_column] in _UNCAST_TIME_TYPES:
+        return f"SELECT * FROM {reader}"
+    quoted = '"' + time_column.replace('"', '""') + '"'
+    return f"SELECT * REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
 
 
 def _view_name(dataset: str) -> str:
@@ -113,11 +139,11 @@ def open_file_source(
         "union_by_name = true, header = true)"
     )
     try:
-        columns = [
-            row[0] for row in connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-        ]
+        described = connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except Exception as error:
         raise SourceError(f"dataset {name!r}: DuckDB cannot read {path!r}: {error}") from error
+    types = {row[0]: str(row[1]).upper() for row in described}
+    columns = list(types)
     if time_column not in columns:
         raise SourceError(
             f"dataset {name!r}: time column {time_column!r} is not in the data; "
@@ -128,11 +154,9 @@ def open_file_source(
             f"dataset {name!r}: entity column {entity_column!r} is not in the data; "
             f"columns are: {', '.join(columns)}"
         )
-    quoted = '"' + time_column.replace('"', '""') + '"'
     view = _view_name(name)
     connection.raw_sql(
-        f"CREATE OR REPLACE VIEW {view} AS SELECT * "
-        f"REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
+        f"CREATE OR REPLACE VIEW {view} AS {_select_with_time(reader, time_column, types)}"
     )
     spec = {"format": file_format, "path": path, "files": len(readable)}
     return DatasetSource(
