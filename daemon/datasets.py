@@ -9,6 +9,7 @@ from typing import Any
 from daemon.config.models import DatasetConfig
 from detectors.sources.base import DatasetSource
 from detectors.sources.files import duckdb_connection, open_file_source
+from detectors.sources.spark import open_spark_source
 from detectors.sources.sql import open_sql_source
 
 #: Environment variable overriding the embedded DuckDB's memory budget (e.g. "2GB").
@@ -33,6 +34,17 @@ def open_dataset(
             time_column=config.time_column,
             entity_column=config.entity_column,
             excluded=excluded_files,
+            connection=connection,
+        )
+    if config.format == "spark":
+        return open_spark_source(
+            name,
+            time_column=config.time_column,
+            table=config.table,
+            path=config.path,
+            master=config.url,
+            conf=config.spark_conf,
+            entity_column=config.entity_column,
             connection=connection,
         )
     assert config.url is not None and config.table is not None
@@ -65,9 +77,11 @@ def open_together(
             True,
         )
     left = open_dataset(first_name, first_config, excluded_files=excluded)
-    same_database = not first_config.is_file and (first_config.format, first_config.url) == (
-        second_config.format,
-        second_config.url,
+    # Two Spark datasets always share the process's one session; SQL tables share an engine
+    # when they are in the same database.
+    same_database = not first_config.is_file and (
+        first_config.format == second_config.format == "spark"
+        or (first_config.format, first_config.url) == (second_config.format, second_config.url)
     )
     connection = left.table.get_backend() if same_database else None
     right = open_dataset(second_name, second_config, excluded_files=excluded, connection=connection)

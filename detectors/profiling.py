@@ -64,10 +64,9 @@ def window_filter(
     """Rows with start <= time < end (either bound may be open).
 
     The bounds are given in the column's own type: a column without a time zone holds UTC
-    (Warden's convention), so it is compared with naive UTC bounds. Comparing it with
-    time-zone-aware bounds would make the engine cast every row first, which hides the
-    predicate from Parquet row-group statistics and PostgreSQL indexes (DuckDB then reads
-    every row group of the file, not just the window's).
+    (Warden's convention), so it is compared with naive UTC bounds. With time-zone-aware
+    bounds DuckDB casts every row first, which hides the predicate from Parquet row-group
+    statistics: it then reads every row group of a file, not just the window's.
     """
     column = table[time_column]
     naive = column.type().is_timestamp() and column.type().timezone is None

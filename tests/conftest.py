@@ -79,3 +79,29 @@ def _fresh_postgres_database() -> Iterator[str]:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark_master() -> Iterator[str]:
+    """A local Spark master whose session is up (two cores, 1 GB driver), for Spark tests.
+
+    Without PySpark or Java the Spark cases are skipped locally, with what to install, and
+    fail in CI, whose `make test` installs the `spark` extra on a machine with Java.
+    """
+    from detectors.sources.errors import SourceError
+    from detectors.sources.spark import spark_backend
+
+    master = "local[2]"
+    try:
+        backend = spark_backend(
+            master, {"spark.driver.memory": "1g", "spark.sql.shuffle.partitions": "2"}
+        )
+    except SourceError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Spark tests: {error}", pytrace=False)
+        pytest.skip(f"Spark is not available here: {error}")
+    backend._session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield master
+    finally:
+        backend._session.stop()

@@ -243,6 +243,7 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             and isinstance(dataset.get("path"), str)
             and dataset["path"]
             and not os.path.isabs(dataset["path"])
+            and "://" not in dataset["path"]  # a URI (s3a://, hdfs://) for Spark
         ):
             dataset["path"] = os.path.normpath(base / dataset["path"]) + (
                 "/" if dataset["path"].endswith("/") else ""

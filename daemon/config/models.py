@@ -77,17 +77,30 @@ class DatasetRoles(ConfigModel):
 
 
 class DatasetConfig(ConfigModel):
-    """Where a dataset lives: files (`path`) or a SQL table (`url` + `table`)."""
+    """Where a dataset lives: files (`path`), a SQL table (`url` + `table`), or Spark (a
+    catalog `table` or Parquet files at `path`, on the master at `url`)."""
 
-    format: Literal["parquet", "csv", "postgres", "duckdb"] = Field(
-        description="parquet | csv | postgres | duckdb"
+    format: Literal["parquet", "csv", "postgres", "duckdb", "spark"] = Field(
+        description="parquet | csv | postgres | duckdb | spark"
     )
     path: str | None = Field(
-        None, description="File, glob or (hive-partitioned) folder, for parquet and csv."
+        None,
+        description="File, glob or (hive-partitioned) folder, for parquet and csv; "
+        "for spark, Parquet files at any path or URI Spark reads (s3a://, hdfs://...).",
     )
-    url: str | None = Field(None, description="Database URL, for postgres and duckdb tables.")
+    url: str | None = Field(
+        None,
+        description="Database URL, for postgres and duckdb tables; for spark, the master "
+        "(default local[*]; spark://host:7077 for a cluster).",
+    )
     table: str | None = Field(
-        None, description="Table name (optionally schema.table), for postgres and duckdb."
+        None,
+        description="Table name (optionally schema.table), for postgres and duckdb; for "
+        "spark, a table in the Spark catalog (optionally database.table).",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark settings for the session, for spark (spark.driver.memory: 2g...).",
     )
     time_column: str = Field(description="Event-time column; windows are cut on it.")
     entity_column: str | None = Field(
@@ -101,7 +114,15 @@ class DatasetConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _location(self) -> DatasetConfig:
-        if self.is_file:
+        if self.spark_conf and self.format != "spark":
+            raise ValueError("`spark_conf` is for spark datasets only")
+        if self.format == "spark":
+            if (self.table is None) == (self.path is None):
+                raise ValueError(
+                    "a spark dataset needs one of `table` (in the Spark catalog) or `path` "
+                    "(Parquet files)"
+                )
+        elif self.is_file:
             if not self.path:
                 raise ValueError(f"a {self.format} dataset needs `path` (a file, glob or folder)")
             if self.url or self.table:

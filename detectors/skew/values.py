@@ -1,9 +1,9 @@
 """Value skew, computed in the engine: join each serving row to the offline row of the same
 entity as of its event time, and count per feature the rows whose values differ.
 
-Both tables must live in one engine (the same DuckDB connection, or the same database).
-One query counts the mismatches of every feature; one more fetches a few mismatching entity
-ids per feature as evidence.
+Both tables must live in one engine (the same DuckDB connection, the same database, or the
+Spark session). One query counts the mismatches of every feature; one more fetches a few
+mismatching entity ids per feature as evidence.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import ibis
+from ibis.common.exceptions import UnsupportedOperationError
 from ibis.expr.types import Table
 
 from detectors.profiling import count_true, window_filter
@@ -72,11 +73,7 @@ def value_skew_stats(
         o__time=offline[spec.offline_time],
         **{f"o__{name}": offline[name] for name in columns},
     )
-    joined = window.asof_join(
-        right,
-        on=window[spec.serving_time] >= right["o__time"],
-        predicates=[window[spec.entity] == right["o__entity"]],
-    )
+    joined = _as_of_join(window, right, spec)
     matched = joined["o__time"].notnull()
     if join_tolerance is not None:
         matched = matched & (joined[spec.serving_time] - joined["o__time"] <= join_tolerance)
@@ -97,6 +94,41 @@ def value_skew_stats(
         for name in columns
     }
     return ValueSkewStats(serving_rows, joined_rows, features)
+
+
+def _as_of_join(window: Table, right: Table, spec: JoinSpec) -> Table:
+    """Each serving row with the newest offline row of its entity at or before its time.
+
+    Engines with an as-of join (DuckDB's ASOF JOIN, PostgreSQL's LATERAL ... LIMIT 1 as Ibis
+    writes it) use it. Spark SQL has none, so there the serving rows are joined to every
+    earlier offline row of their entity and only the newest is kept (a rank per entity and
+    serving time): more rows move through the join, all of it still inside the engine. Two
+    offline rows of one entity at the same instant both match there; the native joins keep
+    one of them.
+    """
+    native = window.asof_join(
+        right,
+        on=window[spec.serving_time] >= right["o__time"],
+        predicates=[window[spec.entity] == right["o__entity"]],
+    )
+    try:
+        native.get_backend().compile(native)
+        return native
+    except UnsupportedOperationError:
+        pass
+    candidates = window.join(
+        right,
+        [
+            window[spec.entity] == right["o__entity"],
+            window[spec.serving_time] >= right["o__time"],
+        ],
+    )
+    newest = ibis.rank().over(
+        group_by=[candidates[spec.entity], candidates[spec.serving_time]],
+        order_by=ibis.desc(candidates["o__time"]),
+    )
+    ranked = candidates.mutate(o__rank=newest)
+    return ranked.filter(ranked["o__rank"] == 0).drop("o__rank")
 
 
 def _differs(

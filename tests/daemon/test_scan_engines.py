@@ -3,7 +3,7 @@ tables) gives the same verdicts and statistics, with the store on each backend."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,95 +13,25 @@ import pytest
 
 from daemon.config.models import WardenConfig
 from daemon.scan import run_scan, sync_monitors
-
-START = datetime(2025, 1, 1, tzinfo=UTC)
-AT = START + timedelta(days=8)
-
-
-def _table() -> pa.Table:
-    rng = np.random.default_rng(3)
-    rows = 8 * 400
-    times = [START + timedelta(minutes=3.6 * i) for i in range(rows)]
-    drifted = np.array([t >= START + timedelta(days=7) for t in times])
-    amount = rng.normal(100, 15, rows) + np.where(drifted, 20, 0)
-    kind = np.where(
-        drifted & (rng.random(rows) < 0.5), "refund", rng.choice(["card", "cash", "transfer"], rows)
-    )
-    score = rng.normal(0, 1, rows)
-    score[drifted & (rng.random(rows) < 0.3)] = np.nan
-    return pa.table(
-        {
-            "ts": pa.array(times, pa.timestamp("us", tz="UTC")),
-            "id": [f"e{i}" for i in range(rows)],
-            "amount": amount,
-            "kind": kind,
-            "score": pa.array([None if np.isnan(v) else float(v) for v in score], pa.float64()),
-        }
-    )
-
-
-def _config(store_url: str, dataset: dict) -> WardenConfig:
-    reference = {"start": START.isoformat(), "end": (START + timedelta(days=7)).isoformat()}
-    return WardenConfig.model_validate(
-        {
-            "store": {"url": store_url},
-            "datasets": {"events": {**dataset, "time_column": "ts", "entity_column": "id"}},
-            "monitors": [
-                {
-                    "name": "drift",
-                    "kind": "drift",
-                    "dataset": "events",
-                    "reference": reference,
-                    "window": "1d",
-                },
-                {
-                    "name": "quality",
-                    "kind": "quality",
-                    "dataset": "events",
-                    "reference": reference,
-                    "window": "1d",
-                },
-                {
-                    "name": "fresh",
-                    "kind": "freshness",
-                    "dataset": "events",
-                    "max_lag": "1h",
-                    "expected_every": "1d",
-                },
-            ],
-        }
-    )
-
-
-def _scan_all(config: WardenConfig, store) -> dict[str, dict]:
-    sync_monitors(store, config)
-    reports = {}
-    for monitor in config.monitors:
-        report = run_scan(config, monitor, AT, store)
-        reports[monitor.name] = report.to_json_dict()
-    return reports
-
-
-def _alerts(report: dict) -> list[tuple[str, str | None]]:
-    return sorted((f["pattern"], f["column"]) for f in report["findings"] if f["alert"])
+from tests.daemon.engine_cases import START, alerts, engine_config, events_table, scan_all
 
 
 def test_parquet_scan_on_every_store_backend(store, tmp_path: Path):
-    pq.write_table(_table(), tmp_path / "events.parquet")
-    config = _config(
+    pq.write_table(events_table(), tmp_path / "events.parquet")
+    config = engine_config(
         str(store.url.render_as_string(hide_password=False)),
         {"format": "parquet", "path": str(tmp_path / "events.parquet")},
     )
-    reports = _scan_all(config, store)
-    assert _alerts(reports["drift"]) == [
+    reports = scan_all(config, store)
+    assert alerts(reports["drift"]) == [
         ("category_emergence", "kind"),
         ("feature_drift", "amount"),
         ("feature_drift", "kind"),
     ]
-    assert _alerts(reports["quality"]) == [("null_spike", "score")]
+    assert alerts(reports["quality"]) == [("null_spike", "score")]
     assert reports["fresh"]["status"] == "ok"
     assert all(r["incident_id"] for r in (reports["drift"], reports["quality"]))
-    again = _scan_all(config, store)
+    again = scan_all(config, store)
     assert (
         again["drift"]["reference_cached"] is True and reports["drift"]["reference_cached"] is False
     )
@@ -115,7 +45,7 @@ def test_postgres_table_gives_the_same_statistics_as_parquet(store, tmp_path: Pa
 
     assert store.backend == "postgresql"
 
-    table = _table()
+    table = events_table()
     url = store.url.render_as_string(hide_password=False).replace(
         "postgresql+psycopg://", "postgresql://"
     )
@@ -130,11 +60,11 @@ def test_postgres_table_gives_the_same_statistics_as_parquet(store, tmp_path: Pa
             for row in zip(*(table[name].to_pylist() for name in table.column_names), strict=True):
                 copy.write_row(row)
     pq.write_table(table, tmp_path / "events.parquet")
-    from_postgres = _scan_all(
-        _config(url, {"format": "postgres", "url": url, "table": "events"}), store
+    from_postgres = scan_all(
+        engine_config(url, {"format": "postgres", "url": url, "table": "events"}), store
     )
-    from_parquet = _scan_all(
-        _config(url, {"format": "parquet", "path": str(tmp_path / "events.parquet")}), store
+    from_parquet = scan_all(
+        engine_config(url, {"format": "parquet", "path": str(tmp_path / "events.parquet")}), store
     )
     for name in ("drift", "quality", "fresh"):
         assert from_postgres[name]["status"] == from_parquet[name]["status"]

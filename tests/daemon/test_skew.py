@@ -57,7 +57,15 @@ def _serving(
     ), {served["user_id"][i] for i in np.flatnonzero(corrupt)}
 
 
-def _scan(tmp_path: Path, *, corrupt_share: float, shift_segment: bool = False):
+def _scan(
+    tmp_path: Path,
+    *,
+    corrupt_share: float,
+    shift_segment: bool = False,
+    spark_master: str | None = None,
+):
+    """Scan the pair through DuckDB, or through Spark when `spark_master` is given."""
+    tmp_path.mkdir(exist_ok=True)
     rng = np.random.default_rng(11)
     offline = _offline(rng)
     serving, corrupted = _serving(
@@ -65,18 +73,19 @@ def _scan(tmp_path: Path, *, corrupt_share: float, shift_segment: bool = False):
     )
     pq.write_table(offline, tmp_path / "offline.parquet")
     pq.write_table(serving, tmp_path / "serving.parquet")
+    engine = {"format": "spark", "url": spark_master} if spark_master else {"format": "parquet"}
     config = WardenConfig.model_validate(
         {
             "store": {"url": f"sqlite:///{tmp_path / 'warden.db'}"},
             "datasets": {
                 "serving": {
-                    "format": "parquet",
+                    **engine,
                     "path": str(tmp_path / "serving.parquet"),
                     "time_column": "served_at",
                     "entity_column": "user_id",
                 },
                 "features": {
-                    "format": "parquet",
+                    **engine,
                     "path": str(tmp_path / "offline.parquet"),
                     "time_column": "feature_time",
                     "entity_column": "user_id",
@@ -117,6 +126,16 @@ def test_value_skew_on_five_percent_of_entities_is_found_with_their_ids(tmp_path
     samples = finding["details"]["sample_entities"]
     assert len(samples) == 10 and set(samples) <= corrupted
     assert report.summary["unmatched_rate"] == 0.0
+
+
+def test_value_skew_through_spark_finds_the_same_entities(tmp_path: Path, spark_master: str):
+    on_duckdb, corrupted = _scan(tmp_path / "duckdb", corrupt_share=0.05)
+    on_spark, _ = _scan(tmp_path / "spark", corrupt_share=0.05, spark_master=spark_master)
+    assert on_spark.status == "alert"
+    assert _alerts(on_spark) == _alerts(on_duckdb) == [("value_skew", "spend_30d")]
+    (finding,) = [f for f in on_spark.findings if f["alert"]]
+    assert finding["statistic"] == len(corrupted) / ENTITIES
+    assert set(finding["details"]["sample_entities"]) <= corrupted
 
 
 def test_identical_serving_and_offline_values_raise_nothing(tmp_path: Path):
