@@ -7,25 +7,58 @@ a drift that spreads to another column updates the same incident). At most one i
 fingerprint is active (a partial unique index); a repeated detection updates it; after
 `AUTO_RESOLVE_AFTER` consecutive clean scans it resolves; a later detection opens a new
 incident linked to the resolved one.
+
+When an incident opens, it is routed (`daemon.routing.route`) and the decision is stored on
+it; unless a silence or maintenance window covers the detection, in which case the incident
+records which one and is routed by the first detection after the silence ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from daemon.config.routing import MaintenanceWindow, RouteConfig
+from daemon.routing import IncidentFacts, route
+from daemon.silences import covering_silence
 from daemon.store.audit import append_audit
 from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, IncidentStatus
 from detectors.results import DetectorResult, Finding, Status
 
-#: Consecutive clean scans after which an incident resolves by itself.
+if TYPE_CHECKING:
+    from daemon.config.models import WardenConfig
+
+#: Consecutive clean scans after which an incident resolves by itself (the default of
+#: `incidents.auto_resolve_after`).
 AUTO_RESOLVE_AFTER = 2
+
+
+@dataclass(frozen=True)
+class IncidentPolicy:
+    """The config that shapes incidents: auto-resolution, routes, maintenance windows."""
+
+    auto_resolve_after: int = AUTO_RESOLVE_AFTER
+    routes: Sequence[RouteConfig] = ()
+    maintenance: Sequence[MaintenanceWindow] = ()
+    default_channel: str | None = None
+
+    @classmethod
+    def from_config(cls, config: WardenConfig) -> IncidentPolicy:
+        return cls(
+            auto_resolve_after=config.incidents.auto_resolve_after,
+            routes=tuple(config.routes),
+            maintenance=tuple(config.maintenance),
+            default_channel=config.slack.channel if config.slack else None,
+        )
+
+
 #: Details keys that make a finding's scope narrower than the whole monitor.
 _SCOPE_KEYS = ("partition", "path")
 
@@ -94,8 +127,11 @@ def observe(
     windows: dict[str, Any],
     at: datetime,
     actor: str = "scanner",
+    policy: IncidentPolicy | None = None,
 ) -> ObserveOutcome:
-    """Record one scan's result: open or update incidents, count clean scans, resolve."""
+    """Record one scan's result: open or update incidents, route or silence them, count
+    clean scans, resolve."""
+    policy = policy or IncidentPolicy()
     outcome = ObserveOutcome()
     if result.status in (Status.error, Status.insufficient_data):
         return outcome  # no verdict: neither a detection nor a clean scan
@@ -103,7 +139,7 @@ def observe(
     for detection in group_detections(result):
         incident_key = fingerprint(monitor, dataset, detection.pattern, detection.scope)
         seen.add(incident_key)
-        incident_id, opened = _open_or_update(
+        incident, opened, applied = _open_or_update(
             session,
             incident_key,
             monitor,
@@ -115,7 +151,9 @@ def observe(
             at,
             actor,
         )
-        (outcome.opened if opened else outcome.updated).append(incident_id)
+        if applied:
+            _silence_or_route(session, incident, detection, policy, at, actor)
+        (outcome.opened if opened else outcome.updated).append(incident.id or 0)
     active = session.exec(
         select(Incident)
         .where(Incident.monitor == monitor, col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES))
@@ -127,7 +165,7 @@ def observe(
             continue
         incident.clean_streak += 1
         incident.last_checked_at = at
-        if incident.clean_streak >= AUTO_RESOLVE_AFTER:
+        if incident.clean_streak >= policy.auto_resolve_after:
             incident.status = IncidentStatus.resolved
             incident.resolved_at = at
             outcome.resolved.append(incident.id or 0)
@@ -144,6 +182,57 @@ def observe(
             )
         session.add(incident)
     return outcome
+
+
+def _silence_or_route(
+    session: Session,
+    incident: Incident,
+    detection: Detection,
+    policy: IncidentPolicy,
+    at: datetime,
+    actor: str,
+) -> None:
+    """Record the silence covering this detection, or route the incident if it is not yet."""
+    silenced_by = covering_silence(
+        session,
+        at=at,
+        monitor=incident.monitor,
+        dataset=incident.dataset,
+        pattern=incident.pattern,
+        maintenance=policy.maintenance,
+    )
+    was_silenced_by, incident.silenced_by = incident.silenced_by, silenced_by
+    session.add(incident)
+    if silenced_by is not None:
+        if silenced_by != was_silenced_by:
+            append_audit(
+                session,
+                actor=actor,
+                action="incident.silenced",
+                entity_type="incident",
+                entity_id=str(incident.id),
+                payload={"by": silenced_by, "at": at.isoformat()},
+            )
+        return
+    if incident.route is not None:
+        return
+    facts = IncidentFacts(
+        incident.monitor,
+        incident.dataset,
+        incident.pattern,
+        incident.severity,
+        tuple(detection.columns),
+    )
+    decision = route(facts, policy.routes, policy.default_channel)
+    incident.route = decision.to_dict()
+    append_audit(
+        session,
+        actor=actor,
+        action="incident.routed",
+        entity_type="incident",
+        entity_id=str(incident.id),
+        payload={**decision.to_dict(), "at": at.isoformat()},
+    )
 
 
 def _is_newer(incident: Incident, at: datetime) -> bool:
@@ -177,7 +266,9 @@ def _open_or_update(
     summary: dict[str, Any],
     at: datetime,
     actor: str,
-) -> tuple[int, bool]:
+) -> tuple[Incident, bool, bool]:
+    """The incident for this detection, whether it was opened, and whether this scan was
+    applied to it (False for a replay of a scan time it has already seen)."""
     evidence = _evidence(detection, windows, summary)
     for _attempt in range(2):
         # FOR UPDATE: concurrent scans of the same problem queue on the row instead of each
@@ -197,7 +288,7 @@ def _open_or_update(
             if at < existing.first_seen:
                 existing.first_seen = at
                 session.add(existing)
-            return existing.id or 0, False
+            return existing, False, False
         if existing is not None:
             existing.occurrences += 1
             existing.last_seen = max(existing.last_seen, at)
@@ -218,7 +309,7 @@ def _open_or_update(
                     "columns": detection.columns,
                 },
             )
-            return existing.id or 0, False
+            return existing, False, True
         previous = session.exec(
             select(Incident)
             .where(Incident.fingerprint == incident_key)
@@ -259,5 +350,5 @@ def _open_or_update(
                 "at": at.isoformat(),
             },
         )
-        return incident.id or 0, True
+        return incident, True, True
     raise RuntimeError(f"could not open or update the incident with fingerprint {incident_key}")

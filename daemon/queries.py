@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from daemon.routing import default_route
+from daemon.routing import RouteDecision, default_route
 from daemon.store.engine import Store
 from daemon.store.models import AuditEvent, Incident
 
@@ -45,8 +45,28 @@ def incident_row(incident: Incident) -> dict[str, Any]:
         "last_seen": incident.last_seen.isoformat(),
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         "previous_incident_id": incident.previous_incident_id,
-        "proposed_action": default_route(incident.pattern).describe(),
+        "proposed_action": proposed_action(incident),
+        "route": incident.route,
+        "silenced_by": incident.silenced_by,
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "closed_at": _iso(incident.closed_at),
+        "closed_reason": incident.closed_reason,
+        "false_alarm": incident.false_alarm,
     }
+
+
+def proposed_action(incident: Incident) -> str:
+    """The stored routing decision in words; while silenced (and not yet routed), which
+    silence holds it; for incidents from before routing was stored, the pattern's default."""
+    if incident.route is not None:
+        return RouteDecision.from_dict(incident.route).describe()
+    if incident.silenced_by is not None:
+        return f"silenced by {incident.silenced_by}; routed when a detection falls outside it"
+    return default_route(incident.pattern).describe()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def list_incidents(store: Store, filters: IncidentFilter) -> list[Incident]:
@@ -78,3 +98,54 @@ def get_incident(store: Store, incident_id: int) -> tuple[Incident | None, list[
             .order_by(col(AuditEvent.seq))
         ).all()
         return incident, list(events)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """`incident` selects the events recorded against that incident (opened, updated,
+    routed, silenced, status changes); the other fields narrow further. `since`/`until`
+    bound the recording time."""
+
+    incident: int | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 1000
+
+
+def audit_events(store: Store, filters: AuditFilter) -> list[AuditEvent]:
+    """Audit events matching `filters`, oldest first (the newest `limit` of them)."""
+    query = select(AuditEvent)
+    if filters.incident is not None:
+        query = query.where(
+            AuditEvent.entity_type == "incident", AuditEvent.entity_id == str(filters.incident)
+        )
+    if filters.actor:
+        query = query.where(AuditEvent.actor == filters.actor)
+    if filters.action:
+        # "incident" matches every incident.* action; "incident.opened" just that one.
+        query = query.where(
+            (AuditEvent.action == filters.action)
+            | col(AuditEvent.action).startswith(filters.action.rstrip(".") + ".")
+        )
+    if filters.since:
+        query = query.where(AuditEvent.at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.at < filters.until)
+    query = query.order_by(col(AuditEvent.seq).desc()).limit(filters.limit)
+    with store.session(readonly=True) as session:
+        return list(reversed(session.exec(query).all()))
+
+
+def audit_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "payload": event.payload,
+        "hash": event.hash,
+    }

@@ -1,20 +1,25 @@
-"""Which playbook answers which failure pattern (the defaults of DESIGN.md).
+"""Which playbook answers an incident: the config's routes first, then the defaults.
 
-Routes from the config (matching monitor, dataset, pattern, severity, column) come first when
-configured; these defaults apply when none matches. A pattern with no default goes to the
-agent when it is enabled, else to a notification only.
+`route()` is a pure function of the incident's facts and the routes: the same incident and
+config always give the same decision, which is stored on the incident and in the audit trail
+when it opens. Routes from the config are tried in order and the first whose matcher fits
+wins; then the defaults of DESIGN.md by pattern; a pattern with neither goes to the agent when
+it is enabled, else to a notification only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-ApprovalPolicy = Literal["auto", "human", "two_person"]
+from daemon.config.routing import ApprovalPolicy, RouteConfig, RouteMatch
 
 
 @dataclass(frozen=True)
 class Route:
+    """A default route: the playbook for a pattern and its approval policy."""
+
     playbook: str | None
     approval: ApprovalPolicy
     notify: bool = True
@@ -50,3 +55,74 @@ NO_ROUTE = Route(None, "human", note="no rule matched; the agent proposes when e
 
 def default_route(pattern: str) -> Route:
     return DEFAULT_ROUTES.get(pattern, NO_ROUTE)
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What a route can match on."""
+
+    monitor: str
+    dataset: str
+    pattern: str
+    severity: str
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """What to propose for an incident and how it must be approved.
+
+    `rule` names what decided: `routes[0]` (or the route's name), `default`, or `none` (no
+    route and no default: the agent's turn when enabled, else notify only).
+    """
+
+    rule: str
+    playbook: str | None
+    approval: ApprovalPolicy
+    params: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RouteDecision:
+        return cls(**data)
+
+    def describe(self) -> str:
+        if self.playbook is None:
+            text = "notify only"
+        else:
+            text = f"{self.playbook} ({self.approval} approval)"
+        details = [part for part in (self.note, f"by {self.rule}") if part]
+        return text + (f" [{'; '.join(details)}]" if details else "")
+
+
+def route(
+    facts: IncidentFacts, routes: Sequence[RouteConfig], default_channel: str | None = None
+) -> RouteDecision:
+    """The first configured route that matches `facts`, else the default for its pattern."""
+    for index, candidate in enumerate(routes):
+        if _matches(candidate.match, facts):
+            return RouteDecision(
+                rule=candidate.name or f"routes[{index}]",
+                playbook=candidate.playbook,
+                approval=candidate.approval,
+                params=dict(candidate.params),
+                channel=candidate.channel or default_channel,
+            )
+    fallback = DEFAULT_ROUTES.get(facts.pattern)
+    if fallback is None:
+        return RouteDecision("none", None, NO_ROUTE.approval, {}, default_channel, NO_ROUTE.note)
+    return RouteDecision(
+        "default", fallback.playbook, fallback.approval, {}, default_channel, fallback.note
+    )
+
+
+def _matches(match: RouteMatch, facts: IncidentFacts) -> bool:
+    for field_name in ("monitor", "dataset", "pattern", "severity"):
+        allowed = getattr(match, field_name)
+        if allowed is not None and getattr(facts, field_name) not in allowed:
+            return False
+    return match.column is None or any(column in match.column for column in facts.columns)

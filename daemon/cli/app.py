@@ -13,7 +13,17 @@ import sys
 
 import typer
 
-from daemon.cli import config_commands, demo_command, incidents_commands, run_command, scan_command
+from daemon.cli import (
+    audit_commands,
+    config_commands,
+    demo_command,
+    incident_actions,
+    incidents_commands,
+    report_command,
+    run_command,
+    scan_command,
+    silences_commands,
+)
 from daemon.cli.common import UsageProblem, err_console
 from daemon.config import ConfigError
 from daemon.store.errors import StoreError
@@ -32,7 +42,11 @@ config_commands.register(app)
 scan_command.register(app)
 run_command.register(app)
 demo_command.register(app)
+report_command.register(app)
+incident_actions.register(incidents_commands.app)
 app.add_typer(incidents_commands.app, name="incidents")
+app.add_typer(silences_commands.app, name="silences")
+app.add_typer(audit_commands.app, name="audit")
 
 EXIT_USAGE = 2
 

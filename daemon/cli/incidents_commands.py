@@ -1,4 +1,4 @@
-"""`warden incidents list|show`."""
+"""`warden incidents list|show` (ack, resolve and close are in `incident_actions`)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from daemon.cli.common import (
     status_style,
     store_for,
 )
+from daemon.config.routing import PATTERNS
 from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
-from daemon.routing import DEFAULT_ROUTES, default_route
 from daemon.store.models import IncidentStatus
 
 app = typer.Typer(
-    help="Inspect incidents: what was found, when, and what is proposed.", no_args_is_help=True
+    help="Inspect and act on incidents: what was found, when, what is proposed; "
+    "acknowledge, resolve or close them.",
+    no_args_is_help=True,
 )
 
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
@@ -72,7 +74,7 @@ def list_command(
     if as_json and as_csv:
         raise UsageProblem("choose one of --json and --csv")
     statuses = _statuses(status)
-    _check_choice("--pattern", pattern, sorted(DEFAULT_ROUTES))
+    _check_choice("--pattern", pattern, sorted(PATTERNS))
     _check_choice("--severity", severity, ["info", "warning", "critical"])
     store = store_for(load(config))
     rows = [
@@ -117,7 +119,7 @@ def list_command(
             scope,
             f"{row['occurrences']}x",
             row["first_seen"][:16].replace("T", " "),
-            default_route(row["pattern"]).playbook or "notify",
+            row["proposed_action"],
         )
     console.print(table)
 
@@ -204,7 +206,10 @@ def show_command(
             _number(finding.get("p_value")),
         )
     console.print(evidence)
-    console.print(f"Proposed: [bold]{default_route(incident.pattern).describe()}[/]")
+    console.print(f"Proposed: [bold]{row['proposed_action']}[/]")
+    if incident.closed_reason:
+        label = "false alarm" if incident.false_alarm else "closed"
+        console.print(f"{label}: {incident.closed_reason}")
     console.print("[bold]Timeline[/]")
     for item in timeline:
         moment = item["scan_time"] or item["at"]

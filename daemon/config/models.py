@@ -8,56 +8,24 @@ generated from `WardenConfig` (`warden schema`); a test keeps it in sync.
 
 from __future__ import annotations
 
-import difflib
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     SecretStr,
     Tag,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from daemon.config.base import ConfigModel, unknown_keys_message  # noqa: F401 - re-exported
+from daemon.config.routing import IncidentsConfig, MaintenanceWindow, RouteConfig
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
 from detectors.skew.params import SkewParams
-
-
-class ConfigModel(BaseModel):
-    """Base of every config section: unknown keys are errors, with a suggestion."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = set(cls.model_fields)
-            unknown = sorted(str(key) for key in data if key not in allowed)
-            if unknown:
-                raise PydanticCustomError(
-                    "unknown_keys",
-                    unknown_keys_message(unknown, sorted(allowed)),
-                    {"keys": unknown},
-                )
-        return data
-
-
-def unknown_keys_message(unknown: list[str], allowed: list[str]) -> str:
-    """`unknown key 'shedule' (did you mean 'schedule'?); allowed here: ...`"""
-    parts = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, allowed, n=1)
-        parts.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
-    noun = "key" if len(unknown) == 1 else "keys"
-    return f"unknown {noun} {', '.join(parts)}; allowed here: {', '.join(allowed)}"
 
 
 class StoreConfig(ConfigModel):
@@ -312,6 +280,14 @@ class WardenConfig(ConfigModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
     monitors: list[MonitorConfig] = Field(default_factory=list)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    routes: list[RouteConfig] = Field(
+        default_factory=list,
+        description="Routes tried in order (first match wins) before the default routes.",
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="Maintenance windows: detections recorded, not routed."
+    )
     slack: SlackConfig | None = None
 
     @model_validator(mode="after")
@@ -323,6 +299,17 @@ class WardenConfig(ConfigModel):
                     f"monitor name {monitor.name!r} is used twice; names must be unique"
                 )
             seen.add(monitor.name)
+        matchers = [(f"routes[{i}]", r.match) for i, r in enumerate(self.routes)] + [
+            (f"maintenance[{i}]", w.match) for i, w in enumerate(self.maintenance)
+        ]
+        for where, matcher in matchers:
+            for field_name, known in (("monitor", seen), ("dataset", set(self.datasets))):
+                unknown = sorted(set(getattr(matcher, field_name) or ()) - known)
+                if unknown:
+                    raise ValueError(
+                        f"{where}.match.{field_name}: unknown {field_name}(s) "
+                        f"{', '.join(unknown)} (defined: {', '.join(sorted(known)) or 'none'})"
+                    )
         return self
 
     def monitor(self, name: str) -> MonitorConfig:

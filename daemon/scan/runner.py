@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.datasets import MEMORY_LIMIT_VARIABLE
-from daemon.incidents import observe
+from daemon.incidents import IncidentPolicy, observe
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -189,6 +189,7 @@ def run_scan(
             result=result,
             windows=evaluation.windows,
             at=at,
+            policy=IncidentPolicy.from_config(config),
         )
         run = session.get(ScanRun, run_id)
         assert run is not None

@@ -168,6 +168,34 @@ class Incident(SQLModel, table=True):
     acknowledged_at: datetime | None = _time_column()
     resolved_at: datetime | None = _time_column()
     closed_reason: str | None = Field(default=None, max_length=200)
+    #: When a person closed it (migration 0003); `false_alarm` when they said it was one.
+    closed_at: datetime | None = _time_column()
+    false_alarm: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    #: The routing decision (`daemon.routing.RouteDecision.to_dict`), set when it opens.
+    route: dict[str, Any] | None = _json_column(nullable=True)
+    #: The silence or maintenance window that covered its latest detection, if any: the
+    #: detection is recorded, but nothing is routed or notified while it holds.
+    silenced_by: str | None = Field(default=None, max_length=200)
+
+
+class Silence(SQLModel, table=True):
+    """A silence made at run time (CLI, Slack): detections it matches in [starts_at, ends_at)
+    are recorded but not routed or notified. A matcher field left empty matches anything.
+    Maintenance windows written in the config work the same way without a row here."""
+
+    __tablename__ = "silence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str | None = Field(default=None, max_length=200)
+    monitor: str | None = Field(default=None, max_length=200)
+    pattern: str | None = Field(default=None, max_length=100)
+    starts_at: datetime = _stamp_column()
+    ends_at: datetime = _stamp_column(index=True)
+    created_by: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _stamp_column()
+    #: Set when someone ends the silence before `ends_at`.
+    expired_at: datetime | None = _time_column()
 
 
 class PlaybookRun(SQLModel, table=True):
@@ -258,6 +286,7 @@ ALL_TABLES = (
     ScanRun,
     ReferenceProfile,
     Incident,
+    Silence,
     PlaybookRun,
     Approval,
     OutboxMessage,

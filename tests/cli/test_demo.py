@@ -75,8 +75,10 @@ def test_incident_show_has_evidence_and_timeline(demo_folder):
     detail = json.loads(shown.stdout)
     assert [event["action"] for event in detail["timeline"]] == [
         "incident.opened",
+        "incident.routed",
         "incident.resolved",
     ]
+    assert detail["route"]["playbook"] == "quarantine" and detail["route"]["rule"] == "default"
     finding = detail["evidence"]["findings"][0]
     assert finding["column"] == "credit_score" and finding["statistic"] > 0.3
     text = run_warden("incidents", "show", str(incident_id), "-c", "my-demo/warden.yaml", cwd=home)

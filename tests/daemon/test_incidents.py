@@ -88,7 +88,12 @@ def test_every_change_is_audited_and_the_chain_verifies(store):
         actions = [
             e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
         ]
-        assert actions == ["incident.opened", "incident.updated", "incident.resolved"]
+        assert actions == [
+            "incident.opened",
+            "incident.routed",
+            "incident.updated",
+            "incident.resolved",
+        ]
         assert verify_audit_chain(session).ok
 
 

@@ -35,3 +35,10 @@ def test_every_monitor_kind_has_exactly_one_evaluator():
 
 def test_every_emitted_pattern_has_a_default_route():
     assert set(DEFAULT_ROUTES) >= EMITTED_PATTERNS
+
+
+def test_the_config_knows_exactly_the_emitted_patterns():
+    from daemon.config.routing import PATTERNS
+
+    assert set(PATTERNS) == EMITTED_PATTERNS
+    assert set(DEFAULT_ROUTES) == EMITTED_PATTERNS

@@ -94,7 +94,7 @@ def test_partial_unique_index_carries_its_condition(store: Store) -> None:
 
 
 def test_store_is_at_head_after_opening(store: Store) -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
     assert current_revision(store) == head_revision()
 
 
@@ -122,6 +122,9 @@ def test_upgrade_from_0001_keeps_incidents_and_backfills_last_checked(store_url:
     with store.session(readonly=True) as session:
         (incident,) = session.exec(select(Incident)).all()
         assert incident.occurrences == 3 and incident.last_checked_at == seen
+        # 0003: not closed, not a false alarm, not routed yet, not silenced.
+        assert incident.false_alarm is False and incident.closed_at is None
+        assert incident.route is None and incident.silenced_by is None
     store.close()
 
 

@@ -1,0 +1,120 @@
+"""An on-call engineer's workflow from the command line, on a copy of the demo's store:
+acknowledge and close incidents, silence a dataset, read the report and the audit trail,
+and catch a tampered trail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_warden
+
+
+@pytest.fixture
+def demo_copy(demo_folder, tmp_path: Path) -> Path:
+    home, ran = demo_folder
+    assert ran.code == 0, ran.stderr
+    shutil.copytree(home / "my-demo", tmp_path / "my-demo")
+    return tmp_path
+
+
+def _warden(home: Path, *args: str):
+    return run_warden(*args, "-c", "my-demo/warden.yaml", cwd=home)
+
+
+def _incidents(home: Path) -> dict[str, dict]:
+    listed = _warden(home, "incidents", "list", "--json")
+    assert listed.code == 0, listed.stderr
+    return {row["pattern"]: row for row in map(json.loads, listed.stdout.splitlines())}
+
+
+def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
+    home = demo_copy
+    drift = _incidents(home)["feature_drift"]
+    assert drift["route"]["playbook"] == "relabel_batch"
+    acked = _warden(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
+    assert acked.code == 0 and "acknowledged" in acked.stdout
+    again = _warden(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
+    assert again.code == 2 and "cannot become acknowledged" in again.stderr
+    unexplained = _warden(home, "incidents", "close", str(drift["id"]))
+    assert unexplained.code == 2 and "--reason" in unexplained.stderr
+    closed = _warden(
+        home,
+        "incidents",
+        "close",
+        str(drift["id"]),
+        "--as",
+        "bob",
+        "--reason",
+        "marketing campaign shifted salaries",
+        "--false-alarm",
+    )
+    assert closed.code == 0, closed.stderr
+    row = _incidents(home)["feature_drift"]
+    assert row["status"] == "closed" and row["false_alarm"] is True
+    assert row["closed_reason"] == "marketing campaign shifted salaries"
+    assert row["acknowledged_at"] is not None
+
+    report = _warden(home, "report", "--since", "3000d", "--json")
+    assert report.code == 0, report.stderr
+    summary = json.loads(report.stdout)
+    assert summary["incidents"] == 5
+    assert summary["endings"]["closed"] == 1 and summary["endings"]["recovered_by_itself"] == 1
+    assert summary["false_alarm_rate"] == pytest.approx(1 / 2)  # 1 of the 2 that ended
+    assert summary["by_pattern"]["feature_drift"]["false_alarms"] == 1
+    assert summary["mtta_seconds"]["count"] == 1 and summary["mttr_seconds"]["count"] == 1
+    text = _warden(home, "report", "--since", "3000d")
+    assert "False-alarm rate: 50.0%" in text.stdout and "MTTR" in text.stdout
+
+    log = _warden(home, "audit", "log", "--incident", str(drift["id"]), "--json")
+    actions = [json.loads(line)["action"] for line in log.stdout.splitlines()]
+    assert actions[:2] == ["incident.opened", "incident.routed"]
+    assert actions[-2:] == ["incident.acknowledged", "incident.closed"]
+    by_bob = _warden(home, "audit", "log", "--actor", "bob", "--csv")
+    assert by_bob.stdout.splitlines()[0].startswith("seq,at,actor,action")
+    assert len(by_bob.stdout.splitlines()) == 2
+
+
+def test_silence_a_dataset_then_end_it(demo_copy: Path):
+    home = demo_copy
+    everything = _warden(home, "silences", "add", "--reason", "noisy")
+    assert everything.code == 2 and "--dataset" in everything.stderr
+    typo = _warden(home, "silences", "add", "--dataset", "lonas", "--reason", "x")
+    assert typo.code == 2 and "not one of: loans" in typo.stderr
+    added = _warden(
+        home, "silences", "add", "--dataset", "loans", "--for", "2h", "--reason", "backfill"
+    )
+    assert added.code == 0, added.stderr
+    (silence,) = [
+        json.loads(line) for line in _warden(home, "silences", "list", "--json").stdout.splitlines()
+    ]
+    assert silence["dataset"] == "loans" and silence["reason"] == "backfill"
+    assert _warden(home, "silences", "expire", str(silence["id"])).code == 0
+    assert "No silence is in effect" in _warden(home, "silences", "list").stdout
+    assert len(_warden(home, "silences", "list", "--all", "--json").stdout.splitlines()) == 1
+    twice = _warden(home, "silences", "expire", str(silence["id"]))
+    assert twice.code == 2 and "already ended" in twice.stderr
+    created = _warden(home, "audit", "log", "--action", "silence", "--json")
+    assert [json.loads(line)["action"] for line in created.stdout.splitlines()] == [
+        "silence.created",
+        "silence.expired",
+    ]
+
+
+def test_audit_verify_names_a_tampered_event(demo_copy: Path):
+    home = demo_copy
+    intact = _warden(home, "audit", "verify")
+    assert intact.code == 0 and "every link intact" in intact.stdout
+    with sqlite3.connect(home / "my-demo" / "warden.db") as connection:
+        connection.execute(
+            "UPDATE audit_event SET actor = 'mallory' WHERE seq = (SELECT min(seq) + 4 "
+            "FROM audit_event)"
+        )
+    broken = _warden(home, "audit", "verify", "--json")
+    assert broken.code == 4
+    outcome = json.loads(broken.stdout)
+    assert outcome["ok"] is False and outcome["first_bad_seq"] == 5 and outcome["checked"] == 4
