@@ -95,7 +95,10 @@ class RouteDecision:
             text = "notify only"
         else:
             text = f"{self.playbook} ({self.approval} approval)"
-        details = [part for part in (self.note, f"by {self.rule}") if part]
+        source = {"default": "default route", "none": "no route matched"}.get(
+            self.rule, f"route {self.rule}"
+        )
+        details = [part for part in (self.note, source) if part]
         return text + (f" [{'; '.join(details)}]" if details else "")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from daemon.cli.common import (
     JsonOption,
     UsageProblem,
     console,
+    err_console,
     load,
     parse_at,
     print_csv,
@@ -21,6 +23,7 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.config.routing import PATTERNS
+from daemon.html_report import render_incident_html
 from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
 from daemon.store.models import IncidentStatus
 
@@ -155,6 +158,14 @@ def show_command(
     incident_id: Annotated[int, typer.Argument(help="Incident id (from `warden incidents list`).")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    html_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write a self-contained HTML report (charts of reference vs current).",
+        ),
+    ] = None,
 ) -> None:
     """Show one incident: evidence, the windows compared, the proposal and the timeline."""
     store = store_for(load(config))
@@ -162,6 +173,8 @@ def show_command(
     store.close()
     if incident is None:
         raise UsageProblem(f"there is no incident {incident_id}; see `warden incidents list`")
+    if html_file is not None:
+        _write_html(html_file, render_incident_html(incident, events))
     row = incident_row(incident)
     # `at` is when it was recorded; `scan_time` the moment the scan evaluated
     # (differs for --at replays).
@@ -217,6 +230,19 @@ def show_command(
             f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  "
             f"{_payload_summary(item['payload'])}"
         )
+
+
+def _write_html(target: Path, page: str) -> None:
+    """Write the page beside its final name, then rename: a crash leaves no half file."""
+    if target.is_dir():
+        raise UsageProblem(f"--html {target}: is a folder; give a file name like report.html")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)
+    except OSError as error:
+        raise UsageProblem(f"--html {target}: cannot write it: {error.strerror}") from None
+    err_console.print(f"Wrote {target} ({len(page.encode()) // 1024 + 1} KB).")
 
 
 def _payload_summary(payload: dict[str, object]) -> str:

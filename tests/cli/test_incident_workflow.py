@@ -70,6 +70,13 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     text = _warden(home, "report", "--since", "3000d")
     assert "False-alarm rate: 50.0%" in text.stdout and "MTTR" in text.stdout
 
+    report_file = home / "incident.html"
+    shown = _warden(home, "incidents", "show", str(drift["id"]), "--html", str(report_file))
+    assert shown.code == 0 and "Wrote" in shown.stderr
+    page = report_file.read_text()
+    assert page.count("<svg") == 2 and "<script" not in page  # salary and region charts
+    assert not list(home.glob("*.partial"))
+
     log = _warden(home, "audit", "log", "--incident", str(drift["id"]), "--json")
     actions = [json.loads(line)["action"] for line in log.stdout.splitlines()]
     assert actions[:2] == ["incident.opened", "incident.routed"]
