@@ -291,6 +291,8 @@ def _open_or_update(
             return existing, False, False
         if existing is not None:
             existing.occurrences += 1
+            # The monitor's severity as configured now (it may have been raised since).
+            existing.severity = severity
             existing.last_seen = max(existing.last_seen, at)
             existing.last_checked_at = at
             existing.clean_streak = 0

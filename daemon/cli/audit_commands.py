@@ -9,12 +9,12 @@ import typer
 
 from daemon.cli.common import (
     ConfigOption,
+    CsvOption,
     JsonOption,
-    UsageProblem,
     console,
     load,
     parse_at,
-    print_csv,
+    print_for_machines,
     print_json_lines,
     store_for,
 )
@@ -86,22 +86,16 @@ def log_command(
         int, typer.Option(min=1, metavar="N", help="At most the newest N events.")
     ] = 1000,
     as_json: JsonOption = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Show audit events, oldest first."""
-    if as_json and as_csv:
-        raise UsageProblem("choose one of --json and --csv")
     filters = AuditFilter(
         incident, actor, action, parse_at(since, "--since"), parse_at(until, "--until"), limit
     )
     store = store_for(load(config))
     rows = [audit_row(event) for event in audit_events(store, filters)]
     store.close()
-    if as_json:
-        print_json_lines(rows)
-        return
-    if as_csv:
-        print_csv(rows)
+    if print_for_machines(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
         console.print("No audit events match.")

@@ -33,6 +33,7 @@ ConfigOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for machines instead of tables.")
 ]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 
 
 class UsageProblem(Exception):
@@ -80,6 +81,18 @@ def print_csv(rows: list[dict[str, Any]]) -> None:
             }
         )
     sys.stdout.write(buffer.getvalue())
+
+
+def print_for_machines(rows: list[dict[str, Any]], *, as_json: bool, as_csv: bool) -> bool:
+    """Print `rows` as JSON lines (`--json`) or CSV (`--csv`); True when printed, so the
+    caller stops there, False when a person gets a table instead."""
+    if as_json and as_csv:
+        raise UsageProblem("choose one of --json and --csv")
+    if as_json:
+        print_json_lines(rows)
+    elif as_csv:
+        print_csv(rows)
+    return as_json or as_csv
 
 
 def status_style(status: str) -> str:

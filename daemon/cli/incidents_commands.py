@@ -11,6 +11,7 @@ from rich.table import Table
 
 from daemon.cli.common import (
     ConfigOption,
+    CsvOption,
     JsonOption,
     UsageProblem,
     console,
@@ -18,6 +19,7 @@ from daemon.cli.common import (
     load,
     parse_at,
     print_csv,
+    print_for_machines,
     print_json_lines,
     status_style,
     store_for,
@@ -32,8 +34,6 @@ app = typer.Typer(
     "acknowledge, resolve or close them.",
     no_args_is_help=True,
 )
-
-CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 
 
 @app.command("list")
@@ -74,8 +74,6 @@ def list_command(
     as_csv: CsvOption = False,
 ) -> None:
     """List incidents, newest first."""
-    if as_json and as_csv:
-        raise UsageProblem("choose one of --json and --csv")
     statuses = _statuses(status)
     _check_choice("--pattern", pattern, sorted(PATTERNS))
     _check_choice("--severity", severity, ["info", "warning", "critical"])
@@ -97,11 +95,7 @@ def list_command(
         )
     ]
     store.close()
-    if as_json:
-        print_json_lines(rows)
-        return
-    if as_csv:
-        print_csv(rows)
+    if print_for_machines(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
         console.print("No incidents match.")
@@ -158,6 +152,9 @@ def show_command(
     incident_id: Annotated[int, typer.Argument(help="Incident id (from `warden incidents list`).")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the timeline as CSV (one row per event).")
+    ] = False,
     html_file: Annotated[
         Path | None,
         typer.Option(
@@ -190,6 +187,9 @@ def show_command(
     ]
     if as_json:
         print_json_lines([{**row, "evidence": incident.evidence, "timeline": timeline}])
+        return
+    if as_csv:
+        print_csv([{"incident": incident.id, **item} for item in timeline])
         return
     console.print(
         f"[bold]Incident #{incident.id}[/] "

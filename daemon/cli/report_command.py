@@ -15,6 +15,7 @@ from daemon.cli.common import (
     console,
     load,
     parse_at,
+    print_csv,
     print_json_lines,
     store_for,
 )
@@ -32,6 +33,9 @@ def report(
         str | None, typer.Option(metavar="TIME", help="End (ISO 8601; default now).")
     ] = None,
     as_json: JsonOption = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print one CSV row per pattern and per dataset.")
+    ] = False,
 ) -> None:
     """Report on incidents first seen in a period: by pattern and dataset, MTTA, MTTR, how
     they ended (playbook approved automatically or by a person, by themselves, by a person,
@@ -45,6 +49,19 @@ def report(
     store.close()
     if as_json:
         print_json_lines([result.to_dict()])
+        return
+    if as_csv:
+        columns = ("opened", "active", "resolved", "closed", "false_alarms")
+        print_csv(
+            [
+                {"group": group, "name": name, **{c: counts.get(c, 0) for c in columns}}
+                for group, groups in (
+                    ("pattern", result.by_pattern),
+                    ("dataset", result.by_dataset),
+                )
+                for name, counts in groups.items()
+            ]
+        )
         return
     console.print(
         f"[bold]{result.incidents} incident(s)[/] first seen "

@@ -11,13 +11,13 @@ from sqlmodel import col, or_, select
 
 from daemon.cli.common import (
     ConfigOption,
+    CsvOption,
     JsonOption,
     UsageProblem,
     console,
     load,
     parse_at,
-    print_csv,
-    print_json_lines,
+    print_for_machines,
     store_for,
 )
 from daemon.config.routing import PATTERNS
@@ -99,7 +99,7 @@ def list_command(
         bool, typer.Option("--all", help="Include silences that have ended.")
     ] = False,
     as_json: JsonOption = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """List silences in effect (or all of them with --all), newest first."""
     store = store_for(load(config))
@@ -112,11 +112,7 @@ def list_command(
     with store.session(readonly=True) as session:
         rows = [_row(silence) for silence in session.exec(query).all()]
     store.close()
-    if as_json:
-        print_json_lines(rows)
-        return
-    if as_csv:
-        print_csv(rows)
+    if print_for_machines(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
         console.print("No silences." if include_ended else "No silence is in effect.")

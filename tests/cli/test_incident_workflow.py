@@ -67,6 +67,12 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     assert summary["false_alarm_rate"] == pytest.approx(1 / 2)  # 1 of the 2 that ended
     assert summary["by_pattern"]["feature_drift"]["false_alarms"] == 1
     assert summary["mtta_seconds"]["count"] == 1 and summary["mttr_seconds"]["count"] == 1
+    as_csv = _warden(home, "report", "--since", "3000d", "--csv").stdout.splitlines()
+    assert as_csv[0] == "group,name,opened,active,resolved,closed,false_alarms"
+    assert "pattern,feature_drift,1,0,0,1,1" in as_csv and "dataset,loans,5,3,1,1,1" in as_csv
+    timeline = _warden(home, "incidents", "show", str(drift["id"]), "--csv").stdout.splitlines()
+    assert timeline[0].startswith("incident,at,scan_time,actor,action")
+    assert timeline[-1].split(",")[4] == "incident.closed"
     text = _warden(home, "report", "--since", "3000d")
     assert "False-alarm rate: 50.0%" in text.stdout and "MTTR" in text.stdout
 

@@ -183,3 +183,19 @@ def test_a_missing_partition_resolves_only_when_it_is_checked_and_present(store)
     }
     _scan(store, DetectorResult.from_findings([], summary=backfilled), 15)
     assert _scan(store, DetectorResult.from_findings([], summary=backfilled), 16).resolved
+
+
+def test_a_repeated_detection_takes_the_monitors_current_severity(store):
+    (opened,) = _scan(store, DetectorResult.from_findings([DRIFT]), 0).opened
+    with store.session() as session:
+        observe(
+            session,
+            monitor="m",
+            dataset="d",
+            severity="critical",
+            result=DetectorResult.from_findings([DRIFT]),
+            windows={},
+            at=T0 + timedelta(days=1),
+        )
+    (incident,) = _incidents(store)
+    assert incident.id == opened and incident.severity == "critical"
