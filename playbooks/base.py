@@ -1,0 +1,145 @@
+"""The playbook contract: typed params, a pure plan with a hash, idempotent steps.
+
+A playbook is a registered unit (see `registry.py`) with
+
+- `Params`: a pydantic model (`extra="forbid"`), checked when a route or a proposal names
+  the playbook, so a bad parameter is a config error, not a failed run;
+- `plan(incident, params, context)`: pure and deterministic. It reads the current state
+  (which files hold the affected window, their sizes and checksums) and returns a `Plan`
+  that a person can read. Its canonical JSON's sha256 is what an approval binds to, so any
+  change in what would be done (a new partition appeared, a file changed) changes the hash
+  and needs a new approval;
+- `apply(plan, context)`: carries the plan out step by step. Each step checks the current
+  state before acting, so a rerun after a crash finishes the job without doing anything
+  twice;
+- `rollback(plan, context)`: undoes what `apply` did, where that is possible.
+
+Playbooks import nothing from the daemon: what they know of an incident is an
+`IncidentView`, and where they may write is in the `PlaybookContext`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+#: Bumped when the shape of a plan changes; stored in every plan (and so in its hash).
+PLAN_SCHEMA_VERSION = 1
+
+
+class PlaybookParams(BaseModel):
+    """Base of every playbook's params: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """What a playbook knows of an incident: enough to find the affected data.
+
+    `windows` maps a name (`current`, `reference`...) to `{"dataset", "start", "end"}` with
+    ISO 8601 times; `scope` is the incident's scope (`{"path": ...}` for a file-level
+    problem, `{"partition": ...}` for a missing one, empty for a window-level one).
+    """
+
+    id: int
+    dataset: str
+    pattern: str
+    scope: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetLocation:
+    """Where a file dataset lives, as the config says."""
+
+    name: str
+    format: str
+    path: str
+    time_column: str
+
+
+@dataclass(frozen=True)
+class PlaybookContext:
+    """Where a playbook reads and writes. `work_root` is Warden's own area (quarantine,
+    label batches, synthetic partitions), outside every dataset's folder."""
+
+    dataset: DatasetLocation
+    work_root: Path
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One action of a plan: `action` says what, `target` on what, `details` the facts a
+    person checks before approving (sizes, checksums, destinations)."""
+
+    action: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A human-readable, hashable description of what applying a playbook would do."""
+
+    playbook: str
+    incident_id: int
+    params: dict[str, Any]
+    summary: str
+    steps: tuple[PlanStep, ...]
+    schema_version: int = PLAN_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        steps = tuple(PlanStep(**step) for step in data["steps"])
+        return cls(**{**data, "steps": steps})
+
+    def canonical_json(self) -> str:
+        """Sorted keys, no spaces, ASCII: the same plan always gives the same text."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    @property
+    def hash(self) -> str:
+        """sha256 (hex) of the canonical JSON: what an approval binds to."""
+        return hashlib.sha256(self.canonical_json().encode("ascii")).hexdigest()
+
+
+class PlanRefused(ValueError):
+    """The playbook cannot make a plan for this incident; the message says why."""
+
+
+class Playbook(ABC):
+    """A remediation unit. Subclasses set `name` and `Params` and implement the methods."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[PlaybookParams]]
+    #: Small valid and invalid params, for the contract test that runs every playbook.
+    example_params: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    invalid_params: ClassVar[tuple[dict[str, Any], ...]] = ({"no_such_param": 1},)
+
+    def parse_params(self, raw: dict[str, Any]) -> PlaybookParams:
+        return self.Params.model_validate(raw)
+
+    @abstractmethod
+    def plan(
+        self, incident: IncidentView, params: PlaybookParams, context: PlaybookContext
+    ) -> Plan:
+        """What applying would do, from the current state; pure and deterministic."""
+
+    @abstractmethod
+    def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        """Carry out `plan`; idempotent. Returns the step log (one entry per step)."""
+
+    @abstractmethod
+    def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        """Undo what `apply` did for `plan`, where possible; idempotent."""

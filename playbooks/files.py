@@ -1,0 +1,91 @@
+"""Safe file moves for playbooks: copy, check, then remove the original; never delete data.
+
+`move_file` is idempotent and crash-safe: the copy goes to a `.partial` file that is fsynced
+and renamed into place, its sha256 is checked against the one the plan recorded, and only
+then is the original removed. A crash at any point leaves the file in one place or both,
+never in none; running the same move again finishes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+#: Bytes read at a time when hashing or copying.
+BLOCK = 1 << 20
+
+
+class MoveRefused(RuntimeError):
+    """A move that would lose or corrupt data; nothing was changed."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def move_file(source: Path, destination: Path, expected_sha256: str) -> str:
+    """Move `source` to `destination`, checking the content is `expected_sha256`.
+
+    Returns what was done: `moved`, or `already moved` when only the destination exists and
+    is intact. Raises `MoveRefused` when the source has changed since it was planned, when
+    neither copy exists, or when the copy does not match.
+    """
+    source_exists, destination_exists = source.exists(), destination.exists()
+    if not source_exists:
+        if destination_exists and sha256_of(destination) == expected_sha256:
+            return "already moved"
+        raise MoveRefused(
+            f"{source} is gone and {destination} "
+            + ("does not match the plan" if destination_exists else "does not exist")
+        )
+    if sha256_of(source) != expected_sha256:
+        raise MoveRefused(f"{source} changed since the plan was made; plan again")
+    if not (destination_exists and sha256_of(destination) == expected_sha256):
+        _copy_durably(source, destination)
+        if sha256_of(destination) != expected_sha256:
+            raise MoveRefused(f"the copy at {destination} does not match {source}")
+    source.unlink()
+    _fsync_folder(source.parent)
+    return "moved"
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (a fsynced temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+    _fsync_folder(path.parent)
+
+
+def _copy_durably(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    with open(source, "rb") as reader, open(partial, "wb") as writer:
+        shutil.copyfileobj(reader, writer, BLOCK)
+        writer.flush()
+        os.fsync(writer.fileno())
+    shutil.copystat(source, partial)
+    partial.replace(destination)
+    _fsync_folder(destination.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename or removal in `folder` durable (a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

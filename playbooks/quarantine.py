@@ -1,0 +1,220 @@
+"""Quarantine: move the files that hold a bad partition out of a file dataset; never delete.
+
+For an incident scoped to a file (`corrupt_partition`, a per-file `schema_change`) the plan
+moves that file; for a window-level incident (`null_spike`, `out_of_range`, skew) it moves
+every Parquet file whose event-time range (from its footer statistics) overlaps the current
+window. Files keep their path below the dataset's folder (hive folders included) under
+`<work_root>/quarantine/incident-<id>/`, beside a manifest with each file's original path,
+size and sha256, the incident and the plan hash. Moved files are out of the dataset's folder,
+so every later read by Warden (or anyone) leaves them out; `rollback` (`warden quarantine
+release`) moves them back, byte-identical.
+
+>>> QuarantineParams().max_files
+100
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from detectors.sources.discovery import discover_files
+from detectors.sources.errors import SourceError
+from detectors.sources.file_schemas import read_parquet_schema
+from playbooks.base import (
+    IncidentView,
+    Plan,
+    PlanRefused,
+    PlanStep,
+    Playbook,
+    PlaybookContext,
+    PlaybookParams,
+)
+from playbooks.files import move_file, sha256_of, write_durably
+from playbooks.registry import register
+
+MANIFEST = "manifest.json"
+
+
+class QuarantineParams(PlaybookParams):
+    max_files: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Refuse to plan a quarantine of more files than this (a policy bound: "
+        "a window-level problem touching thousands of files needs a person's look first).",
+    )
+
+
+def quarantine_folder(context: PlaybookContext, incident_id: int) -> Path:
+    return context.work_root / "quarantine" / f"incident-{incident_id}"
+
+
+@register
+class Quarantine(Playbook):
+    """Move the affected files of a file dataset into Warden's quarantine area."""
+
+    name = "quarantine"
+    Params = QuarantineParams
+    example_params = ({}, {"max_files": 5})
+    invalid_params = ({"max_files": 0}, {"unknown": True})
+
+    def plan(
+        self, incident: IncidentView, params: PlaybookParams, context: PlaybookContext
+    ) -> Plan:
+        assert isinstance(params, QuarantineParams)
+        dataset = context.dataset
+        if dataset.format not in ("parquet", "csv"):
+            raise PlanRefused(
+                f"dataset {dataset.name!r} is a {dataset.format} table; quarantine moves files "
+                "and works on parquet and csv datasets"
+            )
+        affected = sorted(self._affected_files(incident, context))
+        if not affected:
+            raise PlanRefused(
+                f"no file of dataset {dataset.name!r} holds what incident {incident.id} "
+                "is about; nothing to quarantine"
+            )
+        if len(affected) > params.max_files:
+            raise PlanRefused(
+                f"{len(affected)} files are affected, more than max_files={params.max_files}"
+            )
+        root = _dataset_root(dataset.path)
+        target = quarantine_folder(context, incident.id)
+        steps = []
+        total = 0
+        for path in affected:
+            size = path.stat().st_size
+            total += size
+            steps.append(
+                PlanStep(
+                    "move",
+                    str(path),
+                    {
+                        "to": str(target / _relative(path, root)),
+                        "sha256": sha256_of(path),
+                        "bytes": size,
+                    },
+                )
+            )
+        steps.append(PlanStep("write_manifest", str(target / MANIFEST), {"files": len(steps)}))
+        return Plan(
+            playbook=self.name,
+            incident_id=incident.id,
+            params=params.model_dump(),
+            summary=(
+                f"Move {len(affected)} file(s), {total:,} bytes, of dataset {dataset.name!r} "
+                f"into {target}. Nothing is deleted; `warden quarantine release` moves them "
+                "back unchanged."
+            ),
+            steps=tuple(steps),
+        )
+
+    def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        log = []
+        for step in plan.steps:
+            if step.action == "move":
+                outcome = move_file(
+                    Path(step.target), Path(step.details["to"]), step.details["sha256"]
+                )
+                log.append({"action": "move", "target": step.target, "outcome": outcome})
+            elif step.action == "write_manifest":
+                write_durably(Path(step.target), _manifest(plan, "quarantined"))
+                log.append({"action": "write_manifest", "target": step.target})
+        return log
+
+    def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        log = []
+        for step in reversed(plan.steps):
+            if step.action == "move":
+                outcome = move_file(
+                    Path(step.details["to"]), Path(step.target), step.details["sha256"]
+                )
+                log.append({"action": "restore", "target": step.target, "outcome": outcome})
+        manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
+        write_durably(manifest, _manifest(plan, "released"))
+        log.append({"action": "write_manifest", "target": str(manifest)})
+        return log
+
+    def _affected_files(self, incident: IncidentView, context: PlaybookContext) -> set[Path]:
+        dataset = context.dataset
+        try:
+            files = [Path(p) for p in discover_files(dataset.path, dataset.format)]  # type: ignore[arg-type]
+        except SourceError as error:
+            raise PlanRefused(str(error)) from error
+        scoped = incident.scope.get("path")
+        if scoped:
+            wanted = Path(scoped).resolve()
+            return {path for path in files if path.resolve() == wanted}
+        window = incident.windows.get("current") or {}
+        if not window.get("start") or not window.get("end"):
+            raise PlanRefused(f"incident {incident.id} names neither a file nor a window")
+        if dataset.format != "parquet":
+            raise PlanRefused(
+                "CSV files carry no time statistics, so the files of a window cannot be told "
+                "apart; quarantine a CSV dataset's files by path (a file-level incident)"
+            )
+        start = datetime.fromisoformat(window["start"])
+        end = datetime.fromisoformat(window["end"])
+        affected = set()
+        for path in files:
+            try:
+                schema = read_parquet_schema(str(path), dataset.time_column)
+            except Exception:  # noqa: BLE001 - an unreadable file is its own incident
+                continue
+            if schema.overlaps(start, end):
+                affected.add(path)
+        return affected
+
+
+def _dataset_root(path: str) -> Path:
+    """The folder below which the dataset's files keep their relative paths."""
+    if glob.has_magic(path):
+        prefix = path[: min(path.index(c) for c in "*?[" if c in path)]
+        return Path(prefix if prefix.endswith("/") else Path(prefix).parent).resolve()
+    target = Path(path).resolve()
+    return target if target.is_dir() else target.parent
+
+
+def _relative(path: Path, root: Path) -> Path:
+    try:
+        return path.resolve().relative_to(root)
+    except ValueError:
+        return Path(path.name)
+
+
+def _manifest(plan: Plan, status: str) -> str:
+    files = [
+        {
+            "original_path": step.target,
+            "quarantined_path": step.details["to"],
+            "sha256": step.details["sha256"],
+            "bytes": step.details["bytes"],
+        }
+        for step in plan.steps
+        if step.action == "move"
+    ]
+    document = {
+        "schema_version": 1,
+        "status": status,
+        "incident_id": plan.incident_id,
+        "plan_hash": plan.hash,
+        "files": files,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def read_manifests(work_root: Path) -> list[dict[str, Any]]:
+    """Every quarantine's manifest under `work_root`, oldest incident first."""
+    manifests = []
+    for path in sorted((work_root / "quarantine").glob(f"incident-*/{MANIFEST}")):
+        try:
+            manifests.append({**json.loads(path.read_text()), "manifest": str(path)})
+        except (OSError, ValueError):
+            manifests.append({"manifest": str(path), "status": "unreadable manifest"})
+    return sorted(manifests, key=lambda item: item.get("incident_id", 0))
