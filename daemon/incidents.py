@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from daemon.config.routing import MaintenanceWindow, RouteConfig
+from daemon.proposals import expire_proposals
 from daemon.routing import IncidentFacts, route
 from daemon.silences import covering_silence
 from daemon.store.audit import append_audit
@@ -81,6 +82,8 @@ class ObserveOutcome:
     opened: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
+    #: Incidents routed by this scan (opened, or seen again after a silence ended).
+    routed: list[int] = field(default_factory=list)
 
     @property
     def active(self) -> list[int]:
@@ -151,8 +154,8 @@ def observe(
             at,
             actor,
         )
-        if applied:
-            _silence_or_route(session, incident, detection, policy, at, actor)
+        if applied and _silence_or_route(session, incident, detection, policy, at, actor):
+            outcome.routed.append(incident.id or 0)
         (outcome.opened if opened else outcome.updated).append(incident.id or 0)
     active = session.exec(
         select(Incident)
@@ -169,6 +172,9 @@ def observe(
             incident.status = IncidentStatus.resolved
             incident.resolved_at = at
             outcome.resolved.append(incident.id or 0)
+            expire_proposals(
+                session, incident.id or 0, actor=actor, reason="the incident resolved itself"
+            )
             append_audit(
                 session,
                 actor=actor,
@@ -191,8 +197,9 @@ def _silence_or_route(
     policy: IncidentPolicy,
     at: datetime,
     actor: str,
-) -> None:
-    """Record the silence covering this detection, or route the incident if it is not yet."""
+) -> bool:
+    """Record the silence covering this detection, or route the incident if it is not yet;
+    True when it was routed now."""
     silenced_by = covering_silence(
         session,
         at=at,
@@ -213,9 +220,9 @@ def _silence_or_route(
                 entity_id=str(incident.id),
                 payload={"by": silenced_by, "at": at.isoformat()},
             )
-        return
+        return False
     if incident.route is not None:
-        return
+        return False
     facts = IncidentFacts(
         incident.monitor,
         incident.dataset,
@@ -233,6 +240,7 @@ def _silence_or_route(
         entity_id=str(incident.id),
         payload={**decision.to_dict(), "at": at.isoformat()},
     )
+    return True
 
 
 def _is_newer(incident: Incident, at: datetime) -> bool:

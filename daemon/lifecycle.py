@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from daemon.proposals import expire_proposals
 from daemon.store.audit import append_audit
 from daemon.store.models import Incident, IncidentStatus
 from daemon.store.types import utcnow
@@ -77,6 +78,8 @@ def change_status(
         incident.closed_reason = (reason or "")[:200]
         incident.false_alarm = false_alarm
     session.add(incident)
+    if to in (S.resolved, S.closed):
+        expire_proposals(session, incident_id, actor=actor, reason=f"the incident was {to.value}")
     append_audit(
         session,
         actor=actor,

@@ -109,8 +109,8 @@ class Quarantine(Playbook):
             params=params.model_dump(),
             summary=(
                 f"Move {len(affected)} file(s), {total:,} bytes, of dataset {dataset.name!r} "
-                f"into {target}. Nothing is deleted; `warden quarantine release` moves them "
-                "back unchanged."
+                f"into {target}. Nothing is deleted; releasing the quarantine (the rollback) "
+                "moves them back unchanged."
             ),
             steps=tuple(steps),
         )

@@ -12,6 +12,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from daemon.cli import (
     audit_commands,
@@ -21,6 +22,7 @@ from daemon.cli import (
     incidents_commands,
     report_command,
     run_command,
+    runs_commands,
     scan_command,
     silences_commands,
 )
@@ -47,6 +49,7 @@ incident_actions.register(incidents_commands.app)
 app.add_typer(incidents_commands.app, name="incidents")
 app.add_typer(silences_commands.app, name="silences")
 app.add_typer(audit_commands.app, name="audit")
+runs_commands.register(app)
 
 EXIT_USAGE = 2
 
@@ -60,7 +63,7 @@ def main() -> None:
         app()
     except ConfigError as error:
         err_console.print(
-            f"[bold red]Config error.[/] {error}", highlight=False, markup=True, soft_wrap=True
+            f"[bold red]Config error.[/] {escape(str(error))}", highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_USAGE)
     except (StoreError, SourceError, UsageProblem) as error:
@@ -69,7 +72,9 @@ def main() -> None:
             SourceError: "Data error.",
             UsageProblem: "Usage error.",
         }[type(error)]
-        err_console.print(f"[bold red]{label}[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]{label}[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
@@ -78,7 +83,7 @@ def main() -> None:
         if os.environ.get("WARDEN_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]Internal error[/] ({type(error).__name__}): {error}\n"
+            f"[bold red]Internal error[/] ({type(error).__name__}): {escape(str(error))}\n"
             "This is a bug in Warden; run again with WARDEN_DEBUG=1 for the traceback "
             "and report it.",
             highlight=False,

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from daemon.config import WardenConfig, load_config
 from daemon.settings import read_settings
@@ -106,4 +107,19 @@ def status_style(status: str) -> str:
         "remediating": "cyan",
         "resolved": "green",
         "closed": "dim",
+        "proposed": "yellow",
+        "approved": "cyan",
+        "running": "cyan",
+        "succeeded": "green",
+        "failed": "bold red",
+        "rolled_back": "magenta",
+        "rejected": "dim",
+        "expired": "dim",
     }.get(status, "")
+
+
+def styled_status(status: str) -> str:
+    """`status` as rich markup in its colour (plain, escaped text when it has none)."""
+    style = status_style(status)
+    text = escape(status)
+    return f"[{style}]{text}[/]" if style else text

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from daemon.cli.common import ConfigOption, UsageProblem, console, load, status_style, store_for
+from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for, styled_status
 from daemon.lifecycle import TransitionRefused, change_status
 from daemon.store.models import IncidentStatus
 
@@ -46,7 +46,7 @@ def _change(
         raise UsageProblem(str(error)) from None
     finally:
         store.close()
-    console.print(f"Incident #{incident_id} is now [{status_style(status)}]{status}[/]: {title}")
+    console.print(f"Incident #{incident_id} is now {styled_status(status)}: {title}")
 
 
 def ack(

@@ -21,8 +21,8 @@ from daemon.cli.common import (
     print_csv,
     print_for_machines,
     print_json_lines,
-    status_style,
     store_for,
+    styled_status,
 )
 from daemon.config.routing import PATTERNS
 from daemon.html_report import render_incident_html
@@ -109,14 +109,14 @@ def list_command(
         scope = ", ".join(row["columns"]) or ", ".join(str(v) for v in row["scope"].values()) or "-"
         table.add_row(
             str(row["id"]),
-            f"[{status_style(row['status'])}]{row['status']}[/]",
+            f"{styled_status(row['status'])}",
             row["severity"],
             row["pattern"],
             row["dataset"],
             scope,
             f"{row['occurrences']}x",
             row["first_seen"][:16].replace("T", " "),
-            row["proposed_action"],
+            _proposed_short(row),
         )
     console.print(table)
 
@@ -192,8 +192,7 @@ def show_command(
         print_csv([{"incident": incident.id, **item} for item in timeline])
         return
     console.print(
-        f"[bold]Incident #{incident.id}[/] "
-        f"[{status_style(incident.status)}]{incident.status}[/]  {incident.title}"
+        f"[bold]Incident #{incident.id}[/] {styled_status(incident.status)}  {incident.title}"
     )
     console.print(
         f"monitor {incident.monitor} · severity {incident.severity} · "
@@ -256,3 +255,11 @@ def _payload_summary(payload: dict[str, object]) -> str:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _proposed_short(row: dict[str, object]) -> str:
+    """The table's short form: the playbook, `notify`, or `silenced`."""
+    route = row.get("route")
+    if isinstance(route, dict):
+        return str(route.get("playbook") or "notify")
+    return "silenced" if row.get("silenced_by") else str(row["proposed_action"]).split(" ")[0]

@@ -16,8 +16,8 @@ from daemon.cli.common import (
     load,
     parse_at,
     print_json_lines,
-    status_style,
     store_for,
+    styled_status,
 )
 from daemon.config import WardenConfig
 from daemon.config.models import MonitorConfig
@@ -113,7 +113,7 @@ def print_reports(reports: list[ScanReport]) -> None:
         table.add_row(
             report.monitor,
             report.kind,
-            f"[{status_style(report.status)}]{report.status}[/]",
+            f"{styled_status(report.status)}",
             described or "-",
             ", ".join(f"#{i}" for i in report.incident_ids) or "-",
             report.message,

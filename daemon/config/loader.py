@@ -248,6 +248,15 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             dataset["path"] = os.path.normpath(base / dataset["path"]) + (
                 "/" if dataset["path"].endswith("/") else ""
             )
+    playbooks = data.get("playbooks")
+    if (
+        isinstance(playbooks, dict)
+        and isinstance(playbooks.get("work_root"), str)
+        and not os.path.isabs(playbooks["work_root"])
+    ):
+        playbooks["work_root"] = os.path.normpath(base / playbooks["work_root"])
+    elif playbooks is None and isinstance(data, dict):
+        data["playbooks"] = {"work_root": os.path.normpath(base / "warden-work")}
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
         url = store["url"]

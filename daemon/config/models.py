@@ -20,7 +20,12 @@ from pydantic import (
 )
 
 from daemon.config.base import ConfigModel, unknown_keys_message  # noqa: F401 - re-exported
-from daemon.config.routing import IncidentsConfig, MaintenanceWindow, RouteConfig
+from daemon.config.routing import (
+    IncidentsConfig,
+    MaintenanceWindow,
+    PlaybooksConfig,
+    RouteConfig,
+)
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
@@ -288,6 +293,7 @@ class WardenConfig(ConfigModel):
     maintenance: list[MaintenanceWindow] = Field(
         default_factory=list, description="Maintenance windows: detections recorded, not routed."
     )
+    playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     slack: SlackConfig | None = None
 
     @model_validator(mode="after")
@@ -310,6 +316,8 @@ class WardenConfig(ConfigModel):
                         f"{where}.match.{field_name}: unknown {field_name}(s) "
                         f"{', '.join(unknown)} (defined: {', '.join(sorted(known)) or 'none'})"
                     )
+        for index, route in enumerate(self.routes):
+            _check_playbook_params(f"routes[{index}]", route.playbook, route.params)
         return self
 
     def monitor(self, name: str) -> MonitorConfig:
@@ -317,3 +325,25 @@ class WardenConfig(ConfigModel):
             if monitor.name == name:
                 return monitor
         raise KeyError(name)
+
+
+def _check_playbook_params(where: str, playbook: str | None, params: dict[str, Any]) -> None:
+    """A route's params must be valid for its playbook, checked when the config loads."""
+    if playbook is None:
+        return
+    from pydantic import ValidationError
+
+    from playbooks.registry import PLAYBOOKS, get_playbook
+
+    try:
+        get_playbook(playbook)
+    except KeyError:
+        return  # not built yet (relabel_batch, synthetic_backfill): nothing to check against
+    try:
+        PLAYBOOKS[playbook].parse_params(params)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(params)'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ValueError(f"{where}.params for {playbook}: {problems}") from None

@@ -21,12 +21,13 @@ maintenance:                             # detections recorded, not routed or no
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from daemon.config.base import ConfigModel
-from detectors.params import EndInstant, Instant
+from detectors.params import Duration, EndInstant, Instant
 
 #: Failure patterns the detectors emit (DESIGN.md); a contract test keeps it complete.
 PATTERNS = (
@@ -132,4 +133,16 @@ class MaintenanceWindow(ConfigModel):
 class IncidentsConfig(ConfigModel):
     auto_resolve_after: int = Field(
         2, ge=1, description="Consecutive clean scans after which an incident resolves itself."
+    )
+
+
+class PlaybooksConfig(ConfigModel):
+    work_root: str = Field(
+        "warden-work",
+        description="Warden's own folder for quarantined files, label batches and synthetic "
+        "partitions (relative to the config file); keep it outside every dataset's folder.",
+    )
+    approval_ttl: Duration = Field(
+        default_factory=lambda: timedelta(hours=24),
+        description="A proposal not decided within this long expires (default 24h).",
     )

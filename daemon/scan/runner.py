@@ -21,6 +21,7 @@ from sqlmodel import select
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.incidents import IncidentPolicy, observe
+from daemon.proposals import propose_for_incidents
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -222,6 +223,8 @@ def run_scan(
                 "resolved": outcome.resolved,
             },
         )
+    if outcome.routed:
+        propose_for_incidents(store, config, outcome.routed)
     return ScanReport(
         monitor=monitor.name,
         kind=monitor.kind,

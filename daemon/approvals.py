@@ -1,0 +1,170 @@
+"""People's decisions on proposed runs: approve or reject, bound to the plan's hash.
+
+The same rules hold whether the decision comes from the CLI, Slack or HTTP:
+
+- A decision is taken under a row lock on the run and only while it is `proposed`, so double
+  clicks, retries and two people at once give exactly one decision.
+- Approving re-plans first. If what would be done has changed since the proposal (a new
+  file, a changed checksum), the hash differs: the old run expires as superseded, a new
+  proposal is stored, and the approval is refused, since the person has not seen the new
+  plan.
+- A proposal expires `playbooks.approval_ttl` after it was made (default 24 h).
+- `two_person` needs two approvals by different people; the first is recorded and the run
+  stays proposed. An agent's proposal (origin `agent`) always needs a person.
+- Rejecting needs a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlmodel import Session, select
+
+from daemon.config.models import WardenConfig
+from daemon.proposals import create_run, plan_for
+from daemon.routing import RouteDecision
+from daemon.store.audit import append_audit
+from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
+from daemon.store.types import utcnow
+from playbooks.base import PlanRefused
+
+Decision = Literal["approve", "reject"]
+
+
+class DecisionRefused(ValueError):
+    """A decision that cannot be taken, explained for the person who tried."""
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    run_id: int
+    status: str
+    message: str
+    new_run_id: int | None = None
+
+
+def decide(
+    session: Session,
+    config: WardenConfig,
+    run_id: int,
+    decision: Decision,
+    *,
+    actor: str,
+    via: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> DecisionOutcome:
+    """Record `actor`'s decision on run `run_id`, or raise DecisionRefused saying why."""
+    moment = now or utcnow()
+    run = session.exec(
+        select(PlaybookRun).where(PlaybookRun.id == run_id).with_for_update()
+    ).first()
+    if run is None:
+        raise DecisionRefused(f"there is no run {run_id}; see `warden runs list`")
+    if run.status != RunStatus.proposed:
+        raise DecisionRefused(f"run {run_id} is {run.status}; only a proposed run can be decided")
+    if expires_at(run, config.playbooks.approval_ttl) <= moment:
+        _set_status(
+            session, run, RunStatus.expired, actor="policy:ttl", reason="not decided in time"
+        )
+        return DecisionOutcome(run_id, run.status, f"run {run_id} had expired; nothing was done")
+    if decision == "reject":
+        if not (reason or "").strip():
+            raise DecisionRefused("rejecting needs a reason (--reason)")
+        _record(session, run, actor, via, "reject", reason)
+        _set_status(session, run, RunStatus.rejected, actor=actor, reason=reason)
+        return DecisionOutcome(run_id, run.status, f"run {run_id} rejected")
+    superseded = _supersede_if_changed(session, config, run, actor, moment)
+    if superseded is not None:
+        return superseded
+    approvals = session.exec(
+        select(Approval).where(Approval.run_id == run_id, Approval.decision == "approve")
+    ).all()
+    if any(existing.actor == actor for existing in approvals):
+        raise DecisionRefused(f"{actor} has already approved run {run_id}")
+    _record(session, run, actor, via, "approve", reason)
+    needed = 2 if run.approval_policy == "two_person" else 1
+    if len(approvals) + 1 < needed:
+        return DecisionOutcome(
+            run_id,
+            run.status,
+            f"run {run_id}: approval 1 of {needed} recorded; a second person must approve",
+        )
+    _set_status(session, run, RunStatus.approved, actor=actor, reason=reason)
+    return DecisionOutcome(run_id, run.status, f"run {run_id} approved")
+
+
+def _supersede_if_changed(
+    session: Session, config: WardenConfig, run: PlaybookRun, actor: str, moment: datetime
+) -> DecisionOutcome | None:
+    """Re-plan; if the plan changed, expire this run, propose the new plan, refuse."""
+    incident = session.get(Incident, run.incident_id)
+    assert incident is not None
+    decision = RouteDecision(
+        rule="replan", playbook=run.playbook, approval=run.approval_policy, params=run.params
+    )  # type: ignore[arg-type]
+    try:
+        plan = plan_for(config, incident, decision)
+    except PlanRefused as error:
+        _set_status(session, run, RunStatus.expired, actor=actor, reason=f"cannot plan: {error}")
+        return DecisionOutcome(
+            run.id or 0, run.status, f"run {run.id} can no longer be planned ({error}); it expired"
+        )
+    if plan.hash == run.plan_hash:
+        return None
+    _set_status(session, run, RunStatus.expired, actor=actor, reason="the plan changed")
+    new = create_run(
+        session, run.incident_id, plan, run.approval_policy, actor=actor, origin=run.origin
+    )
+    return DecisionOutcome(
+        run.id or 0,
+        run.status,
+        f"the plan of run {run.id} changed since it was proposed (hash {run.plan_hash[:12]} -> "
+        f"{plan.hash[:12]}); nothing was approved. Review run {new.id} and approve that.",
+        new_run_id=new.id,
+    )
+
+
+def _record(
+    session: Session, run: PlaybookRun, actor: str, via: str, decision: str, reason: str | None
+) -> None:
+    session.add(
+        Approval(
+            run_id=run.id or 0,
+            actor=actor,
+            via=via,
+            decision=decision,
+            plan_hash=run.plan_hash,
+            reason=reason,
+        )
+    )
+    append_audit(
+        session,
+        actor=actor,
+        action=f"run.{decision}_recorded",
+        entity_type="playbook_run",
+        entity_id=str(run.id),
+        payload={"plan_hash": run.plan_hash, "via": via, "reason": reason},
+    )
+
+
+def _set_status(
+    session: Session, run: PlaybookRun, status: RunStatus, *, actor: str, reason: str | None
+) -> None:
+    previous, run.status, run.updated_at = run.status, status.value, utcnow()
+    session.add(run)
+    append_audit(
+        session,
+        actor=actor,
+        action=f"run.{status.value}",
+        entity_type="playbook_run",
+        entity_id=str(run.id),
+        payload={"from": previous, "to": status.value, "reason": reason},
+    )
+
+
+def expires_at(run: PlaybookRun, ttl: timedelta) -> datetime:
+    """When an undecided proposal stops being approvable."""
+    return run.created_at + ttl

@@ -1,0 +1,203 @@
+"""`warden runs list|show` and `warden approve|reject`: proposed remediations and decisions
+for people without Slack. The rules are those of `daemon.approvals`, whatever the channel."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlmodel import col, select
+
+from daemon.approvals import DecisionRefused, decide, expires_at
+from daemon.cli.common import (
+    ConfigOption,
+    CsvOption,
+    JsonOption,
+    UsageProblem,
+    console,
+    load,
+    print_for_machines,
+    print_json_lines,
+    store_for,
+    styled_status,
+)
+from daemon.store.models import Approval, PlaybookRun, RunStatus
+
+app = typer.Typer(
+    help="Proposed and executed playbook runs: what would change, who decided, what ran.",
+    no_args_is_help=True,
+)
+
+RunArgument = Annotated[int, typer.Argument(help="Run id (from `warden runs list`).")]
+ActorOption = Annotated[
+    str | None, typer.Option("--as", metavar="USER", help="Who decides (default: your login).")
+]
+
+
+def _row(run: PlaybookRun) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "incident_id": run.incident_id,
+        "playbook": run.playbook,
+        "status": run.status,
+        "approval_policy": run.approval_policy,
+        "origin": run.origin,
+        "plan_hash": run.plan_hash,
+        "summary": run.plan.get("summary", ""),
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+    }
+
+
+@app.command("list")
+def list_command(
+    config: ConfigOption = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "-s", metavar="STATUS", help=f"One of: {', '.join(RunStatus)}."),
+    ] = None,
+    incident: Annotated[int | None, typer.Option(metavar="ID", help="Only this incident.")] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most N, newest first.")] = 200,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """List playbook runs, newest first."""
+    unknown = sorted(set(status or ()) - {s.value for s in RunStatus})
+    if unknown:
+        raise UsageProblem(f"--status {', '.join(unknown)}: use {', '.join(RunStatus)}")
+    query = select(PlaybookRun).order_by(col(PlaybookRun.id).desc()).limit(limit)
+    if status:
+        query = query.where(col(PlaybookRun.status).in_(status))
+    if incident is not None:
+        query = query.where(PlaybookRun.incident_id == incident)
+    store = store_for(load(config))
+    with store.session(readonly=True) as session:
+        rows = [_row(run) for run in session.exec(query).all()]
+    store.close()
+    if print_for_machines(rows, as_json=as_json, as_csv=as_csv):
+        return
+    if not rows:
+        console.print("No runs match.")
+        return
+    table = Table(title=f"{len(rows)} run(s)")
+    for header in ("id", "incident", "playbook", "status", "approval", "plan", "summary"):
+        table.add_column(header, overflow="fold", no_wrap=header in ("id", "status"))
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            f"#{row['incident_id']}",
+            str(row["playbook"]),
+            styled_status(str(row["status"])),
+            str(row["approval_policy"]),
+            str(row["plan_hash"])[:12],
+            str(row["summary"]),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    run_id: RunArgument, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Show a run: its plan step by step (what a person approves), decisions, step log."""
+    loaded = load(config)
+    store = store_for(loaded)
+    with store.session(readonly=True) as session:
+        run = session.get(PlaybookRun, run_id)
+        if run is None:
+            store.close()
+            raise UsageProblem(f"there is no run {run_id}; see `warden runs list`")
+        decisions = session.exec(
+            select(Approval).where(Approval.run_id == run_id).order_by(col(Approval.id))
+        ).all()
+    store.close()
+    row = {
+        **_row(run),
+        "plan": run.plan,
+        "expires_at": expires_at(run, loaded.playbooks.approval_ttl).isoformat(),
+        "decisions": [
+            {
+                "actor": d.actor,
+                "via": d.via,
+                "decision": d.decision,
+                "at": d.at.isoformat(),
+                "plan_hash": d.plan_hash,
+                "reason": d.reason,
+            }
+            for d in decisions
+        ],
+        "step_log": run.step_log,
+    }
+    if as_json:
+        print_json_lines([row])
+        return
+    console.print(
+        f"[bold]Run {run_id}[/] {styled_status(run.status)}  {run.playbook} "
+        f"for incident #{run.incident_id}  ({run.approval_policy} approval, {run.origin})"
+    )
+    console.print(run.plan.get("summary", ""))
+    console.print(f"plan sha256 {run.plan_hash}")
+    if run.status == RunStatus.proposed:
+        console.print(f"expires {row['expires_at']}")
+    console.print("[bold]Steps[/]")
+    for index, step in enumerate(run.plan.get("steps", []), start=1):
+        details = ", ".join(f"{k}={v}" for k, v in sorted(step.get("details", {}).items()))
+        console.print(f"  {index}. {step['action']} {step['target']}  [dim]{details}[/]")
+    for decision in decisions:
+        note = f": {decision.reason}" if decision.reason else ""
+        console.print(
+            f"{decision.decision} by {decision.actor} via {decision.via} at "
+            f"{decision.at.isoformat()}{note}"
+        )
+
+
+def _decide(
+    config: str | None, run_id: int, decision: str, actor: str | None, reason: str | None
+) -> None:
+    loaded = load(config)
+    store = store_for(loaded)
+    try:
+        with store.session() as session:
+            outcome = decide(
+                session,
+                loaded,
+                run_id,
+                decision,  # type: ignore[arg-type]
+                actor=actor or getpass.getuser(),
+                via="cli",
+                reason=reason,
+            )
+    except DecisionRefused as error:
+        raise UsageProblem(str(error)) from None
+    finally:
+        store.close()
+    console.print(outcome.message)
+
+
+def approve(
+    run_id: RunArgument,
+    config: ConfigOption = None,
+    actor: ActorOption = None,
+    reason: Annotated[str | None, typer.Option(help="A note for the audit trail.")] = None,
+) -> None:
+    """Approve a proposed run, bound to its plan hash (re-checked now: a changed plan needs a
+    new approval)."""
+    _decide(config, run_id, "approve", actor, reason)
+
+
+def reject(
+    run_id: RunArgument,
+    reason: Annotated[str, typer.Option(help="Why (required).", show_default=False)],
+    config: ConfigOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Reject a proposed run, with a reason."""
+    _decide(config, run_id, "reject", actor, reason)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="runs")
+    root.command()(approve)
+    root.command()(reject)
