@@ -23,7 +23,7 @@ from typing import Literal
 from sqlmodel import Session, select
 
 from daemon.config.models import WardenConfig
-from daemon.proposals import create_run, plan_for
+from daemon.proposals import create_run, plan_for, set_run_status
 from daemon.routing import RouteDecision
 from daemon.store.audit import append_audit
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
@@ -66,7 +66,7 @@ def decide(
     if run.status != RunStatus.proposed:
         raise DecisionRefused(f"run {run_id} is {run.status}; only a proposed run can be decided")
     if expires_at(run, config.playbooks.approval_ttl) <= moment:
-        _set_status(
+        set_run_status(
             session, run, RunStatus.expired, actor="policy:ttl", reason="not decided in time"
         )
         return DecisionOutcome(run_id, run.status, f"run {run_id} had expired; nothing was done")
@@ -74,7 +74,7 @@ def decide(
         if not (reason or "").strip():
             raise DecisionRefused("rejecting needs a reason (--reason)")
         _record(session, run, actor, via, "reject", reason)
-        _set_status(session, run, RunStatus.rejected, actor=actor, reason=reason)
+        set_run_status(session, run, RunStatus.rejected, actor=actor, reason=reason)
         return DecisionOutcome(run_id, run.status, f"run {run_id} rejected")
     superseded = _supersede_if_changed(session, config, run, actor, moment)
     if superseded is not None:
@@ -92,7 +92,7 @@ def decide(
             run.status,
             f"run {run_id}: approval 1 of {needed} recorded; a second person must approve",
         )
-    _set_status(session, run, RunStatus.approved, actor=actor, reason=reason)
+    set_run_status(session, run, RunStatus.approved, actor=actor, reason=reason)
     return DecisionOutcome(run_id, run.status, f"run {run_id} approved")
 
 
@@ -108,13 +108,13 @@ def _supersede_if_changed(
     try:
         plan = plan_for(config, incident, decision)
     except PlanRefused as error:
-        _set_status(session, run, RunStatus.expired, actor=actor, reason=f"cannot plan: {error}")
+        set_run_status(session, run, RunStatus.expired, actor=actor, reason=f"cannot plan: {error}")
         return DecisionOutcome(
             run.id or 0, run.status, f"run {run.id} can no longer be planned ({error}); it expired"
         )
     if plan.hash == run.plan_hash:
         return None
-    _set_status(session, run, RunStatus.expired, actor=actor, reason="the plan changed")
+    set_run_status(session, run, RunStatus.expired, actor=actor, reason="the plan changed")
     new = create_run(
         session, run.incident_id, plan, run.approval_policy, actor=actor, origin=run.origin
     )
@@ -147,21 +147,6 @@ def _record(
         entity_type="playbook_run",
         entity_id=str(run.id),
         payload={"plan_hash": run.plan_hash, "via": via, "reason": reason},
-    )
-
-
-def _set_status(
-    session: Session, run: PlaybookRun, status: RunStatus, *, actor: str, reason: str | None
-) -> None:
-    previous, run.status, run.updated_at = run.status, status.value, utcnow()
-    session.add(run)
-    append_audit(
-        session,
-        actor=actor,
-        action=f"run.{status.value}",
-        entity_type="playbook_run",
-        entity_id=str(run.id),
-        payload={"from": previous, "to": status.value, "reason": reason},
     )
 
 

@@ -26,6 +26,7 @@ from daemon.routing import RouteDecision
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
+from daemon.store.types import utcnow
 from playbooks.base import DatasetLocation, IncidentView, Plan, PlanRefused, PlaybookContext
 from playbooks.registry import get_playbook
 
@@ -216,14 +217,21 @@ def expire_proposals(session: Session, incident_id: int, *, actor: str, reason: 
         .with_for_update()
     ).all()
     for run in runs:
-        run.status = RunStatus.expired
-        session.add(run)
-        append_audit(
-            session,
-            actor=actor,
-            action="run.expired",
-            entity_type="playbook_run",
-            entity_id=str(run.id),
-            payload={"from": "proposed", "to": "expired", "reason": reason},
-        )
+        set_run_status(session, run, RunStatus.expired, actor=actor, reason=reason)
     return [run.id or 0 for run in runs]
+
+
+def set_run_status(
+    session: Session, run: PlaybookRun, status: RunStatus, *, actor: str, reason: str | None
+) -> None:
+    """Change a run's status, audited in the caller's transaction."""
+    previous, run.status, run.updated_at = run.status, status.value, utcnow()
+    session.add(run)
+    append_audit(
+        session,
+        actor=actor,
+        action=f"run.{status.value}",
+        entity_type="playbook_run",
+        entity_id=str(run.id),
+        payload={"from": previous, "to": status.value, "reason": reason},
+    )

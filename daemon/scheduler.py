@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.executor import execute_approved
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
 from detectors.timeparse import format_duration
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: How often the heartbeat file is touched, in seconds.
 HEARTBEAT_SECONDS = 15
+#: How often the daemon looks for approved playbook runs to execute.
+EXECUTE_EVERY_SECONDS = 10
 
 
 def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
@@ -95,6 +98,18 @@ def build_scheduler(
             max_instances=1,
             misfire_grace_time=misfire_grace(monitor),
         )
+
+    def execute_runs() -> None:
+        for outcome in execute_approved(store, config, identity=identity):
+            log.warning("run %s %s: %s", outcome.run_id, outcome.status, outcome.message)
+
+    scheduler.add_job(
+        execute_runs,
+        IntervalTrigger(seconds=EXECUTE_EVERY_SECONDS),
+        id="execute-approved-runs",
+        coalesce=True,
+        max_instances=1,
+    )
 
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,7 @@ class Quarantine(Playbook):
             params=params.model_dump(),
             summary=(
                 f"Move {len(affected)} file(s), {total:,} bytes, of dataset {dataset.name!r} "
-                f"into {target}. Nothing is deleted; releasing the quarantine (the rollback) "
+                f"into {target}. Nothing is deleted; `warden quarantine release {incident.id}` "
                 "moves them back unchanged."
             ),
             steps=tuple(steps),
@@ -131,14 +131,19 @@ class Quarantine(Playbook):
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         log = []
         for step in reversed(plan.steps):
-            if step.action == "move":
-                outcome = move_file(
-                    Path(step.details["to"]), Path(step.target), step.details["sha256"]
-                )
-                log.append({"action": "restore", "target": step.target, "outcome": outcome})
+            if step.action != "move":
+                continue
+            original, quarantined = Path(step.target), Path(step.details["to"])
+            if original.exists() and not quarantined.exists():
+                # Never moved (apply stopped before it): nothing to undo, whatever it holds.
+                outcome = "not moved"
+            else:
+                outcome = move_file(quarantined, original, step.details["sha256"])
+            log.append({"action": "restore", "target": step.target, "outcome": outcome})
         manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
-        write_durably(manifest, _manifest(plan, "released"))
-        log.append({"action": "write_manifest", "target": str(manifest)})
+        if manifest.exists():  # written by apply: record the release
+            write_durably(manifest, _manifest(plan, "released"))
+            log.append({"action": "write_manifest", "target": str(manifest)})
         return log
 
     def _affected_files(self, incident: IncidentView, context: PlaybookContext) -> set[Path]:

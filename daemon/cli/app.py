@@ -20,6 +20,7 @@ from daemon.cli import (
     demo_command,
     incident_actions,
     incidents_commands,
+    quarantine_commands,
     report_command,
     run_command,
     runs_commands,
@@ -50,6 +51,7 @@ app.add_typer(incidents_commands.app, name="incidents")
 app.add_typer(silences_commands.app, name="silences")
 app.add_typer(audit_commands.app, name="audit")
 runs_commands.register(app)
+app.add_typer(quarantine_commands.app, name="quarantine")
 
 EXIT_USAGE = 2
 

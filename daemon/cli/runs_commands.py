@@ -23,6 +23,7 @@ from daemon.cli.common import (
     store_for,
     styled_status,
 )
+from daemon.executor import execute_approved
 from daemon.store.models import Approval, PlaybookRun, RunStatus
 
 app = typer.Typer(
@@ -151,6 +152,26 @@ def show_command(
             f"{decision.decision} by {decision.actor} via {decision.via} at "
             f"{decision.at.isoformat()}{note}"
         )
+
+
+@app.command("execute")
+def execute_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Execute every approved run now: apply, verify, then resolve the incident or roll back.
+    (`warden run` does this by itself every few seconds.)"""
+    loaded = load(config)
+    store = store_for(loaded)
+    try:
+        outcomes = execute_approved(store, loaded, identity=f"cli:{getpass.getuser()}")
+    finally:
+        store.close()
+    rows = [{"run": o.run_id, "status": o.status, "message": o.message} for o in outcomes]
+    if as_json:
+        print_json_lines(rows)
+        return
+    if not rows:
+        console.print("No approved run is waiting.")
+    for row in rows:
+        console.print(f"run {row['run']}: {styled_status(str(row['status']))}  {row['message']}")
 
 
 def _decide(

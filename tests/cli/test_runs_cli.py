@@ -59,3 +59,24 @@ def test_scan_proposes_and_a_person_approves(tmp_path: Path):
     assert detail["status"] == "approved"
     missing = run_warden("approve", "99", cwd=tmp_path)
     assert missing.code == 2 and "there is no run 99" in missing.stderr
+
+    spiked = tmp_path / "data" / "date=2025-03-08" / "part-0.parquet"
+    original = spiked.read_bytes()
+    executed = run_warden("runs", "execute", "--json", cwd=tmp_path)
+    (outcome,) = [json.loads(line) for line in executed.stdout.splitlines()]
+    assert outcome["status"] == "succeeded", outcome
+    assert not spiked.exists()
+    incidents = run_warden("incidents", "list", "--json", cwd=tmp_path).stdout.splitlines()
+    assert json.loads(incidents[0])["status"] == "resolved"
+    (quarantined,) = [
+        json.loads(line)
+        for line in run_warden("quarantine", "list", "--json", cwd=tmp_path).stdout.splitlines()
+    ]
+    assert quarantined["status"] == "quarantined" and len(quarantined["files"]) == 1
+    released = run_warden(
+        "quarantine", "release", str(run["incident_id"]), "--as", "alice", cwd=tmp_path
+    )
+    assert released.code == 0 and "1 file(s) back in place" in released.stdout
+    assert spiked.read_bytes() == original
+    again = run_warden("quarantine", "release", str(run["incident_id"]), cwd=tmp_path)
+    assert again.code == 2 and "released already" in again.stderr

@@ -22,6 +22,7 @@ from daemon.store.models import (
     PlaybookRun,
     ReferenceProfile,
     ScanRun,
+    Silence,
 )
 
 NEW_YORK = timezone(timedelta(hours=-5))
@@ -94,6 +95,10 @@ def _records() -> list[SQLModel]:
             acknowledged_at=AWARE,
             resolved_at=NAIVE,
             closed_reason="auto-resolved",
+            closed_at=AWARE,
+            false_alarm=True,
+            route={"rule": "routes[0]", "playbook": "quarantine", "params": {"max_files": 3}},
+            silenced_by="maintenance:migration",
         ),
         Incident(
             id=2,
@@ -106,6 +111,18 @@ def _records() -> list[SQLModel]:
             previous_incident_id=1,
             first_seen=NAIVE,
             last_seen=NAIVE,
+        ),
+        Silence(
+            id=1,
+            dataset="orders",
+            monitor=None,
+            pattern="null_spike",
+            starts_at=NAIVE,
+            ends_at=AWARE,
+            created_by="U123",
+            reason="backfill of 2025-03-09 — known, ☂",
+            created_at=AWARE,
+            expired_at=NAIVE,
         ),
         PlaybookRun(
             id=1,

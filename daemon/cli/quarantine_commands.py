@@ -1,0 +1,71 @@
+"""`warden quarantine list|release`: what the quarantine playbook moved aside."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from daemon.cli.common import (
+    ConfigOption,
+    JsonOption,
+    UsageProblem,
+    console,
+    load,
+    print_json_lines,
+    store_for,
+)
+from daemon.quarantines import ReleaseRefused, list_quarantines, release
+
+app = typer.Typer(
+    help="Files moved aside by the quarantine playbook: list them, or move them back.",
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """List quarantines: incident, status, files (original path, size, sha256)."""
+    manifests = list_quarantines(load(config))
+    if as_json:
+        print_json_lines(manifests)
+        return
+    if not manifests:
+        console.print("Nothing is quarantined.")
+        return
+    table = Table(title=f"{len(manifests)} quarantine(s)")
+    for header in ("incident", "status", "files", "bytes", "first file"):
+        table.add_column(header, overflow="fold", no_wrap=header != "first file")
+    for manifest in manifests:
+        files = manifest.get("files", [])
+        table.add_row(
+            f"#{manifest.get('incident_id', '?')}",
+            str(manifest.get("status")),
+            str(len(files)),
+            f"{sum(f.get('bytes', 0) for f in files):,}",
+            files[0]["original_path"] if files else "-",
+        )
+    console.print(table)
+
+
+@app.command("release")
+def release_command(
+    incident_id: Annotated[int, typer.Argument(help="The incident whose files to release.")],
+    config: ConfigOption = None,
+    actor: Annotated[
+        str | None, typer.Option("--as", metavar="USER", help="Who (default: your login).")
+    ] = None,
+) -> None:
+    """Move an incident's quarantined files back where they were, byte-identical."""
+    loaded = load(config)
+    store = store_for(loaded)
+    try:
+        steps = release(store, loaded, incident_id, actor=actor or getpass.getuser())
+    except ReleaseRefused as error:
+        raise UsageProblem(str(error)) from None
+    finally:
+        store.close()
+    restored = sum(1 for step in steps if step.get("outcome") in ("moved", "already moved"))
+    console.print(f"Released incident {incident_id}: {restored} file(s) back in place.")
