@@ -160,7 +160,7 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
             row["pattern"],
             scope,
             f"{row['occurrences']}x",
-            row["proposed_action"],
+            _proposal(row),
         )
     console.print(summary)
     console.print(
@@ -168,8 +168,12 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
         "two clean scans resolve it.\n"
         f"On {MISSING_DAY + timedelta(days=1)} the empty window gives no verdict, and a day "
         "that has not arrived yet is only late; once the next day lands it is a hole.\n"
-        "Warden proposes a playbook per incident; executing playbooks after a person approves "
-        "the plan is the next step of the roadmap.\n"
+        "Each incident is routed to a playbook, which plans the repair (`warden runs list` "
+        "shows the plans: files, sizes, checksums). A person approves with `warden approve "
+        "RUN`; the daemon (or `warden runs execute`) applies it, checks the data again, and "
+        "resolves the incident or rolls back. Quarantine runs today; relabel_batch and "
+        "synthetic_backfill are next. Here the null spike cleared before anyone approved, so "
+        "its proposal expired.\n"
     )
     warden = warden_command()
     config_arg = f"--config {config_path}"
@@ -177,8 +181,19 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     for command in (
         f"{warden} incidents list {config_arg}",
         f"{warden} incidents show 1 {config_arg}",
+        f"{warden} runs list {config_arg}",
         f"{warden} scan {config_arg} --at {LAST_SCAN.date()} --json",
         f"{warden} validate-config {config_path}",
     ):
         console.print(f"  {command}")
     return outcome
+
+
+def _proposal(row: dict) -> str:
+    """The routed playbook and its approval policy, short enough for the summary table."""
+    route = row.get("route")
+    if not isinstance(route, dict):
+        return str(row["proposed_action"])
+    if route.get("playbook") is None:
+        return "notify only"
+    return f"{route['playbook']} ({route['approval']} approval)"
