@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import select
 
@@ -39,7 +40,7 @@ from daemon.store.models import (
 )
 from daemon.store.types import utcnow
 from detectors.results import Status
-from playbooks.base import Plan
+from playbooks.base import Plan, Playbook, PlaybookContext
 from playbooks.registry import get_playbook
 
 log = logging.getLogger(__name__)
@@ -118,34 +119,18 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
         )
     playbook = get_playbook(run.playbook)
     context = playbook_context(config, incident.dataset)
+    steps: list[dict[str, Any]] = []
     try:
         steps = playbook.apply(plan, context)
     except Exception as error:
         log.exception("run %s failed while applying", run_id)
-        return _roll_back(
-            store,
-            run,
-            incident,
-            playbook,
-            plan,
-            context,
-            identity,
-            f"apply failed: {type(error).__name__}: {error}",
-        )
-    verified, detail = verify(config, store, incident)
-    if not verified:
-        return _roll_back(
-            store,
-            run,
-            incident,
-            playbook,
-            plan,
-            context,
-            identity,
-            f"verification failed: {detail}",
-            steps,
-        )
-    return _finish(store, run, incident, RunStatus.succeeded, identity, detail, steps)
+        failure = f"apply failed: {type(error).__name__}: {error}"
+    else:
+        verified, detail = verify(config, store, incident)
+        if verified:
+            return _finish(store, run, incident, RunStatus.succeeded, identity, detail, steps)
+        failure = f"verification failed: {detail}"
+    return _roll_back(store, run, incident, (playbook, plan, context), identity, failure, steps)
 
 
 def verify(config: WardenConfig, store: Store, incident: Incident) -> tuple[bool, str]:
@@ -173,7 +158,16 @@ def verify(config: WardenConfig, store: Store, incident: Incident) -> tuple[bool
     return True, f"{incident.pattern} is no longer found at {at.isoformat()}"
 
 
-def _roll_back(store, run, incident, playbook, plan, context, identity, reason, steps=()):
+def _roll_back(
+    store: Store,
+    run: PlaybookRun,
+    incident: Incident,
+    unit: tuple[Playbook, Plan, PlaybookContext],
+    identity: str,
+    reason: str,
+    steps: list[dict[str, Any]],
+) -> RunOutcome:
+    playbook, plan, context = unit
     try:
         undone = playbook.rollback(plan, context)
     except Exception as error:
@@ -186,9 +180,9 @@ def _roll_back(store, run, incident, playbook, plan, context, identity, reason, 
             identity,
             f"{reason}; the rollback failed too ({type(error).__name__}: {error}): "
             "check the data by hand",
-            list(steps),
+            steps,
         )
-    return _finish(store, run, incident, RunStatus.rolled_back, identity, reason, [*steps, *undone])
+    return _finish(store, run, incident, RunStatus.rolled_back, identity, reason, steps + undone)
 
 
 def _finish(
@@ -198,7 +192,7 @@ def _finish(
     status: RunStatus,
     identity: str,
     message: str,
-    steps: list[dict],
+    steps: list[dict[str, Any]],
 ) -> RunOutcome:
     with store.session() as session:
         current = session.exec(
