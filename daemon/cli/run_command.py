@@ -36,7 +36,9 @@ def run(
     store = store_for(loaded)
     identity = f"{socket.gethostname()}:{os.getpid()}"
     scheduler = build_scheduler(loaded, store, identity=identity, heartbeat_file=heartbeat_file)
-    monitor_jobs = [job for job in scheduler.get_jobs() if job.id != "heartbeat"]
+    # The scheduler also holds the heartbeat and the run executor; count the monitors' jobs.
+    names = {monitor.name for monitor in loaded.monitors}
+    monitor_jobs = [job for job in scheduler.get_jobs() if job.id in names]
     for monitor in loaded.monitors:
         console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
     if once:
@@ -45,7 +47,8 @@ def run(
     # (the executor threads are joined at interpreter exit).
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     console.print(
-        f"warden daemon {identity} running {len(monitor_jobs)} monitor(s); Ctrl-C to stop."
+        f"warden daemon {identity} running {len(monitor_jobs)} monitor(s) and executing "
+        "approved playbook runs; Ctrl-C to stop."
     )
     if "WARDEN_LOG_LEVEL" not in os.environ:
         # The daemon reports every scan (one line each); other commands stay quiet.

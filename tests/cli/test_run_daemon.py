@@ -83,7 +83,7 @@ def test_daemon_scans_on_schedule_touches_heartbeat_and_stops_on_sigterm(tmp_pat
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert "running 1 monitor(s)" in out
+    assert "running 1 monitor(s) and executing approved playbook runs" in " ".join(out.split())
     ticks = sorted(run.scheduled_for for run in runs)
     assert all(tick.second % 2 == 0 and tick.microsecond == 0 for tick in ticks), ticks
     assert len(set(ticks)) == len(ticks)
