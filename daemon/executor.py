@@ -1,35 +1,45 @@
 """Executing approved playbook runs: claim, apply, verify, then resolve, or roll back and
 escalate.
 
-- **Claim**: one approved run at a time, under `SELECT ... FOR UPDATE SKIP LOCKED` on
-  PostgreSQL (replicas never claim the same run; SQLite's single writer serialises claims).
-  The run becomes `running` and its incident `remediating`, in one audited transaction. An
-  approved run whose incident has meanwhile resolved or closed expires instead.
+- **Claim**: one run at a time, under `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL
+  (replicas never claim the same run; SQLite's single writer serialises claims): the oldest
+  approved run, or a `running` one whose worker stopped reporting (`stale_run_after`: it
+  crashed or was killed). The run becomes `running` and its incident `remediating`, in one
+  audited transaction. An approved run whose incident has meanwhile resolved or closed
+  expires instead.
 - **Apply**: the stored plan, checked against its stored hash first (what runs is what was
-  approved). Playbook steps are idempotent, so a run interrupted by a crash is finished by
-  running it again (the daemon's reconciler will do that for stale heartbeats).
-- **Verify**: the incident's monitor is evaluated again at the incident's latest scan time.
-  The run is verified when the incident's pattern is no longer found for its scope. An
-  empty window (`insufficient_data`) counts as verified, since the bad data is out of it.
-- **Outcome**: verified means the run `succeeded` and the incident is resolved. A failed
-  apply or verification means the playbook rolls back, the run is `rolled_back` (or
-  `failed` when the rollback fails too), and the incident goes back to `acknowledged` for a
-  person, with the reason on its timeline.
+  approved), applied in a child process (`run_worker.py`) while the parent keeps the run's
+  heartbeat and stops the child at `run_timeout`. Playbook steps are idempotent, so a run
+  taken over after a crash is finished by applying it again.
+- **Verify**: the playbook's own check when it has one (a label batch, a synthetic
+  partition); otherwise the incident's monitor is evaluated again at the incident's latest
+  scan time, and the run is verified when the incident's pattern is no longer found for its
+  scope. An empty window (`insufficient_data`) counts as verified: the bad data is out of it.
+- **Outcome**: verified means the run `succeeded`; the incident is resolved, or handed back
+  to a person (`acknowledged`) when the playbook does not fix the data itself (a label
+  batch waits for labels). A failed apply, a timeout or a failed verification means the
+  playbook rolls back, the run is `rolled_back` (or `failed` when the rollback fails too),
+  and the incident goes back to `acknowledged` for a person, with the reason on its
+  timeline.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.lifecycle import change_status
 from daemon.proposals import playbook_context, set_run_status
+from daemon.run_worker import ApplyFailed, ClaimLost, apply_in_child
 from daemon.scan.evaluators import ScanContext
 from daemon.scan.runner import evaluate
+from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
@@ -54,26 +64,44 @@ class RunOutcome:
 
 
 def execute_approved(store: Store, config: WardenConfig, *, identity: str) -> list[RunOutcome]:
-    """Claim and execute approved runs until none is left; returns what happened to each."""
+    """Claim and execute approved (or abandoned) runs until none is left; returns what
+    happened to each."""
     outcomes = []
-    while (run_id := claim_next(store, identity=identity)) is not None:
+    stale_after = config.playbooks.stale_run_after
+    while (run_id := claim_next(store, identity=identity, stale_after=stale_after)) is not None:
         outcomes.append(execute(store, config, run_id, identity=identity))
     return outcomes
 
 
-def claim_next(store: Store, *, identity: str) -> int | None:
-    """Mark the oldest approved run `running` and return its id; None when there is none."""
+def claim_next(store: Store, *, identity: str, stale_after: timedelta) -> int | None:
+    """Mark the oldest approved run, or an abandoned running one (no heartbeat for
+    `stale_after`), `running` for `identity` and return its id; None when there is none."""
     while True:
         with store.session() as session:
+            cutoff = utcnow() - stale_after
             run = session.exec(
                 select(PlaybookRun)
-                .where(PlaybookRun.status == RunStatus.approved)
+                .where(
+                    or_(
+                        PlaybookRun.status == RunStatus.approved,
+                        and_(
+                            PlaybookRun.status == RunStatus.running,
+                            or_(
+                                col(PlaybookRun.heartbeat_at).is_(None),
+                                col(PlaybookRun.heartbeat_at) < cutoff,
+                            ),
+                        ),
+                    )
+                )
                 .order_by(PlaybookRun.id)  # type: ignore[arg-type]
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
             if run is None:
                 return None
+            if run.status == RunStatus.running:
+                _take_over(session, run, identity)
+                return run.id
             incident = session.get(Incident, run.incident_id)
             assert incident is not None
             if incident.status not in ACTIVE_INCIDENT_STATUSES:
@@ -99,6 +127,40 @@ def claim_next(store: Store, *, identity: str) -> int | None:
             return run.id
 
 
+def _take_over(session: Any, run: PlaybookRun, identity: str) -> None:
+    """Claim a running run whose worker stopped reporting; audited."""
+    previous, silent_since = run.claimed_by, run.heartbeat_at
+    run.claimed_by, run.heartbeat_at, run.updated_at = identity, utcnow(), utcnow()
+    session.add(run)
+    append_audit(
+        session,
+        actor=identity,
+        action="run.taken_over",
+        entity_type="playbook_run",
+        entity_id=str(run.id),
+        payload={
+            "from_worker": previous,
+            "last_heartbeat": silent_since.isoformat() if silent_since else None,
+            "reason": "its worker stopped reporting; the run is finished by applying it again",
+        },
+    )
+
+
+def heartbeat(store: Store, run_id: int, identity: str) -> bool:
+    """Record that `identity` still works on the run; False when it no longer holds it."""
+    with store.session() as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(PlaybookRun)
+            .where(
+                col(PlaybookRun.id) == run_id,
+                col(PlaybookRun.claimed_by) == identity,
+                col(PlaybookRun.status) == RunStatus.running,
+            )
+            .values(heartbeat_at=utcnow())
+        )
+        return bool(result.rowcount)
+
+
 def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -> RunOutcome:
     """Apply a claimed (`running`) run, verify it and record the outcome."""
     with store.session(readonly=True) as session:
@@ -106,6 +168,9 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
         assert run is not None and run.status == RunStatus.running, run
         incident = session.get(Incident, run.incident_id)
         assert incident is not None
+    if not heartbeat(store, run_id, identity):
+        message = f"run {run_id} is held by {run.claimed_by}, not {identity}; nothing done"
+        return RunOutcome(run_id, run.status, message)
     plan = Plan.from_dict(run.plan)
     if plan.hash != run.plan_hash:
         return _finish(
@@ -120,15 +185,36 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
     playbook = get_playbook(run.playbook)
     context = playbook_context(config, incident.dataset)
     steps: list[dict[str, Any]] = []
+    settings = config.playbooks
     try:
-        steps = playbook.apply(plan, context)
-    except Exception as error:
-        log.exception("run %s failed while applying", run_id)
-        failure = f"apply failed: {type(error).__name__}: {error}"
+        steps = apply_in_child(
+            run.playbook,
+            plan,
+            context,
+            timeout_seconds=settings.run_timeout.total_seconds(),
+            heartbeat=lambda: heartbeat(store, run_id, identity),
+            interval=min(5.0, settings.stale_run_after.total_seconds() / 4),
+        )
+    except ClaimLost as error:
+        log.warning("run %s: %s", run_id, error)
+        return RunOutcome(run_id, RunStatus.running.value, str(error))
+    except ApplyFailed as error:
+        log.error("run %s failed while applying: %s", run_id, error)
+        failure = f"apply failed: {error}"
     else:
-        verified, detail = verify(config, store, incident)
+        own = playbook.verify(plan, context)
+        verified, detail = (own.ok, own.detail) if own else verify(config, store, incident)
         if verified:
-            return _finish(store, run, incident, RunStatus.succeeded, identity, detail, steps)
+            return _finish(
+                store,
+                run,
+                incident,
+                RunStatus.succeeded,
+                identity,
+                detail,
+                steps,
+                resolves=playbook.resolves_incident,
+            )
         failure = f"verification failed: {detail}"
     return _roll_back(store, run, incident, (playbook, plan, context), identity, failure, steps)
 
@@ -193,11 +279,21 @@ def _finish(
     identity: str,
     message: str,
     steps: list[dict[str, Any]],
+    *,
+    resolves: bool = True,
 ) -> RunOutcome:
     with store.session() as session:
         current = session.exec(
             select(PlaybookRun).where(PlaybookRun.id == run.id).with_for_update()
         ).one()
+        if current.claimed_by != identity or current.status != RunStatus.running:
+            # Taken over while this worker looked dead: the new holder records the outcome.
+            log.warning(
+                "run %s is now held by %s; %s records nothing", run.id, current.claimed_by, identity
+            )
+            return RunOutcome(
+                run.id or 0, current.status, f"run is now held by {current.claimed_by}"
+            )
         current.step_log = list(steps)
         current.error = None if status == RunStatus.succeeded else message
         set_run_status(session, current, status, actor=identity, reason=message)
@@ -205,7 +301,16 @@ def _finish(
         if latest is None or latest.status != IncidentStatus.remediating:
             # Someone changed the incident while the run went on: leave it as they set it.
             return RunOutcome(run.id or 0, status.value, message)
-        if status == RunStatus.succeeded:
+        if status == RunStatus.succeeded and not resolves:
+            change_status(
+                session,
+                incident.id or 0,
+                IncidentStatus.acknowledged,
+                actor=identity,
+                reason=f"run {run.id} ({run.playbook}) done: {message}; resolve the incident "
+                "when the follow-up is complete",
+            )
+        elif status == RunStatus.succeeded:
             change_status(
                 session,
                 incident.id or 0,

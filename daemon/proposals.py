@@ -17,17 +17,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
+from daemon.datasets import open_dataset
 from daemon.routing import RouteDecision
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
 from daemon.store.types import utcnow
-from playbooks.base import DatasetLocation, IncidentView, Plan, PlanRefused, PlaybookContext
+from playbooks.base import (
+    DatasetLocation,
+    IncidentView,
+    LabelStudioTarget,
+    Plan,
+    PlanRefused,
+    PlaybookContext,
+)
 from playbooks.registry import get_playbook
 
 log = logging.getLogger(__name__)
@@ -40,9 +49,27 @@ POLICY_ACTOR = "policy:auto"
 
 def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
     settings = config.datasets[dataset]
+    studio = config.label_studio
     return PlaybookContext(
-        DatasetLocation(dataset, settings.format, settings.path or "", settings.time_column),
+        DatasetLocation(
+            dataset,
+            settings.format,
+            settings.path or "",
+            settings.time_column,
+            entity_column=settings.entity_column,
+            label_column=settings.roles.label,
+            prediction_column=settings.roles.prediction,
+        ),
         Path(config.playbooks.work_root),
+        open_source=partial(open_dataset, dataset, settings),
+        label_studio=None
+        if studio is None
+        else LabelStudioTarget(
+            studio.url.rstrip("/"),
+            studio.token.get_secret_value(),
+            studio.project,
+            studio.timeout.total_seconds(),
+        ),
     )
 
 

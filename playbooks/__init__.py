@@ -3,4 +3,7 @@
 Importing the package registers every playbook (see `registry.py`).
 """
 
-from playbooks import quarantine  # noqa: F401 - registers the playbook
+from playbooks import (
+    quarantine,  # noqa: F401 - registers the playbook
+    relabel,  # noqa: F401 - registers the playbook
+)

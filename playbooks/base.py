@@ -12,7 +12,14 @@ A playbook is a registered unit (see `registry.py`) with
 - `apply(plan, context)`: carries the plan out step by step. Each step checks the current
   state before acting, so a rerun after a crash finishes the job without doing anything
   twice;
+- `verify(plan, context)`: checks that the applied plan did what it should. `None` (the
+  default) means "evaluate the incident's monitor again": the problem must be gone. A
+  playbook whose effect the monitor cannot see (a label batch, a synthetic partition kept
+  out of the monitored data) checks its own output instead;
 - `rollback(plan, context)`: undoes what `apply` did, where that is possible.
+
+`resolves_incident` says whether a verified run resolves the incident (quarantine) or hands
+it back to a person with the output (a label batch waits for labels).
 
 Playbooks import nothing from the daemon: what they know of an incident is an
 `IncidentView`, and where they may write is in the `PlaybookContext`.
@@ -23,11 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from detectors.sources.base import DatasetSource
 
 #: Bumped when the shape of a plan changes; stored in every plan (and so in its hash).
 PLAN_SCHEMA_VERSION = 1
@@ -58,21 +69,55 @@ class IncidentView:
 
 @dataclass(frozen=True)
 class DatasetLocation:
-    """Where a file dataset lives, as the config says."""
+    """Where a dataset lives and what its columns mean, as the config says (`path` is empty
+    for tables)."""
 
     name: str
     format: str
     path: str
     time_column: str
+    entity_column: str | None = None
+    label_column: str | None = None
+    prediction_column: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelStudioTarget:
+    """A Label Studio project that label batches are imported into."""
+
+    url: str
+    token: str = field(repr=False)
+    project: int
+    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
 class PlaybookContext:
-    """Where a playbook reads and writes. `work_root` is Warden's own area (quarantine,
-    label batches, synthetic partitions), outside every dataset's folder."""
+    """Where a playbook reads and writes.
+
+    `work_root` is Warden's own area (quarantine, label batches, synthetic partitions),
+    outside every dataset's folder. `open_source` opens the dataset for reading (an Ibis
+    table; the same reader the detectors use, so a quarantined file is left out).
+    `open_source` must be picklable: a run is applied in a child process.
+    """
 
     dataset: DatasetLocation
     work_root: Path
+    open_source: Callable[[], DatasetSource] | None = None
+    label_studio: LabelStudioTarget | None = None
+
+    def source(self) -> DatasetSource:
+        if self.open_source is None:
+            raise PlanRefused(f"dataset {self.dataset.name!r} cannot be read here")
+        return self.open_source()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a playbook's own check found: `ok`, and a sentence saying why."""
+
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +171,8 @@ class Playbook(ABC):
     #: Small valid and invalid params, for the contract test that runs every playbook.
     example_params: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     invalid_params: ClassVar[tuple[dict[str, Any], ...]] = ({"no_such_param": 1},)
+    #: Whether a verified run resolves the incident; False hands it back to a person.
+    resolves_incident: ClassVar[bool] = True
 
     def parse_params(self, raw: dict[str, Any]) -> PlaybookParams:
         return self.Params.model_validate(raw)
@@ -139,6 +186,10 @@ class Playbook(ABC):
     @abstractmethod
     def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         """Carry out `plan`; idempotent. Returns the step log (one entry per step)."""
+
+    def verify(self, plan: Plan, context: PlaybookContext) -> Verification | None:
+        """Check the applied plan's own output; None: evaluate the incident's monitor again."""
+        return None
 
     @abstractmethod
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:

@@ -55,12 +55,14 @@ def move_file(source: Path, destination: Path, expected_sha256: str) -> str:
     return "moved"
 
 
-def write_durably(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (a fsynced temporary file renamed into place)."""
+def write_durably(path: Path, content: str | bytes) -> None:
+    """Write `content` (text as UTF-8) to `path` atomically: a fsynced temporary file
+    renamed into place, so a reader sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with open(partial, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(path)

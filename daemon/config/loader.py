@@ -18,7 +18,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from daemon.config.models import MONITOR_KINDS, SECRET_FIELDS, WardenConfig
+from daemon.config.base import closest
+from daemon.config.models import (
+    MONITOR_KINDS,
+    NAMES_CHECKED_BY_CALLER,
+    SECRET_FIELDS,
+    WardenConfig,
+    name_problems,
+)
 from daemon.settings import environment_overrides
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -68,7 +75,9 @@ def load_config(
     raw = _relative_to(raw, Path(file).resolve().parent)
     raw = _deep_merge(raw, environment_overrides(environ))
     config = _validate(raw, root, problems)
-    problems.extend(_dataset_problems(raw, root))
+    problems.extend(_name_problems(raw, root))
+    # In file order, so a person can fix them top to bottom (sorted() is stable).
+    problems = sorted(problems, key=lambda problem: problem.line or 0)
     if config is None or problems:
         raise ConfigError(file, problems)
     return config
@@ -80,7 +89,7 @@ def _validate(raw: dict[str, Any], root: Any, problems: list[ConfigProblem]) -> 
     data = copy.deepcopy(raw)
     for _ in range(20):  # each round removes at least one key; 20 nested levels is plenty
         try:
-            return WardenConfig.model_validate(data)
+            return WardenConfig.model_validate(data, context={NAMES_CHECKED_BY_CALLER: True})
         except ValidationError as error:
             items = error.errors()
         unknown = [item for item in items if item["type"] == "unknown_keys"]
@@ -95,29 +104,19 @@ def _validate(raw: dict[str, Any], root: Any, problems: list[ConfigProblem]) -> 
     return None
 
 
-def _dataset_problems(raw: dict[str, Any], root: Any) -> list[ConfigProblem]:
-    """Monitors (and dataset references) that name a dataset the file does not define."""
-    datasets = raw.get("datasets") if isinstance(raw.get("datasets"), dict) else {}
-    monitors = raw.get("monitors") if isinstance(raw.get("monitors"), list) else []
-    known = ", ".join(sorted(datasets)) or "none defined"
-    problems = []
-    for index, monitor in enumerate(monitors):
-        if not isinstance(monitor, dict):
-            continue
-        reference = monitor.get("reference")
-        named = [(f"monitors[{index}].dataset", monitor.get("dataset"))]
-        if "offline" in monitor:
-            named.append((f"monitors[{index}].offline", monitor.get("offline")))
-        if isinstance(reference, dict) and "dataset" in reference:
-            named.append((f"monitors[{index}].reference.dataset", reference["dataset"]))
-        for path, name in named:
-            if isinstance(name, str) and name not in datasets:
-                problems.append(
-                    ConfigProblem(
-                        path, f"unknown dataset {name!r} (defined: {known})", _line_of(root, path)
-                    )
-                )
-    return problems
+def _name_problems(raw: dict[str, Any], root: Any) -> list[ConfigProblem]:
+    """Names that refer to nothing (a monitor's dataset, a route's monitor...) and route or
+    maintenance window names used twice; checked on the file as read, so they are reported
+    even when validation failed elsewhere."""
+
+    def place(path: str) -> str:
+        line = _line_of(root, path)
+        return path if line is None else f"{path} (line {line})"
+
+    return [
+        ConfigProblem(problem.path, problem.message, _line_of(root, problem.entry))
+        for problem in name_problems(raw, place)
+    ]
 
 
 def _value_at(data: Any, location: list[Any]) -> Any:
@@ -307,6 +306,12 @@ def _problem_from_error(error: Any, raw: Any, root: Any) -> ConfigProblem:
         message = f"this monitor has no `kind`; add one of: {', '.join(MONITOR_KINDS)}"
     elif kind in ("dict_type", "model_type") and not isinstance(error.get("input"), dict):
         message = f"expected a mapping of keys here, got {error.get('input')!r}"
+    elif kind == "literal_error" and isinstance(error.get("input"), str):
+        # pydantic lists the choices (`Input should be 'a', 'b' or 'c'`); name the likely one.
+        choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
+        suggestion = closest(error["input"], choices)
+        if suggestion is not None:
+            message += f"; did you mean {suggestion!r}?"
     line_path = path
     if kind == "unknown_keys" and error.get("ctx", {}).get("keys"):
         # Point at the offending key itself, not at the start of its section.

@@ -22,11 +22,18 @@ maintenance:                             # detections recorded, not routed or no
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from daemon.config.base import ConfigModel
+from daemon.config.base import ConfigModel, unknown_name_message
 from detectors.params import Duration, EndInstant, Instant
 
 #: Failure patterns the detectors emit (DESIGN.md); a contract test keeps it complete.
@@ -55,28 +62,30 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _known_pattern(name: str) -> str:
+    if name not in PATTERNS:
+        raise ValueError(unknown_name_message("pattern", name, PATTERNS, known_label="patterns"))
+    return name
+
+
+#: Checked one entry at a time, so each unknown pattern is reported at its own place.
+PatternName = Annotated[str, AfterValidator(_known_pattern)]
+
+
 class Matcher(ConfigModel):
     """Which detections a route or a maintenance window applies to. Every field given must
     match (one value, or any of a list); a field left out matches anything."""
 
     monitor: list[str] | None = Field(None, description="Monitor name(s).")
     dataset: list[str] | None = Field(None, description="Dataset name(s).")
-    pattern: list[str] | None = Field(None, description="Failure pattern(s), like null_spike.")
+    pattern: list[PatternName] | None = Field(
+        None, description="Failure pattern(s), like null_spike."
+    )
 
     @field_validator("monitor", "dataset", "pattern", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return _as_list(value)
-
-    @field_validator("pattern")
-    @classmethod
-    def _known_patterns(cls, value: list[str] | None) -> list[str] | None:
-        unknown = sorted(set(value or ()) - set(PATTERNS))
-        if unknown:
-            raise ValueError(
-                f"unknown pattern(s) {', '.join(unknown)}; patterns are: {', '.join(PATTERNS)}"
-            )
-        return value
 
 
 class RouteMatch(Matcher):
@@ -95,7 +104,11 @@ class RouteConfig(ConfigModel):
     """Where incidents that match go: a playbook with its params and approval policy (or
     notify only, with `playbook: null`), and the channel to tell."""
 
-    name: str | None = Field(None, description="A name for the audit trail (default route-N).")
+    name: str | None = Field(
+        None,
+        description="A unique name for incidents and the audit trail (default: its place, "
+        "like routes[0]).",
+    )
     match: RouteMatch = Field(default_factory=RouteMatch, description="Default: everything.")
     playbook: PlaybookName | None = Field(
         description="quarantine | relabel_batch | synthetic_backfill, or null to notify only."
@@ -105,6 +118,42 @@ class RouteConfig(ConfigModel):
         "human", description="auto | human | two_person (who must approve before it runs)."
     )
     channel: str | None = Field(None, description="Where to notify (default: slack.channel).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_need_a_playbook(cls, data: Any) -> Any:
+        # Said here because "`playbook` is missing" alone does not tell why params matter.
+        if isinstance(data, dict) and data.get("params") and "playbook" not in data:
+            choices = ", ".join(get_args(PlaybookName))
+            raise ValueError(
+                f"`params` needs a `playbook`, and this route has none: add `playbook:` with "
+                f"one of {choices}, or remove `params` to notify only"
+            )
+        return data
+
+    @field_validator("params")
+    @classmethod
+    def _params_fit_the_playbook(cls, params: dict[str, Any], info: ValidationInfo) -> Any:
+        """A route's params must be valid for its playbook, checked when the config loads."""
+        playbook = info.data.get("playbook")  # absent when the playbook itself is invalid
+        if playbook is None:
+            return params
+        # Imported here: the playbooks load pandas, needed only when a route names one.
+        from playbooks.registry import PLAYBOOKS, get_playbook
+
+        try:
+            get_playbook(playbook)
+        except KeyError:
+            return params  # not built yet: nothing to check them against
+        try:
+            PLAYBOOKS[playbook].parse_params(params)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or '(params)'}: {item['msg']}"
+                for item in error.errors()
+            )
+            raise ValueError(f"not valid for {playbook}: {problems}") from None
+        return params
 
     @model_validator(mode="after")
     def _consistent(self) -> RouteConfig:
@@ -146,3 +195,21 @@ class PlaybooksConfig(ConfigModel):
         default_factory=lambda: timedelta(hours=24),
         description="A proposal not decided within this long expires (default 24h).",
     )
+    run_timeout: Duration = Field(
+        default_factory=lambda: timedelta(minutes=30),
+        description="An approved run still going after this long is stopped, rolled back "
+        "and escalated to a person (default 30m).",
+    )
+    stale_run_after: Duration = Field(
+        default_factory=lambda: timedelta(minutes=2),
+        description="A running run whose worker has not reported for this long (it crashed "
+        "or was killed) is taken over and finished by the next worker (default 2m; steps "
+        "are idempotent, so finishing is safe).",
+    )
+
+    @field_validator("run_timeout", "stale_run_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value

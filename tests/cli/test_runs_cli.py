@@ -4,13 +4,18 @@ a person approves it, and a second decision is refused."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .conftest import run_warden
+from .conftest import WARDEN, run_warden
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -64,7 +69,7 @@ def test_scan_proposes_and_a_person_approves(tmp_path: Path):
     original = spiked.read_bytes()
     executed = run_warden("runs", "execute", "--json", cwd=tmp_path)
     (outcome,) = [json.loads(line) for line in executed.stdout.splitlines()]
-    assert outcome["status"] == "succeeded", outcome
+    assert outcome["status"] == "succeeded", (outcome, executed.stderr)
     assert not spiked.exists()
     incidents = run_warden("incidents", "list", "--json", cwd=tmp_path).stdout.splitlines()
     assert json.loads(incidents[0])["status"] == "resolved"
@@ -80,3 +85,88 @@ def test_scan_proposes_and_a_person_approves(tmp_path: Path):
     assert spiked.read_bytes() == original
     again = run_warden("quarantine", "release", str(run["incident_id"]), cwd=tmp_path)
     assert again.code == 2 and "released already" in again.stderr
+
+
+def _workers(pid: int) -> list[int]:
+    """The playbook worker processes `pid` started (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in command:
+                found.append(int(child))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """True when `pid` has exited (gone, or a zombie nobody reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def _run_status(folder: Path, run_id: int) -> str:
+    with sqlite3.connect(folder / "warden.db") as connection:
+        (status,) = connection.execute(
+            "SELECT status FROM playbook_run WHERE id = ?", (run_id,)
+        ).fetchone()
+    return status
+
+
+def test_sigkill_during_a_run_then_the_next_worker_finishes_it_exactly_once(tmp_path: Path):
+    _write(tmp_path / "data")
+    (tmp_path / "warden.yaml").write_text(
+        "datasets:\n  events: {format: parquet, path: data, time_column: ts}\n"
+        "monitors:\n  - name: quality\n    kind: quality\n    dataset: events\n"
+        "    window: 1d\n    reference: {start: '2025-03-01', end: '2025-03-06'}\n"
+        "playbooks: {stale_run_after: 2s}\n"
+    )
+    assert run_warden("scan", "--at", "2025-03-09", cwd=tmp_path).code == 0  # alerts: exit 0
+    assert run_warden("approve", "1", "--as", "alice", cwd=tmp_path).code == 0
+    spiked = tmp_path / "data" / "date=2025-03-08" / "part-0.parquet"
+    original = spiked.read_bytes()
+    # Make the move hang: the file becomes a FIFO that nobody writes to (a hung mount).
+    spiked.unlink()
+    os.mkfifo(spiked)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    worker = subprocess.Popen(
+        [str(WARDEN), "runs", "execute"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _workers(worker.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (child,) = _workers(worker.pid)
+        assert _run_status(tmp_path, 1) == "running"
+        time.sleep(3)  # let the child reach the hanging read
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # The orphaned child notices its parent died and exits: no second writer later.
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(child)
+    assert _run_status(tmp_path, 1) == "running"  # abandoned mid-run
+
+    spiked.unlink()  # the mount recovers
+    spiked.write_bytes(original)
+    time.sleep(2.5)  # past stale_run_after
+    executed = run_warden("runs", "execute", "--json", cwd=tmp_path)
+    (outcome,) = [json.loads(line) for line in executed.stdout.splitlines()]
+    assert outcome["status"] == "succeeded", (outcome, executed.stderr)
+    quarantined = list((tmp_path / "warden-work" / "quarantine").rglob("*.parquet"))
+    assert [p.read_bytes() for p in quarantined] == [original] and not spiked.exists()
+    assert not list((tmp_path / "warden-work").rglob("*.partial"))
+    log = run_warden("audit", "log", "--json", cwd=tmp_path).stdout.splitlines()
+    actions = [json.loads(line)["action"] for line in log]
+    assert actions.count("run.taken_over") == 1 and actions.count("run.succeeded") == 1
+    assert run_warden("audit", "verify", cwd=tmp_path).code == 0

@@ -3,7 +3,11 @@ back and goes back to a person; concurrent claimers never take the same run."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import stat
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,11 +20,12 @@ from daemon.config.models import WardenConfig
 from daemon.executor import claim_next, execute, execute_approved
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.audit import verify_audit_chain
-from daemon.store.models import Incident, PlaybookRun
+from daemon.store.models import AuditEvent, Incident, PlaybookRun
 from playbooks.files import sha256_of
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 AT = DAY + timedelta(days=8)
+STALE = timedelta(minutes=2)
 
 
 def _write(folder: Path) -> list[Path]:
@@ -39,7 +44,7 @@ def _write(folder: Path) -> list[Path]:
     return written
 
 
-def _setup(store, tmp_path: Path) -> tuple[WardenConfig, list[Path]]:
+def _setup(store, tmp_path: Path, **playbooks: str) -> tuple[WardenConfig, list[Path]]:
     files = _write(tmp_path / "data")
     config = WardenConfig.model_validate(
         {
@@ -56,7 +61,7 @@ def _setup(store, tmp_path: Path) -> tuple[WardenConfig, list[Path]]:
                     "reference": {"start": DAY.isoformat(), "end": "2025-03-05"},
                 }
             ],
-            "playbooks": {"work_root": str(tmp_path / "work")},
+            "playbooks": {"work_root": str(tmp_path / "work"), **playbooks},
         }
     )
     sync_monitors(store, config)
@@ -127,7 +132,7 @@ def test_a_run_whose_incident_is_gone_expires_instead(store, tmp_path):
     _approve(store, config, run.id)
     with store.session() as session:
         change_status(session, run.incident_id, IncidentStatus.resolved, actor="bob")
-    assert claim_next(store, identity="replica-1") is None
+    assert claim_next(store, identity="replica-1", stale_after=STALE) is None
     assert _the_run(store).status == "expired" and files[-1].exists()
 
 
@@ -135,17 +140,63 @@ def test_concurrent_claimers_take_different_runs(store, tmp_path):
     config, _ = _setup(store, tmp_path)
     run = _the_run(store)
     _approve(store, config, run.id)
-    claimed: list[int | None] = []
+    claimed: dict[str, int | None] = {}
     start = threading.Barrier(3)
 
     def claim() -> None:
         start.wait()
-        claimed.append(claim_next(store, identity=threading.current_thread().name))
+        name = threading.current_thread().name
+        claimed[name] = claim_next(store, identity=name, stale_after=STALE)
 
     threads = [threading.Thread(target=claim, name=f"replica-{i}") for i in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(claimed, key=lambda x: x or 0) == [None, None, run.id]
-    assert execute(store, config, run.id or 0, identity="replica-0").status == "succeeded"
+    assert sorted(claimed.values(), key=lambda x: x or 0) == [None, None, run.id]
+    (winner,) = [name for name, run_id in claimed.items() if run_id is not None]
+    assert execute(store, config, run.id or 0, identity=winner).status == "succeeded"
+
+
+def test_a_run_past_its_timeout_is_stopped_rolled_back_and_escalated(store, tmp_path):
+    config, files = _setup(store, tmp_path, run_timeout="3s")
+    run = _the_run(store)
+    _approve(store, config, run.id)
+    # The file becomes a FIFO nobody writes to: reading it blocks forever, like a hung mount.
+    spiked = files[-1]
+    spiked.unlink()
+    os.mkfifo(spiked)
+    started = time.monotonic()
+    (outcome,) = execute_approved(store, config, identity="replica-1")
+    assert time.monotonic() - started < 60
+    assert outcome.status == "rolled_back"
+    assert "timed out after 3s; the worker was stopped" in outcome.message
+    assert stat.S_ISFIFO(spiked.stat().st_mode)  # left where it was
+    assert _incident(store, run.incident_id).status == "acknowledged"
+    assert not multiprocessing.active_children()
+
+
+def test_a_stale_running_run_is_taken_over_and_a_live_one_is_not(store, tmp_path):
+    config, files = _setup(store, tmp_path)
+    run = _the_run(store)
+    _approve(store, config, run.id)
+    assert claim_next(store, identity="crashed", stale_after=STALE) == run.id
+    # Its worker is fresh: nobody else may take it.
+    assert claim_next(store, identity="replica-2", stale_after=STALE) is None
+    with store.session() as session:
+        row = session.get(PlaybookRun, run.id)
+        row.heartbeat_at = row.heartbeat_at - timedelta(minutes=5)
+        session.add(row)
+    assert claim_next(store, identity="replica-2", stale_after=STALE) == run.id
+    lost = execute(store, config, run.id or 0, identity="crashed")
+    assert lost.status == "running" and "held by replica-2" in lost.message
+    assert files[-1].exists()  # the worker that lost its claim did nothing
+    assert execute(store, config, run.id or 0, identity="replica-2").status == "succeeded"
+    with store.session(readonly=True) as session:
+        actions = [
+            event.action
+            for event in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+            if event.entity_type == "playbook_run"
+        ]
+    assert actions.count("run.taken_over") == 1 and actions.count("run.succeeded") == 1
+    assert actions.index("run.taken_over") < actions.index("run.succeeded")

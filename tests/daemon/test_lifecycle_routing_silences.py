@@ -82,7 +82,7 @@ ROUTES = [
         "approval": "two_person",
         "channel": "#fraud",
     },
-    {"match": {"column": "salary"}, "playbook": "relabel_batch", "params": {"max_rows": 50}},
+    {"match": {"column": "salary"}, "playbook": "relabel_batch", "params": {"batch_size": 50}},
     {"match": {"severity": "info"}, "playbook": None},
 ]
 
@@ -106,7 +106,7 @@ def test_first_matching_route_wins_then_defaults_and_it_is_deterministic():
     assert (by_column.rule, by_column.playbook, by_column.params) == (
         "routes[1]",
         "relabel_batch",
-        {"max_rows": 50},
+        {"batch_size": 50},
     )
     assert by_column.channel == "#ml-oncall"  # no channel on the route: slack.channel
     info = decide("loans", "volume_drop", severity="info")
