@@ -16,7 +16,7 @@ import ibis
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.discovery import FileFormat, discover_files
-from detectors.sources.errors import SourceError, UnreadableFile
+from detectors.sources.errors import SourceError, UnreadableFile, time_column_type_error
 from detectors.sources.file_schemas import FileSchema, read_parquet_schema
 
 
@@ -69,6 +69,13 @@ def duckdb_connection(memory_limit: str | None = None) -> Any:
 _UNCAST_TIME_TYPES = frozenset(
     {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"}
 )
+
+
+def _is_time_type(duckdb_type: str) -> bool:
+    """Whether DuckDB can cut windows on a column of this type: any timestamp, a date (a hive
+    partition such as `date=2025-01-01` too), or text, cast as ISO 8601 (CSV columns DuckDB
+    did not detect as times). Numbers and times of day are not."""
+    return duckdb_type.startswith("TIMESTAMP") or duckdb_type in ("DATE", "VARCHAR")
 
 
 def _select_with_time(reader: str, time_column: str, types: dict[str, str]) -> str:
@@ -148,6 +155,15 @@ def open_file_source(
         raise SourceError(
             f"dataset {name!r}: time column {time_column!r} is not in the data; "
             f"columns are: {', '.join(columns)}"
+        )
+    if not _is_time_type(types[time_column]):
+        raise time_column_type_error(
+            name,
+            time_column,
+            types[time_column].lower(),
+            accepted="a timestamp, a date, or text in ISO 8601",
+            convert="epoch numbers are not read as times: write them as timestamps, e.g. "
+            f'with pandas `pd.to_datetime(df["{time_column}"], unit="s")` for seconds',
         )
     if entity_column and entity_column not in columns:
         raise SourceError(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import ibis
 
 from detectors.sources.base import DatasetSource
-from detectors.sources.errors import SourceError
+from detectors.sources.errors import SourceError, time_column_type_error
 
 SqlFormat = Literal["postgres", "duckdb"]
 
@@ -33,13 +33,26 @@ def open_sql_source(
         expression = connection.table(table_name, database=schema_name or None)
     except Exception as error:
         raise SourceError(f"dataset {name!r}: table {table!r} cannot be opened: {error}") from error
-    columns = list(expression.schema().names)
+    schema = expression.schema()
     for role, column in (("time", time_column), ("entity", entity_column)):
-        if column and column not in columns:
+        if column and column not in schema:
             raise SourceError(
                 f"dataset {name!r}: {role} column {column!r} is not in table {table!r}; "
-                f"columns are: {', '.join(columns)}"
+                f"columns are: {', '.join(schema.names)}"
             )
+    time_type = schema[time_column]
+    if not (time_type.is_timestamp() or time_type.is_date()):
+        # Windows are compared with the column as it is, so that the database can use an
+        # index on it; text would need a cast on every row, and epoch numbers a guessed unit.
+        raise time_column_type_error(
+            name,
+            time_column,
+            str(time_type.copy(nullable=True)),
+            accepted="a timestamp or a date",
+            convert="convert epoch numbers or text in a view over the table, e.g. "
+            f"`to_timestamp({time_column})` for epoch seconds or "
+            f"`CAST({time_column} AS TIMESTAMPTZ)` for ISO 8601 text",
+        )
     return DatasetSource(
         name=name,
         table=expression,
