@@ -19,13 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from daemon.config.base import closest
-from daemon.config.models import (
-    MONITOR_KINDS,
-    NAMES_CHECKED_BY_CALLER,
-    SECRET_FIELDS,
-    WardenConfig,
-    name_problems,
-)
+from daemon.config.models import MONITOR_KINDS, SECRET_FIELDS, WardenConfig
+from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
 from daemon.settings import environment_overrides
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -105,9 +100,9 @@ def _validate(raw: dict[str, Any], root: Any, problems: list[ConfigProblem]) -> 
 
 
 def _name_problems(raw: dict[str, Any], root: Any) -> list[ConfigProblem]:
-    """Names that refer to nothing (a monitor's dataset, a route's monitor...) and route or
-    maintenance window names used twice; checked on the file as read, so they are reported
-    even when validation failed elsewhere."""
+    """Names that refer to nothing (a monitor's dataset, a route's monitor...) and monitor,
+    route or maintenance window names used twice; checked on the file as read, so they are
+    reported even when validation failed elsewhere."""
 
     def place(path: str) -> str:
         line = _line_of(root, path)

@@ -8,8 +8,6 @@ generated from `WardenConfig` (`warden schema`); a test keeps it in sync.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -25,8 +23,8 @@ from pydantic import (
 from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-exported
     ConfigModel,
     unknown_keys_message,
-    unknown_name_message,
 )
+from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
 from daemon.config.routing import (
     IncidentsConfig,
     MaintenanceWindow,
@@ -327,13 +325,8 @@ class WardenConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> WardenConfig:
-        seen: set[str] = set()
-        for monitor in self.monitors:
-            if monitor.name in seen:
-                raise ValueError(
-                    f"monitor name {monitor.name!r} is used twice; names must be unique"
-                )
-            seen.add(monitor.name)
+        """Names across sections (`daemon.config.names`), for a config built in code; the
+        loader checks them on the file instead, to report each at its line."""
         if not (info.context or {}).get(NAMES_CHECKED_BY_CALLER):
             plain = self.model_dump(include={"datasets", "monitors", "routes", "maintenance"})
             problems = name_problems(plain)
@@ -346,87 +339,3 @@ class WardenConfig(ConfigModel):
             if monitor.name == name:
                 return monitor
         raise KeyError(name)
-
-
-#: Validation context key: the caller checks names itself with `name_problems` (the loader
-#: does, to report each at its line), so the model does not report them a second time.
-NAMES_CHECKED_BY_CALLER = "names_checked_by_caller"
-
-
-@dataclass(frozen=True)
-class NameProblem:
-    """A name that refers to nothing the config defines, or that is used twice.
-
-    `path` is the field (`routes[1].match.dataset`); `entry` is the name itself
-    (`routes[1].match.dataset[0]` when the field holds a list), where a person looks.
-    """
-
-    path: str
-    message: str
-    entry: str
-
-
-def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) -> list[NameProblem]:
-    """Every dataset or monitor name in `data` that the config does not define, and every
-    route or maintenance window name used twice, all of them.
-
-    `data` is the config as plain data (the file as read, or a model dump); a part of the
-    wrong shape is skipped, because validation reports it. A repeated name is reported at
-    its second use, and `place` renders the path of the first in the message (the loader
-    adds its line).
-    """
-    datasets = data.get("datasets")
-    dataset_names = sorted(str(name) for name in datasets) if isinstance(datasets, dict) else []
-    monitors = _entries(data, "monitors")
-    monitor_names = sorted(
-        {monitor["name"] for _, monitor in monitors if isinstance(monitor.get("name"), str)}
-    )
-    problems: list[NameProblem] = []
-
-    def check(path: str, value: Any, noun: str, known: list[str], *, many: bool = False) -> None:
-        if isinstance(value, str):
-            named = [(path, value)]
-        elif many and isinstance(value, list):
-            named = [(f"{path}[{index}]", name) for index, name in enumerate(value)]
-        else:
-            return
-        for entry, name in named:
-            if isinstance(name, str) and name not in known:
-                problems.append(NameProblem(path, unknown_name_message(noun, name, known), entry))
-
-    for index, monitor in monitors:
-        check(f"monitors[{index}].dataset", monitor.get("dataset"), "dataset", dataset_names)
-        check(f"monitors[{index}].offline", monitor.get("offline"), "dataset", dataset_names)
-        reference = monitor.get("reference")
-        if isinstance(reference, dict):
-            path = f"monitors[{index}].reference.dataset"
-            check(path, reference.get("dataset"), "dataset", dataset_names)
-    for section, noun in (("routes", "route"), ("maintenance", "maintenance window")):
-        first_use: dict[str, str] = {}
-        for index, entry in _entries(data, section):
-            where = f"{section}[{index}]"
-            match = entry.get("match")
-            if isinstance(match, dict):
-                path = f"{where}.match"
-                check(f"{path}.monitor", match.get("monitor"), "monitor", monitor_names, many=True)
-                check(f"{path}.dataset", match.get("dataset"), "dataset", dataset_names, many=True)
-            name = entry.get("name")
-            if not isinstance(name, str):
-                continue
-            if name in first_use:
-                message = (
-                    f"{noun} name {name!r} is already used at {place(first_use[name])}; "
-                    "names must be unique"
-                )
-                problems.append(NameProblem(f"{where}.name", message, f"{where}.name"))
-            else:
-                first_use[name] = f"{where}.name"
-    return problems
-
-
-def _entries(data: Mapping[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
-    """The mappings of a list section with their positions; anything else is skipped."""
-    items = data.get(section)
-    if not isinstance(items, list):
-        return []
-    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]

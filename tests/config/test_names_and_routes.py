@@ -1,6 +1,6 @@
-"""Names in routes and maintenance windows, through the real loader: each unknown or repeated
-name is reported at its own place and line, beside every other problem, with a suggestion
-when the name looks like a typo."""
+"""Names in monitors, routes and maintenance windows, through the real loader: each unknown or
+repeated name is reported at its own place and line, beside every other problem, with a
+suggestion when the name looks like a typo."""
 
 from __future__ import annotations
 
@@ -242,6 +242,35 @@ maintenance:
     ]
 
 
+def test_repeated_monitor_names_name_both_places_beside_other_problems(tmp_path: Path):
+    problems = _problems(
+        tmp_path,
+        DATASETS_AND_MONITORS
+        + "  - {name: loans-fresh, kind: freshness, dataset: loans, max_lag: 1 day}\n"  # line 7
+        "  - {name: loans-fresh, kind: freshness, dataset: fraud, max_lag: 3h}\n",  # line 8
+    )
+    assert problems == [
+        (
+            "monitors[2].max_lag",
+            7,
+            "'1 day' is not a duration: write an integer and a unit (s, m, h, d or w), "
+            "for example 15m, 2h or 7d",
+        ),
+        (
+            "monitors[2].name",
+            7,
+            "monitor name 'loans-fresh' is already used at monitors[0].name (line 5); "
+            "names must be unique",
+        ),
+        (
+            "monitors[3].name",
+            8,
+            "monitor name 'loans-fresh' is already used at monitors[0].name (line 5); "
+            "names must be unique",
+        ),
+    ]
+
+
 def test_unnamed_routes_do_not_clash(tmp_path: Path):
     path = tmp_path / "warden.yaml"
     routes = (
@@ -316,3 +345,18 @@ def test_built_in_code_the_model_reports_each_name_problem_once():
     )
     assert expected in text
     assert text.count("unknown dataset") == 1
+
+
+def test_built_in_code_the_model_names_both_uses_of_a_repeated_monitor_name():
+    fresh = {"name": "m", "kind": "freshness", "dataset": "loans", "max_lag": "2h"}
+    with pytest.raises(ValueError) as caught:
+        WardenConfig.model_validate(
+            {
+                "datasets": {"loans": {"format": "csv", "path": "x.csv", "time_column": "t"}},
+                "monitors": [fresh, {**fresh, "max_lag": "3h"}],
+            }
+        )
+    assert (
+        "monitors[1].name: monitor name 'm' is already used at monitors[0].name; "
+        "names must be unique"
+    ) in str(caught.value)
