@@ -83,6 +83,7 @@ def incident_view(incident: Incident) -> IncidentView:
         scope=dict(incident.scope or {}),
         columns=tuple(columns),
         windows=dict(evidence.get("windows") or {}),
+        findings=tuple(evidence.get("findings") or ()),
     )
 
 

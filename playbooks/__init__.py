@@ -6,4 +6,5 @@ Importing the package registers every playbook (see `registry.py`).
 from playbooks import (
     quarantine,  # noqa: F401 - registers the playbook
     relabel,  # noqa: F401 - registers the playbook
+    synthetic,  # noqa: F401 - registers the playbook
 )

@@ -57,6 +57,7 @@ class IncidentView:
     `windows` maps a name (`current`, `reference`...) to `{"dataset", "start", "end"}` with
     ISO 8601 times; `scope` is the incident's scope (`{"path": ...}` for a file-level
     problem, `{"partition": ...}` for a missing one, empty for a window-level one).
+    `findings` are the evidence's findings (`pattern`, `column`, `details`...).
     """
 
     id: int
@@ -65,6 +66,8 @@ class IncidentView:
     scope: dict[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The alerting findings' details (bucket sizes, row counts...), as stored in evidence.
+    findings: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

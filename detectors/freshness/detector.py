@@ -160,6 +160,7 @@ def _volume_finding(timeline: Timeline, params: FreshnessParams) -> Finding | No
         bool(alert),
         details={
             "partition": (timeline.start + newest * timeline.step).isoformat(),
+            "bucket": format_duration(timeline.step),
             "rows": count,
             "usual_rows": baseline,
             "history": history,

@@ -189,6 +189,7 @@ from playbooks.base import DatasetLocation, Plan, PlaybookContext
 from playbooks.quarantine import Quarantine
 plan = Plan.from_dict(json.loads(Path(sys.argv[1]).read_text()))
 context = PlaybookContext(DatasetLocation(*json.loads(sys.argv[2])), Path(sys.argv[3]))
+print("ready", flush=True)
 Quarantine().apply(plan, context)
 print("done")
 """
@@ -227,9 +228,12 @@ def test_sigkill_during_apply_then_rerun_ends_as_a_clean_run(tmp_path: Path):
     kills, kills_mid_way = 0, 0
     while True:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=repo_root)
-        time.sleep(rng.uniform(0.4, 1.0))
+        assert process.stdout is not None
+        # Kill at a random moment of the apply itself, whatever the imports cost.
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.6))
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
+            output = process.stdout.read()
             assert process.returncode == 0 and "done" in output
             break
         process.send_signal(signal.SIGKILL)
