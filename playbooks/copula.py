@@ -102,9 +102,8 @@ def fit(frame: pd.DataFrame, columns: list[str]) -> CopulaModel:
         else:
             model.categorical.append(_categorical(series))
     if scores:
-        model.correlation = _positive_definite(
-            np.corrcoef(np.vstack(scores)) if len(scores) > 1 else np.ones((1, 1))
-        )
+        matrix = np.atleast_2d(np.asarray(np.corrcoef(np.vstack(scores)), dtype=float))
+        model.correlation = _positive_definite(matrix)
     return model
 
 
@@ -122,10 +121,10 @@ def sample(model: CopulaModel, rows: int, seed: int) -> pd.DataFrame:
         for marginal in model.numeric:
             missing = rng.random(rows) < marginal.missing_share
             data[marginal.name] = _restore(data[marginal.name], missing, marginal)
-    for marginal in model.categorical:
-        picks = rng.choice(len(marginal.values), size=rows, p=marginal.shares)
-        values = pd.Series([marginal.values[i] for i in picks], dtype=object)
-        data[marginal.name] = values.astype(marginal.dtype) if _castable(marginal) else values
+    for category in model.categorical:
+        picks = rng.choice(len(category.values), size=rows, p=category.shares)
+        values = pd.Series([category.values[i] for i in picks], dtype=object)
+        data[category.name] = values.astype(category.dtype) if _castable(category) else values
     return pd.DataFrame(data)
 
 

@@ -45,15 +45,24 @@ from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
 
 
-def choose_method(reference: ColumnProfile, params: DriftParams) -> str:
-    """The method for one column: an override, the monitor's method, or the auto rule."""
+def choose_method(
+    reference: ColumnProfile, params: DriftParams, current: ColumnProfile | None = None
+) -> str:
+    """The method for one column: an override, the monitor's method, or the auto rule.
+
+    A column is binary (z_test) when both windows together hold at most two values: a
+    binary reference column in which a third value appears is compared by chi-square or
+    Jensen-Shannon, so the new value is scored rather than the column skipped.
+    """
     chosen = params.column_methods.get(reference.name, params.method)
     if chosen != "auto":
         return chosen
     small = reference.count <= params.small_sample_rows
     if reference.kind == "numeric":
         return "ks" if small else "wasserstein"
-    if len(reference.categories or {}) <= 2 and not reference.other_count:
+    values = set(reference.categories or {}) | set((current and current.categories) or {})
+    other = reference.other_count or (current and current.other_count)
+    if len(values) <= 2 and not other:
         return "z_test"  # binary at any size: see the module docstring
     return "chi_square" if small else "jensen_shannon"
 
@@ -133,7 +142,7 @@ def _score_columns(
         if ref_column.count < params.min_rows or cur_column.count < params.min_rows:
             skipped[name] = f"fewer than {params.min_rows} non-null values"
             continue
-        method = choose_method(ref_column, params)
+        method = choose_method(ref_column, params, cur_column)
         try:
             score = get_method(method).score(ref_column, cur_column)
             p_value = _gating_p_value(ref_column, cur_column, method, score)

@@ -62,6 +62,23 @@ def test_roles_name_the_pattern(rng):
     assert [(f.column, f.pattern) for f in result.alerts] == [("label", "label_drift")]
 
 
+def test_a_third_value_in_a_binary_column_is_scored_not_skipped(rng):
+    # A yes/no reference picks z_test, which takes two values only; with a new value in the
+    # current window the column must be compared by chi-square and the new value reported.
+    reference = rng.choice(["no", "yes"], 800, p=[0.6, 0.4])
+    current = np.where(rng.random(800) < 0.1, "maybe", rng.choice(["no", "yes"], 800, p=[0.6, 0.4]))
+    ref, cur = profiles(frame({"c": reference}), frame({"c": current}))
+    result = detect_drift(ref, cur)
+    assert result.summary["skipped"] == {}
+    drift = next(f for f in result.findings if f.pattern == "feature_drift")
+    assert drift.method == "chi_square" and drift.alert
+    emergence = [f for f in result.alerts if f.pattern == "category_emergence"]
+    assert emergence[0].details["new_categories"] == {"maybe": int((current == "maybe").sum())}
+    # Still binary in both windows: still z_test.
+    same = profiles(frame({"c": reference}), frame({"c": rng.choice(["no", "yes"], 800)}))
+    assert next(f for f in detect_drift(*same).findings).method == "z_test"
+
+
 def test_new_category_is_category_emergence(rng):
     reference = _columns(rng, 3000)
     current = _columns(rng, 3000)
