@@ -59,6 +59,8 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
             entity_column=settings.entity_column,
             label_column=settings.roles.label,
             prediction_column=settings.roles.prediction,
+            url=(settings.url or "") if settings.format in ("postgres", "duckdb") else "",
+            table=settings.table or "",
         ),
         Path(config.playbooks.work_root),
         open_source=partial(open_dataset, dataset, settings),

@@ -30,7 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -82,6 +83,9 @@ class DatasetLocation:
     entity_column: str | None = None
     label_column: str | None = None
     prediction_column: str | None = None
+    #: For tables: the database URL (may hold a password: never put it in a plan) and table.
+    url: str = field(default="", repr=False)
+    table: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,21 @@ class PlaybookContext:
     open_source: Callable[[], DatasetSource] | None = None
     label_studio: LabelStudioTarget | None = None
 
-    def source(self) -> DatasetSource:
+    @contextmanager
+    def source(self) -> Iterator[DatasetSource]:
+        """The dataset opened for reading, closed after use: a DuckDB file stays locked
+        while a connection to it is open, and the quarantine of a table writes to it."""
         if self.open_source is None:
             raise PlanRefused(f"dataset {self.dataset.name!r} cannot be read here")
-        return self.open_source()
+        opened = self.open_source()
+        try:
+            yield opened
+        finally:
+            backend = opened.table.get_backend()
+            # Spark's session is shared by the whole process: it stays up.
+            if backend.name in ("duckdb", "postgres"):
+                with suppress(Exception):  # closing is best effort; the read is done
+                    backend.disconnect()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ size and sha256, the incident and the plan hash. Moved files are out of the data
 so every later read by Warden (or anyone) leaves them out; `rollback` (`warden quarantine
 release`) moves them back, byte-identical.
 
+A table (PostgreSQL, DuckDB) has no files to move: its quarantine excludes the incident's
+window instead, recorded in the table's database with a clean view
+(`playbooks/sql_quarantine.py`); releasing lifts the exclusion. No row is changed.
+
 >>> QuarantineParams().max_files
 100
 """
@@ -23,9 +27,11 @@ from typing import Any
 
 from pydantic import Field
 
+from detectors.profiling import window_filter
 from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
 from detectors.sources.file_schemas import read_parquet_schema
+from detectors.sources.quarantine_table import QUARANTINE_TABLE
 from playbooks.base import (
     IncidentView,
     Plan,
@@ -37,6 +43,13 @@ from playbooks.base import (
 )
 from playbooks.files import move_file, sha256_of, write_durably
 from playbooks.registry import register
+from playbooks.sql_quarantine import (
+    check_identifier,
+    clean_view_name,
+    exclude_window,
+    release_window,
+)
+from playbooks.window_rows import window_bounds
 
 MANIFEST = "manifest.json"
 
@@ -69,10 +82,13 @@ class Quarantine(Playbook):
     ) -> Plan:
         assert isinstance(params, QuarantineParams)
         dataset = context.dataset
+        if dataset.format in ("postgres", "duckdb"):
+            return self._plan_table(incident, params, context)
         if dataset.format not in ("parquet", "csv"):
             raise PlanRefused(
-                f"dataset {dataset.name!r} is a {dataset.format} table; quarantine moves files "
-                "and works on parquet and csv datasets"
+                f"dataset {dataset.name!r} is a {dataset.format} dataset; quarantine moves "
+                "files of parquet and csv datasets and excludes windows of postgres and "
+                "duckdb tables"
             )
         affected = sorted(self._affected_files(incident, context))
         if not affected:
@@ -115,10 +131,75 @@ class Quarantine(Playbook):
             steps=tuple(steps),
         )
 
+    def _plan_table(
+        self, incident: IncidentView, params: QuarantineParams, context: PlaybookContext
+    ) -> Plan:
+        dataset = context.dataset
+        try:
+            check_identifier(dataset.table)
+            check_identifier(dataset.time_column)
+        except ValueError as error:
+            raise PlanRefused(str(error)) from error
+        window = incident.windows.get("current") or {}
+        if incident.scope.get("path") or not window.get("start"):
+            raise PlanRefused(
+                f"incident {incident.id} is not about a window of table {dataset.table!r}; "
+                "a table's quarantine excludes a time window"
+            )
+        start, end = window_bounds(window)
+        with context.source() as source:
+            window = window_filter(source.table, dataset.time_column, start, end)
+            rows = int(window.count().execute())
+        if rows == 0:
+            raise PlanRefused(
+                f"table {dataset.table!r} holds no rows in {start.isoformat()} .. "
+                f"{end.isoformat()}; nothing to quarantine"
+            )
+        target = quarantine_folder(context, incident.id)
+        view = clean_view_name(dataset.table)
+        exclude = PlanStep(
+            "exclude_window",
+            dataset.table,
+            {
+                "engine": dataset.format,
+                "time_column": dataset.time_column,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "rows": rows,
+                "view": view,
+            },
+        )
+        return Plan(
+            playbook=self.name,
+            incident_id=incident.id,
+            params=params.model_dump(),
+            summary=(
+                f"Exclude the {rows:,} rows of table {dataset.table!r} with {dataset.time_column} "
+                f"in {start.isoformat()} .. {end.isoformat()}: record the window in "
+                f"{QUARANTINE_TABLE} and keep the view {view} without it (Warden's reads leave "
+                f"it out too). No row is changed or deleted; `warden quarantine release "
+                f"{incident.id}` lifts the exclusion."
+            ),
+            steps=(exclude, PlanStep("write_manifest", str(target / MANIFEST), {"files": 0})),
+        )
+
     def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         log = []
         for step in plan.steps:
-            if step.action == "move":
+            if step.action == "exclude_window":
+                outcome = exclude_window(
+                    step.details["engine"],
+                    context.dataset.url,
+                    table=step.target,
+                    time_column=step.details["time_column"],
+                    incident_id=plan.incident_id,
+                    plan_hash=plan.hash,
+                    start=datetime.fromisoformat(step.details["start"]),
+                    end=datetime.fromisoformat(step.details["end"]),
+                    rows=step.details["rows"],
+                )
+                log.append({"action": "exclude_window", "target": step.target, "outcome": outcome})
+            elif step.action == "move":
                 outcome = move_file(
                     Path(step.target), Path(step.details["to"]), step.details["sha256"]
                 )
@@ -131,6 +212,15 @@ class Quarantine(Playbook):
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         log = []
         for step in reversed(plan.steps):
+            if step.action == "exclude_window":
+                outcome = release_window(
+                    step.details["engine"],
+                    context.dataset.url,
+                    table=step.target,
+                    incident_id=plan.incident_id,
+                    plan_hash=plan.hash,
+                )
+                log.append({"action": "include_window", "target": step.target, "outcome": outcome})
             if step.action != "move":
                 continue
             original, quarantined = Path(step.target), Path(step.details["to"])
@@ -204,13 +294,16 @@ def _manifest(plan: Plan, status: str) -> str:
         for step in plan.steps
         if step.action == "move"
     ]
-    document = {
+    document: dict[str, Any] = {
         "schema_version": 1,
         "status": status,
         "incident_id": plan.incident_id,
         "plan_hash": plan.hash,
         "files": files,
     }
+    for step in plan.steps:
+        if step.action == "exclude_window":
+            document["excluded_window"] = {"table": step.target, **step.details}
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 

@@ -302,10 +302,9 @@ class SyntheticBackfill(Playbook):
     def _real_rows(self, context: PlaybookContext, start: datetime, end: datetime) -> int:
         from detectors.profiling import window_filter
 
-        source = context.source()
-        return int(
-            window_filter(source.table, context.dataset.time_column, start, end).count().execute()
-        )
+        with context.source() as source:
+            window = window_filter(source.table, context.dataset.time_column, start, end)
+            return int(window.count().execute())
 
     def _generated_bytes(self, plan: Plan, context: PlaybookContext) -> bytes:
         generate = plan.steps[0]

@@ -79,8 +79,8 @@ def read_split(
     """The rows of [start, end) for a training or evaluation split (see the module doc)."""
     if not 0 <= max_synthetic_share < 1:
         raise ValueError("max_synthetic_share must be in [0, 1)")
-    source = context.source()
-    real = window_filter(source.table, context.dataset.time_column, start, end).execute()
+    with context.source() as source:
+        real = window_filter(source.table, context.dataset.time_column, start, end).execute()
     if "is_synthetic" in real.columns:
         real = real[~real["is_synthetic"].fillna(False).astype(bool)]
     time_column = context.dataset.time_column

@@ -54,26 +54,26 @@ def read_window(
     column the dataset does not have.
     """
     start, end = window_bounds(window)
-    source = context.source()
     time_column = context.dataset.time_column
-    available = list(source.table.schema().names)
-    wanted = list(dict.fromkeys([time_column, *(columns or available)]))
-    if id_column and id_column not in wanted:
-        wanted.append(id_column)
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise PlanRefused(
-            f"dataset {context.dataset.name!r} has no column(s) {', '.join(unknown)}; "
-            f"it has {', '.join(available)}"
-        )
-    rows = window_filter(source.table, time_column, start, end)
-    count = int(rows.count().execute())
-    if count > max_rows:
-        raise PlanRefused(
-            f"the window {start.isoformat()} .. {end.isoformat()} holds {count:,} rows, more "
-            f"than max_window_rows={max_rows:,}; narrow the window or raise the bound"
-        )
-    frame = rows.select(*wanted).execute()
+    with context.source() as source:
+        available = list(source.table.schema().names)
+        wanted = list(dict.fromkeys([time_column, *(columns or available)]))
+        if id_column and id_column not in wanted:
+            wanted.append(id_column)
+        unknown = [name for name in wanted if name not in available]
+        if unknown:
+            raise PlanRefused(
+                f"dataset {context.dataset.name!r} has no column(s) {', '.join(unknown)}; "
+                f"it has {', '.join(available)}"
+            )
+        rows = window_filter(source.table, time_column, start, end)
+        count = int(rows.count().execute())
+        if count > max_rows:
+            raise PlanRefused(
+                f"the window {start.isoformat()} .. {end.isoformat()} holds {count:,} rows, "
+                f"more than max_window_rows={max_rows:,}; narrow the window or raise the bound"
+            )
+        frame = rows.select(*wanted).execute()
     return with_row_ids(frame, time_column, id_column)
 
 

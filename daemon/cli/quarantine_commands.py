@@ -58,7 +58,8 @@ def release_command(
         str | None, typer.Option("--as", metavar="USER", help="Who (default: your login).")
     ] = None,
 ) -> None:
-    """Move an incident's quarantined files back where they were, byte-identical."""
+    """Move an incident's quarantined files back where they were, byte-identical (for a
+    table: lift the exclusion of its window)."""
     loaded = load(config)
     store = store_for(loaded)
     try:
@@ -68,4 +69,11 @@ def release_command(
     finally:
         store.close()
     restored = sum(1 for step in steps if step.get("outcome") in ("moved", "already moved"))
-    console.print(f"Released incident {incident_id}: {restored} file(s) back in place.")
+    tables = [step["target"] for step in steps if step.get("action") == "include_window"]
+    if tables:
+        console.print(
+            f"Released incident {incident_id}: its window of table {', '.join(tables)} is "
+            "read again (the clean view and Warden's reads include it)."
+        )
+    else:
+        console.print(f"Released incident {incident_id}: {restored} file(s) back in place.")

@@ -8,6 +8,7 @@ import ibis
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import SourceError, time_column_type_error
+from detectors.sources.quarantine_table import without_quarantined
 
 SqlFormat = Literal["postgres", "duckdb"]
 
@@ -55,7 +56,7 @@ def open_sql_source(
         )
     return DatasetSource(
         name=name,
-        table=expression,
+        table=without_quarantined(connection, expression, table, time_column),
         time_column=time_column,
         entity_column=entity_column,
         spec={"format": sql_format, "url": _mask(url), "table": table},

@@ -141,8 +141,8 @@ def test_file_scoped_incident_and_refusals(tmp_path: Path):
     )
     with pytest.raises(PlanRefused, match="more than max_files=2"):
         PLAYBOOK.plan(_window_incident(0), QuarantineParams(max_files=2), many)
-    table = PlaybookContext(DatasetLocation("t", "postgres", "", "ts"), tmp_path / "w")
-    with pytest.raises(PlanRefused, match="works on parquet and csv"):
+    table = PlaybookContext(DatasetLocation("t", "spark", "", "ts"), tmp_path / "w")
+    with pytest.raises(PlanRefused, match="moves files of parquet and csv datasets"):
         PLAYBOOK.plan(_window_incident(0), QuarantineParams(), table)
     (tmp_path / "csv").mkdir()
     (tmp_path / "csv" / "events.csv").write_text("ts,x\n2025-03-01T00:00:00Z,1\n")
@@ -231,7 +231,7 @@ def test_sigkill_during_apply_then_rerun_ends_as_a_clean_run(tmp_path: Path):
         assert process.stdout is not None
         # Kill at a random moment of the apply itself, whatever the imports cost.
         assert process.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.2, 1.0))
         if process.poll() is not None:
             output = process.stdout.read()
             assert process.returncode == 0 and "done" in output
@@ -241,7 +241,7 @@ def test_sigkill_during_apply_then_rerun_ends_as_a_clean_run(tmp_path: Path):
         kills += 1
         left = sum(path.exists() for path in files)
         kills_mid_way += 0 < left < len(files)
-        assert kills < 50, "the apply never finished"
+        assert kills < 200, "the apply never finished"
     assert kills_mid_way >= 1, "no run was killed mid-way; the test proved nothing"
     quarantine = tmp_path / "warden" / "quarantine" / "incident-1"
     moved = {path.name: sha256_of(path) for path in quarantine.rglob("*.parquet")}
