@@ -10,7 +10,32 @@ from sqlmodel import col, select
 
 from daemon.routing import RouteDecision, default_route
 from daemon.store.engine import Store
-from daemon.store.models import AuditEvent, Incident
+from daemon.store.models import AuditEvent, Incident, IncidentStatus, RunStatus
+
+#: Every action Warden writes to the audit trail (`audit log --action` checks against these
+#: and the actions already in the store). A test reads the `append_audit` calls in `daemon/`
+#: to keep this complete.
+AUDIT_ACTIONS = tuple(
+    sorted(
+        {
+            "incident.opened",
+            "incident.updated",
+            "incident.routed",
+            "incident.silenced",
+            # A person or the runner moves an incident on; nothing moves it back to open.
+            *(f"incident.{s.value}" for s in IncidentStatus if s != IncidentStatus.open),
+            *(f"run.{s.value}" for s in RunStatus),
+            "run.approve_recorded",
+            "run.reject_recorded",
+            "run.taken_over",
+            "proposal.skipped",
+            "silence.created",
+            "silence.expired",
+            "scan.completed",
+            "quarantine.released",
+        }
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +161,12 @@ def audit_events(store: Store, filters: AuditFilter) -> list[AuditEvent]:
     query = query.order_by(col(AuditEvent.seq).desc()).limit(filters.limit)
     with store.session(readonly=True) as session:
         return list(reversed(session.exec(query).all()))
+
+
+def recorded_actions(store: Store) -> list[str]:
+    """The distinct actions in the store's audit trail, sorted."""
+    with store.session(readonly=True) as session:
+        return sorted(session.exec(select(AuditEvent.action).distinct()).all())
 
 
 def audit_row(event: AuditEvent) -> dict[str, Any]:

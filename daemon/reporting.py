@@ -1,14 +1,23 @@
 """`warden report`: how incidents went over a period, for reviews and on-call handovers.
 
-Over the incidents first seen in [since, until):
+Over the incidents first seen (scan time) in [since, until):
 
-- counts by pattern and by dataset (opened, still active, resolved, closed, false alarms);
-- MTTA, time to acknowledge: from first seen to the first acknowledgement (by a person, or
-  a remediation starting), over the incidents acknowledged;
-- MTTR, time to resolve: from first seen to resolution, over the incidents resolved;
+- counts by pattern and by dataset (opened, still active, resolved, closed, false alarms),
+  every column present, zeros included;
+- MTTA, time to acknowledge: from when Warden recorded the incident to when its first
+  acknowledgement (by a person, or a remediation starting) was recorded, over the incidents
+  acknowledged;
+- MTTR, time to resolve: from when Warden recorded the incident to when its resolution was
+  recorded, over the incidents resolved;
 - how they ended: by a playbook approved automatically, by a playbook a person approved,
   by themselves (clean scans), by a person, or closed; and the false-alarm rate, the share
   of ended incidents a person closed as a false alarm.
+
+MTTA and MTTR use recording times, the `at` of the incident's audit events (the incident
+row keeps no insert time of its own), and not scan times: a scan replayed with `--at`
+evaluates a past moment but is recorded now, while people acknowledge now, so mixing the two
+clocks would measure the replay's age, not the response. Live, the two clocks agree to within
+a scan's duration.
 
 Durations are in seconds; the mean and the median are both given, as one slow incident
 moves the mean a lot.
@@ -17,7 +26,7 @@ moves the mean a lot.
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +67,14 @@ class Report:
         }
 
 
+#: The counts kept per pattern and per dataset, in the order the table and the CSV show them.
+COUNT_COLUMNS = ("opened", "active", "resolved", "closed", "false_alarms")
+
+#: The audit actions whose recording times start and stop the MTTA and MTTR clocks.
+OPENED = "incident.opened"
+ACKNOWLEDGED = ("incident.acknowledged", "incident.remediating")
+RESOLVED = "incident.resolved"
+
 ENDINGS = (
     "playbook_auto",
     "playbook_human",
@@ -66,6 +83,17 @@ ENDINGS = (
     "closed",
     "still_active",
 )
+
+
+@dataclass
+class _Recorded:
+    """When Warden recorded an incident's opening, first acknowledgement and resolution,
+    and who resolved it."""
+
+    opened: datetime | None = None
+    acknowledged: datetime | None = None
+    resolved: datetime | None = None
+    resolver: str | None = None
 
 
 def build_report(store: Store, since: datetime, until: datetime) -> Report:
@@ -80,27 +108,23 @@ def build_report(store: Store, since: datetime, until: datetime) -> Report:
                 Incident.pattern,
                 Incident.dataset,
                 Incident.status,
-                Incident.first_seen,
-                Incident.acknowledged_at,
-                Incident.resolved_at,
                 Incident.false_alarm,
             ).where(window)
         ).all()
-        # Who resolved each resolved incident (the scanner, or a person / the runner).
-        resolvers = dict(
-            session.exec(
-                select(Incident.id, AuditEvent.actor)
-                .join(
-                    AuditEvent,
-                    and_(
-                        AuditEvent.entity_type == "incident",
-                        AuditEvent.entity_id == cast(Incident.id, String),
-                        AuditEvent.action == "incident.resolved",
-                    ),
-                )
-                .where(window, Incident.status == "resolved")
-            ).all()
-        )
+        # When each incident was opened, acknowledged and resolved, by the clock that
+        # recorded it, and who resolved it (the scanner, or a person / the runner).
+        events = session.exec(
+            select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.actor, AuditEvent.at)
+            .join(
+                Incident,
+                and_(
+                    AuditEvent.entity_type == "incident",
+                    AuditEvent.entity_id == cast(Incident.id, String),
+                ),
+            )
+            .where(window, col(AuditEvent.action).in_((OPENED, *ACKNOWLEDGED, RESOLVED)))
+            .order_by(col(AuditEvent.seq))
+        ).all()
         # The approval policy of the playbook run that succeeded, per incident.
         remediated = dict(
             session.exec(
@@ -109,24 +133,37 @@ def build_report(store: Store, since: datetime, until: datetime) -> Report:
                 .where(window, PlaybookRun.status == "succeeded")
             ).all()
         )
+    recorded: dict[int, _Recorded] = {}
+    for entity_id, action, actor, at in events:
+        # Oldest first: the first acknowledgement counts, not a later one after a failed
+        # remediation handed the incident back.
+        times = recorded.setdefault(int(entity_id), _Recorded())
+        if action == OPENED and times.opened is None:
+            times.opened = at
+        elif action in ACKNOWLEDGED and times.acknowledged is None:
+            times.acknowledged = at
+        elif action == RESOLVED and times.resolved is None:
+            times.resolved, times.resolver = at, actor
     report = Report(since, until, incidents=len(incidents))
-    by_pattern: dict[str, Counter[str]] = defaultdict(Counter)
-    by_dataset: dict[str, Counter[str]] = defaultdict(Counter)
+    by_pattern: dict[str, dict[str, int]] = {}
+    by_dataset: dict[str, dict[str, int]] = {}
     endings: Counter[str] = Counter({name: 0 for name in ENDINGS})
     acknowledge, resolve = [], []
     for incident in incidents:
-        ending = _ending(incident, resolvers.get(incident.id), remediated.get(incident.id or 0))
+        times = recorded.get(incident.id or 0, _Recorded())
+        ending = _ending(incident, times.resolver, remediated.get(incident.id or 0))
         endings[ending] += 1
-        for counter in (by_pattern[incident.pattern], by_dataset[incident.dataset]):
-            counter["opened"] += 1
-            counter["active" if ending == "still_active" else incident.status] += 1
-            counter["false_alarms"] += int(incident.false_alarm)
-        if incident.acknowledged_at is not None:
-            acknowledge.append((incident.acknowledged_at - incident.first_seen).total_seconds())
-        if incident.resolved_at is not None and incident.status == "resolved":
-            resolve.append((incident.resolved_at - incident.first_seen).total_seconds())
-    report.by_pattern = {name: dict(counts) for name, counts in sorted(by_pattern.items())}
-    report.by_dataset = {name: dict(counts) for name, counts in sorted(by_dataset.items())}
+        for groups, name in ((by_pattern, incident.pattern), (by_dataset, incident.dataset)):
+            counts = groups.setdefault(name, dict.fromkeys(COUNT_COLUMNS, 0))
+            counts["opened"] += 1
+            counts["active" if ending == "still_active" else incident.status] += 1
+            counts["false_alarms"] += int(incident.false_alarm)
+        if times.opened is not None and times.acknowledged is not None:
+            acknowledge.append((times.acknowledged - times.opened).total_seconds())
+        if incident.status == "resolved" and times.opened and times.resolved:
+            resolve.append((times.resolved - times.opened).total_seconds())
+    report.by_pattern = dict(sorted(by_pattern.items()))
+    report.by_dataset = dict(sorted(by_dataset.items()))
     report.mtta_seconds = _summary(acknowledge)
     report.mttr_seconds = _summary(resolve)
     report.endings = dict(endings)

@@ -32,6 +32,25 @@ from daemon.config import ConfigError
 from daemon.store.errors import StoreError
 from detectors.sources.errors import SourceError
 
+
+def _hide_flag_placeholder() -> None:
+    """Typer (0.29) prints a `<bool>` type placeholder after every flag in its rich help,
+    `--help` included; its plain help does not. Show none for flags."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_warden_patched", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> object:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._warden_patched = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_placeholder()
+
 app = typer.Typer(
     name="warden",
     help="Warden keeps the data behind ML models healthy: drift, freshness and quality "
@@ -39,7 +58,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 config_commands.register(app)
 scan_command.register(app)

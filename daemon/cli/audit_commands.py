@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Annotated
 
@@ -11,14 +12,17 @@ from daemon.cli.common import (
     ConfigOption,
     CsvOption,
     JsonOption,
+    UsageProblem,
+    check_one_output,
     console,
     load,
-    parse_at,
     print_for_machines,
     print_json_lines,
     store_for,
+    time_option,
+    time_range,
 )
-from daemon.queries import AuditFilter, audit_events, audit_row
+from daemon.queries import AUDIT_ACTIONS, AuditFilter, audit_events, audit_row, recorded_actions
 from daemon.store.audit import verify_audit_chain
 
 app = typer.Typer(
@@ -73,15 +77,12 @@ def log_command(
     action: Annotated[
         str | None,
         typer.Option(
-            metavar="ACTION", help="Only this action, or a family: incident, incident.opened..."
+            metavar="ACTION",
+            help="Only this action (incident.opened) or family (incident, run, silence...).",
         ),
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Recorded at or after (ISO 8601).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Recorded before (ISO 8601).")
-    ] = None,
+    since: Annotated[str | None, time_option("Only events recorded at or after WHEN.")] = None,
+    until: Annotated[str | None, time_option("Only events recorded before WHEN.")] = None,
     limit: Annotated[
         int, typer.Option(min=1, metavar="N", help="At most the newest N events.")
     ] = 1000,
@@ -89,12 +90,16 @@ def log_command(
     as_csv: CsvOption = False,
 ) -> None:
     """Show audit events, oldest first."""
-    filters = AuditFilter(
-        incident, actor, action, parse_at(since, "--since"), parse_at(until, "--until"), limit
-    )
+    check_one_output(as_json=as_json, as_csv=as_csv)
+    start, end = time_range(since, until)
     store = store_for(load(config))
-    rows = [audit_row(event) for event in audit_events(store, filters)]
-    store.close()
+    try:
+        if action is not None:
+            _check_action(action, recorded_actions(store))
+        filters = AuditFilter(incident, actor, action, start, end, limit)
+        rows = [audit_row(event) for event in audit_events(store, filters)]
+    finally:
+        store.close()
     if print_for_machines(rows, as_json=as_json, as_csv=as_csv):
         return
     if not rows:
@@ -110,6 +115,26 @@ def log_command(
             markup=True,
         )
     console.print(f"{len(rows)} event(s)")
+
+
+def _check_action(value: str, recorded: list[str]) -> None:
+    """Refuse an --action that is neither an action nor a family of actions Warden writes
+    (or that is in this store), suggesting the closest: a typo would otherwise read as "no
+    such events"."""
+    actions = sorted({*AUDIT_ACTIONS, *recorded})
+    families = sorted({name.split(".")[0] for name in actions})
+    family = value.rstrip(".")
+    if family in families or value in actions:
+        return
+    # A cut-short action name (incident.ack) means the action it starts, not its family.
+    close = [name for name in actions if name.startswith(value)][:1] or (
+        difflib.get_close_matches(value, [*families, *actions], n=1)
+    )
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageProblem(
+        f"--action {value!r} is not an audit action{hint}. Families: {', '.join(families)}; "
+        f"actions: {', '.join(actions)}"
+    )
 
 
 def _details(payload: dict[str, object]) -> str:

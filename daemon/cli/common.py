@@ -16,7 +16,8 @@ from rich.markup import escape
 from daemon.config import WardenConfig, load_config
 from daemon.settings import read_settings
 from daemon.store.engine import Store, open_store
-from detectors.timeparse import parse_instant
+from daemon.store.types import utcnow
+from detectors.timeparse import parse_duration, parse_instant
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,6 +64,76 @@ def parse_at(value: str | None, option: str = "--at") -> datetime | None:
         raise UsageProblem(f"{option}: {error}") from None
 
 
+#: What every --since/--until takes: in short in the help, in full in the error.
+TIME_BOUND_FORMS_SHORT = (
+    "an ISO 8601 date or time (2025-02-01, 2025-02-01T06:00Z) or a duration back from now "
+    "(90m, 12h, 7d)"
+)
+TIME_BOUND_FORMS = (
+    "an ISO 8601 date or time (2025-02-01, 2025-02-01T06:00Z; naive means UTC) or a duration "
+    "back from now (a positive integer and a unit s, m, h, d or w: 90m, 12h, 7d)"
+)
+
+
+def time_option(meaning: str) -> Any:
+    """A --since/--until option: `meaning` says what the bound selects, and the help adds the
+    forms it takes. Parse the values with `time_range`."""
+    return typer.Option(metavar="WHEN", help=f"{meaning} WHEN is {TIME_BOUND_FORMS_SHORT}.")
+
+
+def parse_time_bound(value: str, option: str, *, now: datetime) -> datetime:
+    """A --since/--until value as an aware UTC datetime: an ISO 8601 instant, or a duration
+    meaning that long before `now`. A usage error names the option and both forms.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2025, 2, 10, 12, 0, tzinfo=UTC)
+    >>> parse_time_bound("36h", "--since", now=now).isoformat()
+    '2025-02-09T00:00:00+00:00'
+    >>> parse_time_bound("2025-02-01", "--until", now=now).isoformat()
+    '2025-02-01T00:00:00+00:00'
+    """
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise UsageProblem(f"{option} {value!r} is not a time: write {TIME_BOUND_FORMS}") from None
+
+
+def time_range(
+    since: str | None,
+    until: str | None,
+    *,
+    now: datetime | None = None,
+    default_until: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """The --since and --until values of a command, both read against one `now` (default:
+    the current time); `default_until` stands in for a missing --until. A range that ends
+    before it starts is a usage error, not an empty result."""
+    now = now or utcnow()
+    start = None if since is None else parse_time_bound(since, "--since", now=now)
+    end = default_until if until is None else parse_time_bound(until, "--until", now=now)
+    if start is not None and end is not None and start >= end:
+        end_text = "now" if until is None else f"--until {until} ({format_minute(end)})"
+        raise UsageProblem(
+            f"--since {since} ({format_minute(start)}) is not before {end_text}: the range is empty"
+        )
+    return start, end
+
+
+def format_minute(moment: datetime) -> str:
+    """A moment for people, to the minute: `2025-02-10 06:00 UTC`."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_one_output(*, as_json: bool, as_csv: bool) -> None:
+    """Refuse --json with --csv: two formats at once is a mistake, not a priority order."""
+    if as_json and as_csv:
+        raise UsageProblem("choose one of --json and --csv")
+
+
 def print_json_lines(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         sys.stdout.write(json.dumps(row, default=str, sort_keys=False) + "\n")
@@ -87,8 +158,7 @@ def print_csv(rows: list[dict[str, Any]]) -> None:
 def print_for_machines(rows: list[dict[str, Any]], *, as_json: bool, as_csv: bool) -> bool:
     """Print `rows` as JSON lines (`--json`) or CSV (`--csv`); True when printed, so the
     caller stops there, False when a person gets a table instead."""
-    if as_json and as_csv:
-        raise UsageProblem("choose one of --json and --csv")
+    check_one_output(as_json=as_json, as_csv=as_csv)
     if as_json:
         print_json_lines(rows)
     elif as_csv:

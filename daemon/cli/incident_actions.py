@@ -12,7 +12,10 @@ from daemon.lifecycle import TransitionRefused, change_status
 from daemon.store.models import IncidentStatus
 
 IncidentArgument = Annotated[
-    int, typer.Argument(help="Incident id (from `warden incidents list`).", show_default=False)
+    int,
+    typer.Argument(
+        metavar="ID", help="Incident id (from `warden incidents list`).", show_default=False
+    ),
 ]
 ActorOption = Annotated[
     str | None,
@@ -53,9 +56,13 @@ def ack(
     incident_id: IncidentArgument,
     config: ConfigOption = None,
     actor: ActorOption = None,
-    reason: Annotated[str | None, typer.Option(help="A note for the timeline.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="A note for the timeline.")
+    ] = None,
 ) -> None:
-    """Acknowledge an incident: someone is on it (starts the time-to-acknowledge clock's end)."""
+    """Acknowledge an incident: someone is working on it.
+
+    Its time to acknowledge (MTTA in `warden report`) is measured up to this moment."""
     _change(config, incident_id, IncidentStatus.acknowledged, actor, reason)
 
 
@@ -63,7 +70,9 @@ def resolve(
     incident_id: IncidentArgument,
     config: ConfigOption = None,
     actor: ActorOption = None,
-    reason: Annotated[str | None, typer.Option(help="What fixed it, for the timeline.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="What fixed it, for the timeline.")
+    ] = None,
 ) -> None:
     """Mark an incident resolved: the problem is gone (fixed by hand, or upstream)."""
     _change(config, incident_id, IncidentStatus.resolved, actor, reason)
@@ -72,7 +81,8 @@ def resolve(
 def close(
     incident_id: IncidentArgument,
     reason: Annotated[
-        str, typer.Option(help="Why it is closed without a fix (required).", show_default=False)
+        str,
+        typer.Option(metavar="TEXT", help="Why it is closed without a fix.", show_default=False),
     ],
     config: ConfigOption = None,
     actor: ActorOption = None,

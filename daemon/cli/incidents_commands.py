@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from daemon.cli.common import (
@@ -14,15 +15,17 @@ from daemon.cli.common import (
     CsvOption,
     JsonOption,
     UsageProblem,
+    check_one_output,
     console,
     err_console,
     load,
-    parse_at,
     print_csv,
     print_for_machines,
     print_json_lines,
     store_for,
     styled_status,
+    time_option,
+    time_range,
 )
 from daemon.config.routing import PATTERNS
 from daemon.html_report import render_incident_html
@@ -62,10 +65,10 @@ def list_command(
         typer.Option(metavar="LEVEL", help="Only this severity: info, warning, critical."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(metavar="TIME", help="Seen at or after this ISO 8601 time.")
+        str | None, time_option("Only incidents last seen (scan time) at or after WHEN.")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(metavar="TIME", help="First seen before this ISO 8601 time.")
+        str | None, time_option("Only incidents first seen (scan time) before WHEN.")
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, metavar="N", help="At most this many, newest first.")
@@ -74,9 +77,11 @@ def list_command(
     as_csv: CsvOption = False,
 ) -> None:
     """List incidents, newest first."""
+    check_one_output(as_json=as_json, as_csv=as_csv)
     statuses = _statuses(status)
     _check_choice("--pattern", pattern, sorted(PATTERNS))
     _check_choice("--severity", severity, ["info", "warning", "critical"])
+    start, end = time_range(since, until)
     store = store_for(load(config))
     rows = [
         incident_row(incident)
@@ -88,8 +93,8 @@ def list_command(
                 monitor,
                 pattern,
                 severity,
-                parse_at(since, "--since"),
-                parse_at(until, "--until"),
+                start,
+                end,
                 limit,
             ),
         )
@@ -149,7 +154,9 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 @app.command("show")
 def show_command(
-    incident_id: Annotated[int, typer.Argument(help="Incident id (from `warden incidents list`).")],
+    incident_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Incident id (from `warden incidents list`).")
+    ],
     config: ConfigOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[
@@ -165,6 +172,7 @@ def show_command(
     ] = None,
 ) -> None:
     """Show one incident: evidence, the windows compared, the proposal and the timeline."""
+    check_one_output(as_json=as_json, as_csv=as_csv)
     store = store_for(load(config))
     incident, events = get_incident(store, incident_id)
     store.close()
@@ -192,7 +200,8 @@ def show_command(
         print_csv([{"incident": incident.id, **item} for item in timeline])
         return
     console.print(
-        f"[bold]Incident #{incident.id}[/] {styled_status(incident.status)}  {incident.title}"
+        f"[bold]Incident #{incident.id}[/] {styled_status(incident.status)}  "
+        f"{escape(incident.title)}"
     )
     console.print(
         f"monitor {incident.monitor} · severity {incident.severity} · "
@@ -218,16 +227,22 @@ def show_command(
             _number(finding.get("p_value")),
         )
     console.print(evidence)
-    console.print(f"Proposed: [bold]{row['proposed_action']}[/]")
+    for finding in incident.evidence.get("findings", []):
+        note = _finding_note(finding)
+        if note:
+            console.print(note, highlight=False, markup=False)
+    console.print(f"Proposed: [bold]{escape(row['proposed_action'])}[/]")
     if incident.closed_reason:
         label = "false alarm" if incident.false_alarm else "closed"
-        console.print(f"{label}: {incident.closed_reason}")
+        console.print(f"{label}: {escape(incident.closed_reason)}")
     console.print("[bold]Timeline[/]")
     for item in timeline:
         moment = item["scan_time"] or item["at"]
         console.print(
             f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  "
-            f"{_payload_summary(item['payload'])}"
+            f"{_payload_summary(item['action'], item['payload'])}",
+            highlight=False,
+            markup=False,
         )
 
 
@@ -244,13 +259,47 @@ def _write_html(target: Path, page: str) -> None:
     err_console.print(f"Wrote {target} ({len(page.encode()) // 1024 + 1} KB).")
 
 
-def _payload_summary(payload: dict[str, object]) -> str:
-    parts = []
-    for key in ("occurrences", "columns", "reason", "scope"):
-        value = payload.get(key)
-        if value:
-            parts.append(f"{key}={value}")
-    return " ".join(parts)
+#: The payload keys a timeline line shows, by action; a routing decision shows all four even
+#: when empty (`channel=-`), as "no channel" is part of the decision.
+_TIMELINE_KEYS: dict[str, tuple[str, ...]] = {
+    "incident.routed": ("rule", "playbook", "approval", "channel"),
+    "incident.silenced": ("by",),
+}
+_DEFAULT_TIMELINE_KEYS = ("occurrences", "columns", "scope", "reason", "false_alarm")
+
+
+def _payload_summary(action: str, payload: dict[str, object]) -> str:
+    """The details of one timeline event as `key=value` pairs."""
+    keys = _TIMELINE_KEYS.get(action)
+    if keys is not None:
+        return " ".join(f"{key}={_plain(payload.get(key)) or '-'}" for key in keys)
+    return " ".join(
+        f"{key}={_plain(payload[key])}" for key in _DEFAULT_TIMELINE_KEYS if payload.get(key)
+    )
+
+
+def _plain(value: object) -> str:
+    """A payload value as a person writes it: lists comma-separated, mappings as key:value."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return ",".join(f"{key}:{_plain(item)}" for key, item in value.items())
+    return str(value)
+
+
+def _finding_note(finding: dict[str, Any]) -> str | None:
+    """A line under the evidence table for findings whose numbers do not say it all: the
+    categories a `category_emergence` finding saw for the first time."""
+    details = finding.get("details") or {}
+    if finding.get("pattern") != "category_emergence" or not details.get("new_categories"):
+        return None
+    counts: dict[str, int] = details["new_categories"]
+    listed = ", ".join(f"{name} ({count} rows)" for name, count in counts.items())
+    total = details.get("new_category_count", len(counts))
+    more = f"; {total - len(counts)} more not shown" if total > len(counts) else ""
+    return f"New categories in {finding.get('column')}: {listed}{more}"
 
 
 def _number(value: float | None) -> str:

@@ -20,7 +20,8 @@ from daemon.cli.common import (
 from daemon.quarantines import ReleaseRefused, list_quarantines, release
 
 app = typer.Typer(
-    help="Files moved aside by the quarantine playbook: list them, or move them back.",
+    help="What the quarantine playbook set aside (files moved, table windows excluded): "
+    "list it, or release it.",
     no_args_is_help=True,
 )
 
@@ -52,7 +53,7 @@ def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> No
 
 @app.command("release")
 def release_command(
-    incident_id: Annotated[int, typer.Argument(help="The incident whose files to release.")],
+    incident_id: Annotated[int, typer.Argument(help="The incident whose quarantine to release.")],
     config: ConfigOption = None,
     actor: Annotated[
         str | None, typer.Option("--as", metavar="USER", help="Who (default: your login).")

@@ -156,8 +156,10 @@ def show_command(
 
 @app.command("execute")
 def execute_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Execute every approved run now: apply, verify, then resolve the incident or roll back.
-    (`warden run` does this by itself every few seconds.)"""
+    """Execute every approved run now: apply, verify, then resolve or roll back.
+
+    `warden run` does this by itself every few seconds.
+    """
     loaded = load(config)
     store = store_for(loaded)
     try:
@@ -203,8 +205,11 @@ def approve(
     actor: ActorOption = None,
     reason: Annotated[str | None, typer.Option(help="A note for the audit trail.")] = None,
 ) -> None:
-    """Approve a proposed run, bound to its plan hash (re-checked now: a changed plan needs a
-    new approval)."""
+    """Approve a proposed run, bound to its plan hash.
+
+    The plan is made again now: if its hash changed, the approval is refused and the run
+    needs a new one.
+    """
     _decide(config, run_id, "approve", actor, reason)
 
 

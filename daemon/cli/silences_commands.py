@@ -15,6 +15,7 @@ from daemon.cli.common import (
     JsonOption,
     UsageProblem,
     console,
+    format_minute,
     load,
     parse_at,
     print_for_machines,
@@ -35,7 +36,14 @@ app = typer.Typer(
 
 @app.command("add")
 def add_command(
-    reason: Annotated[str, typer.Option(help="Why (required).", show_default=False)],
+    reason: Annotated[
+        str,
+        typer.Option(
+            metavar="TEXT",
+            help="Why, for the people reading the incident later.",
+            show_default=False,
+        ),
+    ],
     config: ConfigOption = None,
     dataset: Annotated[str | None, typer.Option(metavar="NAME", help="Only this dataset.")] = None,
     monitor: Annotated[str | None, typer.Option(metavar="NAME", help="Only this monitor.")] = None,
@@ -70,7 +78,15 @@ def add_command(
         length = parse_duration(duration)
     except ValueError as error:
         raise UsageProblem(f"--for: {error}") from None
-    starts_at = parse_at(start, "--start") or utcnow()
+    now = utcnow()
+    starts_at = parse_at(start, "--start") or now
+    if starts_at + length <= now:
+        # Only a --start in the past can do this; such a silence would hold back nothing.
+        raise UsageProblem(
+            f"--start {start} --for {duration} ends at {format_minute(starts_at + length)}, "
+            f"which has already passed (now {format_minute(now)}), so it would silence "
+            "nothing from now on; give a later --start or a longer --for"
+        )
     store = store_for(loaded)
     try:
         with store.session() as session:

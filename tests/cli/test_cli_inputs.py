@@ -13,7 +13,7 @@ def test_time_filters_name_their_own_option(demo_folder):
     ran = run_warden(
         "incidents", "list", "-c", "my-demo/warden.yaml", "--since", "last-week", cwd=home
     )
-    assert ran.code == 2 and "--since: 'last-week' is not an ISO 8601" in ran.stderr
+    assert ran.code == 2 and "--since 'last-week' is not a time: write an ISO 8601" in ran.stderr
 
 
 def test_json_and_csv_together_and_unknown_choices_are_refused(demo_folder):

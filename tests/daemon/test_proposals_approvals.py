@@ -200,7 +200,7 @@ def test_what_cannot_be_proposed_is_on_the_timeline(store, tmp_path):
             "routes": [{"match": {"pattern": "null_spike"}, "playbook": "quarantine"}],
         }
     )
-    assert _detect(store, config, DRIFT) == []  # relabel_batch (default) is not built yet
+    assert _detect(store, config, DRIFT) == []  # relabel_batch (default) has no window here
     assert _detect(store, config, NULLS, day=9) == []  # no file holds that window
     with store.session(readonly=True) as session:
         reasons = [
@@ -211,7 +211,9 @@ def test_what_cannot_be_proposed_is_on_the_timeline(store, tmp_path):
                 .order_by(col(AuditEvent.seq))
             ).all()
         ]
-    assert reasons[0] == "playbook relabel_batch is not available yet"
+    assert reasons[0] == (
+        "relabel_batch cannot plan: the incident does not name the window it is about"
+    )
     assert reasons[1].startswith("quarantine cannot plan: no file of dataset 'events'")
 
 
