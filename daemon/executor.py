@@ -296,7 +296,7 @@ def _finish(
             )
         current.step_log = list(steps)
         current.error = None if status == RunStatus.succeeded else message
-        set_run_status(session, current, status, actor=identity, reason=message)
+        set_run_status(session, current, status, actor=identity, reason=message, steps=steps)
         latest = session.get(Incident, incident.id)
         if latest is None or latest.status != IncidentStatus.remediating:
             # Someone changed the incident while the run went on: leave it as they set it.

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -252,16 +253,26 @@ def expire_proposals(session: Session, incident_id: int, *, actor: str, reason: 
 
 
 def set_run_status(
-    session: Session, run: PlaybookRun, status: RunStatus, *, actor: str, reason: str | None
+    session: Session,
+    run: PlaybookRun,
+    status: RunStatus,
+    *,
+    actor: str,
+    reason: str | None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Change a run's status, audited in the caller's transaction."""
+    """Change a run's status, audited in the caller's transaction; a finished run's audit
+    event carries its step log (every step applied and undone)."""
     previous, run.status, run.updated_at = run.status, status.value, utcnow()
     session.add(run)
+    payload: dict[str, Any] = {"from": previous, "to": status.value, "reason": reason}
+    if steps is not None:
+        payload["steps"] = steps
     append_audit(
         session,
         actor=actor,
         action=f"run.{status.value}",
         entity_type="playbook_run",
         entity_id=str(run.id),
-        payload={"from": previous, "to": status.value, "reason": reason},
+        payload=payload,
     )

@@ -7,6 +7,7 @@ import getpass
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
@@ -83,18 +84,30 @@ def list_command(
         console.print("No runs match.")
         return
     table = Table(title=f"{len(rows)} run(s)")
-    for header in ("id", "incident", "playbook", "status", "approval", "plan", "summary"):
-        table.add_column(header, overflow="fold", no_wrap=header in ("id", "status"))
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             str(row["id"]),
             f"#{row['incident_id']}",
             str(row["playbook"]),
-            styled_status(str(row["status"])),
+            str(row["status"]),
             str(row["approval_policy"]),
             str(row["plan_hash"])[:12],
-            str(row["summary"]),
         )
+        for row in rows
+    ]
+    used = 1  # the table's left border
+    for index, header in enumerate(("id", "incident", "playbook", "status", "approval", "plan")):
+        width = max(len(header), *(len(cell[index]) for cell in cells))
+        table.add_column(header, no_wrap=True, min_width=width)
+        used += width + 3  # padding and border
+    # One line per run, cut to the terminal: the whole plan is in `warden runs show RUN`.
+    room = max(8, console.width - used - 3)
+    table.add_column("summary", min_width=8)
+    for cell, row in zip(cells, rows, strict=True):
+        summary = str(row["summary"])
+        if len(summary) > room:
+            summary = summary[: room - 1] + "…"
+        table.add_row(*cell[:3], styled_status(cell[3]), *cell[4:], escape(summary))
     console.print(table)
 
 

@@ -171,9 +171,10 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
         "Each incident is routed to a playbook, which plans the repair (`warden runs list` "
         "shows the plans: files, sizes, checksums). A person approves with `warden approve "
         "RUN`; the daemon (or `warden runs execute`) applies it, checks the data again, and "
-        "resolves the incident or rolls back. Quarantine runs today; relabel_batch and "
-        "synthetic_backfill are next. Here the null spike cleared before anyone approved, so "
-        "its proposal expired.\n"
+        "resolves the incident or rolls back. The missing day gets a synthetic backfill "
+        "(kept outside the data, for training only), the drifts a batch of rows to "
+        "relabel. Here the null spike cleared before anyone approved, so its proposal "
+        "expired.\n"
     )
     warden = warden_command()
     config_arg = f"--config {config_path}"

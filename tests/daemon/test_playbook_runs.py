@@ -89,6 +89,13 @@ def _approve_and_execute(store, config, pattern: str) -> tuple[PlaybookRun, Inci
         ]
     assert incident.status == "acknowledged"
     assert any("resolve the incident when the follow-up is complete" in r for r in reasons)
+    with store.session(readonly=True) as session:
+        (finished,) = [
+            event
+            for event in session.exec(select(AuditEvent)).all()
+            if event.action == "run.succeeded"
+        ]
+    assert finished.payload["steps"] == run.step_log and run.step_log  # every step audited
     return run, incident, outcome.message
 
 
