@@ -129,7 +129,8 @@ def test_help_summaries_read_as_paragraphs(tmp_path: Path):
 
     ack = run_warden("incidents", "ack", "--help", cwd=tmp_path).stdout
     assert "Acknowledge an incident: someone is working on it." in ack
-    assert "Its time to acknowledge (MTTA in `warden report`) is measured up to this moment." in ack
+    # Help is rendered as Markdown: `warden report` shows as code, without the backticks.
+    assert "Its time to acknowledge (MTTA in warden report) is measured up to this moment." in ack
     assert "clock" not in ack
 
     report = run_warden("report", "--help", cwd=tmp_path).stdout
