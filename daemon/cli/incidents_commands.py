@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,25 +106,110 @@ def list_command(
     if not rows:
         console.print("No incidents match.")
         return
-    table = Table(title=f"{len(rows)} incident(s)")
-    for header in ("id", "status", "severity", "pattern", "dataset", "scope", "seen", "first seen"):
-        # Identifiers are never cut; free text wraps.
-        table.add_column(header, no_wrap=header in ("pattern", "status", "first seen"))
-    table.add_column("proposed", overflow="fold")
-    for row in rows:
-        scope = ", ".join(row["columns"]) or ", ".join(str(v) for v in row["scope"].values()) or "-"
-        table.add_row(
-            str(row["id"]),
-            f"{styled_status(row['status'])}",
-            row["severity"],
-            row["pattern"],
-            row["dataset"],
-            scope,
-            f"{row['occurrences']}x",
-            row["first_seen"][:16].replace("T", " "),
-            _proposed_short(row),
+    console.print(_list_table(rows))
+
+
+#: The columns of `incidents list`. Only `scope` (column lists, partitions, paths) is free
+#: text, cut with an ellipsis to the room the others leave; the rest are ids, names, counts
+#: and times, shown whole.
+_LIST_COLUMNS = (
+    "id",
+    "status",
+    "severity",
+    "pattern",
+    "dataset",
+    "scope",
+    "seen",
+    "first seen",
+    "proposed",
+)
+#: Left out, in this order, while the table would not fit the console with `scope` at least
+#: `_MIN_SCOPE_WIDTH` wide. All nine need about 120 columns; at 80 the id, status, pattern,
+#: scope and proposal stay (`--json` and `incidents show ID` have every field).
+_LEFT_OUT_WHEN_NARROW = ("seen", "dataset", "first seen", "severity")
+_MIN_SCOPE_WIDTH = 16  # a partition: 2025-02-03 00:00
+
+
+def _list_table(rows: list[dict[str, Any]]) -> Table:
+    """One line per incident, as wide as the console: fixed columns at their content width,
+    `scope` cut to the room left, and low-priority columns left out (named in the caption)
+    when even that does not fit."""
+    cells = [_list_cells(row) for row in rows]
+    widths = {
+        header: max(len(header), *(len(cell[header]) for cell in cells)) for header in _LIST_COLUMNS
+    }
+
+    def table_width(headers: list[str], scope_width: int) -> int:
+        # The left border, then per column its content, two spaces of padding and a border.
+        return 1 + sum(
+            3 + (scope_width if header == "scope" else widths[header]) for header in headers
         )
-    console.print(table)
+
+    shown = list(_LIST_COLUMNS)
+    smallest_scope = min(widths["scope"], _MIN_SCOPE_WIDTH)
+    left_out: list[str] = []
+    for header in _LEFT_OUT_WHEN_NARROW:
+        if table_width(shown, smallest_scope) <= console.width:
+            break
+        shown.remove(header)
+        left_out.append(header)
+    scope_room = max(smallest_scope, console.width - table_width(shown, 0))
+    caption = f"Not shown at this width: {', '.join(left_out)}; see --json." if left_out else None
+    table = Table(title=f"{len(rows)} incident(s)", caption=caption)
+    for header in shown:
+        # On a console narrower than even the short table (under about 77 columns), rich
+        # squeezes the columns with an ellipsis; the id, which `show` needs, stays whole.
+        table.add_column(header, no_wrap=True, min_width=widths[header] if header == "id" else None)
+    for cell, row in zip(cells, rows, strict=True):
+        cell["scope"] = _cut(cell["scope"], scope_room, keep_end="path" in row["scope"])
+        table.add_row(
+            *(
+                styled_status(cell[header]) if header == "status" else escape(cell[header])
+                for header in shown
+            )
+        )
+    return table
+
+
+def _list_cells(row: dict[str, Any]) -> dict[str, str]:
+    """The plain text of one incident's cells, by header."""
+    scope = ", ".join(row["columns"]) or ", ".join(
+        _minute(str(value)) if key == "partition" else str(value)
+        for key, value in row["scope"].items()
+    )
+    return {
+        "id": str(row["id"]),
+        "status": str(row["status"]),
+        "severity": str(row["severity"]),
+        "pattern": str(row["pattern"]),
+        "dataset": str(row["dataset"]),
+        "scope": scope or "-",
+        "seen": f"{row['occurrences']}x",
+        "first seen": _minute(row["first_seen"]),
+        "proposed": _proposed_short(row),
+    }
+
+
+def _minute(moment: str) -> str:
+    """An ISO 8601 time as `2025-02-10 00:00` (the table's form); other text unchanged."""
+    try:
+        datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    return moment[:16].replace("T", " ")
+
+
+def _cut(text: str, width: int, *, keep_end: bool = False) -> str:
+    """`text` cut to `width` characters with an ellipsis; a path keeps its end (the file).
+
+    >>> _cut("region, salary, age", 12)
+    'region, sal…'
+    >>> _cut("data/loans/date=2025-02-03/part-0.parquet", 16, keep_end=True)
+    '…/part-0.parquet'
+    """
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1) :] if keep_end else text[: width - 1] + "…"
 
 
 def _check_choice(option: str, value: str | None, choices: list[str]) -> None:
@@ -224,7 +310,7 @@ def show_command(
             finding["method"],
             _number(finding.get("statistic")),
             _number(finding.get("threshold")),
-            _number(finding.get("p_value")),
+            _p_value(finding.get("p_value")),
         )
     console.print(evidence)
     for finding in incident.evidence.get("findings", []):
@@ -304,6 +390,20 @@ def _finding_note(finding: dict[str, Any]) -> str | None:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _p_value(value: float | None) -> str:
+    """A p-value for people: tiny ones in scientific notation, and a stored 0 as the bound it
+    stands for: a p-value is 0 only when it is below what a float holds (about 1e-308).
+
+    >>> [_p_value(p) for p in (0.0312, 1.05e-244, 0.0, None)]
+    ['0.0312', '1.05e-244', '<1e-308', '-']
+    """
+    if value is None:
+        return "-"
+    if value == 0:
+        return "<1e-308"
+    return f"{value:.3g}"
 
 
 def _proposed_short(row: dict[str, object]) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from sqlmodel import col, select
 
 from daemon.cli.common import (
     ConfigOption,
@@ -21,6 +22,8 @@ from daemon.cli.common import (
 )
 from daemon.config import WardenConfig
 from daemon.config.models import MonitorConfig
+from daemon.store.engine import Store
+from daemon.store.models import Incident
 
 if TYPE_CHECKING:
     from daemon.scan import ScanReport
@@ -71,6 +74,7 @@ def scan(
     store = store_for(loaded)
     sync_monitors(store, loaded)
     reports: list[ScanReport] = []
+    silenced: dict[int, str] = {}
     with console.status("scanning...", spinner="dots") if not as_json else _nothing():
         for item in monitors:
             report = run_scan(
@@ -78,11 +82,12 @@ def scan(
             )
             assert report is not None  # replace=True always claims
             reports.append(report)
+            silenced.update(silenced_incidents(store, report.incident_ids))
             if as_json:
-                print_json_lines([report.to_json_dict()])
+                print_json_lines([report_json(report, silenced)])
     store.close()
     if not as_json:
-        print_reports(reports)
+        print_reports(reports, silenced)
     if any(report.status == "error" for report in reports):
         raise typer.Exit(EXIT_MONITOR_ERROR)
 
@@ -95,7 +100,34 @@ class _nothing:
         return None
 
 
-def print_reports(reports: list[ScanReport]) -> None:
+def silenced_incidents(store: Store, incident_ids: list[int]) -> dict[int, str]:
+    """The silence or maintenance window (`silence:ID`, `maintenance:NAME`) holding each of
+    these incidents that one holds: its detections are recorded, not routed."""
+    if not incident_ids:
+        return {}
+    with store.session(readonly=True) as session:
+        held = session.exec(
+            select(Incident.id, Incident.silenced_by).where(
+                col(Incident.id).in_(incident_ids), col(Incident.silenced_by).is_not(None)
+            )
+        ).all()
+    return {incident_id: by for incident_id, by in held if incident_id is not None and by}
+
+
+def report_json(report: ScanReport, silenced: dict[int, str]) -> dict[str, object]:
+    """The report's JSON plus `incidents`: per incident its id and `silenced_by` (None when
+    it was routed as usual)."""
+    return {
+        **report.to_json_dict(),
+        "incidents": [
+            {"id": incident_id, "silenced_by": silenced.get(incident_id)}
+            for incident_id in report.incident_ids
+        ],
+    }
+
+
+def print_reports(reports: list[ScanReport], silenced: dict[int, str] | None = None) -> None:
+    silenced = silenced or {}
     table = Table(
         title=f"Scan as of {reports[0].at.isoformat() if reports else ''}", show_lines=False
     )
@@ -115,10 +147,27 @@ def print_reports(reports: list[ScanReport]) -> None:
             report.kind,
             f"{styled_status(report.status)}",
             described or "-",
-            ", ".join(f"#{i}" for i in report.incident_ids) or "-",
+            ", ".join(f"#{i}" + (" silenced" if i in silenced else "") for i in report.incident_ids)
+            or "-",
             report.message,
         )
     console.print(table)
+    shown = {i for report in reports for i in report.incident_ids}
+    held = [f"#{i} by {by}" for i, by in sorted(silenced.items()) if i in shown]
+    if held:
+        console.print(
+            f"Silenced, so recorded but not routed: {', '.join(held)}.",
+            highlight=False,
+            markup=False,
+        )
+    replaced = [report.monitor for report in reports if report.replaces]
+    if replaced:
+        console.print(
+            f"Scanned at this time before ({', '.join(replaced)}): these results replace the "
+            "earlier ones; the audit trail keeps both.",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

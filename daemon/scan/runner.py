@@ -3,6 +3,12 @@
 A scan never raises for bad data or an unreachable source: the report's status is `error`
 with a message a person can act on, and the scan run is recorded as such. The scan run
 update, the incident changes and their audit events commit in one transaction.
+
+A scan run is one monitor at one scan time. Scanning a time again (`warden scan --at T`
+twice, a backfill run again) replaces that run's result and keeps its id; its
+`scan.completed` event then carries `replaces` (the status, time and claimant of the result
+it replaced), so the audit trail holds both results and says which came later. A replay
+counts nothing twice in incidents (see `daemon.incidents`).
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ class ScanReport:
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     scan_run_id: int | None = None
+    #: The earlier result of this scan run that this scan replaced (`warden scan --at` a
+    #: time scanned before): its status, when it finished and who ran it; else None.
+    replaces: dict[str, Any] | None = None
     reference_cached: bool | None = None
     duration_seconds: float = 0.0
 
@@ -74,6 +83,7 @@ class ScanReport:
             "summary": self.summary,
             "windows": self.windows,
             "scan_run_id": self.scan_run_id,
+            "replaces": self.replaces,
             "reference_cached": self.reference_cached,
             "duration_seconds": round(self.duration_seconds, 3),
         }
@@ -110,16 +120,25 @@ def sync_monitors(store: Store, config: WardenConfig) -> None:
             session.add(row)
 
 
+@dataclass(frozen=True)
+class TickClaim:
+    """A claimed scan run; `replaces` describes the earlier result it will overwrite."""
+
+    run_id: int
+    replaces: dict[str, Any] | None = None
+
+
 def claim_tick(
     store: Store, monitor: str, at: datetime, *, claimed_by: str, replace: bool
-) -> int | None:
+) -> TickClaim | None:
     """Insert the ScanRun for (monitor, at); None when another run holds it and not `replace`."""
     try:
         with store.session() as session:
             run = ScanRun(monitor=monitor, scheduled_for=at, claimed_by=claimed_by)
             session.add(run)
             session.flush()
-            return run.id
+            assert run.id is not None
+            return TickClaim(run.id)
     except IntegrityError:
         if not replace:
             return None
@@ -127,6 +146,11 @@ def claim_tick(
         run = session.exec(
             select(ScanRun).where(ScanRun.monitor == monitor, ScanRun.scheduled_for == at)
         ).one()
+        replaces = {
+            "status": run.status,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "claimed_by": run.claimed_by,
+        }
         run.status, run.started_at, run.finished_at, run.claimed_by = (
             "running",
             utcnow(),
@@ -135,7 +159,8 @@ def claim_tick(
         )
         run.result, run.error = None, None
         session.add(run)
-        return run.id
+        assert run.id is not None
+        return TickClaim(run.id, replaces)
 
 
 def evaluate(context: ScanContext) -> Evaluation:
@@ -173,9 +198,10 @@ def run_scan(
 ) -> ScanReport | None:
     """Scan `monitor` as of `at`; None when the tick was already claimed (and not `replace`)."""
     started = time.perf_counter()
-    run_id = claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
-    if run_id is None:
+    claim = claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
+    if claim is None:
         return None
+    run_id = claim.run_id
     evaluation = evaluate(
         ScanContext(config, monitor, at, store, refresh_reference=refresh_reference)
     )
@@ -221,6 +247,7 @@ def run_scan(
                 ],
                 "incidents": outcome.active,
                 "resolved": outcome.resolved,
+                "replaces": claim.replaces,
             },
         )
     if outcome.routed:
@@ -239,6 +266,7 @@ def run_scan(
         opened=outcome.opened,
         resolved=outcome.resolved,
         scan_run_id=run_id,
+        replaces=claim.replaces,
         reference_cached=evaluation.reference_cached,
         duration_seconds=time.perf_counter() - started,
     )

@@ -6,7 +6,7 @@ drifted, the chance of any false alarm too; Bonferroni keeps the chance of any f
 at the threshold in every case, at a cost in power.
 
 >>> benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
-[0.04, 0.053333333333, 0.053333333333, 0.5]
+[0.04, 0.0533333333333, 0.0533333333333, 0.5]
 >>> bonferroni([0.01, 0.2])
 [0.02, 0.4]
 """
@@ -30,7 +30,8 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     adjusted_sorted = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
     adjusted = np.empty(count)
     adjusted[order] = adjusted_sorted
-    return [round(float(value), 12) for value in adjusted]
+    # 12 significant digits (not decimals): tidy output without turning 1e-244 into 0.
+    return [float(f"{float(value):.12g}") for value in adjusted]
 
 
 def bonferroni(p_values: Sequence[float]) -> list[float]:

@@ -3,7 +3,12 @@
 W1 is the mean absolute horizontal gap between the two quantile functions; divided by the
 reference standard deviation it reads in "standard deviations moved" (0.1 = a tenth of a std,
 Evidently's default threshold for large samples). Distance, not a test: the column drifts when
-the statistic is >= the threshold. The effect size is the statistic capped at 1.
+the statistic is >= the threshold (and its companion KS test is significant; see `detector.py`).
+
+The effect size is the statistic capped at 1, on purpose: every method's effect lies in
+[0, 1], the scale `min_effect` is read on, and a distance's verdict never reads its effect, so
+the cap changes no alert. A finding keeps both: `statistic` is the uncapped distance (1.035 =
+the window moved 1.035 reference standard deviations) and `details.effect` the capped 1.0.
 
 With raw values it is scipy's exact `wasserstein_distance`; on large windows it integrates
 the gap between the 101 profile quantiles (trapezoid rule), whose error is bounded by the
@@ -14,6 +19,10 @@ spread inside the outermost 1% tails plus the interpolation between percentiles.
 >>> cur = ColumnProfile("x", "numeric", "float64", 4, 0, values=(1.0, 2.0, 3.0, 4.0))
 >>> WassersteinNormed().score(ref, cur).statistic
 1.0
+>>> far = ColumnProfile("x", "numeric", "float64", 4, 0, values=(1.5, 2.5, 3.5, 4.5))
+>>> score = WassersteinNormed().score(ref, far)
+>>> score.statistic, score.effect
+(1.5, 1.0)
 """
 
 from __future__ import annotations

@@ -46,3 +46,32 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Ran]:
     home = tmp_path_factory.mktemp("demo-home")
     ran = run_warden("demo", "my-demo", cwd=home)
     return home, ran
+
+
+def drifting_events_with_silence(home: Path, extra_config: str = "") -> Path:
+    """Eight days of events whose last day drifts and brings a new category (`refund`), a
+    drift monitor on the last day (plus `extra_config` YAML), and the new category silenced
+    beforehand. Returns `home`, which holds `warden.yaml`."""
+    from datetime import timedelta
+
+    import pyarrow.parquet as pq
+
+    from tests.daemon.engine_cases import START, events_table
+
+    pq.write_table(events_table(), home / "events.parquet")
+    (home / "warden.yaml").write_text(
+        "store: {url: 'sqlite:///warden.db'}\n"
+        "datasets:\n"
+        "  events: {format: parquet, path: events.parquet, time_column: ts}\n"
+        "monitors:\n"
+        "  - name: drift\n    kind: drift\n    dataset: events\n    window: 1d\n"
+        f"    reference: {{start: '{START.isoformat()}', "
+        f"end: '{(START + timedelta(days=7)).isoformat()}'}}\n" + extra_config
+    )
+    silenced = run_warden(
+        *("silences", "add", "-c", "warden.yaml", "--pattern", "category_emergence"),
+        *("--start", "2025-01-01", "--for", "1000w", "--reason", "refunds launch"),
+        cwd=home,
+    )
+    assert silenced.code == 0, silenced.stderr
+    return home

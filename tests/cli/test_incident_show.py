@@ -1,19 +1,18 @@
 """`warden incidents show` as a person reads it: routing and silencing details in the
 timeline, the categories a `category_emergence` finding saw first, one output format at a
-time; and `silences add` refuses a silence that is already over."""
+time, tiny p-values; `incidents list` on an 80-column terminal; and `silences add` refuses a
+silence that is already over."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from tests.daemon.engine_cases import AT, START, events_table
+from tests.daemon.engine_cases import AT
 
-from .conftest import run_warden
+from .conftest import drifting_events_with_silence, run_warden
 
 
 @pytest.fixture(scope="module")
@@ -21,26 +20,12 @@ def events_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight days of events whose last day drifts and brings a new category (`refund`),
     one drift scan of that day with a route naming a channel, and the new category silenced
     beforehand."""
-    home = tmp_path_factory.mktemp("events")
-    pq.write_table(events_table(), home / "events.parquet")
-    (home / "warden.yaml").write_text(
-        "store: {url: 'sqlite:///warden.db'}\n"
-        "datasets:\n"
-        "  events: {format: parquet, path: events.parquet, time_column: ts}\n"
-        "monitors:\n"
-        "  - name: drift\n    kind: drift\n    dataset: events\n    window: 1d\n"
-        f"    reference: {{start: '{START.isoformat()}', "
-        f"end: '{(START + timedelta(days=7)).isoformat()}'}}\n"
+    home = drifting_events_with_silence(
+        tmp_path_factory.mktemp("events"),
         "routes:\n"
         "  - {name: notify-drift, match: {pattern: feature_drift}, playbook: null, "
-        "channel: '#ml-oncall'}\n"
+        "channel: '#ml-oncall'}\n",
     )
-    silenced = run_warden(
-        *("silences", "add", "-c", "warden.yaml", "--pattern", "category_emergence"),
-        *("--start", "2025-01-01", "--for", "1000w", "--reason", "refunds launch"),
-        cwd=home,
-    )
-    assert silenced.code == 0, silenced.stderr
     scanned = run_warden("scan", "-c", "warden.yaml", "--at", AT.isoformat(), cwd=home)
     assert scanned.code == 0, scanned.stderr
     return home
@@ -137,3 +122,66 @@ def test_silence_that_has_already_ended_is_refused(events_home: Path):
     )
     listed = run_warden("silences", "list", "-c", "warden.yaml", "--all", "--json", cwd=events_home)
     assert [json.loads(line)["reason"] for line in listed.stdout.splitlines()] == ["refunds launch"]
+
+
+def test_incidents_list_fits_80_columns_one_line_per_incident(demo_folder):
+    """At 80 columns the id, status, pattern, scope and proposal stay, one line each; the
+    columns left out are named. A wide console shows every column, nothing cut."""
+    home, _ = demo_folder
+    config = ("-c", "my-demo/warden.yaml")
+    listed = run_warden("incidents", "list", *config, "--json", cwd=home)
+    incidents = [json.loads(line) for line in listed.stdout.splitlines()]
+    narrow = run_warden("incidents", "list", *config, cwd=home, env={"COLUMNS": "80"})
+    assert narrow.code == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    rows = [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in lines
+        if line.startswith("│")
+    ]
+    assert rows == [
+        [
+            str(incident["id"]),
+            incident["status"],
+            incident["pattern"],
+            # A partition reads to the minute, as the table's times do.
+            ", ".join(incident["columns"]) or incident["scope"]["partition"][:16].replace("T", " "),
+            incident["route"]["playbook"],
+        ]
+        for incident in incidents
+    ]
+    assert "Not shown at this width: seen, dataset, first seen, severity; see --json." in (
+        " ".join(narrow.stdout.split())
+    )
+    wide = run_warden("incidents", "list", *config, cwd=home)
+    header = next(line for line in wide.stdout.splitlines() if "first seen" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
+        *("id", "status", "severity", "pattern", "dataset", "scope"),
+        *("seen", "first seen", "proposed"),
+    ]
+    assert "Not shown" not in wide.stdout and "…" not in wide.stdout
+
+
+def test_tiny_p_values_are_kept_and_shown_in_scientific_notation(demo_folder):
+    """The demo's salary drift has a corrected p-value far below 1e-12: it is stored as it
+    is (not rounded to 0) and the evidence table prints it in scientific notation."""
+    home, _ = demo_folder
+    config = ("-c", "my-demo/warden.yaml")
+    listed = run_warden(
+        "incidents", "list", *config, "--json", "--pattern", "feature_drift", cwd=home
+    )
+    drift = json.loads(listed.stdout)
+    as_json = run_warden("incidents", "show", str(drift["id"]), *config, "--json", cwd=home)
+    findings = json.loads(as_json.stdout)["evidence"]["findings"]
+    stored = {f["column"]: f["p_value"] for f in findings}["salary"]
+    assert 0.0 < stored < 1e-12
+    shown = run_warden("incidents", "show", str(drift["id"]), *config, cwd=home)
+    evidence = {
+        cells[0]: cells
+        for line in shown.stdout.splitlines()
+        if line.startswith("│")
+        for cells in [[cell.strip() for cell in line.strip("│").split("│")]]
+    }
+    assert evidence["salary"][1:] == ["wasserstein", "1.035", "0.1", f"{stored:.3g}"]
+    assert all(cells[-1] != "0" for cells in evidence.values())

@@ -128,6 +128,18 @@ def test_init_then_validate(tmp_path: Path):
     assert checked.code == 0 and "3 monitor(s)" in checked.stdout
 
 
+def test_the_starter_names_every_drift_method(tmp_path: Path):
+    """The `method:` comment of `warden init` lists `auto` and every registered method."""
+    from detectors.drift.registry import METHODS
+
+    assert run_warden("init", cwd=tmp_path).code == 0
+    (line,) = [
+        line for line in (tmp_path / "warden.yaml").read_text().splitlines() if "# method:" in line
+    ]
+    listed = line.split("#")[-1].split("|")
+    assert sorted(name.strip() for name in listed) == sorted(["auto", *METHODS])
+
+
 def test_an_engine_out_of_memory_is_a_monitor_error_with_the_knob_to_turn(tmp_path: Path):
     import numpy as np
     import pyarrow as pa

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from detectors.drift.base import DriftMethod, MethodNotApplicable
+from detectors.drift.detector import detect_drift
 from detectors.drift.params import RegisteredMethod
 from detectors.drift.registry import METHODS, get_method
 from detectors.profile import ColumnProfile
@@ -163,6 +164,18 @@ def test_wasserstein_exact_on_raw_values_and_bounded_from_quantiles(rng):
     truth = stats.wasserstein_distance(big_ref, big_cur) / np.std(big_ref, ddof=1)
     # Stated bound for 101 quantiles: within 0.02 reference standard deviations.
     assert abs(approximate - truth) < 0.02
+
+
+def test_wasserstein_effect_is_capped_at_1_and_the_finding_keeps_the_distance(rng):
+    """A shift of 1.5 reference stds: the finding's statistic is the distance itself, its
+    `details.effect` the capped 1.0 every method's effect scale ends at; it alerts."""
+    ref, cur = profiles(
+        frame({"x": rng.normal(0, 1, 5000)}), frame({"x": rng.normal(1.5, 1, 5000)})
+    )
+    (finding,) = detect_drift(ref, cur).findings
+    assert finding.method == "wasserstein" and finding.alert
+    assert finding.statistic == pytest.approx(1.5, abs=0.05)
+    assert finding.details["effect"] == 1.0
 
 
 def test_jensen_shannon_matches_scipy_on_category_shares(rng):
