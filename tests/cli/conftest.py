@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,6 +47,20 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Ran]:
     home = tmp_path_factory.mktemp("demo-home")
     ran = run_warden("demo", "my-demo", cwd=home)
     return home, ran
+
+
+@pytest.fixture
+def demo_copy(demo_folder: tuple[Path, Ran], tmp_path: Path) -> Path:
+    """A private copy of the shared demo (for tests that change its store)."""
+    home, ran = demo_folder
+    assert ran.code == 0, ran.stderr
+    shutil.copytree(home / "my-demo", tmp_path / "my-demo")
+    return tmp_path
+
+
+def warden_in_demo(home: Path, *args: str) -> Ran:
+    """`warden ARGS -c my-demo/warden.yaml` run in `home`."""
+    return run_warden(*args, "-c", "my-demo/warden.yaml", cwd=home)
 
 
 def drifting_events_with_silence(home: Path, extra_config: str = "") -> Path:

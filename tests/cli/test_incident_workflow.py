@@ -5,29 +5,16 @@ and catch a tampered trail."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_warden
-
-
-@pytest.fixture
-def demo_copy(demo_folder, tmp_path: Path) -> Path:
-    home, ran = demo_folder
-    assert ran.code == 0, ran.stderr
-    shutil.copytree(home / "my-demo", tmp_path / "my-demo")
-    return tmp_path
-
-
-def _warden(home: Path, *args: str):
-    return run_warden(*args, "-c", "my-demo/warden.yaml", cwd=home)
+from .conftest import warden_in_demo
 
 
 def _incidents(home: Path) -> dict[str, dict]:
-    listed = _warden(home, "incidents", "list", "--json")
+    listed = warden_in_demo(home, "incidents", "list", "--json")
     assert listed.code == 0, listed.stderr
     return {row["pattern"]: row for row in map(json.loads, listed.stdout.splitlines())}
 
@@ -36,13 +23,13 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     home = demo_copy
     drift = _incidents(home)["feature_drift"]
     assert drift["route"]["playbook"] == "relabel_batch"
-    acked = _warden(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
+    acked = warden_in_demo(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
     assert acked.code == 0 and "acknowledged" in acked.stdout
-    again = _warden(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
+    again = warden_in_demo(home, "incidents", "ack", str(drift["id"]), "--as", "alice")
     assert again.code == 2 and "cannot become acknowledged" in again.stderr
-    unexplained = _warden(home, "incidents", "close", str(drift["id"]))
+    unexplained = warden_in_demo(home, "incidents", "close", str(drift["id"]))
     assert unexplained.code == 2 and "--reason" in unexplained.stderr
-    closed = _warden(
+    closed = warden_in_demo(
         home,
         "incidents",
         "close",
@@ -59,7 +46,7 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     assert row["closed_reason"] == "marketing campaign shifted salaries"
     assert row["acknowledged_at"] is not None
 
-    report = _warden(home, "report", "--since", "3000d", "--json")
+    report = warden_in_demo(home, "report", "--since", "3000d", "--json")
     assert report.code == 0, report.stderr
     summary = json.loads(report.stdout)
     assert summary["incidents"] == 5
@@ -67,27 +54,29 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     assert summary["false_alarm_rate"] == pytest.approx(1 / 2)  # 1 of the 2 that ended
     assert summary["by_pattern"]["feature_drift"]["false_alarms"] == 1
     assert summary["mtta_seconds"]["count"] == 1 and summary["mttr_seconds"]["count"] == 1
-    as_csv = _warden(home, "report", "--since", "3000d", "--csv").stdout.splitlines()
+    as_csv = warden_in_demo(home, "report", "--since", "3000d", "--csv").stdout.splitlines()
     assert as_csv[0] == "group,name,opened,active,resolved,closed,false_alarms"
     assert "pattern,feature_drift,1,0,0,1,1" in as_csv and "dataset,loans,5,3,1,1,1" in as_csv
-    timeline = _warden(home, "incidents", "show", str(drift["id"]), "--csv").stdout.splitlines()
+    timeline = warden_in_demo(
+        home, "incidents", "show", str(drift["id"]), "--csv"
+    ).stdout.splitlines()
     assert timeline[0].startswith("incident,at,scan_time,actor,action")
     assert timeline[-1].split(",")[4] == "incident.closed"
-    text = _warden(home, "report", "--since", "3000d")
+    text = warden_in_demo(home, "report", "--since", "3000d")
     assert "False-alarm rate: 50.0%" in text.stdout and "MTTR" in text.stdout
 
     report_file = home / "incident.html"
-    shown = _warden(home, "incidents", "show", str(drift["id"]), "--html", str(report_file))
+    shown = warden_in_demo(home, "incidents", "show", str(drift["id"]), "--html", str(report_file))
     assert shown.code == 0 and "Wrote" in shown.stderr
     page = report_file.read_text()
     assert page.count("<svg") == 2 and "<script" not in page  # salary and region charts
     assert not list(home.glob("*.partial"))
 
-    log = _warden(home, "audit", "log", "--incident", str(drift["id"]), "--json")
+    log = warden_in_demo(home, "audit", "log", "--incident", str(drift["id"]), "--json")
     actions = [json.loads(line)["action"] for line in log.stdout.splitlines()]
     assert actions[:2] == ["incident.opened", "incident.routed"]
     assert actions[-2:] == ["incident.acknowledged", "incident.closed"]
-    by_bob = _warden(home, "audit", "log", "--actor", "bob", "--csv")
+    by_bob = warden_in_demo(home, "audit", "log", "--actor", "bob", "--csv")
     header, *bob_rows = by_bob.stdout.splitlines()
     assert header.startswith("seq,at,actor,action")
     # Closing also expires the incident's proposed run, when its playbook planned one.
@@ -99,24 +88,25 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
 
 def test_silence_a_dataset_then_end_it(demo_copy: Path):
     home = demo_copy
-    everything = _warden(home, "silences", "add", "--reason", "noisy")
+    everything = warden_in_demo(home, "silences", "add", "--reason", "noisy")
     assert everything.code == 2 and "--dataset" in everything.stderr
-    typo = _warden(home, "silences", "add", "--dataset", "lonas", "--reason", "x")
+    typo = warden_in_demo(home, "silences", "add", "--dataset", "lonas", "--reason", "x")
     assert typo.code == 2 and "not one of: loans" in typo.stderr
-    added = _warden(
+    added = warden_in_demo(
         home, "silences", "add", "--dataset", "loans", "--for", "2h", "--reason", "backfill"
     )
     assert added.code == 0, added.stderr
     (silence,) = [
-        json.loads(line) for line in _warden(home, "silences", "list", "--json").stdout.splitlines()
+        json.loads(line)
+        for line in warden_in_demo(home, "silences", "list", "--json").stdout.splitlines()
     ]
     assert silence["dataset"] == "loans" and silence["reason"] == "backfill"
-    assert _warden(home, "silences", "expire", str(silence["id"])).code == 0
-    assert "No silence is in effect" in _warden(home, "silences", "list").stdout
-    assert len(_warden(home, "silences", "list", "--all", "--json").stdout.splitlines()) == 1
-    twice = _warden(home, "silences", "expire", str(silence["id"]))
+    assert warden_in_demo(home, "silences", "expire", str(silence["id"])).code == 0
+    assert "No silence is in effect" in warden_in_demo(home, "silences", "list").stdout
+    assert len(warden_in_demo(home, "silences", "list", "--all", "--json").stdout.splitlines()) == 1
+    twice = warden_in_demo(home, "silences", "expire", str(silence["id"]))
     assert twice.code == 2 and "already ended" in twice.stderr
-    created = _warden(home, "audit", "log", "--action", "silence", "--json")
+    created = warden_in_demo(home, "audit", "log", "--action", "silence", "--json")
     assert [json.loads(line)["action"] for line in created.stdout.splitlines()] == [
         "silence.created",
         "silence.expired",
@@ -125,14 +115,14 @@ def test_silence_a_dataset_then_end_it(demo_copy: Path):
 
 def test_audit_verify_names_a_tampered_event(demo_copy: Path):
     home = demo_copy
-    intact = _warden(home, "audit", "verify")
+    intact = warden_in_demo(home, "audit", "verify")
     assert intact.code == 0 and "every link intact" in intact.stdout
     with sqlite3.connect(home / "my-demo" / "warden.db") as connection:
         connection.execute(
             "UPDATE audit_event SET actor = 'mallory' WHERE seq = (SELECT min(seq) + 4 "
             "FROM audit_event)"
         )
-    broken = _warden(home, "audit", "verify", "--json")
+    broken = warden_in_demo(home, "audit", "verify", "--json")
     assert broken.code == 4
     outcome = json.loads(broken.stdout)
     assert outcome["ok"] is False and outcome["first_bad_seq"] == 5 and outcome["checked"] == 4

@@ -4,32 +4,17 @@ months old), every count column for every pattern seen, and help that reads as p
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
-from .conftest import run_warden
+from .conftest import run_warden, warden_in_demo
 
 COLUMNS = ["opened", "active", "resolved", "closed", "false_alarms"]
 
 
-@pytest.fixture
-def demo_copy(demo_folder, tmp_path: Path) -> Path:
-    home, ran = demo_folder
-    assert ran.code == 0, ran.stderr
-    shutil.copytree(home / "my-demo", tmp_path / "my-demo")
-    return tmp_path
-
-
-def _warden(home: Path, *args: str):
-    return run_warden(*args, "-c", "my-demo/warden.yaml", cwd=home)
-
-
 def _recorded(home: Path, incident_id: int) -> dict[str, datetime]:
     """When each action about the incident was recorded (the audit trail's `at`)."""
-    log = _warden(home, "audit", "log", "--incident", str(incident_id), "--json")
+    log = warden_in_demo(home, "audit", "log", "--incident", str(incident_id), "--json")
     return {
         event["action"]: datetime.fromisoformat(event["at"])
         for event in map(json.loads, log.stdout.splitlines())
@@ -38,13 +23,13 @@ def _recorded(home: Path, incident_id: int) -> dict[str, datetime]:
 
 def test_by_pattern_and_by_dataset_have_every_column_with_zeros(demo_folder):
     home, _ = demo_folder
-    ran = _warden(home, "report", "--since", "3000d", "--json")
+    ran = warden_in_demo(home, "report", "--since", "3000d", "--json")
     assert ran.code == 0, ran.stderr
     report = json.loads(ran.stdout)
     # Expected from `incidents list` (other tests may scan the shared demo again).
     listed = [
         json.loads(line)
-        for line in _warden(home, "incidents", "list", "--json").stdout.splitlines()
+        for line in warden_in_demo(home, "incidents", "list", "--json").stdout.splitlines()
     ]
     expected: dict[str, dict[str, int]] = {}
     for row in listed:
@@ -60,20 +45,20 @@ def test_by_pattern_and_by_dataset_have_every_column_with_zeros(demo_folder):
     }
     # Zeros are kept, in the same order as the table's and the CSV's columns.
     assert all(list(counts) == COLUMNS for counts in report["by_pattern"].values())
-    csv_rows = _warden(home, "report", "--since", "3000d", "--csv").stdout.splitlines()
+    csv_rows = warden_in_demo(home, "report", "--since", "3000d", "--csv").stdout.splitlines()
     assert csv_rows[0] == "group,name," + ",".join(COLUMNS)
     assert "pattern,feature_drift,1,1,0,0,0" in csv_rows
 
 
 def test_mtta_and_mttr_run_on_recording_times_not_replayed_scan_times(demo_copy: Path):
     home = demo_copy
-    rows = _warden(home, "incidents", "list", "--json").stdout.splitlines()
+    rows = warden_in_demo(home, "incidents", "list", "--json").stdout.splitlines()
     listed = [json.loads(row) for row in rows]
     (drift,) = [row for row in listed if row["pattern"] == "feature_drift"]
     (spike,) = [row for row in listed if row["status"] == "resolved"]  # the null spike
-    assert _warden(home, "incidents", "ack", str(drift["id"]), "--as", "alice").code == 0
+    assert warden_in_demo(home, "incidents", "ack", str(drift["id"]), "--as", "alice").code == 0
 
-    ran = _warden(home, "report", "--since", "3000d", "--json")
+    ran = warden_in_demo(home, "report", "--since", "3000d", "--json")
     report = json.loads(ran.stdout)
     acked = _recorded(home, drift["id"])
     mtta = (acked["incident.acknowledged"] - acked["incident.opened"]).total_seconds()
@@ -85,7 +70,7 @@ def test_mtta_and_mttr_run_on_recording_times_not_replayed_scan_times(demo_copy:
     assert report["mttr_seconds"] == {"count": 1, "mean": mttr, "median": mttr}
     assert 0 < mttr < 600  # two replayed clean scans, seconds apart; not two days
 
-    text = _warden(home, "report", "--since", "3000d")
+    text = warden_in_demo(home, "report", "--since", "3000d")
     assert text.code == 0, text.stderr
     printed = " ".join(text.stdout.split())
     assert "MTTA and MTTR run from when Warden recorded the incident" in printed
@@ -94,7 +79,7 @@ def test_mtta_and_mttr_run_on_recording_times_not_replayed_scan_times(demo_copy:
 
 def test_report_refuses_json_and_csv_together(demo_folder):
     home, _ = demo_folder
-    ran = _warden(home, "report", "--json", "--csv")
+    ran = warden_in_demo(home, "report", "--json", "--csv")
     assert ran.code == 2 and ran.stdout == ""
     assert ran.stderr.strip() == "Usage error. choose one of --json and --csv"
 

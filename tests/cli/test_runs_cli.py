@@ -18,6 +18,12 @@ import pyarrow.parquet as pq
 from .conftest import WARDEN, run_warden
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
+#: A quality monitor on eight days of `events`, the last one with a null spike.
+CONFIG = (
+    "datasets:\n  events: {format: parquet, path: data, time_column: ts}\n"
+    "monitors:\n  - name: quality\n    kind: quality\n    dataset: events\n"
+    "    window: 1d\n    reference: {start: '2025-03-01', end: '2025-03-06'}\n"
+)
 
 
 def _write(folder: Path) -> None:
@@ -34,11 +40,7 @@ def _write(folder: Path) -> None:
 
 def test_scan_proposes_and_a_person_approves(tmp_path: Path):
     _write(tmp_path / "data")
-    (tmp_path / "warden.yaml").write_text(
-        "datasets:\n  events: {format: parquet, path: data, time_column: ts}\n"
-        "monitors:\n  - name: quality\n    kind: quality\n    dataset: events\n"
-        "    window: 1d\n    reference: {start: '2025-03-01', end: '2025-03-06'}\n"
-    )
+    (tmp_path / "warden.yaml").write_text(CONFIG)
     scan = run_warden("scan", "--at", "2025-03-09", "--json", cwd=tmp_path)
     assert scan.code == 0, scan.stderr
     assert ("null_spike", "x") in {
@@ -117,12 +119,7 @@ def _run_status(folder: Path, run_id: int) -> str:
 
 def test_sigkill_during_a_run_then_the_next_worker_finishes_it_exactly_once(tmp_path: Path):
     _write(tmp_path / "data")
-    (tmp_path / "warden.yaml").write_text(
-        "datasets:\n  events: {format: parquet, path: data, time_column: ts}\n"
-        "monitors:\n  - name: quality\n    kind: quality\n    dataset: events\n"
-        "    window: 1d\n    reference: {start: '2025-03-01', end: '2025-03-06'}\n"
-        "playbooks: {stale_run_after: 2s}\n"
-    )
+    (tmp_path / "warden.yaml").write_text(CONFIG + "playbooks: {stale_run_after: 2s}\n")
     assert run_warden("scan", "--at", "2025-03-09", cwd=tmp_path).code == 0  # alerts: exit 0
     assert run_warden("approve", "1", "--as", "alice", cwd=tmp_path).code == 0
     spiked = tmp_path / "data" / "date=2025-03-08" / "part-0.parquet"
