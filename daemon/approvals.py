@@ -10,7 +10,8 @@ The same rules hold whether the decision comes from the CLI, Slack or HTTP:
   plan.
 - A proposal expires `playbooks.approval_ttl` after it was made (default 24 h).
 - `two_person` needs two approvals by different people; the first is recorded and the run
-  stays proposed. An agent's proposal (origin `agent`) always needs a person.
+  stays proposed. An agent's proposal (origin `agent`) always needs a person, never the
+  agent or a policy, and not only the person who asked for it (`requested_by`).
 - Rejecting needs a reason.
 """
 
@@ -84,8 +85,10 @@ def decide(
     ).all()
     if any(existing.actor == actor for existing in approvals):
         raise DecisionRefused(f"{actor} has already approved run {run_id}")
+    if run.origin == "agent" and actor.split(":", 1)[0] in ("agent", "policy"):
+        raise DecisionRefused(f"run {run_id} was proposed by the agent; a person must approve it")
     _record(session, run, actor, via, "approve", reason)
-    needed = 2 if run.approval_policy == "two_person" else 1
+    needed = approvals_needed(run, [existing.actor for existing in approvals] + [actor])
     if len(approvals) + 1 < needed:
         return DecisionOutcome(
             run_id,
@@ -148,6 +151,15 @@ def _record(
         entity_id=str(run.id),
         payload={"plan_hash": run.plan_hash, "via": via, "reason": reason},
     )
+
+
+def approvals_needed(run: PlaybookRun, approvers: list[str]) -> int:
+    """How many different people must approve `run`: two under `two_person`, and two for
+    an agent's proposal that the person who asked for it approved (never them alone)."""
+    needed = 2 if run.approval_policy == "two_person" else 1
+    if run.origin == "agent" and run.requested_by is not None and run.requested_by in approvers:
+        needed = 2
+    return needed
 
 
 def expires_at(run: PlaybookRun, ttl: timedelta) -> datetime:

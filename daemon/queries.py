@@ -32,6 +32,7 @@ AUDIT_ACTIONS = tuple(
             "silence.created",
             "silence.expired",
             "scan.completed",
+            "slack.refused",
             "quarantine.released",
         }
     )

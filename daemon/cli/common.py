@@ -51,7 +51,14 @@ def load(option: str | None) -> WardenConfig:
 
 
 def store_for(config: WardenConfig) -> Store:
-    return open_store(config.store.url)
+    """The config's store; with Slack configured, changes also write their Slack messages
+    to the outbox (sent by the daemon), whichever command makes them."""
+    store = open_store(config.store.url)
+    if config.slack is not None:
+        from daemon.slack.service import install_outbox_writer  # slack_sdk only when needed
+
+        install_outbox_writer(store, config)
+    return store
 
 
 def parse_at(value: str | None, option: str = "--at") -> datetime | None:

@@ -1,4 +1,4 @@
-"""`warden run`: the daemon (for now the scheduler; HTTP, Slack and the runner join it later)."""
+"""`warden run`: the daemon: the scheduler and run executor, Slack, and the HTTP server."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from daemon.cli.common import ConfigOption, console, load, store_for
+from daemon.config.models import WardenConfig
+from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,26 @@ def run(
             help="Touch this file every 15 s while the scheduler runs (for health checks).",
         ),
     ] = None,
+    http_host: Annotated[
+        str | None,
+        typer.Option(help="Serve HTTP on this interface (default: http.host, or 127.0.0.1)."),
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve HTTP on this port (default: http.port when the config has `http:`; "
+            "without either, no HTTP server runs).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
-    """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C."""
+    """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C.
+
+    With `slack:` in the config it also sends incident messages and takes approvals from
+    Slack (Socket Mode with `app_token`, or the request URL `/slack/actions` of the HTTP
+    server with `signing_secret`). The HTTP server also serves the approval API and health.
+    """
     from daemon.scheduler import build_scheduler, describe_schedule  # deferred: engines load here
 
     loaded = load(config)
@@ -43,6 +63,7 @@ def run(
         console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
     if once:
         return
+    services = _start_services(loaded, store, http_host, http_port)
     # SIGTERM: stop taking ticks; scans already running finish before the process exits
     # (the executor threads are joined at interpreter exit).
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
@@ -56,7 +77,42 @@ def run(
     try:
         scheduler.start()
     finally:
+        for service in reversed(services):
+            service.stop()
         store.close()
+
+
+def _start_services(
+    config: WardenConfig, store: Store, host: str | None, port: int | None
+) -> list[Any]:
+    """Slack's threads and the HTTP server, as configured; started, to be stopped."""
+    started: list[Any] = []
+    slack = None
+    if config.slack is not None:
+        from daemon.slack.service import SlackService
+
+        slack = SlackService(store, config)
+        slack.start()
+        started.append(slack)
+        mode = "Socket Mode" if config.slack.app_token else "the request URL /slack/actions"
+        console.print(f"Slack: messages to {config.slack.channel or 'routed channels'}, via {mode}")
+    if port is not None or config.http is not None:
+        from daemon.http.app import create_app
+        from daemon.http.server import HttpServer
+
+        host = host or (config.http.host if config.http else "127.0.0.1")
+        port = port or (config.http.port if config.http else 8080)
+        app = create_app(store, config, slack.receiver if slack else None)
+        server = HttpServer(app, host, port)
+        server.start()
+        started.append(server)
+        console.print(f"HTTP on http://{host}:{port} (/healthz, /api/runs/..., /slack/actions)")
+    elif config.slack is not None and config.slack.signing_secret and not config.slack.app_token:
+        console.print(
+            "[yellow]warning:[/] slack.signing_secret is set but no HTTP server runs, so Slack "
+            "cannot reach /slack/actions: add an `http:` block or --http-port"
+        )
+    return started
 
 
 def register(app: typer.Typer) -> None:

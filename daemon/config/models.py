@@ -296,12 +296,30 @@ class LabelStudioConfig(ConfigModel):
     )
 
 
+class HttpConfig(ConfigModel):
+    """Warden's HTTP server (`warden run`): Slack's request URL, the approval API, health."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 for all).")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the approval API (POST /api/runs/{id}/approve|reject), "
+        "from ${VAR} or WARDEN_HTTP__API_TOKEN; without it the API answers 403.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach this server at, like https://warden.example.com; "
+        "Slack messages link each incident's report there.",
+    )
+
+
 #: Config fields that hold secrets: they may only be written as ${VAR} or come from the environment.
 SECRET_FIELDS = (
     ("slack", "bot_token"),
     ("slack", "app_token"),
     ("slack", "signing_secret"),
     ("label_studio", "token"),
+    ("http", "api_token"),
 )
 
 
@@ -321,6 +339,7 @@ class WardenConfig(ConfigModel):
     )
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     slack: SlackConfig | None = None
+    http: HttpConfig | None = None
     label_studio: LabelStudioConfig | None = None
 
     @model_validator(mode="after")

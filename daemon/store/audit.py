@@ -37,7 +37,7 @@ from sqlalchemy import Text, cast, text
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
-from daemon.store.engine import may_append
+from daemon.store.engine import AUDIT_HOOKS, may_append
 from daemon.store.errors import StoreError
 from daemon.store.models import AuditEvent
 from daemon.store.types import utcnow
@@ -120,7 +120,8 @@ def append_audit(
     payload: Mapping[str, Any],
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, in the caller's transaction (it commits with it).
+    """Append one event to the chain, in the caller's transaction (it commits with it), then
+    call the store's audit hooks (`Store.audit_hooks`) in that transaction too.
 
     `payload` must be JSON-serialisable (datetimes become UTC ISO 8601 strings; the stored
     payload is exactly what was hashed). `at` defaults to now; naive datetimes are UTC.
@@ -155,6 +156,8 @@ def append_audit(
     )
     session.add(event)
     session.flush()
+    for hook in session.info.get(AUDIT_HOOKS, ()):
+        hook(session, event)
     return event
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +36,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: How long a PostgreSQL connection attempt may take, in seconds (unless the URL says otherwise).
 POSTGRES_CONNECT_TIMEOUT_S = 10
 
+#: Session info key holding the store's audit hooks (read by `append_audit`).
+AUDIT_HOOKS = "warden_audit_hooks"
 _READONLY = "warden_readonly"  # execution option read by the "begin" listener
 _WRITE_LOCKED = "warden_sqlite_write_locked"  # connection-record info key set at each BEGIN
 
@@ -46,6 +48,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._readonly_engine = engine.execution_options(**{_READONLY: True})
+        #: Called with (session, event) after each audit event is appended, in the same
+        #: transaction: how notifications reach the outbox (`daemon.slack.outbox_writer`).
+        self.audit_hooks: list[Callable[[Session, Any], None]] = []
 
     @property
     def url(self) -> URL:
@@ -69,6 +74,7 @@ class Store:
         """
         session = Session(self._readonly_engine if readonly else self.engine)
         session.expire_on_commit = False
+        session.info[AUDIT_HOOKS] = self.audit_hooks
         try:
             yield session
             session.commit()

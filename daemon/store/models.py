@@ -220,6 +220,9 @@ class PlaybookRun(SQLModel, table=True):
     heartbeat_at: datetime | None = _time_column()
     claimed_by: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Who asked for the proposal (migration 0004): the person who ran `warden agent
+    #: propose`, for instance. They may not be its only approver.
+    requested_by: str | None = Field(default=None, max_length=200)
 
 
 class Approval(SQLModel, table=True):
@@ -237,8 +240,25 @@ class Approval(SQLModel, table=True):
     at: datetime = _stamp_column()
 
 
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    #: Handed to Slack; if the process died before `sent`, the dispatcher looks the message
+    #: up (by its metadata) before posting again.
+    sending = "sending"
+    sent = "sent"
+    #: Slack refused it for good (a missing channel, bad credentials); `last_error` says why.
+    failed = "failed"
+    #: An update overtaken by a newer update of the same message before it was sent.
+    superseded = "superseded"
+
+
 class OutboxMessage(SQLModel, table=True):
-    """A message to a person, written in the same transaction as the change it reports."""
+    """A message to a person, written in the same transaction as the change it reports.
+
+    `kind` is `post` (an incident's message), `update` (a new version of it), `reply` (in its
+    thread) or `ephemeral` (to one person). Messages of one incident are delivered in id
+    order; `external_id` holds the Slack `ts` once sent.
+    """
 
     __tablename__ = "outbox_message"
 
@@ -246,13 +266,38 @@ class OutboxMessage(SQLModel, table=True):
     channel: str = Field(max_length=200)
     dedupe_key: str = Field(max_length=200, unique=True)
     payload: dict[str, Any] = _json_column()
-    status: str = Field(default="pending", max_length=20, index=True)
+    #: Migration 0004.
+    kind: str = Field(default="post", max_length=20, sa_column_kwargs={"server_default": "post"})
+    incident_id: int | None = Field(default=None, index=True)
+    status: str = Field(default=OutboxStatus.pending, max_length=20, index=True)
     attempts: int = Field(default=0)
     next_attempt_at: datetime = _stamp_column()
     external_id: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _stamp_column()
     sent_at: datetime | None = _time_column()
+
+
+class SlackInteraction(SQLModel, table=True):
+    """A click or form submission received from Slack (migration 0004), stored before it is
+    acted on. Unique on `dedupe_key` (the user, the action and Slack's own timestamp), so a
+    delivery Slack retries, or that reaches two replicas, is acted on once."""
+
+    __tablename__ = "slack_interaction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    #: `http` (the request URL) or `socket` (Socket Mode).
+    source: str = Field(max_length=20)
+    team_id: str | None = Field(default=None, max_length=50)
+    user_id: str | None = Field(default=None, max_length=50)
+    action: str = Field(max_length=50)
+    payload: dict[str, Any] = _json_column()
+    received_at: datetime = _stamp_column()
+    #: pending -> done | refused | failed
+    status: str = Field(default="pending", max_length=20, index=True)
+    result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    processed_at: datetime | None = _time_column()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -290,5 +335,6 @@ ALL_TABLES = (
     PlaybookRun,
     Approval,
     OutboxMessage,
+    SlackInteraction,
     AuditEvent,
 )

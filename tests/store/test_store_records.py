@@ -23,6 +23,7 @@ from daemon.store.models import (
     ReferenceProfile,
     ScanRun,
     Silence,
+    SlackInteraction,
 )
 
 NEW_YORK = timezone(timedelta(hours=-5))
@@ -140,6 +141,7 @@ def _records() -> list[SQLModel]:
             heartbeat_at=AWARE,
             claimed_by="replica-2",
             error=None,
+            requested_by="alice",
         ),
         Approval(
             id=1,
@@ -163,6 +165,21 @@ def _records() -> list[SQLModel]:
             last_error="rate limited",
             created_at=AWARE,
             sent_at=NAIVE,
+            kind="reply",
+            incident_id=2,
+        ),
+        SlackInteraction(
+            id=1,
+            dedupe_key="U1:1710000000.000200:warden_approve",
+            source="http",
+            team_id="T1",
+            user_id="U1",
+            action="approve",
+            payload=DOCUMENT,
+            received_at=AWARE,
+            status="done",
+            result="run 1 approved",
+            processed_at=NAIVE,
         ),
         AuditEvent(
             seq=1,

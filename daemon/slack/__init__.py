@@ -1,0 +1,1 @@
+"""Slack: incident messages with Approve / Reject buttons, their thread replies, the app."""

@@ -1,0 +1,215 @@
+"""Acting on stored Slack interactions: authorise, decide, tell.
+
+Each pending `slack_interaction` row is handled once, in one transaction that locks it
+(`SKIP LOCKED`, so replicas share the work) together with the change it makes: an approval
+or rejection through `daemon.approvals.decide` (the same rules as the CLI and the HTTP API:
+bound to the plan hash, expiry, two people for `two_person`, one decision however many
+clicks), or a 24-hour silence. The messages it causes are outbox rows of that transaction.
+
+Someone who may not decide (not an approver, another workspace) gets an ephemeral refusal;
+nothing else changes, and the refusal is audited (`slack.refused`). A decision that cannot
+be taken (the run was decided already, the plan changed) is told the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from sqlmodel import Session, col, select
+
+from daemon.approvals import Decision, DecisionRefused, decide
+from daemon.config.models import WardenConfig
+from daemon.silences import add_silence
+from daemon.slack import render
+from daemon.slack.approvers import ApproverCheck, SlackUnavailable, Verdict
+from daemon.slack.interactions import Interaction, parse
+from daemon.slack.outbox_writer import enqueue
+from daemon.store.audit import append_audit
+from daemon.store.engine import Store
+from daemon.store.models import Incident, PlaybookRun, SlackInteraction
+from daemon.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: How long "Silence 24h" silences the incident's monitor, dataset and pattern.
+SILENCE_FOR = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Handled:
+    interaction_id: int
+    status: str  # done | refused
+    message: str
+
+
+class ActionProcessor:
+    def __init__(self, store: Store, config: WardenConfig, client: WebClient) -> None:
+        assert config.slack is not None
+        self.store = store
+        self.config = config
+        self.approvers = ApproverCheck(client, config.slack)
+
+    def process_pending(self) -> list[Handled]:
+        """Handle every pending interaction; those whose check needs Slack while it is
+        unreachable stay pending for the next call."""
+        with self.store.session(readonly=True) as session:
+            pending = session.exec(
+                select(SlackInteraction.id, SlackInteraction.user_id, SlackInteraction.team_id)
+                .where(SlackInteraction.status == "pending")
+                .order_by(col(SlackInteraction.id))
+            ).all()
+        handled = []
+        for interaction_id, user_id, team_id in pending:
+            try:
+                verdict = self.approvers.check(user_id, team_id)
+            except SlackUnavailable as error:
+                log.warning("Slack interaction %s waits: %s", interaction_id, error)
+                continue
+            result = self._handle(interaction_id or 0, verdict)
+            if result is not None:
+                handled.append(result)
+        return handled
+
+    def _handle(self, interaction_id: int, verdict: Verdict) -> Handled | None:
+        with self.store.session() as session:
+            row = session.exec(
+                select(SlackInteraction)
+                .where(SlackInteraction.id == interaction_id)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None or row.status != "pending":
+                return None  # another replica has it
+            interaction = parse(row.payload)
+            assert interaction is not None
+            if not verdict.allowed:
+                status, message = "refused", verdict.reason
+                append_audit(
+                    session,
+                    actor=f"slack:{interaction.user_id}",
+                    action="slack.refused",
+                    entity_type="slack_interaction",
+                    entity_id=str(row.id),
+                    payload={
+                        "action": interaction.action,
+                        "reason": verdict.reason,
+                        "team_id": interaction.team_id,
+                        "value": interaction.value,
+                    },
+                )
+                self._tell(session, row, interaction, render.refusal_text(verdict.reason))
+            else:
+                status, message = self._act(session, row, interaction)
+            row.status, row.result, row.processed_at = status, message, utcnow()
+            session.add(row)
+            return Handled(row.id or 0, status, message)
+
+    def _act(
+        self, session: Session, row: SlackInteraction, interaction: Interaction
+    ) -> tuple[str, str]:
+        actor = f"slack:{interaction.user_id}"
+        if interaction.action == "reject":
+            return "done", "the reject dialog was opened; the decision comes with its reason"
+        if interaction.action == "silence":
+            return self._silence(session, row, interaction, actor)
+        run_id = _int(interaction.value.get("run"))
+        run = session.get(PlaybookRun, run_id) if run_id is not None else None
+        if run is None:
+            return self._refuse(session, row, interaction, "that run does not exist")
+        if interaction.value.get("hash") != run.plan_hash:
+            return self._refuse(
+                session,
+                row,
+                interaction,
+                f"this message shows another plan than run {run.id}'s; nothing was decided",
+            )
+        decision: Decision = "approve" if interaction.action == "approve" else "reject"
+        try:
+            outcome = decide(
+                session,
+                self.config,
+                run.id or 0,
+                decision,
+                actor=actor,
+                via="slack",
+                reason=interaction.reason,
+            )
+        except DecisionRefused as error:
+            return self._refuse(session, row, interaction, str(error))
+        if outcome.new_run_id is not None:
+            self._tell(session, row, interaction, outcome.message)
+        return "done", outcome.message
+
+    def _silence(
+        self, session: Session, row: SlackInteraction, interaction: Interaction, actor: str
+    ) -> tuple[str, str]:
+        incident_id = _int(interaction.value.get("incident"))
+        incident = session.get(Incident, incident_id) if incident_id is not None else None
+        if incident is None:
+            return self._refuse(session, row, interaction, "that incident does not exist")
+        now = utcnow()
+        silence = add_silence(
+            session,
+            created_by=actor,
+            reason=f"Silence 24h from Slack on incident {incident.id}",
+            starts_at=now,
+            ends_at=now + SILENCE_FOR,
+            dataset=incident.dataset,
+            monitor=incident.monitor,
+            pattern=incident.pattern,
+        )
+        reply = render.silenced_reply(interaction.user_id or "", now + SILENCE_FOR)
+        channel = (incident.route or {}).get("channel") or (
+            self.config.slack and self.config.slack.channel
+        )
+        if channel:
+            enqueue(
+                session,
+                channel,
+                f"interaction:{row.id}:silenced",
+                "reply",
+                reply if isinstance(reply, dict) else {"text": str(reply)},
+                incident.id,
+            )
+        return "done", f"silence {silence.id} until {(now + SILENCE_FOR).isoformat()}"
+
+    def _refuse(
+        self, session: Session, row: SlackInteraction, interaction: Interaction, reason: str
+    ) -> tuple[str, str]:
+        append_audit(
+            session,
+            actor=f"slack:{interaction.user_id}",
+            action="slack.refused",
+            entity_type="slack_interaction",
+            entity_id=str(row.id),
+            payload={"action": interaction.action, "reason": reason, "value": interaction.value},
+        )
+        self._tell(session, row, interaction, render.refusal_text(reason))
+        return "refused", reason
+
+    def _tell(
+        self, session: Session, row: SlackInteraction, interaction: Interaction, text: object
+    ) -> None:
+        """An ephemeral message to the person who clicked, where they clicked."""
+        if not interaction.channel_id or not interaction.user_id:
+            return
+        message = text if isinstance(text, dict) else {"text": str(text)}
+        enqueue(
+            session,
+            interaction.channel_id,
+            f"interaction:{row.id}:ephemeral",
+            "ephemeral",
+            {**message, "user": interaction.user_id},
+            None,
+        )
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None

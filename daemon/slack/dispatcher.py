@@ -1,0 +1,330 @@
+"""Sending the outbox to Slack: in order per incident, with retries, exactly once.
+
+`dispatch_once` claims due rows, sends each and records the outcome:
+
+- **Order**: an incident's rows go out in id order; a row waits while an earlier row of its
+  incident is unsent, so replies land in its thread in the order things happened, and updates
+  and replies find the `ts` of the incident's message.
+- **Claim**: a row is marked `sending` (with a lease of `LEASE`) in a short transaction before
+  the HTTP call, which runs outside any transaction: the store is never locked while Slack
+  answers, and replicas never send the same row (PostgreSQL claims with `SKIP LOCKED`).
+- **Exactly once**: posts and replies carry their dedupe key in the message `metadata`. A row
+  found `sending` again (the process died mid-call) or whose last attempt ended without an
+  answer is first looked up in the channel (`conversations.history` / `.replies`); if Slack
+  has it, its `ts` is recorded and nothing is posted again. Updates are idempotent anyway.
+- **Retries**: `429` waits for `Retry-After`; a server error or no answer backs off
+  exponentially (2, 4, 8... seconds, at most `MAX_BACKOFF`); an error Slack will give again
+  (`channel_not_found`, `invalid_auth`...) marks the row `failed` with the reason, as does
+  running out of `MAX_ATTEMPTS`.
+- **Coalescing**: an update with a newer pending update of the same message is `superseded`;
+  only the newest state is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session, col, select
+
+from daemon.store.engine import Store
+from daemon.store.models import OutboxMessage, OutboxStatus
+from daemon.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed row is reserved for its sender before another may take it over.
+LEASE = timedelta(seconds=60)
+#: Longest wait between two attempts after failures (not for 429, which Slack sets).
+MAX_BACKOFF = timedelta(minutes=5)
+#: Attempts (429s not counted) after which a row is given up as `failed`.
+MAX_ATTEMPTS = 12
+#: Errors Slack will answer again however often we retry.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "no_permission",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "user_not_in_channel",
+        "cant_update_message",
+        "message_not_found",
+        "edit_window_closed",
+    }
+)
+#: Metadata event type carrying a message's dedupe key.
+METADATA_EVENT = "warden_message"
+DONE = (OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.superseded)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one row in a dispatch pass."""
+
+    message_id: int
+    status: str
+    detail: str = ""
+
+
+def dispatch_once(
+    store: Store, client: WebClient, *, limit: int = 50, now: datetime | None = None
+) -> list[Delivery]:
+    """Send the due rows (at most `limit`) and record each outcome."""
+    deliveries = []
+    for message_id in _claim(store, limit, now or utcnow()):
+        deliveries.append(_deliver(store, client, message_id))
+    return deliveries
+
+
+def backlog(store: Store) -> int:
+    """Rows not yet sent (pending or in flight)."""
+    with store.session(readonly=True) as session:
+        return len(
+            session.exec(
+                select(OutboxMessage.id).where(
+                    col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending])
+                )
+            ).all()
+        )
+
+
+def _claim(store: Store, limit: int, now: datetime) -> list[int]:
+    with store.session() as session:
+        due = session.exec(
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = []
+        for row in due:
+            if row.incident_id is not None and _earlier_unsent(session, row):
+                continue
+            if row.status == OutboxStatus.sending:
+                row.last_error = (row.last_error or "") + " [its sender stopped; looking it up]"
+            row.status = OutboxStatus.sending
+            row.attempts += 1  # counted when it starts: a crash mid-call still counts
+            row.next_attempt_at = now + LEASE
+            session.add(row)
+            claimed.append(row.id or 0)
+        return claimed
+
+
+def _earlier_unsent(session: Session, row: OutboxMessage) -> bool:
+    if row.kind == "ephemeral":
+        return False
+    return (
+        session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.incident_id == row.incident_id,
+                col(OutboxMessage.id) < (row.id or 0),
+                OutboxMessage.kind != "ephemeral",
+                col(OutboxMessage.status).not_in(list(DONE)),
+            )
+        ).first()
+        is not None
+    )
+
+
+def _deliver(store: Store, client: WebClient, message_id: int) -> Delivery:
+    with store.session(readonly=True) as session:
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
+        root = _root(session, row)
+        newer_update = row.kind == "update" and _has_newer_update(session, row)
+    if newer_update:
+        return _record(store, row, OutboxStatus.superseded, detail="a newer update follows")
+    # A reply or update whose incident message failed for good can never be delivered.
+    if row.kind in ("update", "reply") and (root is None or root.external_id is None):
+        return _record(
+            store, row, OutboxStatus.failed, detail="the incident's message was never posted"
+        )
+    try:
+        ts, channel = _send(client, row, root)
+    except SlackApiError as error:
+        return _after_error(store, row, error)
+    except Exception as error:  # noqa: BLE001 -- no answer (timeout, refused connection): retry
+        return _retry(store, row, f"{type(error).__name__}: {error}", _backoff(row.attempts))
+    return _record(store, row, OutboxStatus.sent, external_id=ts, channel=channel)
+
+
+def _send(
+    client: WebClient, row: OutboxMessage, root: OutboxMessage | None
+) -> tuple[str | None, str | None]:
+    message: dict[str, Any] = row.payload
+    metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": row.dedupe_key}}
+    if row.kind == "ephemeral":
+        response = client.chat_postEphemeral(
+            channel=row.channel,
+            user=message["user"],
+            text=message.get("text", ""),
+            blocks=message.get("blocks"),
+        )
+        return response.get("message_ts"), None
+    if row.kind == "update":
+        assert root is not None
+        client.chat_update(
+            channel=root.channel,
+            ts=root.external_id or "",
+            text=message.get("text", ""),
+            blocks=message.get("blocks"),
+        )
+        return None, None
+    thread_ts = root.external_id if row.kind == "reply" and root is not None else None
+    channel = root.channel if row.kind == "reply" and root is not None else row.channel
+    if row.attempts > 1:  # an earlier attempt may have reached Slack
+        found = _find_sent(client, channel, thread_ts, row.dedupe_key)
+        if found is not None:
+            log.info("outbox %s was delivered before the last attempt ended", row.dedupe_key)
+            return found, channel
+    response = client.chat_postMessage(
+        channel=channel,
+        thread_ts=thread_ts,
+        text=message.get("text", ""),
+        blocks=message.get("blocks"),
+        metadata=metadata,
+        unfurl_links=False,
+    )
+    return response.get("ts"), response.get("channel")
+
+
+def _find_sent(client: WebClient, channel: str, thread_ts: str | None, key: str) -> str | None:
+    """The ts of the message carrying `key` in its metadata, if Slack already has it.
+
+    Needs the channel's id (C...), as Slack's history methods do; with a channel name the
+    lookup is skipped and the message is posted again."""
+    if not channel.startswith(("C", "G", "D")):
+        log.warning("cannot look up %s in %s (a name, not an id); posting again", key, channel)
+        return None
+    if thread_ts is not None:
+        response = client.conversations_replies(
+            channel=channel, ts=thread_ts, include_all_metadata=True, limit=1000
+        )
+    else:
+        response = client.conversations_history(
+            channel=channel, include_all_metadata=True, limit=200
+        )
+    for message in response.get("messages") or []:
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        if payload.get("key") == key:
+            return str(message.get("ts"))
+    return None
+
+
+def _after_error(store: Store, row: OutboxMessage, error: SlackApiError) -> Delivery:
+    response = error.response
+    status = getattr(response, "status_code", None)
+    code = (response.get("error") if response is not None else None) or "unknown_error"
+    if status == 429:
+        retry_after = _retry_after(response)
+        # A rate limit is Slack asking to wait, not a failure: attempts are not counted.
+        return _retry(
+            store,
+            row,
+            f"ratelimited: retry after {retry_after}s",
+            timedelta(seconds=retry_after),
+            count=False,
+        )
+    if code in PERMANENT_ERRORS:
+        return _record(store, row, OutboxStatus.failed, detail=f"Slack refused it: {code}")
+    return _retry(store, row, f"Slack error {status}: {code}", _backoff(row.attempts))
+
+
+def _retry_after(response: Any) -> int:
+    headers = getattr(response, "headers", None) or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(1, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 30
+
+
+def _backoff(attempt: int) -> timedelta:
+    return min(MAX_BACKOFF, timedelta(seconds=2**attempt))
+
+
+def _retry(
+    store: Store, row: OutboxMessage, detail: str, wait: timedelta, *, count: bool = True
+) -> Delivery:
+    attempts = row.attempts if count else row.attempts - 1
+    if attempts >= MAX_ATTEMPTS:
+        return _record(store, row, OutboxStatus.failed, detail=f"gave up: {detail}")
+    log.warning("outbox %s: %s; retrying in %ss", row.dedupe_key, detail, wait.total_seconds())
+    with store.session() as session:
+        current = session.get(OutboxMessage, row.id)
+        assert current is not None
+        current.status = OutboxStatus.pending
+        current.attempts = attempts
+        current.last_error = detail
+        current.next_attempt_at = utcnow() + wait
+        session.add(current)
+    return Delivery(row.id or 0, OutboxStatus.pending, detail)
+
+
+def _record(
+    store: Store,
+    row: OutboxMessage,
+    status: OutboxStatus,
+    *,
+    detail: str = "",
+    external_id: str | None = None,
+    channel: str | None = None,
+) -> Delivery:
+    with store.session() as session:
+        current = session.get(OutboxMessage, row.id)
+        assert current is not None
+        current.status = status
+        if status == OutboxStatus.sent:
+            current.sent_at = utcnow()
+            current.external_id = external_id
+            if channel:
+                current.channel = channel  # the id Slack answered with, for updates
+        else:
+            current.last_error = detail or None
+        session.add(current)
+    if status == OutboxStatus.failed:
+        log.error("outbox %s failed: %s", row.dedupe_key, detail)
+    return Delivery(row.id or 0, status, detail)
+
+
+def _root(session: Session, row: OutboxMessage) -> OutboxMessage | None:
+    if row.incident_id is None or row.kind == "post":
+        return None
+    return session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.incident_id == row.incident_id, OutboxMessage.kind == "post")
+        .order_by(col(OutboxMessage.id))
+    ).first()
+
+
+def _has_newer_update(session: Session, row: OutboxMessage) -> bool:
+    return (
+        session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.incident_id == row.incident_id,
+                OutboxMessage.kind == "update",
+                col(OutboxMessage.id) > (row.id or 0),
+                col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
+            )
+        ).first()
+        is not None
+    )

@@ -1,0 +1,253 @@
+"""Slack's request URL and the approval API over real HTTP (uvicorn on 127.0.0.1): signed
+interactions are acknowledged at once and acted on once; forged, altered, expired or
+unsigned ones get 401 and write nothing; only approvers decide."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from daemon.http.app import create_app
+from daemon.http.server import HttpServer
+from daemon.slack.service import SlackService
+from daemon.store.models import Approval, AuditEvent, SlackInteraction
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.scenario import (
+    APPROVERS,
+    GROUP,
+    GROUP_MEMBER,
+    OUTSIDER,
+    approve_click,
+    detect,
+    reason_submission,
+    reject_click,
+    run_of,
+    signed,
+    silence_click,
+    slack_config,
+    with_slack,
+    write_data,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def fake():
+    with FakeSlack(usergroups={GROUP: [GROUP_MEMBER]}) as server:
+        yield server
+
+
+@pytest.fixture
+def daemon(store, tmp_path, fake):
+    """The Slack service (not started: tests call its steps) behind a real HTTP server."""
+    write_data(tmp_path / "data")
+    config = slack_config(tmp_path, fake.url, approval="two_person")
+    with_slack(store, config)
+    service = SlackService(store, config)
+    port = _free_port()
+    server = HttpServer(create_app(store, config, service.receiver), "127.0.0.1", port)
+    server.start()
+    (run_id,) = detect(store, config)
+    yield service, f"http://127.0.0.1:{port}", run_of(store, run_id)
+    server.stop()
+
+
+def _post(base: str, payload, **signing) -> httpx.Response:
+    body, headers = signed(payload, **signing)
+    return httpx.post(f"{base}/slack/actions", content=body, headers=headers, timeout=10)
+
+
+def _interactions(store) -> list[SlackInteraction]:
+    with store.session(readonly=True) as session:
+        return list(session.exec(select(SlackInteraction)).all())
+
+
+def _spooled(service) -> list:
+    return sorted(service.inbox.folder.glob("*.json")) if service.inbox.folder.exists() else []
+
+
+def test_a_signed_click_is_acknowledged_at_once_and_approves_once(daemon, store):
+    service, base, run = daemon
+    started = time.monotonic()
+    response = _post(base, approve_click(run, user=APPROVERS[0]))
+    assert response.status_code == 200 and time.monotonic() - started < 3
+    assert len(_spooled(service)) == 1  # durable before the answer
+    service.process()
+    assert _spooled(service) == []
+    (interaction,) = _interactions(store)
+    assert interaction.status == "done" and "approval 1 of 2" in (interaction.result or "")
+    with store.session(readonly=True) as session:
+        (approval,) = session.exec(select(Approval)).all()
+    assert (approval.actor, approval.via, approval.plan_hash) == (
+        f"slack:{APPROVERS[0]}",
+        "slack",
+        run.plan_hash,
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["forged", "altered", "expired", "unsigned", "future"],
+)
+def test_bad_signatures_get_401_and_write_nothing(daemon, store, tamper):
+    service, base, run = daemon
+    payload = approve_click(run)
+    if tamper == "forged":
+        body, headers = signed(payload, secret="not-the-secret")
+    elif tamper == "expired":
+        body, headers = signed(payload, timestamp=int(time.time()) - 6 * 60)
+    elif tamper == "future":
+        body, headers = signed(payload, timestamp=int(time.time()) + 6 * 60)
+    else:
+        body, headers = signed(payload)
+    if tamper == "altered":
+        body = body.replace(b"U0ALICE", b"U0BOB")
+    if tamper == "unsigned":
+        headers = {"Content-Type": headers["Content-Type"]}
+    response = httpx.post(f"{base}/slack/actions", content=body, headers=headers, timeout=10)
+    assert response.status_code == 401
+    service.process()
+    assert _spooled(service) == [] and _interactions(store) == []
+    with store.session(readonly=True) as session:
+        assert session.exec(select(Approval)).all() == []
+
+
+def test_retried_deliveries_and_double_clicks_give_one_decision(daemon, store, fake):
+    service, base, run = daemon
+    payload = approve_click(run, user=APPROVERS[0], action_ts="1700000000.000001")
+    for retry in range(3):  # Slack's retries carry the same payload
+        body, headers = signed(payload)
+        headers["X-Slack-Retry-Num"] = str(retry)
+        assert httpx.post(f"{base}/slack/actions", content=body, headers=headers).status_code == 200
+    assert _post(base, approve_click(run, user=APPROVERS[0])).status_code == 200  # clicked again
+    service.process()
+    interactions = _interactions(store)
+    assert [i.status for i in interactions] == ["done", "refused"]
+    assert "already approved" in (interactions[1].result or "")
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(Approval)).all()) == 1
+    service.dispatch()
+    (refusal,) = fake.ephemerals()
+    assert refusal["user"] == APPROVERS[0] and "already approved" in refusal["text"]
+
+
+def test_two_approvers_at_once_approve_once_and_a_third_is_told(daemon, store):
+    service, base, run = daemon
+    clicks = [approve_click(run, user=user) for user in (*APPROVERS, GROUP_MEMBER)]
+    threads = [threading.Thread(target=_post, args=(base, click)) for click in clicks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    service.process()
+    assert run_of(store, run.id).status == "approved"
+    statuses = sorted(i.status for i in _interactions(store))
+    assert statuses == ["done", "done", "refused"]  # the third came after the decision
+    with store.session(readonly=True) as session:
+        approvals = session.exec(select(Approval)).all()
+        assert len(approvals) == 2 and len({a.actor for a in approvals}) == 2
+        approved = session.exec(select(AuditEvent).where(AuditEvent.action == "run.approved")).all()
+        assert len(approved) == 1
+
+
+def test_a_group_member_may_approve_and_an_outsider_is_refused_and_audited(daemon, store, fake):
+    service, base, run = daemon
+    _post(base, approve_click(run, user=OUTSIDER))
+    _post(base, approve_click(run, user=GROUP_MEMBER))
+    service.process()
+    outsider, member = _interactions(store)
+    assert outsider.status == "refused" and "not an approver" in (outsider.result or "")
+    assert member.status == "done"
+    with store.session(readonly=True) as session:
+        (approval,) = session.exec(select(Approval)).all()
+        assert approval.actor == f"slack:{GROUP_MEMBER}"
+        (refused,) = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "slack.refused")
+        ).all()
+        assert refused.actor == f"slack:{OUTSIDER}"
+    service.dispatch()
+    (refusal,) = fake.ephemerals()
+    assert refusal["user"] == OUTSIDER
+    assert [c.params["usergroup"] for c in fake.calls_to("usergroups.users.list")] == [GROUP]
+
+
+def test_another_workspace_is_refused(daemon, store):
+    service, base, run = daemon
+    _post(base, approve_click(run, user=APPROVERS[0], team="T0OTHER"))
+    service.process()
+    (interaction,) = _interactions(store)
+    assert interaction.status == "refused" and "T0OTHER" in (interaction.result or "")
+    assert run_of(store, run.id).status == "proposed"
+
+
+def test_reject_opens_a_reason_dialog_and_the_reason_rejects(daemon, store, fake):
+    service, base, run = daemon
+    _post(base, reject_click(run))
+    (opened,) = fake.wait_for_calls("views.open")
+    assert opened.params["view"]["callback_id"] == "warden_reject_reason"
+    assert run_of(store, run.id).status == "proposed"  # a click alone decides nothing
+    _post(base, reason_submission(run, "the nulls are expected: the feed changed format"))
+    service.process()
+    rejected = run_of(store, run.id)
+    assert rejected.status == "rejected"
+    with store.session(readonly=True) as session:
+        (decision,) = session.exec(select(Approval)).all()
+    assert decision.decision == "reject" and "feed changed" in (decision.reason or "")
+
+
+def test_a_click_on_an_outdated_plan_decides_nothing(daemon, store):
+    service, base, run = daemon
+    stale = approve_click(run)
+    stale["actions"][0]["value"] = stale["actions"][0]["value"].replace(run.plan_hash, "0" * 64)
+    _post(base, stale)
+    service.process()
+    (interaction,) = _interactions(store)
+    assert interaction.status == "refused" and "another plan" in (interaction.result or "")
+
+
+def test_silence_24h_silences_the_incident_pattern_and_says_so(daemon, store, fake):
+    service, base, run = daemon
+    _post(base, silence_click(run.incident_id))
+    service.process()
+    service.dispatch()
+    from daemon.store.models import Silence
+
+    with store.session(readonly=True) as session:
+        (silence,) = session.exec(select(Silence)).all()
+    assert (silence.dataset, silence.pattern) == ("events", "null_spike")
+    hours = (silence.ends_at - silence.starts_at).total_seconds() / 3600
+    assert hours == 24
+    replies = [m["text"] for m in fake.messages("#ml-oncall") if "Silenced" in m["text"]]
+    assert len(replies) == 1 and f"<@{APPROVERS[0]}>" in replies[0]
+
+
+def test_the_approval_api_needs_its_token_and_follows_the_same_rules(daemon, store):
+    _service, base, run = daemon
+    url = f"{base}/api/runs/{run.id}/approve"
+    assert httpx.post(url, json={"as": "alice"}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.post(url, json={"as": "alice"}, headers=wrong).status_code == 401
+    good = {"Authorization": "Bearer api-secret"}
+    first = httpx.post(url, json={"as": "alice"}, headers=good)
+    assert first.status_code == 200 and "1 of 2" in first.json()["message"]
+    again = httpx.post(url, json={"as": "alice"}, headers=good)
+    assert again.status_code == 409 and "already approved" in again.json()["detail"]
+    second = httpx.post(url, json={"as": "bob"}, headers=good)
+    assert second.json()["status"] == "approved"
+    missing = httpx.post(
+        f"{base}/api/runs/999/reject", json={"as": "x", "reason": "r"}, headers=good
+    )
+    assert missing.status_code == 404
+    with store.session(readonly=True) as session:
+        vias = session.exec(select(Approval.via).order_by(col(Approval.id))).all()
+    assert vias == ["api", "api"]
