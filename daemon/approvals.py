@@ -153,6 +153,22 @@ def _record(
     )
 
 
+def expire_overdue(session: Session, ttl: timedelta, *, now: datetime | None = None) -> list[int]:
+    """Expire every proposal older than `ttl` (the daemon sweeps them each minute, so the
+    Slack message loses its buttons instead of waiting for a click to find out)."""
+    cutoff = (now or utcnow()) - ttl
+    overdue = session.exec(
+        select(PlaybookRun)
+        .where(PlaybookRun.status == RunStatus.proposed, PlaybookRun.created_at <= cutoff)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run in overdue:
+        set_run_status(
+            session, run, RunStatus.expired, actor="policy:ttl", reason="not decided in time"
+        )
+    return [run.id or 0 for run in overdue]
+
+
 def approvals_needed(run: PlaybookRun, approvers: list[str]) -> int:
     """How many different people must approve `run`: two under `two_person`, and two for
     an agent's proposal that the person who asked for it approved (never them alone)."""

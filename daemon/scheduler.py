@@ -19,6 +19,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from daemon.approvals import expire_overdue
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.executor import execute_approved
 from daemon.scan import run_scan, sync_monitors
@@ -100,6 +101,10 @@ def build_scheduler(
         )
 
     def execute_runs() -> None:
+        with store.session() as session:
+            expired = expire_overdue(session, config.playbooks.approval_ttl)
+        if expired:
+            log.info("proposals %s expired: not decided in time", expired)
         for outcome in execute_approved(store, config, identity=identity):
             log.warning("run %s %s: %s", outcome.run_id, outcome.status, outcome.message)
 

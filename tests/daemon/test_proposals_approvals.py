@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import col, select
 
-from daemon.approvals import DecisionRefused, decide
+from daemon.approvals import DecisionRefused, decide, expire_overdue
 from daemon.config.models import WardenConfig
 from daemon.incidents import IncidentPolicy, observe
 from daemon.proposals import propose_for_incidents
@@ -165,6 +165,36 @@ def test_proposals_expire(store, tmp_path):
     later = _run(store, run_id).created_at + timedelta(hours=24, seconds=1)
     outcome = _decide(store, config, run_id, "approve", "alice", now=later)
     assert outcome.status == "expired" and "expired" in outcome.message
+
+
+def test_the_sweep_expires_overdue_proposals_only(store, tmp_path):
+    _data(tmp_path / "data")
+    config = _config(tmp_path, "human")
+    (run_id,) = _detect(store, config, NULLS)
+    created = _run(store, run_id).created_at
+    with store.session() as session:
+        assert expire_overdue(session, timedelta(hours=24), now=created + timedelta(hours=23)) == []
+    with store.session() as session:
+        swept = expire_overdue(session, timedelta(hours=24), now=created + timedelta(hours=25))
+    assert swept == [run_id] and _run(store, run_id).status == "expired"
+    with store.session(readonly=True) as session:
+        (event,) = session.exec(select(AuditEvent).where(AuditEvent.action == "run.expired")).all()
+    assert event.actor == "policy:ttl"
+
+
+def test_an_agent_proposal_needs_a_person_besides_its_requester(store, tmp_path):
+    _data(tmp_path / "data")
+    config = _config(tmp_path, "human")
+    (run_id,) = _detect(store, config, NULLS)
+    with store.session() as session:  # as the agent would store it for alice
+        run = session.get(PlaybookRun, run_id)
+        run.origin, run.requested_by = "agent", "alice"
+        session.add(run)
+    with pytest.raises(DecisionRefused, match="a person must approve"):
+        _decide(store, config, run_id, "approve", "agent:remediation")
+    first = _decide(store, config, run_id, "approve", "alice")
+    assert first.status == "proposed" and "1 of 2" in first.message
+    assert _decide(store, config, run_id, "approve", "bob").status == "approved"
 
 
 def test_concurrent_approvers_give_exactly_one_decision(store, tmp_path):

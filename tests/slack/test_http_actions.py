@@ -251,3 +251,39 @@ def test_the_approval_api_needs_its_token_and_follows_the_same_rules(daemon, sto
     with store.session(readonly=True) as session:
         vias = session.exec(select(Approval.via).order_by(col(Approval.id))).all()
     assert vias == ["api", "api"]
+
+
+def test_the_message_links_the_report_served_by_warden(daemon, store, fake):
+    service, base, run = daemon
+    service.dispatch()
+    (message,) = [m for m in fake.messages("#ml-oncall") if m.get("thread_ts") in (None, m["ts"])]
+    urls = [
+        element.get("url")
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    assert f"https://warden.example.com/incidents/{run.incident_id}" in urls
+    page = httpx.get(f"{base}/incidents/{run.incident_id}")
+    assert page.status_code == 200 and f"Incident #{run.incident_id}" in page.text
+    assert httpx.get(f"{base}/incidents/999").status_code == 404
+
+
+def test_clicks_are_acknowledged_at_once_while_the_store_is_locked(daemon, store, tmp_path):
+    """A writer holding the store's locks (a long transaction elsewhere) delays the decision,
+    not Slack's acknowledgement: the click is spooled, then stored once the lock is gone."""
+    service, base, run = daemon
+    with store.connect() as blocker:
+        if store.backend == "sqlite":
+            blocker.exec_driver_sql("UPDATE incident SET title = title")  # the write lock
+        else:
+            blocker.exec_driver_sql("LOCK TABLE slack_interaction IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = _post(base, approve_click(run))
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200 and elapsed < 1.0
+        assert len(_spooled(service)) == 1
+        blocker.rollback()
+    service.process()
+    (interaction,) = _interactions(store)
+    assert interaction.status == "done"
