@@ -27,9 +27,10 @@ from daemon.config.models import WardenConfig
 from daemon.proposals import create_run, plan_for, set_run_status
 from daemon.routing import RouteDecision
 from daemon.store.audit import append_audit
+from daemon.store.engine import Store
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
 from daemon.store.types import utcnow
-from playbooks.base import PlanRefused
+from playbooks.base import Plan, PlanRefused
 
 Decision = Literal["approve", "reject"]
 
@@ -56,8 +57,13 @@ def decide(
     via: str,
     reason: str | None = None,
     now: datetime | None = None,
+    replanned: Plan | PlanRefused | None = None,
 ) -> DecisionOutcome:
-    """Record `actor`'s decision on run `run_id`, or raise DecisionRefused saying why."""
+    """Record `actor`'s decision on run `run_id`, or raise DecisionRefused saying why.
+
+    `replanned` is the plan made now (`plan_again`), made before the caller's transaction
+    so that reading the data does not hold the store's write lock; without it, approving
+    plans inside the transaction."""
     moment = now or utcnow()
     run = session.exec(
         select(PlaybookRun).where(PlaybookRun.id == run_id).with_for_update()
@@ -77,7 +83,7 @@ def decide(
         _record(session, run, actor, via, "reject", reason)
         set_run_status(session, run, RunStatus.rejected, actor=actor, reason=reason)
         return DecisionOutcome(run_id, run.status, f"run {run_id} rejected")
-    superseded = _supersede_if_changed(session, config, run, actor, moment)
+    superseded = _supersede_if_changed(session, config, run, actor, replanned)
     if superseded is not None:
         return superseded
     approvals = session.exec(
@@ -99,17 +105,41 @@ def decide(
     return DecisionOutcome(run_id, run.status, f"run {run_id} approved")
 
 
+def plan_again(store: Store, config: WardenConfig, run_id: int) -> Plan | PlanRefused | None:
+    """What run `run_id`'s playbook would do now (None when there is no such proposed run);
+    a refusal to plan is returned, not raised. Reads the data outside any write transaction."""
+    with store.session(readonly=True) as session:
+        run = session.get(PlaybookRun, run_id)
+        incident = session.get(Incident, run.incident_id) if run is not None else None
+    if run is None or incident is None or run.status != RunStatus.proposed:
+        return None
+    try:
+        return _replan(config, incident, run)
+    except PlanRefused as error:
+        return error
+
+
+def _replan(config: WardenConfig, incident: Incident, run: PlaybookRun) -> Plan:
+    decision = RouteDecision(
+        rule="replan", playbook=run.playbook, approval=run.approval_policy, params=run.params
+    )  # type: ignore[arg-type]
+    return plan_for(config, incident, decision)
+
+
 def _supersede_if_changed(
-    session: Session, config: WardenConfig, run: PlaybookRun, actor: str, moment: datetime
+    session: Session,
+    config: WardenConfig,
+    run: PlaybookRun,
+    actor: str,
+    replanned: Plan | PlanRefused | None,
 ) -> DecisionOutcome | None:
     """Re-plan; if the plan changed, expire this run, propose the new plan, refuse."""
     incident = session.get(Incident, run.incident_id)
     assert incident is not None
-    decision = RouteDecision(
-        rule="replan", playbook=run.playbook, approval=run.approval_policy, params=run.params
-    )  # type: ignore[arg-type]
     try:
-        plan = plan_for(config, incident, decision)
+        if isinstance(replanned, PlanRefused):
+            raise replanned
+        plan = replanned if replanned is not None else _replan(config, incident, run)
     except PlanRefused as error:
         set_run_status(session, run, RunStatus.expired, actor=actor, reason=f"cannot plan: {error}")
         return DecisionOutcome(
@@ -119,7 +149,13 @@ def _supersede_if_changed(
         return None
     set_run_status(session, run, RunStatus.expired, actor=actor, reason="the plan changed")
     new = create_run(
-        session, run.incident_id, plan, run.approval_policy, actor=actor, origin=run.origin
+        session,
+        run.incident_id,
+        plan,
+        run.approval_policy,
+        actor=actor,
+        origin=run.origin,
+        requested_by=run.requested_by,
     )
     return DecisionOutcome(
         run.id or 0,

@@ -155,6 +155,7 @@ def create_run(
     actor: str,
     origin: str = "rule",
     now: datetime | None = None,
+    requested_by: str | None = None,
 ) -> PlaybookRun:
     """Store a proposed run for `plan` (audited); approve it at once under `auto`."""
     run = PlaybookRun(
@@ -166,6 +167,7 @@ def create_run(
         origin=origin,
         approval_policy=approval_policy,
         status=RunStatus.proposed,
+        requested_by=requested_by,
     )
     if now is not None:
         run.created_at = run.updated_at = now

@@ -33,6 +33,7 @@ AUDIT_ACTIONS = tuple(
             "silence.expired",
             "scan.completed",
             "slack.refused",
+            "slack.failed",
             "quarantine.released",
         }
     )

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
-from daemon.approvals import DecisionRefused, decide, expires_at
+from daemon.approvals import DecisionRefused, decide, expires_at, plan_again
 from daemon.cli.common import (
     ConfigOption,
     CsvOption,
@@ -194,6 +194,7 @@ def _decide(
 ) -> None:
     loaded = load(config)
     store = store_for(loaded)
+    replanned = plan_again(store, loaded, run_id) if decision == "approve" else None
     try:
         with store.session() as session:
             outcome = decide(
@@ -204,6 +205,7 @@ def _decide(
                 actor=actor or getpass.getuser(),
                 via="cli",
                 reason=reason,
+                replanned=replanned,
             )
     except DecisionRefused as error:
         raise UsageProblem(str(error)) from None

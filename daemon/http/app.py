@@ -8,7 +8,9 @@
   way and acted on once (`daemon.slack.inbox`).
 - `POST /api/runs/{id}/approve` and `/reject`: the approval API for people without Slack,
   with `Authorization: Bearer <http.api_token>`; the same rules as the CLI and Slack
-  (`daemon.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`.
+  (`daemon.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
+  recorded as `api:alice`. One token serves everyone who holds it, so under `two_person` the
+  two names are the callers' word (as `--as` is on the CLI).
 - `GET /healthz`, `GET /incidents/{id}` (the incident's HTML report, linked from Slack).
 """
 
@@ -23,7 +25,7 @@ from fastapi import FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from daemon.approvals import DecisionRefused, decide
+from daemon.approvals import DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
 from daemon.html_report import render_incident_html
 from daemon.queries import get_incident
@@ -32,7 +34,14 @@ from daemon.store.engine import Store
 
 
 class DecisionRequest(BaseModel):
-    as_: str = Field(alias="as", min_length=1, max_length=150, description="Who decides.")
+    as_: str = Field(
+        alias="as",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._@+-]+$",
+        description="Who decides (letters, digits, . _ @ + -); recorded as `api:<name>`, so "
+        "it can never pass for a Slack user, the CLI or a policy.",
+    )
     reason: str | None = Field(None, description="Why; required to reject.")
 
 
@@ -106,6 +115,7 @@ def _authorise(config: WardenConfig, authorization: str | None) -> None:
 def _decide(
     store: Store, config: WardenConfig, run_id: int, decision: Any, request: DecisionRequest
 ) -> DecisionResponse:
+    replanned = plan_again(store, config, run_id) if decision == "approve" else None
     try:
         with store.session() as session:
             outcome = decide(
@@ -113,13 +123,17 @@ def _decide(
                 config,
                 run_id,
                 decision,
-                actor=request.as_,
+                actor=f"api:{request.as_}",
                 via="api",
                 reason=request.reason,
+                replanned=replanned,
             )
     except DecisionRefused as error:
         status = 404 if "there is no run" in str(error) else 409
         raise HTTPException(status, str(error)) from None
+    if outcome.status == "expired":
+        # Nothing was decided: the proposal had expired, or its plan changed (new run).
+        raise HTTPException(409, outcome.message)
     return DecisionResponse(
         run_id=outcome.run_id,
         status=outcome.status,

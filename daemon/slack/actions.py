@@ -20,17 +20,18 @@ from datetime import timedelta
 from slack_sdk import WebClient
 from sqlmodel import Session, col, select
 
-from daemon.approvals import Decision, DecisionRefused, decide
+from daemon.approvals import Decision, DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
-from daemon.silences import add_silence
+from daemon.silences import add_silence, covering_silence
 from daemon.slack import render
 from daemon.slack.approvers import ApproverCheck, SlackUnavailable, Verdict
 from daemon.slack.interactions import Interaction, parse
 from daemon.slack.outbox_writer import enqueue
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
-from daemon.store.models import Incident, PlaybookRun, SlackInteraction
+from daemon.store.models import Incident, PlaybookRun, RunStatus, SlackInteraction
 from daemon.store.types import utcnow
+from playbooks.base import Plan, PlanRefused
 
 log = logging.getLogger(__name__)
 
@@ -54,60 +55,96 @@ class ActionProcessor:
 
     def process_pending(self) -> list[Handled]:
         """Handle every pending interaction; those whose check needs Slack while it is
-        unreachable stay pending for the next call."""
+        unreachable stay pending for the next call. One that fails (the data cannot be read
+        to re-plan, a bug) is marked `failed`, audited and told, and never blocks the rest."""
         with self.store.session(readonly=True) as session:
             pending = session.exec(
-                select(SlackInteraction.id, SlackInteraction.user_id, SlackInteraction.team_id)
+                select(SlackInteraction)
                 .where(SlackInteraction.status == "pending")
                 .order_by(col(SlackInteraction.id))
             ).all()
         handled = []
-        for interaction_id, user_id, team_id in pending:
+        for row in pending:
             try:
-                verdict = self.approvers.check(user_id, team_id)
+                verdict = self.approvers.check(row.user_id, row.team_id)
             except SlackUnavailable as error:
-                log.warning("Slack interaction %s waits: %s", interaction_id, error)
+                log.warning("Slack interaction %s waits: %s", row.id, error)
                 continue
-            result = self._handle(interaction_id or 0, verdict)
+            try:
+                replanned = self._replan(row) if verdict.allowed else None
+                result = self._handle(row.id or 0, verdict, replanned)
+            except Exception as error:  # one bad click must not stop the rest
+                log.exception("Slack interaction %s failed", row.id)
+                result = self._fail(row.id or 0, f"{type(error).__name__}: {error}")
             if result is not None:
                 handled.append(result)
         return handled
 
-    def _handle(self, interaction_id: int, verdict: Verdict) -> Handled | None:
+    def _replan(self, row: SlackInteraction) -> Plan | PlanRefused | None:
+        """The run's plan made now, before the transaction (reading data takes no lock)."""
+        interaction = parse(row.payload)
+        if interaction is None or interaction.action != "approve":
+            return None
+        run_id = _int(interaction.value.get("run"))
+        return plan_again(self.store, self.config, run_id) if run_id is not None else None
+
+    def _handle(
+        self, interaction_id: int, verdict: Verdict, replanned: Plan | PlanRefused | None
+    ) -> Handled | None:
         with self.store.session() as session:
-            row = session.exec(
-                select(SlackInteraction)
-                .where(SlackInteraction.id == interaction_id)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if row is None or row.status != "pending":
+            row = self._lock_pending(session, interaction_id)
+            if row is None:
                 return None  # another replica has it
             interaction = parse(row.payload)
             assert interaction is not None
             if not verdict.allowed:
-                status, message = "refused", verdict.reason
-                append_audit(
-                    session,
-                    actor=f"slack:{interaction.user_id}",
-                    action="slack.refused",
-                    entity_type="slack_interaction",
-                    entity_id=str(row.id),
-                    payload={
-                        "action": interaction.action,
-                        "reason": verdict.reason,
-                        "team_id": interaction.team_id,
-                        "value": interaction.value,
-                    },
-                )
-                self._tell(session, row, interaction, render.refusal_text(verdict.reason))
+                status, message = self._refuse(session, row, interaction, verdict.reason)
             else:
-                status, message = self._act(session, row, interaction)
+                status, message = self._act(session, row, interaction, replanned)
             row.status, row.result, row.processed_at = status, message, utcnow()
             session.add(row)
             return Handled(row.id or 0, status, message)
 
+    def _fail(self, interaction_id: int, error: str) -> Handled | None:
+        with self.store.session() as session:
+            row = self._lock_pending(session, interaction_id)
+            if row is None:
+                return None
+            interaction = parse(row.payload)
+            assert interaction is not None
+            append_audit(
+                session,
+                actor=f"slack:{interaction.user_id}",
+                action="slack.failed",
+                entity_type="slack_interaction",
+                entity_id=str(row.id),
+                payload={"action": interaction.action, "error": error},
+            )
+            self._tell(
+                session,
+                row,
+                interaction,
+                render.refusal_text(f"Warden could not do that ({error}); try again later"),
+            )
+            row.status, row.result, row.processed_at = "failed", error, utcnow()
+            session.add(row)
+            return Handled(row.id or 0, "failed", error)
+
+    @staticmethod
+    def _lock_pending(session: Session, interaction_id: int) -> SlackInteraction | None:
+        row = session.exec(
+            select(SlackInteraction)
+            .where(SlackInteraction.id == interaction_id)
+            .with_for_update(skip_locked=True)
+        ).first()
+        return row if row is not None and row.status == "pending" else None
+
     def _act(
-        self, session: Session, row: SlackInteraction, interaction: Interaction
+        self,
+        session: Session,
+        row: SlackInteraction,
+        interaction: Interaction,
+        replanned: Plan | PlanRefused | None,
     ) -> tuple[str, str]:
         actor = f"slack:{interaction.user_id}"
         if interaction.action == "reject":
@@ -135,11 +172,15 @@ class ActionProcessor:
                 actor=actor,
                 via="slack",
                 reason=interaction.reason,
+                replanned=replanned,
             )
         except DecisionRefused as error:
             return self._refuse(session, row, interaction, str(error))
-        if outcome.new_run_id is not None:
-            self._tell(session, row, interaction, outcome.message)
+        if outcome.status == RunStatus.expired:
+            # Nothing was decided: the proposal had expired or its plan changed (a new run
+            # is proposed in the thread); the person who clicked is told which.
+            self._tell(session, row, interaction, render.refusal_text(outcome.message))
+            return "refused", outcome.message
         return "done", outcome.message
 
     def _silence(
@@ -150,6 +191,18 @@ class ActionProcessor:
         if incident is None:
             return self._refuse(session, row, interaction, "that incident does not exist")
         now = utcnow()
+        already = covering_silence(
+            session,
+            at=now,
+            monitor=incident.monitor,
+            dataset=incident.dataset,
+            pattern=incident.pattern,
+            maintenance=(),
+        )
+        if already is not None:
+            return self._refuse(
+                session, row, interaction, f"incident {incident.id} is already silenced ({already})"
+            )
         silence = add_silence(
             session,
             created_by=actor,
@@ -159,6 +212,16 @@ class ActionProcessor:
             dataset=incident.dataset,
             monitor=incident.monitor,
             pattern=incident.pattern,
+        )
+        incident.silenced_by = f"silence:{silence.id}"
+        session.add(incident)
+        append_audit(  # also updates the incident's message (its Silence button goes)
+            session,
+            actor=actor,
+            action="incident.silenced",
+            entity_type="incident",
+            entity_id=str(incident.id),
+            payload={"by": incident.silenced_by, "at": now.isoformat()},
         )
         reply = render.silenced_reply(interaction.user_id or "", now + SILENCE_FOR)
         channel = (incident.route or {}).get("channel") or (

@@ -58,7 +58,7 @@ class ApproverCheck:
                 return Verdict(True, f"member of user group {group}")
         return Verdict(
             False,
-            f"<@{user_id}> is not an approver (slack.approvers / slack.approver_groups)",
+            f"{user_id} is not an approver (slack.approvers / slack.approver_groups)",
         )
 
     def team_id(self) -> str:

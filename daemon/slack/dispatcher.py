@@ -5,9 +5,10 @@
 - **Order**: an incident's rows go out in id order; a row waits while an earlier row of its
   incident is unsent, so replies land in its thread in the order things happened, and updates
   and replies find the `ts` of the incident's message.
-- **Claim**: a row is marked `sending` (with a lease of `LEASE`) in a short transaction before
-  the HTTP call, which runs outside any transaction: the store is never locked while Slack
-  answers, and replicas never send the same row (PostgreSQL claims with `SKIP LOCKED`).
+- **Claim**: one row at a time is marked `sending` (with a lease of `LEASE`) in a short
+  transaction before the HTTP call, which runs outside any transaction: the store is never
+  locked while Slack answers, and replicas never send the same row (PostgreSQL claims with
+  `SKIP LOCKED`). The outcome is recorded only while the claim still holds (same attempt).
 - **Exactly once**: posts and replies carry their dedupe key in the message `metadata`. A row
   found `sending` again (the process died mid-call) or whose last attempt ended without an
   answer is first looked up in the channel (`conversations.history` / `.replies`); if Slack
@@ -15,7 +16,8 @@
 - **Retries**: `429` waits for `Retry-After`; a server error or no answer backs off
   exponentially (2, 4, 8... seconds, at most `MAX_BACKOFF`); an error Slack will give again
   (`channel_not_found`, `invalid_auth`...) marks the row `failed` with the reason, as does
-  running out of `MAX_ATTEMPTS`.
+  a day of transient errors (`GIVE_UP_AFTER`). Replies and updates of a message that failed
+  fail too; the incident's next event posts its message anew.
 - **Coalescing**: an update with a newer pending update of the same message is `superseded`;
   only the newest state is sent.
 """
@@ -29,6 +31,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from daemon.store.engine import Store
@@ -41,8 +45,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 #: Longest wait between two attempts after failures (not for 429, which Slack sets).
 MAX_BACKOFF = timedelta(minutes=5)
-#: Attempts (429s not counted) after which a row is given up as `failed`.
-MAX_ATTEMPTS = 12
+#: How long a message is retried through transient errors (Slack down, 5xx, no answer)
+#: before it is given up as `failed`: an outage of hours still delivers everything after.
+GIVE_UP_AFTER = timedelta(hours=24)
 #: Errors Slack will answer again however often we retry.
 PERMANENT_ERRORS = frozenset(
     {
@@ -82,9 +87,17 @@ class Delivery:
 def dispatch_once(
     store: Store, client: WebClient, *, limit: int = 50, now: datetime | None = None
 ) -> list[Delivery]:
-    """Send the due rows (at most `limit`) and record each outcome."""
-    deliveries = []
-    for message_id in _claim(store, limit, now or utcnow()):
+    """Send up to `limit` due rows, one claim at a time, and record each outcome.
+
+    One row is claimed per send, so a lease never runs out while its row waits behind
+    others in a batch (a slow Slack would otherwise let a replica take over a row that is
+    about to be sent)."""
+    deliveries: list[Delivery] = []
+    for _ in range(limit):
+        # A row retried in this pass waits for the next one, whatever its new due time.
+        message_id = _claim(store, now or utcnow(), {d.message_id for d in deliveries})
+        if message_id is None:
+            break
         deliveries.append(_deliver(store, client, message_id))
     return deliveries
 
@@ -101,46 +114,45 @@ def backlog(store: Store) -> int:
         )
 
 
-def _claim(store: Store, limit: int, now: datetime) -> list[int]:
+def _claim(store: Store, now: datetime, skip: set[int]) -> int | None:
+    """Mark the oldest due row that nothing of its incident waits before `sending`."""
+    earlier = aliased(OutboxMessage)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.incident_id == OutboxMessage.incident_id,
+            col(earlier.id) < col(OutboxMessage.id),
+            earlier.kind != "ephemeral",
+            col(earlier.status).not_in([status.value for status in DONE]),
+        )
+        .exists()
+    )
     with store.session() as session:
-        due = session.exec(
+        row = session.exec(
             select(OutboxMessage)
             .where(
                 col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
                 OutboxMessage.next_attempt_at <= now,
+                col(OutboxMessage.id).not_in(skip or {0}),
+                or_(
+                    col(OutboxMessage.incident_id).is_(None),
+                    col(OutboxMessage.kind) == "ephemeral",
+                    ~blocked,
+                ),
             )
             .order_by(col(OutboxMessage.id))
-            .limit(limit)
+            .limit(1)
             .with_for_update(skip_locked=True)
-        ).all()
-        claimed = []
-        for row in due:
-            if row.incident_id is not None and _earlier_unsent(session, row):
-                continue
-            if row.status == OutboxStatus.sending:
-                row.last_error = (row.last_error or "") + " [its sender stopped; looking it up]"
-            row.status = OutboxStatus.sending
-            row.attempts += 1  # counted when it starts: a crash mid-call still counts
-            row.next_attempt_at = now + LEASE
-            session.add(row)
-            claimed.append(row.id or 0)
-        return claimed
-
-
-def _earlier_unsent(session: Session, row: OutboxMessage) -> bool:
-    if row.kind == "ephemeral":
-        return False
-    return (
-        session.exec(
-            select(OutboxMessage.id).where(
-                OutboxMessage.incident_id == row.incident_id,
-                col(OutboxMessage.id) < (row.id or 0),
-                OutboxMessage.kind != "ephemeral",
-                col(OutboxMessage.status).not_in(list(DONE)),
-            )
         ).first()
-        is not None
-    )
+        if row is None:
+            return None
+        if row.status == OutboxStatus.sending:
+            row.last_error = "its sender stopped reporting; looked up before sending again"
+        row.status = OutboxStatus.sending
+        row.attempts += 1  # counted when it starts: a crash mid-call still counts
+        row.next_attempt_at = now + LEASE
+        session.add(row)
+        return row.id
 
 
 def _deliver(store: Store, client: WebClient, message_id: int) -> Delivery:
@@ -190,7 +202,7 @@ def _send(
     thread_ts = root.external_id if row.kind == "reply" and root is not None else None
     channel = root.channel if row.kind == "reply" and root is not None else row.channel
     if row.attempts > 1:  # an earlier attempt may have reached Slack
-        found = _find_sent(client, channel, thread_ts, row.dedupe_key)
+        found = _find_sent(client, channel, thread_ts, row)
         if found is not None:
             log.info("outbox %s was delivered before the last attempt ended", row.dedupe_key)
             return found, channel
@@ -205,22 +217,31 @@ def _send(
     return response.get("ts"), response.get("channel")
 
 
-def _find_sent(client: WebClient, channel: str, thread_ts: str | None, key: str) -> str | None:
-    """The ts of the message carrying `key` in its metadata, if Slack already has it.
+def _find_sent(
+    client: WebClient, channel: str, thread_ts: str | None, row: OutboxMessage
+) -> str | None:
+    """The ts of the message carrying the row's key in its metadata, if Slack has it.
 
-    Needs the channel's id (C...), as Slack's history methods do; with a channel name the
-    lookup is skipped and the message is posted again."""
+    Needs the channel's id (C...), as Slack's history methods do; with a channel name, or
+    when the lookup itself fails (a missing scope, the bot not in the channel), the lookup
+    is skipped with a warning and the message is posted again."""
+    key = row.dedupe_key
     if not channel.startswith(("C", "G", "D")):
         log.warning("cannot look up %s in %s (a name, not an id); posting again", key, channel)
         return None
-    if thread_ts is not None:
-        response = client.conversations_replies(
-            channel=channel, ts=thread_ts, include_all_metadata=True, limit=1000
-        )
-    else:
-        response = client.conversations_history(
-            channel=channel, include_all_metadata=True, limit=200
-        )
+    oldest = f"{(row.created_at - timedelta(minutes=1)).timestamp():.6f}"
+    try:
+        if thread_ts is not None:
+            response = client.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=1000
+            )
+        else:
+            response = client.conversations_history(
+                channel=channel, include_all_metadata=True, oldest=oldest, limit=1000
+            )
+    except (SlackApiError, OSError) as error:
+        log.warning("could not look up %s in %s (%s); posting again", key, channel, error)
+        return None
     for message in response.get("messages") or []:
         payload = (message.get("metadata") or {}).get("event_payload") or {}
         if payload.get("key") == key:
@@ -259,19 +280,20 @@ def _retry_after(response: Any) -> int:
 
 
 def _backoff(attempt: int) -> timedelta:
-    return min(MAX_BACKOFF, timedelta(seconds=2**attempt))
+    return min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempt, 20)))
 
 
 def _retry(
     store: Store, row: OutboxMessage, detail: str, wait: timedelta, *, count: bool = True
 ) -> Delivery:
     attempts = row.attempts if count else row.attempts - 1
-    if attempts >= MAX_ATTEMPTS:
-        return _record(store, row, OutboxStatus.failed, detail=f"gave up: {detail}")
+    if utcnow() - row.created_at >= GIVE_UP_AFTER:
+        return _record(store, row, OutboxStatus.failed, detail=f"gave up after a day: {detail}")
     log.warning("outbox %s: %s; retrying in %ss", row.dedupe_key, detail, wait.total_seconds())
     with store.session() as session:
-        current = session.get(OutboxMessage, row.id)
-        assert current is not None
+        current = _still_ours(session, row)
+        if current is None:
+            return Delivery(row.id or 0, OutboxStatus.sending, "taken over by another sender")
         current.status = OutboxStatus.pending
         current.attempts = attempts
         current.last_error = detail
@@ -290,8 +312,9 @@ def _record(
     channel: str | None = None,
 ) -> Delivery:
     with store.session() as session:
-        current = session.get(OutboxMessage, row.id)
-        assert current is not None
+        current = _still_ours(session, row)
+        if current is None:
+            return Delivery(row.id or 0, OutboxStatus.sending, "taken over by another sender")
         current.status = status
         if status == OutboxStatus.sent:
             current.sent_at = utcnow()
@@ -306,13 +329,32 @@ def _record(
     return Delivery(row.id or 0, status, detail)
 
 
+def _still_ours(session: Session, row: OutboxMessage) -> OutboxMessage | None:
+    """The row, locked, if this sender's claim still holds (same attempt, still sending);
+    None when its lease ran out and another sender took it over."""
+    current = session.exec(
+        select(OutboxMessage).where(OutboxMessage.id == row.id).with_for_update()
+    ).one()
+    if current.status != OutboxStatus.sending or current.attempts != row.attempts:
+        log.warning("outbox %s was taken over by another sender", row.dedupe_key)
+        return None
+    return current
+
+
 def _root(session: Session, row: OutboxMessage) -> OutboxMessage | None:
+    """The incident's message this row updates or replies to: the newest post before it
+    that did not fail (a post that failed for good is replaced by a new one)."""
     if row.incident_id is None or row.kind == "post":
         return None
     return session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.incident_id == row.incident_id, OutboxMessage.kind == "post")
-        .order_by(col(OutboxMessage.id))
+        .where(
+            OutboxMessage.incident_id == row.incident_id,
+            OutboxMessage.kind == "post",
+            col(OutboxMessage.id) < (row.id or 0),
+            OutboxMessage.status != OutboxStatus.failed,
+        )
+        .order_by(col(OutboxMessage.id).desc())
     ).first()
 
 

@@ -15,11 +15,13 @@ One message per incident in its routed channel (the route's `channel`, else
 | incident.routed | the incident's message (posted once) |
 | incident.updated, incident.silenced, run.approved | the message updated |
 | incident.acknowledged / remediating / resolved / closed | reply + update |
-| run.proposed, run.rejected, run.expired, run.running | reply + update |
-| run.approve_recorded, run.taken_over | reply |
+| run.proposed, run.approve_recorded, run.rejected, run.expired, run.running | reply + update |
+| run.taken_over | reply |
 | run.succeeded / rolled_back / failed | a reply per step, the outcome + update |
 
-An incident that was never routed (it opened inside a silence) gets no message until it is.
+An incident that was never routed (it opened inside a silence) gets no message until it is;
+one whose message failed for good (say, the bot was not in the channel) gets a new message
+at its next event.
 Dedupe keys are built from the audit event's `seq`, which is unique, so a row can never be
 written twice for one event.
 """
@@ -34,7 +36,8 @@ from sqlmodel import Session, col, select
 from daemon.config.models import SlackConfig
 from daemon.slack import render
 from daemon.slack.incident_cards import incident_card, run_card
-from daemon.store.models import AuditEvent, Incident, OutboxMessage, PlaybookRun
+from daemon.slack.mrkdwn import escape
+from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus, PlaybookRun
 
 #: Events that update the incident's message (besides those with replies, which do too).
 UPDATE_ONLY = frozenset({"incident.updated", "incident.silenced", "run.approved"})
@@ -77,7 +80,7 @@ class SlackOutboxWriter:
             enqueue(
                 session,
                 channel,
-                f"incident:{incident_id}:post",
+                f"incident:{incident_id}:post:{event.seq}",
                 "post",
                 self._incident_message(session, incident),
                 incident_id,
@@ -127,7 +130,9 @@ class SlackOutboxWriter:
             run = _run(session, event)
             needed = 2 if run.approval_policy == "two_person" else 1
             remaining = max(0, needed - len(run.approvals))
-            return _Messages(replies=[render.approval_recorded_reply(run, event.actor, remaining)])
+            return _Messages(
+                update=True, replies=[render.approval_recorded_reply(run, event.actor, remaining)]
+            )
         if action in RUN_DECIDED_EVENTS:
             reply = render.run_decided_reply(
                 _run(session, event),
@@ -141,8 +146,9 @@ class SlackOutboxWriter:
             return _Messages(update=True, replies=[reply])
         if action == "run.taken_over":
             text = (
-                f"Run {event.entity_id} was taken over by {event.actor}: its worker stopped "
-                "reporting; it is finished by applying it again (every step is idempotent)."
+                f"Run {event.entity_id} was taken over by {escape(event.actor)}: its worker "
+                "stopped reporting; it is finished by applying it again (every step is "
+                "idempotent)."
             )
             return _Messages(replies=[{"text": text}])
         if action in RUN_FINISHED_EVENTS:
@@ -188,8 +194,14 @@ def _run(session: Session, event: AuditEvent) -> render.RunCard:
 
 
 def _root_of(session: Session, incident_id: int) -> OutboxMessage | None:
+    """The incident's message: its newest post that did not fail for good (None when every
+    post failed, so the next event posts it anew)."""
     return session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.incident_id == incident_id, OutboxMessage.kind == "post")
-        .order_by(col(OutboxMessage.id))
+        .where(
+            OutboxMessage.incident_id == incident_id,
+            OutboxMessage.kind == "post",
+            OutboxMessage.status != OutboxStatus.failed,
+        )
+        .order_by(col(OutboxMessage.id).desc())
     ).first()

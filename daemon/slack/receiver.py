@@ -36,7 +36,10 @@ class SlackReceiver:
         """Whether `body` carries a valid, fresh Slack signature (v0, HMAC-SHA256)."""
         if self.verifier is None:
             return False
-        return self.verifier.is_valid_request(body, dict(headers))
+        try:
+            return self.verifier.is_valid_request(body, dict(headers))
+        except ValueError:  # a timestamp header that is not a number
+            return False
 
     def accept(self, payload: dict[str, Any], *, source: str) -> Interaction | None:
         interaction = self.inbox.receive(payload, source=source)

@@ -67,7 +67,8 @@ class SocketModeWatch:
 def start_socket_mode(
     app_token: str, web_client: WebClient, receiver: SlackReceiver, stop: threading.Event
 ) -> tuple[SocketModeClient, SocketModeWatch]:
-    """Connect and start listening; the client is closed when `stop` is set."""
+    """Start listening: the client connects (and retries) on its own thread and is closed
+    when `stop` is set."""
     watch = SocketModeWatch()
     client = SocketModeClient(
         app_token=app_token,
@@ -85,8 +86,27 @@ def start_socket_mode(
         socket.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
     client.socket_mode_request_listeners.append(on_request)
-    client.connect()
     threading.Thread(
-        target=lambda: (stop.wait(), client.close()), name="warden-socket-close", daemon=True
+        target=_connect_until_stopped,
+        args=(client, stop),
+        name="warden-socket-mode",
+        daemon=True,
     ).start()
     return client, watch
+
+
+def _connect_until_stopped(client: SocketModeClient, stop: threading.Event) -> None:
+    """Connect in the background, retrying with backoff: Slack being down or the app token
+    being wrong at start must not keep the daemon from monitoring. Once connected, slack_sdk
+    reconnects by itself; the client is closed when `stop` is set."""
+    wait = 1.0
+    while not stop.is_set():
+        try:
+            client.connect()
+            break
+        except Exception as error:  # noqa: BLE001 -- SlackApiError, OSError, ValueError...; retry
+            log.error("Slack Socket Mode could not connect (%s); retrying in %.0fs", error, wait)
+            stop.wait(wait)
+            wait = min(wait * 2, 60.0)
+    stop.wait()
+    client.close()

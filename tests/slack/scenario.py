@@ -84,8 +84,16 @@ def with_slack(store: Store, config: WardenConfig) -> Store:
     return store
 
 
-def detect(store: Store, config: WardenConfig, finding: Finding = NULLS, day: int = 1) -> list[int]:
-    """Observe `finding` for the window of `day`, then propose (what a scan does)."""
+def detect(
+    store: Store,
+    config: WardenConfig,
+    finding: Finding = NULLS,
+    day: int = 1,
+    later: timedelta = timedelta(0),
+    monitor: str = "quality",
+) -> list[int]:
+    """Observe `finding` for the window of `day` (seen `later` after the window's end),
+    then propose (what a scan does)."""
     start = DAY + timedelta(days=day)
     windows = {
         "current": {
@@ -97,12 +105,12 @@ def detect(store: Store, config: WardenConfig, finding: Finding = NULLS, day: in
     with store.session() as session:
         outcome = observe(
             session,
-            monitor="quality",
+            monitor=monitor,
             dataset="events",
             severity="warning",
             result=DetectorResult.from_findings([finding]),
             windows=windows,
-            at=start + timedelta(days=1) + timedelta(minutes=day),
+            at=start + timedelta(days=1) + later,
             policy=IncidentPolicy.from_config(config),
         )
     return propose_for_incidents(store, config, outcome.routed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from sqlmodel import col, select
 from daemon.http.app import create_app
 from daemon.http.server import HttpServer
 from daemon.slack.service import SlackService
-from daemon.store.models import Approval, AuditEvent, SlackInteraction
+from daemon.store.models import Approval, AuditEvent, Silence, SlackInteraction
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.scenario import (
     APPROVERS,
@@ -205,7 +206,7 @@ def test_reject_opens_a_reason_dialog_and_the_reason_rejects(daemon, store, fake
     assert decision.decision == "reject" and "feed changed" in (decision.reason or "")
 
 
-def test_a_click_on_an_outdated_plan_decides_nothing(daemon, store):
+def test_a_click_on_an_outdated_plan_decides_nothing(daemon, store, fake):
     service, base, run = daemon
     stale = approve_click(run)
     stale["actions"][0]["value"] = stale["actions"][0]["value"].replace(run.plan_hash, "0" * 64)
@@ -213,6 +214,12 @@ def test_a_click_on_an_outdated_plan_decides_nothing(daemon, store):
     service.process()
     (interaction,) = _interactions(store)
     assert interaction.status == "refused" and "another plan" in (interaction.result or "")
+    assert run_of(store, run.id).status == "proposed"
+    with store.session(readonly=True) as session:
+        assert session.exec(select(Approval)).all() == []
+    service.dispatch()
+    (refusal,) = fake.ephemerals()
+    assert "another plan" in refusal["text"]
 
 
 def test_silence_24h_silences_the_incident_pattern_and_says_so(daemon, store, fake):
@@ -220,8 +227,6 @@ def test_silence_24h_silences_the_incident_pattern_and_says_so(daemon, store, fa
     _post(base, silence_click(run.incident_id))
     service.process()
     service.dispatch()
-    from daemon.store.models import Silence
-
     with store.session(readonly=True) as session:
         (silence,) = session.exec(select(Silence)).all()
     assert (silence.dataset, silence.pattern) == ("events", "null_spike")
@@ -229,6 +234,14 @@ def test_silence_24h_silences_the_incident_pattern_and_says_so(daemon, store, fa
     assert hours == 24
     replies = [m["text"] for m in fake.messages("#ml-oncall") if "Silenced" in m["text"]]
     assert len(replies) == 1 and f"<@{APPROVERS[0]}>" in replies[0]
+    (message,) = [m for m in fake.messages("#ml-oncall") if m.get("thread_ts") in (None, m["ts"])]
+    assert "warden_silence" not in str(message["blocks"])  # updated: silenced, no button
+    assert "silence:" in str(message["blocks"])
+    _post(base, silence_click(run.incident_id, user=APPROVERS[1]))  # a second click
+    service.process()
+    assert "already silenced" in (_interactions(store)[-1].result or "")
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(Silence)).all()) == 1
 
 
 def test_the_approval_api_needs_its_token_and_follows_the_same_rules(daemon, store):
@@ -287,3 +300,64 @@ def test_clicks_are_acknowledged_at_once_while_the_store_is_locked(daemon, store
     service.process()
     (interaction,) = _interactions(store)
     assert interaction.status == "done"
+
+
+def test_a_malformed_timestamp_header_is_401_not_a_crash(daemon, store):
+    service, base, run = daemon
+    body, headers = signed(approve_click(run))
+    headers["X-Slack-Request-Timestamp"] = "abc"
+    assert httpx.post(f"{base}/slack/actions", content=body, headers=headers).status_code == 401
+    assert _spooled(service) == []
+
+
+def test_outsiders_can_neither_silence_nor_reject(daemon, store):
+    service, base, run = daemon
+    _post(base, silence_click(run.incident_id, user=OUTSIDER))
+    _post(base, reason_submission(run, "I do not like it", user=OUTSIDER))
+    service.process()
+    assert [i.status for i in _interactions(store)] == ["refused", "refused"]
+    assert run_of(store, run.id).status == "proposed"
+    with store.session(readonly=True) as session:
+        assert session.exec(select(Silence)).all() == []
+
+
+def test_a_click_that_fails_is_told_and_does_not_block_the_next(daemon, store, fake):
+    """Re-planning raises (the run's dataset was removed from the config): that click is
+    `failed`, audited and told; the click after it is handled as usual."""
+    service, base, run = daemon
+    broken = service.config.model_copy(update={"datasets": {}})
+    service.processor.config = broken
+    _post(base, approve_click(run))
+    _post(base, silence_click(run.incident_id, user=APPROVERS[1]))
+    service.process()
+    failed, silenced = _interactions(store)
+    assert failed.status == "failed" and "KeyError" in (failed.result or "")
+    assert silenced.status == "done"
+    with store.session(readonly=True) as session:
+        (event,) = session.exec(select(AuditEvent).where(AuditEvent.action == "slack.failed")).all()
+    assert event.actor == f"slack:{APPROVERS[0]}"
+    service.dispatch()
+    assert any("could not do that" in e["text"] for e in fake.ephemerals())
+
+
+def test_a_click_on_an_expired_proposal_is_told_so(daemon, store, fake):
+    service, base, run = daemon
+    with store.session() as session:
+        stored = session.get(type(run), run.id)
+        stored.created_at = stored.created_at - timedelta(hours=25)
+        session.add(stored)
+    _post(base, approve_click(run))
+    service.process()
+    (interaction,) = _interactions(store)
+    assert interaction.status == "refused" and "expired" in (interaction.result or "")
+    assert run_of(store, run.id).status == "expired"
+    service.dispatch()
+    assert any("expired" in e["text"] for e in fake.ephemerals())
+
+
+def test_api_names_cannot_pass_for_slack_users_or_policies(daemon):
+    _service, base, run = daemon
+    good = {"Authorization": "Bearer api-secret"}
+    url = f"{base}/api/runs/{run.id}/approve"
+    for name in ("slack:U0ALICE", "policy:auto", "<!channel>", ""):
+        assert httpx.post(url, json={"as": name}, headers=good).status_code == 422

@@ -81,13 +81,15 @@ def test_repeated_detections_update_the_message_instead_of_posting(world, fake):
     store, config = world
     detect(store, config)
     drain(store, config)
-    for day in (1, 1, 1):
-        detect(store, config, day=day)
+    for hours in (1, 2, 3):  # later scans of the same window
+        detect(store, config, later=timedelta(hours=hours))
     drain(store, config)
     roots = [c for c in fake.calls_to("chat.postMessage") if not c.params.get("thread_ts")]
     assert len(roots) == 1
     (message,) = _roots(fake)
-    assert "4" in str(message["blocks"])  # occurrences shown: 4 detections
+    fields = [f["text"] for block in message["blocks"] for f in block.get("fields", [])]
+    assert "*Occurrences*\n4" in fields  # 4 detections, updated in place
+    assert len(fake.calls_to("chat.update")) >= 2
 
 
 def test_decisions_and_the_run_are_told_in_the_thread_and_the_message_ends_final(world, fake):
@@ -192,3 +194,38 @@ def test_a_post_that_reached_slack_before_a_crash_is_found_not_posted_again(worl
     (message,) = _roots(fake)
     assert outbox(store)[0].external_id == message["ts"]
     assert len(fake.thread(CHANNEL, message["ts"])) == 2  # and the proposal's reply
+
+
+def test_two_dispatchers_at_once_send_every_message_once(world, fake):
+    """Two replicas' dispatchers on one store: claims never overlap (SKIP LOCKED on
+    PostgreSQL, the write lock on SQLite), so nothing is posted twice or out of order."""
+    import threading
+
+    store, config = world
+    for monitor in ("quality-a", "quality-b", "quality-c"):  # three incidents
+        detect(store, config, monitor=monitor)
+    workers = [threading.Thread(target=drain, args=(store, config)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert {row.status for row in outbox(store)} <= {"sent", "superseded"}
+    posts = fake.calls_to("chat.postMessage")
+    keys = [call.params["metadata"]["event_payload"]["key"] for call in posts]
+    assert len(keys) == len(set(keys)) == 6  # 3 messages + 3 replies, each once
+    for root in _roots(fake):
+        thread = fake.thread(CHANNEL, root["ts"])
+        assert len(thread) == 2  # the reply landed in its own incident's thread
+
+
+def test_a_two_person_message_counts_its_approvals(store, tmp_path, fake):
+    write_data(tmp_path / "data")
+    config = slack_config(tmp_path, fake.url, approval="two_person")
+    with_slack(store, config)
+    (run_id,) = detect(store, config)
+    with store.session() as session:
+        decide(session, config, run_id, "approve", actor="slack:U0ALICE", via="slack")
+    drain(store, config)
+    (message,) = _roots(fake)
+    assert "(1 of 2 needed)" in str(message["blocks"])
+    assert APPROVE_ACTION in _buttons(message)  # still waiting for the second person
