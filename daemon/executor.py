@@ -194,6 +194,7 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
             timeout_seconds=settings.run_timeout.total_seconds(),
             heartbeat=lambda: heartbeat(store, run_id, identity),
             interval=min(5.0, settings.stale_run_after.total_seconds() / 4),
+            on_step=lambda step: record_step(store, run_id, identity, step),
         )
     except ClaimLost as error:
         log.warning("run %s: %s", run_id, error)
@@ -217,6 +218,20 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
             )
         failure = f"verification failed: {detail}"
     return _roll_back(store, run, incident, (playbook, plan, context), identity, failure, steps)
+
+
+def record_step(store: Store, run_id: int, identity: str, step: dict[str, Any]) -> None:
+    """Audit one step as it completes (`run.step`), so people follow a run while it goes on
+    (the Slack thread gets a reply per step); the finished run's event repeats the log."""
+    with store.session() as session:
+        append_audit(
+            session,
+            actor=identity,
+            action="run.step",
+            entity_type="playbook_run",
+            entity_id=str(run_id),
+            payload={"step": step},
+        )
 
 
 def verify(config: WardenConfig, store: Store, incident: Incident) -> tuple[bool, str]:
@@ -268,6 +283,8 @@ def _roll_back(
             "check the data by hand",
             steps,
         )
+    for step in undone:
+        record_step(store, run.id or 0, identity, step)
     return _finish(store, run, incident, RunStatus.rolled_back, identity, reason, steps + undone)
 
 

@@ -28,6 +28,7 @@ AUDIT_ACTIONS = tuple(
             "run.approve_recorded",
             "run.reject_recorded",
             "run.taken_over",
+            "run.step",
             "proposal.skipped",
             "silence.created",
             "silence.expired",

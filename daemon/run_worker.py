@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from playbooks.base import Plan, PlaybookContext
@@ -47,13 +48,15 @@ def apply_in_child(
     timeout_seconds: float,
     heartbeat: Callable[[], bool],
     interval: float,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `get_playbook(playbook).apply(plan, context)` in a child process; its step log."""
+    """Run `get_playbook(playbook).apply(plan, context)` in a child process; its step log.
+    `on_step` is called in this process with each step as the child completes it."""
     spawn = multiprocessing.get_context("spawn")
     receiver, sender = spawn.Pipe(duplex=False)
     child = spawn.Process(
         target=_child_main,
-        args=(playbook, plan.to_dict(), context, sender, os.getpid()),
+        args=(playbook, plan.to_dict(), replace(context, on_step=None), sender, os.getpid()),
         name=f"warden-apply-{plan.incident_id}",
         daemon=True,
     )
@@ -71,6 +74,10 @@ def apply_in_child(
                     raise ApplyFailed(
                         f"the worker process died (exit code {child.exitcode})"
                     ) from None
+                if kind == "step":
+                    if on_step is not None:
+                        on_step(payload)
+                    continue
                 child.join()
                 if kind == "ok":
                     return payload
@@ -90,6 +97,7 @@ def _child_main(
     playbook: str, plan: dict[str, Any], context: PlaybookContext, sender: Any, parent: int
 ) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    context = replace(context, on_step=lambda step: sender.send(("step", step)))
     try:
         steps = get_playbook(playbook).apply(Plan.from_dict(plan), context)
     except Exception as error:  # noqa: BLE001 - reported to the parent, which records it

@@ -112,6 +112,15 @@ class PlaybookContext:
     work_root: Path
     open_source: Callable[[], DatasetSource] | None = None
     label_studio: LabelStudioTarget | None = None
+    #: Told each step as `apply` completes it (the runner reports steps while a run goes
+    #: on); set where the plan is applied, never pickled.
+    on_step: Callable[[dict[str, Any]], None] | None = None
+
+    def report(self, step: dict[str, Any]) -> dict[str, Any]:
+        """Tell `on_step` that `step` (an entry of the step log) is done; returns it."""
+        if self.on_step is not None:
+            self.on_step(step)
+        return step
 
     @contextmanager
     def source(self) -> Iterator[DatasetSource]:

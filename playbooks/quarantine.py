@@ -198,15 +198,21 @@ class Quarantine(Playbook):
                     end=datetime.fromisoformat(step.details["end"]),
                     rows=step.details["rows"],
                 )
-                log.append({"action": "exclude_window", "target": step.target, "outcome": outcome})
+                log.append(
+                    context.report(
+                        {"action": "exclude_window", "target": step.target, "outcome": outcome}
+                    )
+                )
             elif step.action == "move":
                 outcome = move_file(
                     Path(step.target), Path(step.details["to"]), step.details["sha256"]
                 )
-                log.append({"action": "move", "target": step.target, "outcome": outcome})
+                log.append(
+                    context.report({"action": "move", "target": step.target, "outcome": outcome})
+                )
             elif step.action == "write_manifest":
                 write_durably(Path(step.target), _manifest(plan, "quarantined"))
-                log.append({"action": "write_manifest", "target": step.target})
+                log.append(context.report({"action": "write_manifest", "target": step.target}))
         return log
 
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:

@@ -170,15 +170,16 @@ class RelabelBatch(Playbook):
         tasks_path = Path(tasks_step.target)
         log = []
         if tasks_path.exists() and tasks_path.read_text(encoding="utf-8") == text:
-            log.append(
-                {"action": "write_tasks", "target": str(tasks_path), "outcome": "already written"}
-            )
+            outcome = "already written"
         else:
             write_durably(tasks_path, text)
-            log.append({"action": "write_tasks", "target": str(tasks_path), "outcome": "written"})
+            outcome = "written"
+        log.append(
+            context.report({"action": "write_tasks", "target": str(tasks_path), "outcome": outcome})
+        )
         manifest = _manifest(plan, "created", hashlib.sha256(text.encode()).hexdigest())
         write_durably(Path(manifest_step.target), manifest)
-        log.append({"action": "write_manifest", "target": manifest_step.target})
+        log.append(context.report({"action": "write_manifest", "target": manifest_step.target}))
         for step in plan.steps[3:]:
             if step.action == "import_label_studio":
                 if context.label_studio is None:
@@ -192,7 +193,9 @@ class RelabelBatch(Playbook):
                     Path(step.details["receipt"]),
                 )
                 log.append(
-                    {"action": "import_label_studio", "target": step.target, "outcome": outcome}
+                    context.report(
+                        {"action": "import_label_studio", "target": step.target, "outcome": outcome}
+                    )
                 )
         return log
 

@@ -196,18 +196,21 @@ class SyntheticBackfill(Playbook):
         else:
             write_durably(target, content)
             outcome = "written"
-        write_durably(
-            Path(manifest_step.target),
-            _manifest(plan, "written", hashlib.sha256(content).hexdigest()),
-        )
-        return [
+        generated = context.report(
             {
                 "action": "generate",
                 "target": str(target),
                 "outcome": outcome,
                 "rows": generate.details["rows"],
-            },
-            {"action": "write_manifest", "target": manifest_step.target},
+            }
+        )
+        write_durably(
+            Path(manifest_step.target),
+            _manifest(plan, "written", hashlib.sha256(content).hexdigest()),
+        )
+        return [
+            generated,
+            context.report({"action": "write_manifest", "target": manifest_step.target}),
         ]
 
     def verify(self, plan: Plan, context: PlaybookContext) -> Verification:

@@ -16,8 +16,8 @@ One message per incident in its routed channel (the route's `channel`, else
 | incident.updated, incident.silenced, run.approved | the message updated |
 | incident.acknowledged / remediating / resolved / closed | reply + update |
 | run.proposed, run.approve_recorded, run.rejected, run.expired, run.running | reply + update |
-| run.taken_over | reply |
-| run.succeeded / rolled_back / failed | a reply per step, the outcome + update |
+| run.step (each step as it completes), run.taken_over | reply |
+| run.succeeded / rolled_back / failed | the outcome + update |
 
 An incident that was never routed (it opened inside a silence) gets no message until it is;
 one whose message failed for good (say, the bot was not in the channel) gets a new message
@@ -151,13 +151,14 @@ class SlackOutboxWriter:
                 "idempotent)."
             )
             return _Messages(replies=[{"text": text}])
+        if action == "run.step":
+            return _Messages(replies=[render.run_step_reply(payload.get("step") or {})])
         if action in RUN_FINISHED_EVENTS:
-            # One reply per step, then the outcome (which therefore lists no steps itself).
-            replies = [render.run_step_reply(step) for step in payload.get("steps") or []]
+            # Its steps were replied as they happened (`run.step`): only the outcome here.
             outcome = render.run_finished_reply(
                 action.split(".", 1)[1], payload.get("reason") or "", [], run=_run(session, event)
             )
-            return _Messages(update=True, replies=[*replies, outcome])
+            return _Messages(update=True, replies=[outcome])
         return _Messages()
 
 
