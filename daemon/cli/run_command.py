@@ -94,8 +94,16 @@ def _start_services(
         slack = SlackService(store, config)
         slack.start()
         started.append(slack)
-        mode = "Socket Mode" if config.slack.app_token else "the request URL /slack/actions"
-        console.print(f"Slack: messages to {config.slack.channel or 'routed channels'}, via {mode}")
+        if config.slack.app_token:
+            mode = "clicks via Socket Mode"
+        elif config.slack.signing_secret:
+            mode = "clicks via the request URL /slack/actions"
+        else:
+            mode = (
+                "[yellow]no clicks: set slack.app_token (Socket Mode) or "
+                "slack.signing_secret (request URL) to take decisions from Slack[/]"
+            )
+        console.print(f"Slack: messages to {config.slack.channel or 'routed channels'}; {mode}")
     if port is not None or config.http is not None:
         from daemon.http.app import create_app
         from daemon.http.server import HttpServer

@@ -279,6 +279,15 @@ class SlackConfig(ConfigModel):
         None, description="Base URL override of the Slack Web API (proxies, tests)."
     )
 
+    @model_validator(mode="after")
+    def _can_post(self) -> SlackConfig:
+        if self.bot_token is None:
+            raise ValueError(
+                "Slack needs `bot_token` to post (write `bot_token: ${SLACK_BOT_TOKEN}`, or "
+                "set WARDEN_SLACK__BOT_TOKEN); remove the `slack:` block to run without Slack"
+            )
+        return self
+
 
 class LabelStudioConfig(ConfigModel):
     """Where `relabel_batch` creates labelling tasks. Without this block it only writes the
