@@ -28,6 +28,7 @@ written twice for one event.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ from daemon.slack import render
 from daemon.slack.incident_cards import incident_card, run_card
 from daemon.slack.mrkdwn import escape
 from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus, PlaybookRun
+
+log = logging.getLogger(__name__)
 
 #: Events that update the incident's message (besides those with replies, which do too).
 UPDATE_ONLY = frozenset({"incident.updated", "incident.silenced", "run.approved"})
@@ -73,7 +76,11 @@ class SlackOutboxWriter:
         channel = incident.route.get("channel") or self.settings.channel
         if not channel:
             return
-        messages = self._messages_for(session, event, incident)
+        try:
+            messages = self._messages_for(session, event, incident)
+        except Exception:  # a rendering bug must not undo the change itself
+            log.exception("could not render the Slack reply for %s", event.action)
+            messages = _Messages(update=True, replies=[{"text": _plain_event(event)}])
         root = _root_of(session, incident_id)
         if root is None:
             # The first event worth telling about posts the message, in its current state.
@@ -106,7 +113,12 @@ class SlackOutboxWriter:
 
     def _incident_message(self, session: Session, incident: Incident) -> dict[str, Any]:
         report = f"{self.report_url}/incidents/{incident.id}" if self.report_url else None
-        return render.incident_message(incident_card(session, incident, report_url=report))
+        try:
+            return render.incident_message(incident_card(session, incident, report_url=report))
+        except Exception:  # a rendering bug must not undo the change itself
+            log.exception("could not render the Slack message of incident %s", incident.id)
+            text = f"Incident #{incident.id} ({escape(incident.status)}): {escape(incident.title)}"
+            return {"text": text}
 
     def _messages_for(self, session: Session, event: AuditEvent, incident: Incident) -> _Messages:
         action, payload = event.action, event.payload
@@ -177,6 +189,12 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def _plain_event(event: AuditEvent) -> str:
+    """A reply that needs no renderer: what happened, by whom."""
+    entity = f"{escape(event.entity_type)} {event.entity_id}"
+    return f"{escape(event.action)} by {escape(event.actor)} ({entity})"
 
 
 def _incident_of(session: Session, event: AuditEvent) -> int | None:

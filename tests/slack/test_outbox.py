@@ -229,3 +229,18 @@ def test_a_two_person_message_counts_its_approvals(store, tmp_path, fake):
     (message,) = _roots(fake)
     assert "(1 of 2 needed)" in str(message["blocks"])
     assert APPROVE_ACTION in _buttons(message)  # still waiting for the second person
+
+
+def test_a_rendering_bug_never_undoes_the_change_it_reports(world, monkeypatch):
+    """The proposal is stored even if its reply cannot be rendered; a plain reply says what
+    happened instead, so nothing goes unsaid."""
+    store, config = world
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a renderer bug")
+
+    monkeypatch.setattr("daemon.slack.render.run_proposed_reply", broken)
+    (run_id,) = detect(store, config)
+    assert run_of(store, run_id).status == "proposed"
+    replies = [row.payload["text"] for row in outbox(store) if row.kind == "reply"]
+    assert replies == [f"run.proposed by router (playbook_run {run_id})"]
