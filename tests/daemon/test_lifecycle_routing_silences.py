@@ -88,7 +88,7 @@ ROUTES = [
 
 
 def test_first_matching_route_wins_then_defaults_and_it_is_deterministic():
-    config = _config(routes=ROUTES, slack={"channel": "#ml-oncall"})
+    config = _config(routes=ROUTES, slack={"bot_token": "xoxb-test", "channel": "#ml-oncall"})
     policy = IncidentPolicy.from_config(config)
 
     def decide(dataset, pattern, severity="warning", columns=()):
