@@ -10,6 +10,7 @@ store never scan the same tick twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from daemon.approvals import expire_overdue
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.executor import execute_approved
+from daemon.metrics import DaemonMetrics
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
 from detectors.timeparse import format_duration
@@ -65,14 +67,24 @@ def misfire_grace(monitor: MonitorConfig) -> int:
 
 
 def build_scheduler(
-    config: WardenConfig, store: Store, *, identity: str, heartbeat_file: Path | None = None
+    config: WardenConfig,
+    store: Store,
+    *,
+    identity: str,
+    heartbeat_file: Path | None = None,
+    metrics: DaemonMetrics | None = None,
 ) -> BlockingScheduler:
     sync_monitors(store, config)
     scheduler = BlockingScheduler(timezone=UTC)
 
     def tick(monitor: MonitorConfig, scheduled: datetime | None = None) -> None:
         at = (scheduled or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        started = time.monotonic()
+        if metrics is not None:
+            metrics.scheduler_lag.observe(max(0.0, (datetime.now(UTC) - at).total_seconds()))
         report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
+        if metrics is not None and report is not None:
+            metrics.scan_duration.labels(monitor.name).observe(time.monotonic() - started)
         if report is None:
             log.info("%s: tick %s already claimed by another replica", monitor.name, at.isoformat())
             return

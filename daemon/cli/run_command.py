@@ -13,6 +13,8 @@ import typer
 
 from daemon.cli.common import ConfigOption, console, load, store_for
 from daemon.config.models import WardenConfig
+from daemon.http.probes import DaemonState
+from daemon.metrics import DaemonMetrics
 from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,10 @@ def run(
     loaded = load(config)
     store = store_for(loaded)
     identity = f"{socket.gethostname()}:{os.getpid()}"
-    scheduler = build_scheduler(loaded, store, identity=identity, heartbeat_file=heartbeat_file)
+    metrics = DaemonMetrics(store)
+    scheduler = build_scheduler(
+        loaded, store, identity=identity, heartbeat_file=heartbeat_file, metrics=metrics
+    )
     # The scheduler also holds the heartbeat and the run executor; count the monitors' jobs.
     names = {monitor.name for monitor in loaded.monitors}
     monitor_jobs = [job for job in scheduler.get_jobs() if job.id in names]
@@ -63,7 +68,8 @@ def run(
         console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
     if once:
         return
-    services = _start_services(loaded, store, http_host, http_port)
+    state = DaemonState(scheduler_running=lambda: scheduler.running, metrics=metrics)
+    services = _start_services(loaded, store, http_host, http_port, state)
     # SIGTERM: stop taking ticks; scans already running finish before the process exits
     # (the executor threads are joined at interpreter exit).
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
@@ -83,7 +89,7 @@ def run(
 
 
 def _start_services(
-    config: WardenConfig, store: Store, host: str | None, port: int | None
+    config: WardenConfig, store: Store, host: str | None, port: int | None, state: DaemonState
 ) -> list[Any]:
     """Slack's threads and the HTTP server, as configured; started, to be stopped."""
     started: list[Any] = []
@@ -93,6 +99,9 @@ def _start_services(
 
         slack = SlackService(store, config)
         slack.start()
+        watch = slack.socket_watch
+        if watch is not None:
+            state.slack_connected = lambda: watch.connected
         started.append(slack)
         if config.slack.app_token:
             mode = "clicks via Socket Mode"
@@ -110,11 +119,14 @@ def _start_services(
 
         host = host or (config.http.host if config.http else "127.0.0.1")
         port = port or (config.http.port if config.http else 8080)
-        app = create_app(store, config, slack.receiver if slack else None)
+        app = create_app(store, config, slack.receiver if slack else None, state)
         server = HttpServer(app, host, port)
         server.start()
         started.append(server)
-        console.print(f"HTTP on http://{host}:{port} (/healthz, /api/runs/..., /slack/actions)")
+        console.print(
+            f"HTTP on http://{host}:{port} (/healthz, /readyz, /metrics, /api/runs/..., "
+            "/slack/actions)"
+        )
     elif config.slack is not None and config.slack.signing_secret and not config.slack.app_token:
         console.print(
             "[yellow]warning:[/] slack.signing_secret is set but no HTTP server runs, so Slack "

@@ -11,7 +11,9 @@
   (`daemon.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
   recorded as `api:alice`. One token serves everyone who holds it, so under `two_person` the
   two names are the callers' word (as `--as` is on the CLI).
-- `GET /healthz`, `GET /incidents/{id}` (the incident's HTML report, linked from Slack).
+- `GET /healthz` (the process serves), `GET /readyz` (`daemon.http.probes`), `GET /metrics`
+  (Prometheus, `daemon.metrics`), `GET /incidents/{id}` (the incident's HTML report, linked
+  from Slack).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from daemon.approvals import DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
 from daemon.html_report import render_incident_html
+from daemon.http.probes import DaemonState, readiness
+from daemon.metrics import DaemonMetrics
 from daemon.queries import get_incident
 from daemon.slack.receiver import SlackReceiver
 from daemon.store.engine import Store
@@ -52,7 +57,13 @@ class DecisionResponse(BaseModel):
     new_run_id: int | None = None
 
 
-def create_app(store: Store, config: WardenConfig, receiver: SlackReceiver | None) -> FastAPI:
+def create_app(
+    store: Store,
+    config: WardenConfig,
+    receiver: SlackReceiver | None,
+    state: DaemonState | None = None,
+) -> FastAPI:
+    state = state or DaemonState()
     app = FastAPI(
         title="Warden",
         summary="Data health daemon for ML: incidents, approvals, Slack interactivity.",
@@ -60,7 +71,23 @@ def create_app(store: Store, config: WardenConfig, receiver: SlackReceiver | Non
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """The process serves HTTP."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """The store answers, the scheduler runs and Slack's socket is up: 200, else 503."""
+        ready, checks = readiness(store, state)
+        return JSONResponse(
+            {"status": "ready" if ready else "degraded", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> Response:
+        """Prometheus text format (`daemon.metrics`)."""
+        registry = (state.metrics or DaemonMetrics(store)).registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/slack/actions", include_in_schema=False)
     async def slack_actions(request: Request) -> Response:
