@@ -5,10 +5,9 @@ concurrent approvers giving exactly one decision."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlmodel import col, select
@@ -16,31 +15,12 @@ from sqlmodel import col, select
 from daemon.approvals import DecisionRefused, decide, expire_overdue
 from daemon.config.models import WardenConfig
 from daemon.incidents import IncidentPolicy, observe
-from daemon.proposals import propose_for_incidents
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import Approval, AuditEvent, PlaybookRun
 from detectors.results import DetectorResult, Finding
+from tests.remediation_world import DAY, NULLS, detect, write_data
 
-DAY = datetime(2025, 3, 1, tzinfo=UTC)
-NULLS = Finding("null_spike", "x", "binomial", 0.3, 0.05, True)
 DRIFT = Finding("feature_drift", "x", "wasserstein", 0.9, 0.1, True)
-
-
-def _data(folder: Path, days: int = 3) -> None:
-    for day in range(days):
-        start = DAY + timedelta(days=day)
-        target = folder / f"date={start.date()}" / "part-0.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        times = [start + timedelta(hours=h) for h in range(24)]
-        pq.write_table(
-            pa.table(
-                {
-                    "ts": pa.array(times, pa.timestamp("us", "UTC")),
-                    "x": [float(h) for h in range(24)],
-                }
-            ),
-            target,
-        )
 
 
 def _config(tmp_path: Path, approval: str) -> WardenConfig:
@@ -57,30 +37,6 @@ def _config(tmp_path: Path, approval: str) -> WardenConfig:
     )
 
 
-def _detect(store, config, finding: Finding, day: int = 1) -> list[int]:
-    """Observe `finding` for the window of `day`, then propose (what a scan does)."""
-    start = DAY + timedelta(days=day)
-    windows = {
-        "current": {
-            "dataset": "events",
-            "start": start.isoformat(),
-            "end": (start + timedelta(days=1)).isoformat(),
-        }
-    }
-    with store.session() as session:
-        outcome = observe(
-            session,
-            monitor="quality",
-            dataset="events",
-            severity="warning",
-            result=DetectorResult.from_findings([finding]),
-            windows=windows,
-            at=start + timedelta(days=1),
-            policy=IncidentPolicy.from_config(config),
-        )
-    return propose_for_incidents(store, config, outcome.routed)
-
-
 def _run(store, run_id: int) -> PlaybookRun:
     with store.session(readonly=True) as session:
         run = session.get(PlaybookRun, run_id)
@@ -94,15 +50,15 @@ def _decide(store, config, run_id, decision, actor, **kwargs):
 
 
 def test_a_routed_incident_gets_a_planned_proposal_and_a_human_approves_it(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     run = _run(store, run_id)
     assert (run.playbook, run.status, run.approval_policy) == ("quarantine", "proposed", "human")
     moves = [step for step in run.plan["steps"] if step["action"] == "move"]
     assert [Path(step["target"]).parent.name for step in moves] == ["date=2025-03-02"]
     assert len(run.plan_hash) == 64
-    assert _detect(store, config, NULLS, day=1) == []  # seen again: no second proposal
+    assert detect(store, config, NULLS, day=1) == []  # seen again: no second proposal
 
     outcome = _decide(store, config, run_id, "approve", "alice")
     assert outcome.status == "approved" and _run(store, run_id).status == "approved"
@@ -115,8 +71,8 @@ def test_a_routed_incident_gets_a_planned_proposal_and_a_human_approves_it(store
 
 
 def test_auto_policy_approves_at_once(store, tmp_path):
-    _data(tmp_path / "data")
-    (run_id,) = _detect(store, _config(tmp_path, "auto"), NULLS)
+    write_data(tmp_path / "data")
+    (run_id,) = detect(store, _config(tmp_path, "auto"), NULLS)
     assert _run(store, run_id).status == "approved"
     with store.session(readonly=True) as session:
         (approval,) = session.exec(select(Approval)).all()
@@ -124,9 +80,9 @@ def test_auto_policy_approves_at_once(store, tmp_path):
 
 
 def test_two_person_needs_two_different_people(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "two_person")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     first = _decide(store, config, run_id, "approve", "alice")
     assert first.status == "proposed" and "1 of 2" in first.message
     with pytest.raises(DecisionRefused, match="already approved"):
@@ -135,18 +91,18 @@ def test_two_person_needs_two_different_people(store, tmp_path):
 
 
 def test_rejecting_needs_a_reason(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     with pytest.raises(DecisionRefused, match="needs a reason"):
         _decide(store, config, run_id, "reject", "alice")
     assert _decide(store, config, run_id, "reject", "alice", reason="known").status == "rejected"
 
 
 def test_a_changed_plan_needs_a_new_approval(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     late = tmp_path / "data" / "date=2025-03-02" / "part-1.parquet"
     pq.write_table(pq.read_table(tmp_path / "data" / "date=2025-03-02" / "part-0.parquet"), late)
     outcome = _decide(store, config, run_id, "approve", "alice")
@@ -159,18 +115,18 @@ def test_a_changed_plan_needs_a_new_approval(store, tmp_path):
 
 
 def test_proposals_expire(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     later = _run(store, run_id).created_at + timedelta(hours=24, seconds=1)
     outcome = _decide(store, config, run_id, "approve", "alice", now=later)
     assert outcome.status == "expired" and "expired" in outcome.message
 
 
 def test_the_sweep_expires_overdue_proposals_only(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     created = _run(store, run_id).created_at
     with store.session() as session:
         assert expire_overdue(session, timedelta(hours=24), now=created + timedelta(hours=23)) == []
@@ -183,9 +139,9 @@ def test_the_sweep_expires_overdue_proposals_only(store, tmp_path):
 
 
 def test_an_agent_proposal_needs_a_person_besides_its_requester(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     with store.session() as session:  # as the agent would store it for alice
         run = session.get(PlaybookRun, run_id)
         run.origin, run.requested_by = "agent", "alice"
@@ -198,9 +154,9 @@ def test_an_agent_proposal_needs_a_person_besides_its_requester(store, tmp_path)
 
 
 def test_concurrent_approvers_give_exactly_one_decision(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (run_id,) = _detect(store, config, NULLS)
+    (run_id,) = detect(store, config, NULLS)
     results: list[str] = []
     start = threading.Barrier(4)
 
@@ -223,15 +179,15 @@ def test_concurrent_approvers_give_exactly_one_decision(store, tmp_path):
 
 
 def test_what_cannot_be_proposed_is_on_the_timeline(store, tmp_path):
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = WardenConfig.model_validate(
         {
             **_config(tmp_path, "human").model_dump(mode="json", exclude={"routes"}),
             "routes": [{"match": {"pattern": "null_spike"}, "playbook": "quarantine"}],
         }
     )
-    assert _detect(store, config, DRIFT) == []  # relabel_batch (default) has no window here
-    assert _detect(store, config, NULLS, day=9) == []  # no file holds that window
+    assert detect(store, config, DRIFT) == []  # relabel_batch (default) has no window here
+    assert detect(store, config, NULLS, day=9) == []  # no file holds that window
     with store.session(readonly=True) as session:
         reasons = [
             e.payload["reason"]
@@ -251,9 +207,9 @@ def test_proposals_expire_when_the_incident_resolves_or_is_closed(store, tmp_pat
     from daemon.lifecycle import change_status
     from daemon.store.models import IncidentStatus
 
-    _data(tmp_path / "data")
+    write_data(tmp_path / "data")
     config = _config(tmp_path, "human")
-    (first,) = _detect(store, config, NULLS, day=1)
+    (first,) = detect(store, config, NULLS, day=1)
     policy = IncidentPolicy.from_config(config)
     for day in (3, 4):  # two clean scans resolve the incident
         with store.session() as session:
@@ -271,7 +227,7 @@ def test_proposals_expire_when_the_incident_resolves_or_is_closed(store, tmp_pat
     with pytest.raises(DecisionRefused, match="is expired"):
         _decide(store, config, first, "approve", "alice")
 
-    (second,) = _detect(store, config, NULLS, day=2)  # found again: a new incident, proposal
+    (second,) = detect(store, config, NULLS, day=2)  # found again: a new incident, proposal
     incident_id = _run(store, second).incident_id
     with store.session() as session:
         change_status(

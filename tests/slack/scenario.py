@@ -7,50 +7,28 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from slack_sdk import WebClient
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.incidents import IncidentPolicy, observe
-from daemon.proposals import propose_for_incidents
 from daemon.slack.dispatcher import dispatch_once
 from daemon.slack.render import APPROVE_ACTION, REJECT_ACTION, REJECT_VIEW, SILENCE_ACTION
 from daemon.slack.service import install_outbox_writer, web_client
 from daemon.store.engine import Store
 from daemon.store.models import OutboxMessage, PlaybookRun
-from detectors.results import DetectorResult, Finding
 
-DAY = datetime(2025, 3, 1, tzinfo=UTC)
-NULLS = Finding("null_spike", "x", "binomial", 0.3, 0.05, True)
+# Re-exported: the Slack tests take the whole world from here.
+from tests.remediation_world import DAY, NULLS, detect, write_data  # noqa: F401
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 APPROVERS = ("U0ALICE", "U0BOB")
 GROUP, GROUP_MEMBER = "S0ONCALL", "U0CAROL"
 OUTSIDER = "U0MALLORY"
 CHANNEL = "#ml-oncall"
-
-
-def write_data(folder: Path, days: int = 3) -> None:
-    for day in range(days):
-        start = DAY + timedelta(days=day)
-        target = folder / f"date={start.date()}" / "part-0.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        times = [start + timedelta(hours=h) for h in range(24)]
-        pq.write_table(
-            pa.table(
-                {
-                    "ts": pa.array(times, pa.timestamp("us", "UTC")),
-                    "x": [float(h) for h in range(24)],
-                }
-            ),
-            target,
-        )
 
 
 def slack_config(
@@ -82,38 +60,6 @@ def slack_config(
 def with_slack(store: Store, config: WardenConfig) -> Store:
     install_outbox_writer(store, config)
     return store
-
-
-def detect(
-    store: Store,
-    config: WardenConfig,
-    finding: Finding = NULLS,
-    day: int = 1,
-    later: timedelta = timedelta(0),
-    monitor: str = "quality",
-) -> list[int]:
-    """Observe `finding` for the window of `day` (seen `later` after the window's end),
-    then propose (what a scan does)."""
-    start = DAY + timedelta(days=day)
-    windows = {
-        "current": {
-            "dataset": "events",
-            "start": start.isoformat(),
-            "end": (start + timedelta(days=1)).isoformat(),
-        }
-    }
-    with store.session() as session:
-        outcome = observe(
-            session,
-            monitor=monitor,
-            dataset="events",
-            severity="warning",
-            result=DetectorResult.from_findings([finding]),
-            windows=windows,
-            at=start + timedelta(days=1) + later,
-            policy=IncidentPolicy.from_config(config),
-        )
-    return propose_for_incidents(store, config, outcome.routed)
 
 
 def client_for(config: WardenConfig) -> WebClient:
