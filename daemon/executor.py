@@ -4,9 +4,9 @@ escalate.
 - **Claim**: one run at a time, under `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL
   (replicas never claim the same run; SQLite's single writer serialises claims): the oldest
   approved run, or a `running` one whose worker stopped reporting (`stale_run_after`: it
-  crashed or was killed). The run becomes `running` and its incident `remediating`, in one
-  audited transaction. An approved run whose incident has meanwhile resolved or closed
-  expires instead.
+  crashed or was killed) or whose daemon is known to have stopped (`daemon_instance`).
+  The run becomes `running` and its incident `remediating`, in one audited transaction.
+  An approved run whose incident has meanwhile resolved or closed expires instead.
 - **Apply**: the stored plan, checked against its stored hash first (what runs is what was
   approved), applied in a child process (`run_worker.py`) while the parent keeps the run's
   heartbeat and stops the child at `run_timeout`. Playbook steps are idempotent, so a run
@@ -26,6 +26,7 @@ escalate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
+    DaemonInstance,
     Incident,
     IncidentStatus,
     PlaybookRun,
@@ -63,12 +65,21 @@ class RunOutcome:
     message: str
 
 
-def execute_approved(store: Store, config: WardenConfig, *, identity: str) -> list[RunOutcome]:
-    """Claim and execute approved (or abandoned) runs until none is left; returns what
-    happened to each."""
+def execute_approved(
+    store: Store,
+    config: WardenConfig,
+    *,
+    identity: str,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> list[RunOutcome]:
+    """Claim and execute approved (or abandoned) runs until none is left, or until
+    `keep_going()` says stop (the daemon is shutting down); returns what happened to each."""
     outcomes = []
     stale_after = config.playbooks.stale_run_after
-    while (run_id := claim_next(store, identity=identity, stale_after=stale_after)) is not None:
+    while (
+        keep_going()
+        and (run_id := claim_next(store, identity=identity, stale_after=stale_after)) is not None
+    ):
         outcomes.append(execute(store, config, run_id, identity=identity))
     return outcomes
 
@@ -89,6 +100,13 @@ def claim_next(store: Store, *, identity: str, stale_after: timedelta) -> int | 
                             or_(
                                 col(PlaybookRun.heartbeat_at).is_(None),
                                 col(PlaybookRun.heartbeat_at) < cutoff,
+                                # Its daemon stopped (or was presumed dead): no need to
+                                # wait for the heartbeat to age.
+                                col(PlaybookRun.claimed_by).in_(
+                                    select(DaemonInstance.identity).where(
+                                        col(DaemonInstance.stopped_at).is_not(None)
+                                    )
+                                ),
                             ),
                         ),
                     )

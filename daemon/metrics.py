@@ -8,14 +8,15 @@ Two kinds, on one registry per daemon:
   backlog. A store that does not answer makes the scrape report `warden_store_up 0`
   instead of failing.
 - **Measured in this process** (`DaemonMetrics`): scan duration and scheduler lag (how long
-  after its scheduled time a tick started), as histograms in seconds.
+  after its scheduled time a tick started), as histograms in seconds; ticks missed, by
+  monitor and reason (`daemon.runtime.missed_ticks`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func
@@ -119,5 +120,12 @@ class DaemonMetrics:
             "warden_scheduler_lag_seconds",
             "How long after its scheduled time a tick started, in seconds.",
             buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.missed_ticks = Counter(
+            "warden_scheduler_missed_ticks",
+            "Ticks a monitor missed: late (not started within the misfire grace time), "
+            "still_running (its previous scan had not finished) or failed.",
+            ["monitor", "reason"],
             registry=self.registry,
         )

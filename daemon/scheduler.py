@@ -5,6 +5,12 @@ The config is the source of truth: jobs live in memory (no pickled job store). E
 a minute), so a late tick still runs once while a tick missed by a long pause is skipped and
 logged. Each tick claims its (monitor, scheduled time) ScanRun row, so replicas sharing a
 store never scan the same tick twice.
+
+Ticks that could not run (late, the previous scan still running, failed) are counted and
+open a `missed_ticks` incident when they add up (`daemon.runtime.missed_ticks`). Every
+`HEARTBEAT_SECONDS` the daemon refreshes its row in `daemon_instance` (and the heartbeat
+file, when given); every `RECONCILE_EVERY_SECONDS`, and at start, it resumes what dead
+daemons left (`daemon.runtime.reconciler`).
 """
 
 from __future__ import annotations
@@ -15,23 +21,33 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.approvals import expire_overdue
 from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.config.runtime import HEARTBEAT_SECONDS
 from daemon.executor import execute_approved
 from daemon.metrics import DaemonMetrics
+from daemon.runtime.inflight import Lifecycle
+from daemon.runtime.instances import beat, revive
+from daemon.runtime.missed_ticks import MissedTicks
+from daemon.runtime.reconciler import RECONCILE_EVERY_SECONDS, reconcile, resume_scans
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
 from detectors.timeparse import format_duration
 
 log = logging.getLogger(__name__)
 
-#: How often the heartbeat file is touched, in seconds.
-HEARTBEAT_SECONDS = 15
 #: How often the daemon looks for approved playbook runs to execute.
 EXECUTE_EVERY_SECONDS = 10
 
@@ -73,21 +89,37 @@ def build_scheduler(
     identity: str,
     heartbeat_file: Path | None = None,
     metrics: DaemonMetrics | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> BlockingScheduler:
+    """The daemon's scheduler: a job per monitor, the run executor, the reconciler and the
+    heartbeat. Jobs take no new work once `lifecycle.stopping` is set, and register what
+    they do in `lifecycle.inflight` so a shutdown can wait for it."""
     sync_monitors(store, config)
+    lifecycle = lifecycle or Lifecycle()
+    missed = MissedTicks(store, config, identity=identity, metrics=metrics)
     scheduler = BlockingScheduler(timezone=UTC)
 
     def tick(monitor: MonitorConfig, scheduled: datetime | None = None) -> None:
+        if lifecycle.stopping.is_set():
+            return  # queued before SIGTERM: not started, so not claimed; nothing to resume
         at = (scheduled or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        context = {"monitor": monitor.name, "tick": at.isoformat()}
         started = time.monotonic()
         if metrics is not None:
             metrics.scheduler_lag.observe(max(0.0, (datetime.now(UTC) - at).total_seconds()))
-        report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
-        if metrics is not None and report is not None:
-            metrics.scan_duration.labels(monitor.name).observe(time.monotonic() - started)
+        with lifecycle.inflight.track(f"scan of {monitor.name} at {at.isoformat()}"):
+            report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
+        missed.ran(monitor.name, at)
         if report is None:
-            log.info("%s: tick %s already claimed by another replica", monitor.name, at.isoformat())
+            log.info(
+                "%s: tick %s already claimed by another replica",
+                monitor.name,
+                at.isoformat(),
+                extra=context,
+            )
             return
+        if metrics is not None:
+            metrics.scan_duration.labels(monitor.name).observe(time.monotonic() - started)
         alerts = sorted({f["pattern"] for f in report.findings if f["alert"]})
         log.log(
             logging.WARNING if report.status in ("alert", "error") else logging.INFO,
@@ -97,6 +129,11 @@ def build_scheduler(
             report.status,
             f" ({', '.join(alerts)})" if alerts else "",
             f"; incidents {report.incident_ids}" if report.incident_ids else "",
+            extra={
+                **context,
+                "scan_run_id": report.scan_run_id,
+                "incident_id": report.incident_id,
+            },
         )
 
     for monitor in config.monitors:
@@ -113,12 +150,24 @@ def build_scheduler(
         )
 
     def execute_runs() -> None:
-        with store.session() as session:
-            expired = expire_overdue(session, config.playbooks.approval_ttl)
-        if expired:
-            log.info("proposals %s expired: not decided in time", expired)
-        for outcome in execute_approved(store, config, identity=identity):
-            log.warning("run %s %s: %s", outcome.run_id, outcome.status, outcome.message)
+        if lifecycle.stopping.is_set():
+            return
+        with lifecycle.inflight.track("playbook runs"):
+            with store.session() as session:
+                expired = expire_overdue(session, config.playbooks.approval_ttl)
+            if expired:
+                log.info("proposals %s expired: not decided in time", expired)
+            outcomes = execute_approved(
+                store, config, identity=identity, keep_going=lambda: not lifecycle.stopping.is_set()
+            )
+        for outcome in outcomes:
+            log.warning(
+                "run %s %s: %s",
+                outcome.run_id,
+                outcome.status,
+                outcome.message,
+                extra={"run_id": outcome.run_id},
+            )
 
     scheduler.add_job(
         execute_runs,
@@ -128,29 +177,77 @@ def build_scheduler(
         max_instances=1,
     )
 
+    def reconcile_now() -> None:
+        if lifecycle.stopping.is_set():
+            return
+        with lifecycle.inflight.track("reconciliation"):
+            found = reconcile(store, config, identity=identity)
+            if found.changed_anything:
+                log.warning("reconciled: %s", found.summary())
+            resume_scans(store, config, found.resumed, identity=identity)
+
+    scheduler.add_job(
+        reconcile_now,
+        IntervalTrigger(seconds=RECONCILE_EVERY_SECONDS),
+        id="reconcile",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(UTC),  # at start, then every minute
+    )
+
+    def heartbeat() -> None:
+        lifecycle.beat()  # first: liveness must not depend on the store (readiness does)
+        if heartbeat_file is not None:
+            heartbeat_file.touch()
+        if not beat(store, identity):
+            log.error(
+                "another daemon presumed this one dead (no heartbeat for "
+                "daemon.instance_stale_after); registered again",
+                extra={"identity": identity},
+            )
+            revive(store, identity)
+
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
         heartbeat_file.touch()
-        scheduler.add_job(
-            heartbeat_file.touch,
-            IntervalTrigger(seconds=HEARTBEAT_SECONDS),
-            id="heartbeat",
-            coalesce=True,
-            max_instances=1,
-        )
+    # Its own thread: scans filling the shared pool must not look like a stuck daemon.
+    scheduler.add_executor(ThreadPoolExecutor(1), alias="heartbeat")
+    scheduler.add_job(
+        heartbeat,
+        IntervalTrigger(seconds=HEARTBEAT_SECONDS),
+        executor="heartbeat",
+        next_run_time=datetime.now(UTC),
+        id="heartbeat",
+        coalesce=True,
+        max_instances=1,
+    )
 
-    def on_event(event: JobExecutionEvent) -> None:
-        if event.code == EVENT_JOB_MISSED:
-            log.warning("monitor %s missed its tick at %s", event.job_id, event.scheduled_run_time)
+    monitors = {monitor.name for monitor in config.monitors}
+
+    def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
+        if isinstance(event, JobSubmissionEvent):  # EVENT_JOB_MAX_INSTANCES
+            scheduled = max(event.scheduled_run_times, default=datetime.now(UTC))
         else:
-            log.error(
-                "monitor %s failed at %s: %s",
-                event.job_id,
-                event.scheduled_run_time,
-                event.exception,
-            )
+            scheduled = event.scheduled_run_time
+        if event.job_id in monitors:
+            reason = {
+                EVENT_JOB_MISSED: "late",
+                EVENT_JOB_MAX_INSTANCES: "still_running",
+                EVENT_JOB_ERROR: "failed",
+            }[event.code]
+            if isinstance(event, JobExecutionEvent) and event.exception is not None:
+                log.error(
+                    "monitor %s failed at %s: %s",
+                    event.job_id,
+                    scheduled,
+                    event.exception,
+                    extra={"monitor": event.job_id},
+                )
+            missed.missed(event.job_id, scheduled, reason)
+        elif isinstance(event, JobExecutionEvent) and event.exception is not None:
+            log.error("job %s failed: %s", event.job_id, event.exception)
 
-    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     return scheduler
 
 

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from daemon.cli.common import ConfigOption, console, load, store_for
+from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for
 from daemon.config.models import WardenConfig
+from daemon.config.runtime import HEARTBEAT_SECONDS
 from daemon.http.probes import DaemonState
 from daemon.metrics import DaemonMetrics
+from daemon.runtime.inflight import Lifecycle
+from daemon.runtime.instances import mark_stopped, new_identity
+from daemon.runtime.instances import register as register_instance
+from daemon.runtime.json_logs import use_json_logs
+from daemon.runtime.sqlite_lock import SecondDaemon, SqliteDaemonLock
 from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
+
+
+#: /healthz fails when the scheduler's heartbeat job (every 15 s, on its own thread) has not
+#: run for this long, in seconds: the scheduler loop is stuck.
+STUCK_AFTER_SECONDS = 4 * HEARTBEAT_SECONDS
+
+
+class LogFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    text = "text"
 
 
 def run(
@@ -45,47 +62,129 @@ def run(
             max=65535,
         ),
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="WARDEN_LOG_FORMAT",
+            help="Log lines as JSON objects (one per line, with monitor, incident and run "
+            "ids) or as text; `auto`: JSON unless stderr is a terminal.",
+        ),
+    ] = LogFormat.auto,
 ) -> None:
     """Run the monitoring daemon: every monitor on its schedule until SIGTERM or Ctrl-C.
 
     With `slack:` in the config it also sends incident messages and takes approvals from
     Slack (Socket Mode with `app_token`, or the request URL `/slack/actions` of the HTTP
     server with `signing_secret`). The HTTP server also serves the approval API and health.
+
+    On a SQLite store only one daemon may run; on PostgreSQL, run as many replicas as you
+    like: each tick is scanned once. SIGTERM stops taking work and gives work under way
+    `daemon.shutdown_grace` (default 30s) to finish; at start, and every minute, the daemon
+    resumes what a crashed daemon left (`daemon.runtime.reconciler`).
     """
     from daemon.scheduler import build_scheduler, describe_schedule  # deferred: engines load here
 
     loaded = load(config)
     store = store_for(loaded)
-    identity = f"{socket.gethostname()}:{os.getpid()}"
+    identity = new_identity()
+    if log_format == LogFormat.json or (log_format == LogFormat.auto and not sys.stderr.isatty()):
+        use_json_logs(identity)
     metrics = DaemonMetrics(store)
+    lifecycle = Lifecycle()
     scheduler = build_scheduler(
-        loaded, store, identity=identity, heartbeat_file=heartbeat_file, metrics=metrics
+        loaded,
+        store,
+        identity=identity,
+        heartbeat_file=heartbeat_file,
+        metrics=metrics,
+        lifecycle=lifecycle,
     )
-    # The scheduler also holds the heartbeat and the run executor; count the monitors' jobs.
+    # The scheduler also holds the heartbeat, executor and reconciler; count the monitors'.
     names = {monitor.name for monitor in loaded.monitors}
     monitor_jobs = [job for job in scheduler.get_jobs() if job.id in names]
     for monitor in loaded.monitors:
         console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
     if once:
         return
-    state = DaemonState(scheduler_running=lambda: scheduler.running, metrics=metrics)
-    services = _start_services(loaded, store, http_host, http_port, state)
-    # SIGTERM: stop taking ticks; scans already running finish before the process exits
-    # (the executor threads are joined at interpreter exit).
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-    console.print(
-        f"warden daemon {identity} running {len(monitor_jobs)} monitor(s) and executing "
-        "approved playbook runs; Ctrl-C to stop."
-    )
+    # Handlers first: a SIGTERM while starting up also stops cleanly.
+    lifecycle.install_signal_handlers(lambda: scheduler.running and scheduler.shutdown(wait=False))
+    lock = SqliteDaemonLock.for_store(store)
+    if lock is not None:
+        try:
+            lock.acquire(identity)
+        except SecondDaemon as error:
+            raise UsageProblem(str(error)) from None
+    register_instance(store, identity)
     if "WARDEN_LOG_LEVEL" not in os.environ:
         # The daemon reports every scan (one line each); other commands stay quiet.
         logging.getLogger("daemon").setLevel(logging.INFO)
+    state = DaemonState(
+        scheduler_running=lambda: scheduler.running,
+        stopping=lifecycle.stopping.is_set,
+        stuck=lambda: _stuck(lifecycle),
+        metrics=metrics,
+    )
+    services: list[Any] = []
     try:
-        scheduler.start()
+        services.extend(_start_services(loaded, store, http_host, http_port, state))
+        console.print(
+            f"warden daemon {identity} running {len(monitor_jobs)} monitor(s) and executing "
+            "approved playbook runs; Ctrl-C to stop."
+        )
+        if not lifecycle.stopping.is_set():
+            scheduler.start()
     finally:
-        for service in reversed(services):
-            service.stop()
-        store.close()
+        _stop(loaded, store, identity, lifecycle, scheduler, services, lock)
+
+
+def _stuck(lifecycle: Lifecycle) -> str | None:
+    silent = lifecycle.stuck_for(STUCK_AFTER_SECONDS)
+    if silent is None or lifecycle.stopping.is_set():
+        return None
+    return f"the scheduler has not run its heartbeat for {silent:.0f} s"
+
+
+def _stop(
+    config: WardenConfig,
+    store: Store,
+    identity: str,
+    lifecycle: Lifecycle,
+    scheduler: Any,
+    services: list[Any],
+    lock: SqliteDaemonLock | None,
+) -> None:
+    """Stop taking work, give work under way `daemon.shutdown_grace`, then stop services and
+    record this daemon as stopped. Exits at once (status 0) when work is left running: it
+    stays claimed by this stopped daemon and the next one resumes it."""
+    lifecycle.stopping.set()
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+    grace = config.daemon.shutdown_grace.total_seconds()
+    running = lifecycle.inflight.running()
+    if running:
+        log.info("stopping: waiting up to %.0f s for %s", grace, "; ".join(running))
+    left = lifecycle.inflight.wait_idle(grace, lifecycle.hurry)
+    for service in reversed(services):
+        service.stop()
+    try:
+        mark_stopped(store, identity)
+    except Exception:  # the store is away: others presume this daemon dead by its heartbeat
+        log.exception("could not record this daemon as stopped")
+    if lock is not None:
+        lock.release()
+    if left:
+        log.warning(
+            "stopped with work under way, left for the next daemon to resume: %s",
+            "; ".join(left),
+            extra={"identity": identity},
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Worker threads cannot be interrupted, and interpreter exit would wait for them.
+        os._exit(0)
+    store.close()
+    log.info("stopped cleanly", extra={"identity": identity})
 
 
 def _start_services(

@@ -80,7 +80,11 @@ def scan(
             report = run_scan(
                 loaded, item, moment, store, claimed_by="cli", refresh_reference=refresh_reference
             )
-            assert report is not None  # replace=True always claims
+            if report is None:  # a daemon took this scan over (it ran for over an hour)
+                raise UsageProblem(
+                    f"the scan of {item.name} at {moment.isoformat()} was taken over by a "
+                    "daemon while it ran; its result is the one recorded (warden runs, audit)"
+                )
             reports.append(report)
             silenced.update(silenced_incidents(store, report.incident_ids))
             if as_json:

@@ -31,6 +31,7 @@ from daemon.config.routing import (
     PlaybooksConfig,
     RouteConfig,
 )
+from daemon.config.runtime import DaemonConfig
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
@@ -312,8 +313,9 @@ class HttpConfig(ConfigModel):
     port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token of the approval API (POST /api/runs/{id}/approve|reject), "
-        "from ${VAR} or WARDEN_HTTP__API_TOKEN; without it the API answers 403.",
+        description="Bearer token of the HTTP API, from ${VAR} or WARDEN_HTTP__API_TOKEN: "
+        "required by the approval API (POST /api/runs/{id}/approve|reject), which answers 403 "
+        "without it, and by GET /api/incidents when set (open when unset).",
     )
     public_url: str | None = Field(
         None,
@@ -347,6 +349,7 @@ class WardenConfig(ConfigModel):
         default_factory=list, description="Maintenance windows: detections recorded, not routed."
     )
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     slack: SlackConfig | None = None
     http: HttpConfig | None = None
     label_studio: LabelStudioConfig | None = None

@@ -11,31 +11,40 @@
   (`daemon.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
   recorded as `api:alice`. One token serves everyone who holds it, so under `two_person` the
   two names are the callers' word (as `--as` is on the CLI).
-- `GET /healthz` (the process serves), `GET /readyz` (`daemon.http.probes`), `GET /metrics`
-  (Prometheus, `daemon.metrics`), `GET /incidents/{id}` (the incident's HTML report, linked
-  from Slack).
+- `GET /api/incidents` and `GET /api/incidents/{id}`: incidents as JSON, read-only; the rows
+  of `warden incidents list --json` (`daemon.queries.incident_row`), and for one incident
+  also its evidence and its audit timeline. With `http.api_token` set they need the same
+  bearer token as the approval API; without it they are open (they change nothing, and the
+  server listens on 127.0.0.1 unless told otherwise), while the approval API answers 403.
+- `GET /healthz` (the process serves and its scheduler beats), `GET /readyz`
+  (`daemon.http.probes`), `GET /metrics` (Prometheus, `daemon.metrics`),
+  `GET /incidents/{id}` (the incident's HTML report, linked from Slack; open, as a browser
+  following a Slack link sends no token).
+- `GET /docs` and `GET /openapi.json`: the API described (FastAPI's defaults).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Header, HTTPException, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from daemon.approvals import DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
 from daemon.html_report import render_incident_html
 from daemon.http.probes import DaemonState, readiness
 from daemon.metrics import DaemonMetrics
-from daemon.queries import get_incident
+from daemon.queries import IncidentFilter, audit_row, get_incident, incident_row, list_incidents
 from daemon.slack.receiver import SlackReceiver
 from daemon.store.engine import Store
+from daemon.store.models import IncidentStatus
 
 
 class DecisionRequest(BaseModel):
@@ -57,6 +66,63 @@ class DecisionResponse(BaseModel):
     new_run_id: int | None = None
 
 
+#: What the read-only API answers besides 200 and 422, for OpenAPI.
+_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "`http.api_token` is set and the bearer token is missing or wrong"}
+}
+
+
+class IncidentRow(BaseModel):
+    """One incident as `warden incidents list --json` prints it (`daemon.queries.incident_row`).
+    Times are ISO 8601 with their UTC offset; `first_seen` and `last_seen` are scan times."""
+
+    id: int
+    status: IncidentStatus
+    severity: str = Field(description="info, warning or critical.")
+    pattern: str = Field(description="The failure pattern, like null_spike or feature_drift.")
+    dataset: str
+    monitor: str
+    scope: dict[str, Any] = Field(description="What the fingerprint covers beyond the pattern.")
+    columns: list[str] = Field(description="The columns of its findings, sorted.")
+    title: str
+    occurrences: int = Field(description="Scans that found it.")
+    first_seen: str
+    last_seen: str
+    resolved_at: str | None
+    previous_incident_id: int | None = Field(description="The incident this one reopens.")
+    proposed_action: str = Field(description="The routing decision in words.")
+    route: dict[str, Any] | None = Field(description="The stored routing decision.")
+    silenced_by: str | None
+    acknowledged_at: str | None
+    closed_at: str | None
+    closed_reason: str | None
+    false_alarm: bool
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentRow] = Field(description="Newest first.")
+    count: int = Field(description="How many are returned here (at most `limit`).")
+
+
+class AuditRow(BaseModel):
+    """One audit event (`daemon.queries.audit_row`); `at` is when it was recorded, and a
+    scan's events carry the scan time as `payload.at`."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    payload: dict[str, Any]
+    hash: str
+
+
+class IncidentDetail(IncidentRow):
+    evidence: dict[str, Any] = Field(description="The findings and the windows compared.")
+    timeline: list[AuditRow] = Field(description="The audit events about it, oldest first.")
+
+
 def create_app(
     store: Store,
     config: WardenConfig,
@@ -70,9 +136,13 @@ def create_app(
     )
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """The process serves HTTP."""
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        """The process is alive: it serves HTTP and its scheduler still beats (200), else
+        503 (restart it). Busy scans or an unreachable store do not fail it: see /readyz."""
+        problem = state.stuck()
+        if problem is not None:
+            return JSONResponse({"status": "stuck", "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
@@ -117,6 +187,57 @@ def create_app(
         _authorise(config, authorization)
         return _decide(store, config, run_id, "reject", request)
 
+    @app.get("/api/incidents", response_model=IncidentList, responses=_READ_RESPONSES)
+    def incidents_index(
+        status: Annotated[
+            list[str] | None,
+            Query(
+                description="Only these statuses: "
+                f"{', '.join(s.value for s in IncidentStatus)}. Repeat the parameter or "
+                "give a comma list (`?status=open,acknowledged`); an unknown one is a 422."
+            ),
+        ] = None,
+        monitor: Annotated[str | None, Query(description="Only this monitor.")] = None,
+        dataset: Annotated[str | None, Query(description="Only this dataset.")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
+        authorization: str | None = Header(None),
+    ) -> dict[str, Any]:
+        """Incidents, newest first, as `warden incidents list --json` prints them.
+
+        Read-only. With `http.api_token` set, send `Authorization: Bearer <token>` (else
+        401); without it this endpoint is open.
+        """
+        _authorise_read(config, authorization)
+        filters = IncidentFilter(
+            status=_statuses(status), dataset=dataset, monitor=monitor, limit=limit
+        )
+        rows = [incident_row(incident) for incident in list_incidents(store, filters)]
+        return {"incidents": rows, "count": len(rows)}
+
+    @app.get(
+        "/api/incidents/{incident_id}",
+        response_model=IncidentDetail,
+        responses={**_READ_RESPONSES, 404: {"description": "There is no such incident"}},
+    )
+    def incident_detail(
+        incident_id: int, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        """One incident: its row (as in the list), its evidence and its timeline (the audit
+        events about it, oldest first).
+
+        Read-only. With `http.api_token` set, send `Authorization: Bearer <token>` (else
+        401); without it this endpoint is open.
+        """
+        _authorise_read(config, authorization)
+        incident, events = get_incident(store, incident_id)
+        if incident is None:
+            raise HTTPException(404, f"there is no incident {incident_id}")
+        return {
+            **incident_row(incident),
+            "evidence": incident.evidence,
+            "timeline": [audit_row(event) for event in events],
+        }
+
     @app.get("/incidents/{incident_id}", response_class=HTMLResponse)
     def incident_report(incident_id: int) -> HTMLResponse:
         incident, events = get_incident(store, incident_id)
@@ -128,15 +249,53 @@ def create_app(
 
 
 def _authorise(config: WardenConfig, authorization: str | None) -> None:
-    token = config.http.api_token if config.http else None
+    """The approval API: off (403) without `http.api_token`, else the bearer token."""
+    token = _api_token(config)
     if token is None:
         raise HTTPException(403, "the approval API is off: set http.api_token in the config")
+    _check_bearer(token, authorization)
+
+
+def _authorise_read(config: WardenConfig, authorization: str | None) -> None:
+    """The read-only API: open without `http.api_token`, else the same bearer token."""
+    token = _api_token(config)
+    if token is not None:
+        _check_bearer(token, authorization)
+
+
+def _api_token(config: WardenConfig) -> SecretStr | None:
+    return config.http.api_token if config.http else None
+
+
+def _check_bearer(token: SecretStr, authorization: str | None) -> None:
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+def _statuses(values: list[str] | None) -> list[str] | None:
+    """`?status=a&status=b` or `?status=a,b`, each an `IncidentStatus`; unknown ones are a
+    422 shaped like FastAPI's own validation errors."""
+    wanted = [part.strip() for value in values or [] for part in value.split(",")]
+    wanted = [status for status in wanted if status]
+    allowed = [status.value for status in IncidentStatus]
+    unknown = [status for status in wanted if status not in allowed]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "enum",
+                    "loc": ("query", "status"),
+                    "msg": f"unknown status {', '.join(map(repr, unknown))}; "
+                    f"use one of: {', '.join(allowed)}",
+                    "input": values,
+                }
+            ]
+        )
+    return wanted or None
 
 
 def _decide(

@@ -1,4 +1,5 @@
-"""What `/readyz` checks: the store answers, the scheduler runs, Slack's socket is up.
+"""What `/readyz` checks: the store answers, the scheduler runs, Slack's socket is up, and
+the daemon is not shutting down.
 
 `/healthz` only says the process serves HTTP (restart it when that fails); `/readyz` says
 whether it can do its work right now (stop sending it traffic, page someone). A store that
@@ -28,6 +29,11 @@ class DaemonState:
     scheduler_running: Callable[[], bool | None] = _unknown
     #: Whether the Slack Socket Mode connection is up (None: Socket Mode is not used).
     slack_connected: Callable[[], bool | None] = _unknown
+    #: Whether the daemon is shutting down (SIGTERM): not ready, so traffic goes elsewhere.
+    stopping: Callable[[], bool] = lambda: False
+    #: What is wrong with the process itself (the scheduler's loop stopped beating), else
+    #: None: `/healthz` fails, so the orchestrator restarts it.
+    stuck: Callable[[], str | None] = lambda: None
     metrics: DaemonMetrics | None = field(default=None)
 
 
@@ -46,4 +52,6 @@ def readiness(store: Store, state: DaemonState) -> tuple[bool, dict[str, str]]:
     connected = state.slack_connected()
     if connected is not None:
         checks["slack_socket"] = "ok" if connected else "disconnected (reconnecting)"
+    if state.stopping():
+        checks["lifecycle"] = "stopping (SIGTERM): finishing the work under way"
     return all(value == "ok" for value in checks.values()), checks

@@ -195,10 +195,16 @@ def run_scan(
     claimed_by: str = "cli",
     replace: bool = True,
     refresh_reference: bool = False,
+    claim: TickClaim | None = None,
 ) -> ScanReport | None:
-    """Scan `monitor` as of `at`; None when the tick was already claimed (and not `replace`)."""
+    """Scan `monitor` as of `at`; None when the tick was already claimed (and not `replace`),
+    or when another daemon took the tick over while this scan ran (its result is dropped).
+
+    `claim` is a scan run already claimed for `claimed_by` (the reconciler resuming a scan
+    that a dead daemon left running); without it, the tick is claimed here.
+    """
     started = time.perf_counter()
-    claim = claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
+    claim = claim or claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
     if claim is None:
         return None
     run_id = claim.run_id
@@ -208,6 +214,18 @@ def run_scan(
     result = evaluation.result
     findings = [finding.to_dict() for finding in result.findings]
     with store.session() as session:
+        run = session.get(ScanRun, run_id, with_for_update=True)
+        if run is None or run.claimed_by != claimed_by:
+            # Presumed dead while scanning (a long pause, the store away): another daemon
+            # resumed this tick, and its result is the one that counts.
+            log.warning(
+                "%s: the scan at %s was taken over by %s; this result is dropped",
+                monitor.name,
+                at.isoformat(),
+                run.claimed_by if run else "nobody (deleted)",
+                extra={"monitor": monitor.name, "scan_run_id": run_id},
+            )
+            return None
         outcome = observe(
             session,
             monitor=monitor.name,
@@ -218,8 +236,6 @@ def run_scan(
             at=at,
             policy=IncidentPolicy.from_config(config),
         )
-        run = session.get(ScanRun, run_id)
-        assert run is not None
         run.status = result.status.value
         run.finished_at = utcnow()
         run.error = result.message if result.status == Status.error else None

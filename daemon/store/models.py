@@ -326,6 +326,28 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64, unique=True)
 
 
+class DaemonInstance(SQLModel, table=True):
+    """One `warden run` process (migration 0005): who it is and whether it is still alive.
+
+    Registered at start, its `heartbeat_at` refreshed every `HEARTBEAT_SECONDS` while it runs,
+    `stopped_at` set when it stops (or when another replica finds it silent and presumes it
+    dead). The reconciler reads this table to tell a scan that is still running from one
+    whose daemon died.
+    """
+
+    __tablename__ = "daemon_instance"
+
+    identity: str = Field(primary_key=True, max_length=200)
+    host: str = Field(max_length=200)
+    pid: int
+    version: str = Field(max_length=50)
+    started_at: datetime = _stamp_column()
+    heartbeat_at: datetime = _stamp_column(index=True)
+    stopped_at: datetime | None = _time_column()
+    #: Why it stopped: `shutdown` (SIGTERM or Ctrl-C), `presumed_dead` (found silent).
+    stop_reason: str | None = Field(default=None, max_length=50)
+
+
 ALL_TABLES = (
     Monitor,
     ScanRun,
@@ -336,5 +358,6 @@ ALL_TABLES = (
     Approval,
     OutboxMessage,
     SlackInteraction,
+    DaemonInstance,
     AuditEvent,
 )

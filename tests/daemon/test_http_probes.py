@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from daemon.http.app import create_app
 from daemon.http.probes import DaemonState
 from daemon.http.server import HttpServer
 from daemon.metrics import DaemonMetrics
+from daemon.runtime.inflight import Lifecycle
 from daemon.store.engine import open_store
 from tests.conftest import POSTGRES_URL_VARIABLE
 from tests.slack.scenario import detect, slack_config, write_data
@@ -74,6 +76,34 @@ def test_readyz_reports_the_scheduler_and_the_slack_socket(store, tmp_path):
             "slack_socket": "disconnected (reconnecting)",
         }
         assert httpx.get(f"{base}/healthz").status_code == 200  # alive, not ready
+    finally:
+        server.stop()
+
+
+def test_healthz_fails_when_the_scheduler_stops_beating_and_readyz_when_stopping(store, tmp_path):
+    config = slack_config(tmp_path, "http://127.0.0.1:9/api/")
+    lifecycle = Lifecycle()
+    state = DaemonState(
+        stopping=lifecycle.stopping.is_set,
+        stuck=lambda: f"silent for {silent:.0f} s" if (silent := lifecycle.stuck_for(60)) else None,
+    )
+    server, base = _serve(store, config, state)
+    try:
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}  # no beat yet
+        lifecycle.beat()
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        lifecycle.last_beat = time.monotonic() - 61  # the loop stopped a minute ago
+        stuck = httpx.get(f"{base}/healthz")
+        assert stuck.status_code == 503 and stuck.json() == {
+            "status": "stuck",
+            "reason": "silent for 61 s",
+        }
+        lifecycle.beat()
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        lifecycle.stopping.set()  # SIGTERM: out of the load balancer while it drains
+        draining = httpx.get(f"{base}/readyz")
+        assert draining.status_code == 503
+        assert draining.json()["checks"]["lifecycle"].startswith("stopping (SIGTERM)")
     finally:
         server.stop()
 

@@ -1,0 +1,177 @@
+"""Daemon instances: each `warden run` registers itself, beats, and says when it stops.
+
+A daemon's identity is `host:pid:token`. The random token tells two lives of one process
+apart: a container restarted with the same hostname gets pid 1 again, and without the token
+the new daemon could not tell the scans its predecessor left running from its own.
+
+A claimant (the `claimed_by` of a scan or playbook run) is **gone** when:
+- its row says it stopped (a clean shutdown, or another daemon presumed it dead), or
+- its heartbeat is older than `daemon.instance_stale_after`, or
+- it ran on this host and its pid is no longer running, or is this very process's pid
+  (the token differs, so it was an earlier life of this process), decided at once
+  without waiting for the heartbeat to age.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from daemon.store.audit import append_audit
+from daemon.store.engine import Store
+from daemon.store.models import DaemonInstance
+from daemon.store.types import utcnow
+
+
+def new_identity() -> str:
+    """`host:pid:token`: unique per process life, readable in `claimed_by` columns."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _warden_version() -> str:
+    try:
+        return version("ml-warden")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """The parts of an identity; `host` and `pid` are None for `cli`, `api:...` and others."""
+
+    identity: str
+    host: str | None
+    pid: int | None
+
+    @classmethod
+    def parse(cls, identity: str) -> Claimant:
+        parts = identity.split(":")
+        if len(parts) == 3 and parts[1].isdigit():
+            return cls(identity, parts[0], int(parts[1]))
+        return cls(identity, None, None)
+
+    def died_here(self) -> bool:
+        """True when this claimant ran on this host and its process is provably gone.
+
+        Never ask about your own identity: the same pid counts as an earlier life."""
+        if self.host != socket.gethostname() or self.pid is None:
+            return False
+        if self.pid == os.getpid():
+            return True  # an earlier life of this process (identities differ by token)
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # running, as another user
+        return False
+
+
+def register(store: Store, identity: str) -> None:
+    """Record this daemon as started and alive."""
+    claimant = Claimant.parse(identity)
+    now = utcnow()
+    with store.session() as session:
+        session.add(
+            DaemonInstance(
+                identity=identity,
+                host=claimant.host or socket.gethostname(),
+                pid=claimant.pid if claimant.pid is not None else os.getpid(),
+                version=_warden_version(),
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+
+
+def beat(store: Store, identity: str) -> bool:
+    """Refresh the heartbeat; False when another daemon has presumed this one dead (it then
+    stops taking ticks it might share: see `daemon.scheduler`)."""
+    with store.session() as session:
+        instance = session.get(DaemonInstance, identity)
+        if instance is None or instance.stopped_at is not None:
+            return False
+        instance.heartbeat_at = utcnow()
+        session.add(instance)
+        return True
+
+
+def revive(store: Store, identity: str) -> None:
+    """Mark this daemon alive again after another presumed it dead (it was only paused).
+    What was taken over meanwhile stays with its new claimant: this daemon's late results for
+    those scans are dropped (`daemon.scan.runner.run_scan`)."""
+    with store.session() as session:
+        instance = session.get(DaemonInstance, identity)
+        if instance is not None:
+            instance.stopped_at, instance.stop_reason = None, None
+            instance.heartbeat_at = utcnow()
+            session.add(instance)
+            return
+    register(store, identity)
+
+
+def mark_stopped(store: Store, identity: str, reason: str = "shutdown") -> None:
+    with store.session() as session:
+        session.execute(
+            update(DaemonInstance)
+            .where(col(DaemonInstance.identity) == identity)
+            .values(stopped_at=utcnow(), stop_reason=reason)
+        )
+
+
+def presume_dead(
+    session: Session, *, me: str, stale_after: timedelta, now: datetime | None = None
+) -> list[str]:
+    """Mark every other running instance that is silent or provably gone as stopped
+    (`presumed_dead`, audited); returns their identities."""
+    now = now or utcnow()
+    running = session.exec(
+        select(DaemonInstance)
+        .where(col(DaemonInstance.stopped_at).is_(None), DaemonInstance.identity != me)
+        .with_for_update()
+    ).all()
+    found = []
+    for instance in running:
+        silent_for = now - instance.heartbeat_at
+        if silent_for <= stale_after and not Claimant.parse(instance.identity).died_here():
+            continue
+        instance.stopped_at, instance.stop_reason = now, "presumed_dead"
+        session.add(instance)
+        append_audit(
+            session,
+            actor=me,
+            action="daemon.presumed_dead",
+            entity_type="daemon",
+            entity_id=instance.identity,
+            payload={
+                "last_heartbeat": instance.heartbeat_at.isoformat(),
+                "silent_seconds": round(silent_for.total_seconds(), 1),
+            },
+        )
+        found.append(instance.identity)
+    return found
+
+
+def stopped_identities(session: Session) -> set[str]:
+    """Identities of the daemons known to have stopped (cleanly or presumed dead)."""
+    rows = session.exec(
+        select(DaemonInstance.identity).where(col(DaemonInstance.stopped_at).is_not(None))
+    ).all()
+    return set(rows)
+
+
+def live_instances(session: Session) -> list[DaemonInstance]:
+    return list(
+        session.exec(
+            select(DaemonInstance)
+            .where(col(DaemonInstance.stopped_at).is_(None))
+            .order_by(col(DaemonInstance.started_at))
+        ).all()
+    )

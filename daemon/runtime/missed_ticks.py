@@ -1,0 +1,149 @@
+"""Ticks a monitor missed in a row, and the `missed_ticks` incident when they add up.
+
+A tick is missed when the scheduler could not start it within its misfire grace time (the
+thread pool was busy, the process was paused), when the previous scan of the monitor was
+still running (`max_instances=1`), or when the tick itself failed (the store did not answer).
+Each miss is logged and counted (`warden_scheduler_missed_ticks_total{monitor, reason}`).
+
+`daemon.missed_ticks_alert` misses in a row open an incident of monitor `scheduler/<name>`
+(the slash cannot occur in a monitor's name, so it never mixes with the monitor's own data
+incidents) with pattern `missed_ticks`, routed like any other incident. Each tick that runs
+afterwards counts as a clean check, so the incident resolves by itself after
+`incidents.auto_resolve_after` ticks run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from daemon.config.models import WardenConfig
+from daemon.incidents import IncidentPolicy, ObserveOutcome, observe
+from daemon.metrics import DaemonMetrics
+from daemon.store.engine import Store
+from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident
+from detectors.results import DetectorResult, Finding, Status
+
+log = logging.getLogger(__name__)
+
+PATTERN = "missed_ticks"
+#: Why a tick was missed (the metric's `reason` label).
+REASONS = ("late", "still_running", "failed")
+
+
+def scheduler_monitor(monitor: str) -> str:
+    """The monitor name of a monitor's scheduler incidents."""
+    return f"scheduler/{monitor}"
+
+
+class MissedTicks:
+    """Thread-safe: APScheduler reports from its own thread and the executor's."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: WardenConfig,
+        *,
+        identity: str,
+        metrics: DaemonMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.identity = identity
+        self.metrics = metrics
+        self.threshold = config.daemon.missed_ticks_alert
+        self._lock = threading.Lock()
+        self._streaks: dict[str, int] = {}
+        self._alerting: set[str] | None = None  # monitors with an active incident; lazy
+
+    def streak(self, monitor: str) -> int:
+        with self._lock:
+            return self._streaks.get(monitor, 0)
+
+    def missed(self, monitor: str, scheduled: datetime, reason: str) -> None:
+        """Record one missed tick; opens or updates the incident at the threshold."""
+        if self.metrics is not None:
+            self.metrics.missed_ticks.labels(monitor, reason).inc()
+        with self._lock:
+            streak = self._streaks[monitor] = self._streaks.get(monitor, 0) + 1
+        log.warning(
+            "%s: missed its tick at %s (%s; %d in a row)",
+            monitor,
+            scheduled.isoformat(),
+            reason,
+            streak,
+            extra={"monitor": monitor, "tick": scheduled.isoformat(), "reason": reason},
+        )
+        if streak < self.threshold:
+            return
+        finding = Finding(
+            pattern=PATTERN,
+            column=None,
+            method="scheduler",
+            statistic=float(streak),
+            threshold=float(self.threshold),
+            alert=True,
+            details={"monitor": monitor, "reason": reason, "last_missed": scheduled.isoformat()},
+        )
+        result = DetectorResult.from_findings(
+            [finding],
+            message=f"{monitor} missed {streak} ticks in a row (last: {reason})",
+            summary={"missed_in_a_row": streak},
+        )
+        if self._observe(monitor, scheduled, result):
+            self._alerting_set().add(monitor)
+
+    def ran(self, monitor: str, at: datetime) -> None:
+        """A tick of `monitor` ran: the streak ends, and an active incident counts a clean
+        check."""
+        with self._lock:
+            self._streaks.pop(monitor, None)
+        if monitor not in self._alerting_set():
+            return
+        result = DetectorResult(status=Status.ok, message=f"{monitor} ran its tick")
+        outcome = self._observe(monitor, at, result)
+        if outcome is not None and outcome.resolved:
+            self._alerting_set().discard(monitor)
+
+    def _alerting_set(self) -> set[str]:
+        if self._alerting is None:
+            prefix = scheduler_monitor("")
+            try:
+                with self.store.session(readonly=True) as session:
+                    names = session.exec(
+                        select(Incident.monitor).where(
+                            col(Incident.monitor).startswith(prefix),
+                            col(Incident.status).in_(ACTIVE_INCIDENT_STATUSES),
+                        )
+                    ).all()
+            except Exception:  # the store is away: try again at the next tick
+                log.exception("could not read the scheduler's open incidents")
+                return set()
+            self._alerting = {name.removeprefix(prefix) for name in names}
+        return self._alerting
+
+    def _observe(self, monitor: str, at: datetime, result: DetectorResult) -> ObserveOutcome | None:
+        try:
+            dataset = self.config.monitor(monitor).dataset
+            severity = self.config.monitor(monitor).severity
+        except KeyError:
+            return None
+        try:
+            with self.store.session() as session:
+                return observe(
+                    session,
+                    monitor=scheduler_monitor(monitor),
+                    dataset=dataset,
+                    severity=severity,
+                    result=result,
+                    windows={},
+                    at=at.replace(microsecond=0),
+                    actor=self.identity,
+                    policy=IncidentPolicy.from_config(self.config),
+                )
+        except Exception:  # never let the bookkeeping of a miss stop the scheduler
+            log.exception("could not record the missed ticks of %s", monitor)
+            return None
