@@ -169,9 +169,13 @@ def build_scheduler(
                 extra={"run_id": outcome.run_id},
             )
 
+    # Housekeeping gets threads of its own: a tick's worth of scans filling the shared pool
+    # must not delay approved runs, recovery or the heartbeat.
+    scheduler.add_executor(ThreadPoolExecutor(2), alias="housekeeping")
     scheduler.add_job(
         execute_runs,
         IntervalTrigger(seconds=EXECUTE_EVERY_SECONDS),
+        executor="housekeeping",
         id="execute-approved-runs",
         coalesce=True,
         max_instances=1,
@@ -189,6 +193,7 @@ def build_scheduler(
     scheduler.add_job(
         reconcile_now,
         IntervalTrigger(seconds=RECONCILE_EVERY_SECONDS),
+        executor="housekeeping",
         id="reconcile",
         coalesce=True,
         max_instances=1,
@@ -210,7 +215,7 @@ def build_scheduler(
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
         heartbeat_file.touch()
-    # Its own thread: scans filling the shared pool must not look like a stuck daemon.
+    # Its own thread: a busy daemon must not look stuck (/healthz) or dead (to replicas).
     scheduler.add_executor(ThreadPoolExecutor(1), alias="heartbeat")
     scheduler.add_job(
         heartbeat,

@@ -113,32 +113,40 @@ def reconcile(
                 continue
             previous = scan.claimed_by
             assert scan.id is not None
+            payload = {
+                "monitor": scan.monitor,
+                "at": scan.scheduled_for.isoformat(),
+                "previous_claimant": previous,
+            }
             if scan.monitor in configured:
                 scan.claimed_by, scan.started_at = identity, now
-                action = "scan.taken_over"
+                session.add(scan)
+                append_audit(
+                    session,
+                    actor=identity,
+                    action="scan.taken_over",
+                    entity_type="scan_run",
+                    entity_id=str(scan.id),
+                    payload=payload,
+                )
                 resumed = ResumedScan(scan.id, scan.monitor, scan.scheduled_for, previous)
                 found.resumed.append(resumed)
-            else:
-                scan.status, scan.finished_at = ScanStatus.error.value, now
-                scan.error = (
-                    f"interrupted: {previous} stopped during this scan, and monitor "
-                    f"{scan.monitor} is no longer in the config"
-                )
-                action = "scan.abandoned"
-                found.abandoned.append(scan.id)
+                continue
+            scan.status, scan.finished_at = ScanStatus.error.value, now
+            scan.error = (
+                f"interrupted: {previous} stopped during this scan, and monitor "
+                f"{scan.monitor} is no longer in the config"
+            )
             session.add(scan)
             append_audit(
                 session,
                 actor=identity,
-                action=action,
+                action="scan.abandoned",
                 entity_type="scan_run",
                 entity_id=str(scan.id),
-                payload={
-                    "monitor": scan.monitor,
-                    "at": scan.scheduled_for.isoformat(),
-                    "previous_claimant": previous,
-                },
+                payload=payload,
             )
+            found.abandoned.append(scan.id)
     with store.session(readonly=True) as session:
         orphaned_runs = session.exec(
             select(PlaybookRun.id).where(

@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import select
 
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.datasets import MEMORY_LIMIT_VARIABLE
-from daemon.incidents import IncidentPolicy, observe
+from daemon.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.proposals import propose_for_incidents
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
-from daemon.store.models import Monitor, ScanRun
+from daemon.store.errors import StoreError
+from daemon.store.models import Monitor, ScanRun, ScanStatus
 from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Status
 from detectors.sources.errors import SourceError
@@ -213,59 +214,72 @@ def run_scan(
     )
     result = evaluation.result
     findings = [finding.to_dict() for finding in result.findings]
-    with store.session() as session:
-        run = session.get(ScanRun, run_id, with_for_update=True)
-        if run is None or run.claimed_by != claimed_by:
-            # Presumed dead while scanning (a long pause, the store away): another daemon
-            # resumed this tick, and its result is the one that counts.
-            log.warning(
-                "%s: the scan at %s was taken over by %s; this result is dropped",
-                monitor.name,
-                at.isoformat(),
-                run.claimed_by if run else "nobody (deleted)",
-                extra={"monitor": monitor.name, "scan_run_id": run_id},
+
+    def record() -> ObserveOutcome | None:
+        """The result, its incidents and its audit event, in one transaction; None when
+        the tick is no longer ours."""
+        with store.session() as session:
+            run = session.get(ScanRun, run_id, with_for_update=True)
+            if run is None or run.claimed_by != claimed_by:
+                # Presumed dead while scanning (a long pause, the store away): another daemon
+                # resumed this tick, and its result is the one that counts.
+                log.warning(
+                    "%s: the scan at %s was taken over by %s; this result is dropped",
+                    monitor.name,
+                    at.isoformat(),
+                    run.claimed_by if run else "nobody (deleted)",
+                    extra={"monitor": monitor.name, "scan_run_id": run_id},
+                )
+                return None
+            outcome = observe(
+                session,
+                monitor=monitor.name,
+                dataset=monitor.dataset,
+                severity=monitor.severity,
+                result=result,
+                windows=evaluation.windows,
+                at=at,
+                policy=IncidentPolicy.from_config(config),
             )
-            return None
-        outcome = observe(
-            session,
-            monitor=monitor.name,
-            dataset=monitor.dataset,
-            severity=monitor.severity,
-            result=result,
-            windows=evaluation.windows,
-            at=at,
-            policy=IncidentPolicy.from_config(config),
-        )
-        run.status = result.status.value
-        run.finished_at = utcnow()
-        run.error = result.message if result.status == Status.error else None
-        run.result = {
-            "status": result.status.value,
-            "message": result.message,
-            "summary": result.summary,
-            "alerts": [f for f in findings if f["alert"]],
-        }
-        session.add(run)
-        append_audit(
-            session,
-            actor=claimed_by,
-            action="scan.completed",
-            entity_type="scan_run",
-            entity_id=str(run_id),
-            payload={
-                "monitor": monitor.name,
-                "at": at.isoformat(),
+            run.status = result.status.value
+            run.finished_at = utcnow()
+            run.error = result.message if result.status == Status.error else None
+            run.result = {
                 "status": result.status.value,
-                "alerts": [
-                    {"pattern": f["pattern"], "column": f["column"], "statistic": f["statistic"]}
-                    for f in findings
-                    if f["alert"]
-                ],
-                "incidents": outcome.active,
-                "resolved": outcome.resolved,
-                "replaces": claim.replaces,
-            },
-        )
+                "message": result.message,
+                "summary": result.summary,
+                "alerts": [f for f in findings if f["alert"]],
+            }
+            session.add(run)
+            append_audit(
+                session,
+                actor=claimed_by,
+                action="scan.completed",
+                entity_type="scan_run",
+                entity_id=str(run_id),
+                payload={
+                    "monitor": monitor.name,
+                    "at": at.isoformat(),
+                    "status": result.status.value,
+                    "alerts": [
+                        {key: f[key] for key in ("pattern", "column", "statistic")}
+                        for f in findings
+                        if f["alert"]
+                    ],
+                    "incidents": outcome.active,
+                    "resolved": outcome.resolved,
+                    "replaces": claim.replaces,
+                },
+            )
+            return outcome
+
+    try:
+        outcome = record()
+    except (SQLAlchemyError, StoreError) as error:
+        _mark_unrecorded(store, run_id, claimed_by, error)
+        raise
+    if outcome is None:
+        return None
     if outcome.routed:
         propose_for_incidents(store, config, outcome.routed)
     return ScanReport(
@@ -286,3 +300,17 @@ def run_scan(
         reference_cached=evaluation.reference_cached,
         duration_seconds=time.perf_counter() - started,
     )
+
+
+def _mark_unrecorded(store: Store, run_id: int, claimed_by: str, error: Exception) -> None:
+    """The result could not be written (the store timed out or went away): record the scan
+    as `error` if the store lets us, so it is not left `running` until the next restart."""
+    try:
+        with store.session() as session:
+            run = session.get(ScanRun, run_id, with_for_update=True)
+            if run is not None and run.claimed_by == claimed_by and run.status == "running":
+                run.status, run.finished_at = ScanStatus.error.value, utcnow()
+                run.error = f"the result could not be recorded: {type(error).__name__}: {error}"
+                session.add(run)
+    except (SQLAlchemyError, StoreError):
+        log.warning("scan run %s stays running: the store still does not answer", run_id)

@@ -109,8 +109,8 @@ def test_audit_log_refuses_an_unknown_action_and_suggests_one(demo_folder):
     assert bogus.code == 2 and bogus.stdout == ""
     assert bogus.stderr.startswith(
         "Usage error. --action 'bogus' is not an audit action. "
-        "Families: incident, proposal, quarantine, run, scan, silence, slack; actions: "
-        "incident.acknowledged, incident.closed, incident.opened,"
+        "Families: daemon, incident, proposal, quarantine, run, scan, silence, slack; actions: "
+        "daemon.presumed_dead, incident.acknowledged, incident.closed, incident.opened,"
     )
     cut_short = _warden(home, "audit", "log", "--action", "incident.ack")
     assert cut_short.code == 2

@@ -4,16 +4,18 @@ scan after a cut-short shutdown, one daemon per SQLite store, SIGKILL during a p
 from __future__ import annotations
 
 import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from sqlmodel import select
 
 from daemon.store.engine import Store
-from daemon.store.models import DaemonInstance
+from daemon.store.models import DaemonInstance, Incident
 from tests.cli.conftest import run_warden
 from tests.cli.test_runs_cli import CONFIG, _gone, _run_status, _workers, _write
 from tests.runtime.daemons import (
@@ -189,3 +191,59 @@ def test_sigkill_during_a_playbook_run_then_a_restarted_daemon_finishes_it_once(
     assert run_warden("audit", "verify", cwd=tmp_path).code == 0
     quarantined = (tmp_path / "warden-work" / "quarantine").rglob("*.parquet")
     assert [p.read_bytes() for p in quarantined] == [original] and not spiked.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_ticks_skipped_behind_a_slow_scan_open_a_missed_ticks_incident(
+    store: Store, tmp_path: Path
+):
+    """Every second a tick comes while the previous scan (two slow queries) still runs:
+    APScheduler skips it (`max_instances=1`), and the third skip in a row opens the
+    incident."""
+    url = _slow_source(store)
+    (tmp_path / "warden.yaml").write_text(
+        f"store: {{url: '{url}'}}\n"
+        "datasets:\n"
+        f"  events: {{format: postgres, url: '{url}', table: slow_events, time_column: ts}}\n"
+        "monitors:\n"
+        "  - {name: fresh, kind: freshness, dataset: events, max_lag: 1h, schedule: {every: 1s}}\n"
+        "daemon: {missed_ticks_alert: 3}\n"
+    )
+    port = _free_port()
+    daemon = start_daemon(tmp_path, "--http-port", str(port))
+    try:
+        incident = wait_for(
+            lambda: _missed_ticks_incident(store), 60, "a missed_ticks incident", daemon
+        )
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        (counted,) = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith(
+                'warden_scheduler_missed_ticks_total{monitor="fresh",reason="still_running"}'
+            )
+        ]
+        assert counted >= 3
+    finally:
+        assert stop(daemon)[0] == 0
+    assert (incident.pattern, incident.status, incident.dataset) == (
+        "missed_ticks",
+        "open",
+        "events",
+    )
+    (finding,) = incident.evidence["findings"]
+    assert finding["details"]["reason"] == "still_running" and finding["statistic"] >= 3
+    skipped = [line for line in log_lines(tmp_path) if line.get("reason") == "still_running"]
+    assert len(skipped) >= 3 and all(line["monitor"] == "fresh" for line in skipped)
+
+
+def _missed_ticks_incident(store: Store) -> Incident | None:
+    with store.session(readonly=True) as session:
+        return session.exec(select(Incident).where(Incident.monitor == "scheduler/fresh")).first()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from daemon.config.models import WardenConfig
@@ -15,7 +17,7 @@ from daemon.runtime.reconciler import reconcile, resume_scans
 from daemon.scan.runner import claim_tick, run_scan
 from daemon.store.audit import verify_audit_chain
 from daemon.store.engine import Store
-from daemon.store.models import AuditEvent, DaemonInstance, ScanRun
+from daemon.store.models import AuditEvent, DaemonInstance, Incident, ScanRun
 from daemon.store.types import utcnow
 from tests.daemon.engine_cases import AT, START, events_table
 
@@ -195,3 +197,26 @@ def test_an_unregistered_claimant_is_waited_for_an_hour(store: Store, tmp_path: 
         session.add(scan)
     found = reconcile(store, config, identity=new_identity())
     assert [r.scan_run_id for r in found.resumed] == [old.run_id]  # not the recent one
+
+
+def test_a_result_the_store_refuses_leaves_the_scan_error_and_nothing_half_written(
+    store: Store, tmp_path: Path
+):
+    """The scan's one transaction fails at its last write (here an audit hook that fails as
+    a timed-out store does): nothing of it stays, and the scan run says why instead of
+    staying `running` until a restart."""
+    config = _config(tmp_path)
+
+    def store_times_out(session: object, event: object) -> None:
+        raise OperationalError("INSERT INTO audit_event ...", {}, Exception("database is locked"))
+
+    store.audit_hooks.append(store_times_out)
+    with pytest.raises(OperationalError):
+        run_scan(config, config.monitor("drift"), AT, store, claimed_by="test:1:aaaaaa")
+    store.audit_hooks.remove(store_times_out)
+    with store.session(readonly=True) as session:
+        (scan,) = session.exec(select(ScanRun)).all()
+        assert scan.status == "error" and "could not be recorded" in (scan.error or "")
+        assert "database is locked" in (scan.error or "")
+        assert session.exec(select(Incident)).all() == []
+        assert session.exec(select(AuditEvent)).all() == []
