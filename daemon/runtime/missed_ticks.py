@@ -10,6 +10,13 @@ Each miss is logged and counted (`warden_scheduler_missed_ticks_total{monitor, r
 incidents) with pattern `missed_ticks`, routed like any other incident. Each tick that runs
 afterwards counts as a clean check, so the incident resolves by itself after
 `incidents.auto_resolve_after` ticks run again.
+
+When more than `OVERLOADED_MONITORS` monitors are behind at once, the daemon itself cannot
+keep up (too many monitors for its CPU, or a store that is too slow): the monitors that fall
+behind after that are gathered into one `scheduler_overloaded` incident of monitor
+`scheduler/*` (severity critical, the monitors behind in its evidence) instead of an
+incident each, so an on-call engineer gets one page, not hundreds. It resolves once no
+monitor is behind.
 """
 
 from __future__ import annotations
@@ -30,6 +37,11 @@ from detectors.results import DetectorResult, Finding, Status
 log = logging.getLogger(__name__)
 
 PATTERN = "missed_ticks"
+OVERLOADED_PATTERN = "scheduler_overloaded"
+#: More monitors than this behind at once means the daemon is overloaded (one incident).
+OVERLOADED_MONITORS = 5
+#: The `scheduler/<name>` suffix of the overload incident.
+ALL_MONITORS = "*"
 #: Why a tick was missed (the metric's `reason` label).
 REASONS = ("late", "still_running", "failed")
 
@@ -79,6 +91,12 @@ class MissedTicks:
         )
         if streak < self.threshold:
             return
+        with self._lock:
+            behind = sorted(m for m, n in self._streaks.items() if n >= self.threshold)
+        alerting = self._alerting_set()
+        if len(behind) > OVERLOADED_MONITORS and monitor not in alerting:
+            self._overloaded(behind, scheduled)
+            return
         finding = Finding(
             pattern=PATTERN,
             column=None,
@@ -93,20 +111,52 @@ class MissedTicks:
             message=f"{monitor} missed {streak} ticks in a row (last: {reason})",
             summary={"missed_in_a_row": streak},
         )
-        if self._observe(monitor, scheduled, result):
-            self._alerting_set().add(monitor)
+        configured = self._configured(monitor)
+        if configured and self._observe(monitor, *configured, scheduled, result):
+            alerting.add(monitor)
 
     def ran(self, monitor: str, at: datetime) -> None:
         """A tick of `monitor` ran: the streak ends, and an active incident counts a clean
-        check."""
+        check (the overload incident, once no monitor is behind)."""
         with self._lock:
             self._streaks.pop(monitor, None)
-        if monitor not in self._alerting_set():
-            return
-        result = DetectorResult(status=Status.ok, message=f"{monitor} ran its tick")
-        outcome = self._observe(monitor, at, result)
-        if outcome is not None and outcome.resolved:
-            self._alerting_set().discard(monitor)
+            nobody_behind = all(n < self.threshold for n in self._streaks.values())
+        alerting = self._alerting_set()
+        clean = DetectorResult(status=Status.ok, message=f"{monitor} ran its tick")
+        if monitor in alerting and (configured := self._configured(monitor)):
+            outcome = self._observe(monitor, *configured, at, clean)
+            if outcome is not None and outcome.resolved:
+                alerting.discard(monitor)
+        if ALL_MONITORS in alerting and nobody_behind:
+            outcome = self._observe(ALL_MONITORS, "(all)", "critical", at, clean)
+            if outcome is not None and outcome.resolved:
+                alerting.discard(ALL_MONITORS)
+
+    def _overloaded(self, behind: list[str], at: datetime) -> None:
+        finding = Finding(
+            pattern=OVERLOADED_PATTERN,
+            column=None,
+            method="scheduler",
+            statistic=float(len(behind)),
+            threshold=float(OVERLOADED_MONITORS),
+            alert=True,
+            details={"monitors_behind": behind[:100], "count": len(behind)},
+        )
+        result = DetectorResult.from_findings(
+            [finding],
+            message=f"{len(behind)} monitors are each {self.threshold}+ ticks behind: the "
+            "daemon cannot keep up (add a replica on PostgreSQL, or slow the schedules)",
+        )
+        if self._observe(ALL_MONITORS, "(all)", "critical", at, result):
+            self._alerting_set().add(ALL_MONITORS)
+
+    def _configured(self, monitor: str) -> tuple[str, str] | None:
+        """(dataset, severity) of a configured monitor; None for one no longer configured."""
+        try:
+            configured = self.config.monitor(monitor)
+        except KeyError:
+            return None
+        return configured.dataset, configured.severity
 
     def _alerting_set(self) -> set[str]:
         if self._alerting is None:
@@ -125,12 +175,9 @@ class MissedTicks:
             self._alerting = {name.removeprefix(prefix) for name in names}
         return self._alerting
 
-    def _observe(self, monitor: str, at: datetime, result: DetectorResult) -> ObserveOutcome | None:
-        try:
-            dataset = self.config.monitor(monitor).dataset
-            severity = self.config.monitor(monitor).severity
-        except KeyError:
-            return None
+    def _observe(
+        self, monitor: str, dataset: str, severity: str, at: datetime, result: DetectorResult
+    ) -> ObserveOutcome | None:
         try:
             with self.store.session() as session:
                 return observe(

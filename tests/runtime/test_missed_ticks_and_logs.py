@@ -108,3 +108,44 @@ def test_json_log_lines_carry_ids_and_exceptions():
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "oops", (), sys.exc_info())
     parsed = json.loads(formatter.format(failed))
     assert "ValueError: bad input ü" in parsed["exception"] and "\n" not in formatter.format(failed)
+
+
+def test_many_monitors_behind_at_once_make_one_overload_incident(store: Store, tmp_path: Path):
+    base = _config(tmp_path)
+    drift = base.monitors[0].model_dump(mode="json")
+    config = base.model_validate(
+        {
+            **base.model_dump(mode="json", include={"datasets"}),
+            "monitors": [{**drift, "name": f"m{n}"} for n in range(8)],
+        }
+    )
+    tracker = MissedTicks(store, config, identity="test:1:aaaaaa")
+    ticks = [AT + timedelta(minutes=minute) for minute in range(6)]
+    for tick in ticks[:3]:
+        for n in range(8):
+            tracker.missed(f"m{n}", tick, "late")
+    with store.session(readonly=True) as session:
+        incidents = session.exec(select(Incident).order_by(Incident.id)).all()
+    # The first five behind get their own incident; from the sixth, the daemon is overloaded.
+    assert [(i.monitor, i.pattern) for i in incidents] == [
+        *((f"scheduler/m{n}", "missed_ticks") for n in range(5)),
+        ("scheduler/*", "scheduler_overloaded"),
+    ]
+    overload = incidents[-1]
+    assert (overload.severity, overload.occurrences) == ("critical", 1)  # one tick so far
+    assert overload.evidence["findings"][0]["details"]["count"] == 6
+    for n in range(8):
+        tracker.missed(f"m{n}", ticks[3], "late")  # the next tick: all eight still behind
+    with store.session(readonly=True) as session:
+        overload = session.get(Incident, overload.id)
+        assert overload is not None and overload.occurrences == 2
+        assert overload.evidence["findings"][0]["details"]["monitors_behind"] == [
+            f"m{n}" for n in range(8)
+        ]
+        assert len(session.exec(select(Incident)).all()) == 6  # no incident for m5..m7
+    for tick in ticks[4:6]:
+        for n in range(8):
+            tracker.ran(f"m{n}", tick)
+    with store.session(readonly=True) as session:
+        statuses = {i.monitor: i.status for i in session.exec(select(Incident)).all()}
+    assert set(statuses.values()) == {"resolved"} and len(statuses) == 6
