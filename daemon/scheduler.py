@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: How often the daemon looks for approved playbook runs to execute.
 EXECUTE_EVERY_SECONDS = 10
+#: How often the agent looks for incidents to propose for and decisions to follow up.
+AGENT_EVERY_SECONDS = 30
 
 
 def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
@@ -200,6 +202,9 @@ def build_scheduler(
         next_run_time=datetime.now(UTC),  # at start, then every minute
     )
 
+    if config.agent is not None:
+        _add_agent_job(scheduler, store, config, lifecycle)
+
     def heartbeat() -> None:
         lifecycle.beat()  # first: liveness must not depend on the store (readiness does)
         if heartbeat_file is not None:
@@ -254,6 +259,47 @@ def build_scheduler(
 
     scheduler.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
     return scheduler
+
+
+def _add_agent_job(
+    scheduler: BlockingScheduler, store: Store, config: WardenConfig, lifecycle: Lifecycle
+) -> None:
+    """Every `AGENT_EVERY_SECONDS`: the agent proposes for incidents no route covers, and
+    resumes its proposals that people decided. Off, with one log line, without a key."""
+    from daemon.agent.service import AgentService, AgentUnavailable, incidents_for_agent
+
+    try:
+        service = AgentService(store, config)
+    except AgentUnavailable as error:
+        log.info("%s", error)
+        return
+
+    def agent_round() -> None:
+        if lifecycle.stopping.is_set():
+            return
+        with lifecycle.inflight.track("agent"):
+            for incident_id in incidents_for_agent(store):
+                try:
+                    outcome = service.propose(incident_id)
+                except ValueError as error:
+                    log.info("agent: %s", error, extra={"incident_id": incident_id})
+                    continue
+                log.info(
+                    "agent: incident %s %s",
+                    incident_id,
+                    outcome.outcome,
+                    extra={"incident_id": incident_id, "run_id": outcome.run_id},
+                )
+            service.resume_decided()
+
+    scheduler.add_job(
+        agent_round,
+        IntervalTrigger(seconds=AGENT_EVERY_SECONDS),
+        executor="housekeeping",
+        id="agent",
+        coalesce=True,
+        max_instances=1,
+    )
 
 
 def latest_fire_time(

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from daemon.cli import (
+    agent_commands,
     audit_commands,
     config_commands,
     demo_command,
@@ -71,6 +72,7 @@ app.add_typer(silences_commands.app, name="silences")
 app.add_typer(audit_commands.app, name="audit")
 runs_commands.register(app)
 app.add_typer(quarantine_commands.app, name="quarantine")
+app.add_typer(agent_commands.app, name="agent")
 
 EXIT_USAGE = 2
 

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.config.agent import AgentConfig
 from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-exported
     ConfigModel,
     unknown_keys_message,
@@ -353,6 +354,7 @@ class WardenConfig(ConfigModel):
     slack: SlackConfig | None = None
     http: HttpConfig | None = None
     label_studio: LabelStudioConfig | None = None
+    agent: AgentConfig | None = None
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> WardenConfig:

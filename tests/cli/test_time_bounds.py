@@ -109,8 +109,9 @@ def test_audit_log_refuses_an_unknown_action_and_suggests_one(demo_folder):
     assert bogus.code == 2 and bogus.stdout == ""
     assert bogus.stderr.startswith(
         "Usage error. --action 'bogus' is not an audit action. "
-        "Families: daemon, incident, proposal, quarantine, run, scan, silence, slack; actions: "
-        "daemon.presumed_dead, incident.acknowledged, incident.closed, incident.opened,"
+        "Families: agent, daemon, incident, proposal, quarantine, run, scan, silence, slack; "
+        "actions: agent.decided, agent.escalated, agent.failed, agent.invalid, agent.proposed, "
+        "agent.started, daemon.presumed_dead, incident.acknowledged, incident.closed,"
     )
     cut_short = _warden(home, "audit", "log", "--action", "incident.ack")
     assert cut_short.code == 2
