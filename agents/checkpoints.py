@@ -21,9 +21,9 @@ def open_checkpointer(target: str) -> Iterator[Any]:
         from langgraph.checkpoint.postgres import PostgresSaver
 
         url = target.replace("postgresql+psycopg://", "postgresql://", 1)
-        with PostgresSaver.from_conn_string(url) as saver:
-            saver.setup()
-            yield saver
+        with PostgresSaver.from_conn_string(url) as postgres:
+            postgres.setup()
+            yield postgres
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
 

@@ -22,7 +22,7 @@ import json
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -179,7 +179,7 @@ def build_graph(
     return graph.compile(checkpointer=checkpointer)
 
 
-def _after_check(state: AgentState) -> Literal["propose", "store", "await_decision", "__end__"]:
+def _after_check(state: AgentState) -> str:
     outcome = state["outcome"]
     if outcome == "retry":
         return "propose"

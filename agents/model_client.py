@@ -9,10 +9,15 @@ request, an empty answer) becomes `ModelUnavailable` with a message for the time
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import openai
 
 from agents.proposal import response_format
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.shared_params import ResponseFormatJSONSchema
 
 
 class ModelUnavailable(RuntimeError):
@@ -41,10 +46,10 @@ def ask(settings: ModelSettings, messages: list[dict[str, str]]) -> str:
     try:
         completion = client.chat.completions.create(
             model=settings.model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=cast("list[ChatCompletionMessageParam]", messages),
             max_tokens=settings.max_tokens,
             temperature=0,
-            response_format=response_format(),  # type: ignore[arg-type]
+            response_format=cast("ResponseFormatJSONSchema", response_format()),
         )
     except openai.APITimeoutError:
         limit = f"{settings.timeout:.0f} s"
