@@ -17,10 +17,11 @@ from typing import Any
 @contextmanager
 def open_checkpointer(target: str) -> Iterator[Any]:
     """`postgresql://...` opens a PostgresSaver; anything else is a SQLite file path."""
-    if target.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    scheme, separator, rest = target.partition("://")
+    if separator and scheme.split("+")[0] in ("postgresql", "postgres"):
         from langgraph.checkpoint.postgres import PostgresSaver
 
-        url = target.replace("postgresql+psycopg://", "postgresql://", 1)
+        url = f"postgresql://{rest}"  # psycopg takes no SQLAlchemy driver suffix
         with PostgresSaver.from_conn_string(url) as postgres:
             postgres.setup()
             yield postgres

@@ -147,6 +147,12 @@ def _supersede_if_changed(
         )
     if plan.hash == run.plan_hash:
         return None
+    bound = config.agent.max_partitions if config.agent is not None else None
+    touched = len({step.target for step in plan.steps})
+    if run.origin == "agent" and bound is not None and touched > bound:
+        reason = f"the plan changed and now touches {touched} files or partitions (bound {bound})"
+        set_run_status(session, run, RunStatus.expired, actor=actor, reason=reason)
+        return DecisionOutcome(run.id or 0, run.status, f"run {run.id}: {reason}; it expired")
     set_run_status(session, run, RunStatus.expired, actor=actor, reason="the plan changed")
     new = create_run(
         session,
@@ -207,9 +213,12 @@ def expire_overdue(session: Session, ttl: timedelta, *, now: datetime | None = N
 
 def approvals_needed(run: PlaybookRun, approvers: list[str]) -> int:
     """How many different people must approve `run`: two under `two_person`, and two for
-    an agent's proposal that the person who asked for it approved (never them alone)."""
+    an agent's proposal a person asked for (never them alone)."""
     needed = 2 if run.approval_policy == "two_person" else 1
-    if run.origin == "agent" and run.requested_by is not None and run.requested_by in approvers:
+    if run.origin == "agent" and run.requested_by not in (None, "agent"):
+        # A person asked for it. Their names differ across channels (alice on the CLI,
+        # slack:U123 in Slack), so a second person is always needed, not only when the
+        # names match.
         needed = 2
     return needed
 

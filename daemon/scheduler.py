@@ -279,9 +279,11 @@ def _add_agent_job(
             return
         with lifecycle.inflight.track("agent"):
             for incident_id in incidents_for_agent(store):
+                if lifecycle.stopping.is_set():
+                    return
                 try:
                     outcome = service.propose(incident_id)
-                except ValueError as error:
+                except ValueError as error:  # another replica or a person got there first
                     log.info("agent: %s", error, extra={"incident_id": incident_id})
                     continue
                 log.info(

@@ -116,10 +116,16 @@ class AgentService:
         thread_id = self._new_thread(incident_id, requested_by)
 
         store_proposal = partial(self._store_proposal, requested_by=requested_by or AGENT_ACTOR)
-        with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
-            graph = build_graph(self.tools, self.settings, store_proposal, saver)
-            final = start(graph, incident_id, thread_id)
-            run_id = waiting_for(graph, thread_id)
+        try:
+            with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
+                graph = build_graph(self.tools, self.settings, store_proposal, saver)
+                final = start(graph, incident_id, thread_id)
+                run_id = waiting_for(graph, thread_id)
+        except Exception as error:  # the store, the data or the checkpointer failed
+            log.exception("the agent failed on incident %s", incident_id)
+            failed = [{"event": "agent.failed", "reason": f"{type(error).__name__}: {error}"}]
+            self._record(incident_id, thread_id, failed)
+            return AgentOutcome(incident_id, thread_id, "failed", None, failed)
         events = list(final.get("events", []))
         self._record(incident_id, thread_id, events)
         return AgentOutcome(incident_id, thread_id, final.get("outcome", ""), run_id, events)
@@ -129,13 +135,19 @@ class AgentService:
         outcomes = []
         for incident_id, run_id, thread_id, decision, reason, requested_by in self._decided():
             store_proposal = partial(self._store_proposal, requested_by=requested_by)
-            with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
-                graph = build_graph(self.tools, self.settings, store_proposal, saver)
-                if waiting_for(graph, thread_id) != run_id:
-                    continue  # resumed already (by this daemon or another)
-                before = len(state(graph, thread_id).get("events", []))
-                final = resume(graph, thread_id, decision, reason)
-                waiting = waiting_for(graph, thread_id)
+            try:
+                with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
+                    graph = build_graph(self.tools, self.settings, store_proposal, saver)
+                    if waiting_for(graph, thread_id) != run_id:
+                        continue  # resumed already (by this daemon or another)
+                    before = len(state(graph, thread_id).get("events", []))
+                    final = resume(graph, thread_id, decision, reason)
+                    waiting = waiting_for(graph, thread_id)
+            except Exception as error:  # recorded once; the run is not retried (see _decided)
+                log.exception("the agent failed to follow up run %s", run_id)
+                failed = {"event": "agent.failed", "run_id": run_id}
+                self._record(incident_id, thread_id, [{**failed, "reason": str(error)}])
+                continue
             events = list(final.get("events", []))[before:]
             self._record(incident_id, thread_id, events)
             outcomes.append(
@@ -145,17 +157,16 @@ class AgentService:
 
     def _new_thread(self, incident_id: int, requested_by: str | None) -> str:
         with self.store.session() as session:
-            incident = session.get(Incident, incident_id)
+            # Locked: two replicas (or a person and the daemon) never start on one incident
+            # at once, and the thread number below is taken under the lock.
+            incident = session.exec(
+                select(Incident).where(Incident.id == incident_id).with_for_update()
+            ).first()
             if incident is None:
                 raise ValueError(f"there is no incident {incident_id}")
             if incident.status not in ACTIVE_INCIDENT_STATUSES:
                 raise ValueError(f"incident {incident_id} is {incident.status}: nothing to fix")
-            open_run = session.exec(
-                select(PlaybookRun.id).where(
-                    PlaybookRun.incident_id == incident_id,
-                    col(PlaybookRun.status).in_([s.value for s in OPEN_RUN_STATUSES]),
-                )
-            ).first()
+            open_run = _open_run(session, incident_id)
             if open_run is not None:
                 raise ValueError(
                     f"incident {incident_id} already has run {open_run} open: decide it first"
@@ -166,6 +177,8 @@ class AgentService:
                     AuditEvent.entity_id == str(incident_id),
                 )
             ).all()
+            if started and requested_by is None:
+                raise ValueError(f"the agent has already looked at incident {incident_id}")
             thread_id = f"incident-{incident_id}-{len(started) + 1}"
             append_audit(
                 session,
@@ -179,27 +192,34 @@ class AgentService:
 
     def _store_proposal(self, incident_id: int, proposal: ValidProposal, requested_by: str) -> int:
         playbook = get_playbook(proposal.playbook)
+        # Planning reads the data: outside the write transaction, as `plan_again` does.
+        with self.store.session(readonly=True) as session:
+            incident = session.get(Incident, incident_id)
+        if incident is None or incident.status not in ACTIVE_INCIDENT_STATUSES:
+            raise StoreRefused(f"incident {incident_id} is no longer active")
+        try:
+            plan = playbook.plan(
+                incident_view(incident),
+                playbook.parse_params(proposal.params),
+                playbook_context(self.config, incident.dataset),
+            )
+        except PlanRefused as error:
+            raise StoreRefused(f"{proposal.playbook} cannot plan: {error}") from None
+        touched = {step.target for step in plan.steps}
+        bound = self.settings.policy.max_partitions
+        if len(touched) > bound:
+            raise StoreRefused(
+                f"the plan touches {len(touched)} files or partitions, over the policy bound "
+                f"{bound}"
+            )
         with self.store.session() as session:
-            incident = session.exec(
+            locked = session.exec(
                 select(Incident).where(Incident.id == incident_id).with_for_update()
             ).first()
-            if incident is None or incident.status not in ACTIVE_INCIDENT_STATUSES:
+            if locked is None or locked.status not in ACTIVE_INCIDENT_STATUSES:
                 raise StoreRefused(f"incident {incident_id} is no longer active")
-            try:
-                plan = playbook.plan(
-                    incident_view(incident),
-                    playbook.parse_params(proposal.params),
-                    playbook_context(self.config, incident.dataset),
-                )
-            except PlanRefused as error:
-                raise StoreRefused(f"{proposal.playbook} cannot plan: {error}") from None
-            touched = {step.target for step in plan.steps}
-            assert self.settings.policy is not None
-            if len(touched) > self.settings.policy.max_partitions:
-                raise StoreRefused(
-                    f"the plan touches {len(touched)} files or partitions, over the policy "
-                    f"bound {self.settings.policy.max_partitions}"
-                )
+            if _open_run(session, incident_id) is not None:
+                raise StoreRefused(f"incident {incident_id} got another open run meanwhile")
             run = create_run(
                 session,
                 incident_id,
@@ -225,7 +245,9 @@ class AgentService:
             resumed = {
                 event.payload.get("run_id")
                 for event in session.exec(
-                    select(AuditEvent).where(AuditEvent.action == "agent.decided")
+                    select(AuditEvent).where(
+                        col(AuditEvent.action).in_(["agent.decided", "agent.failed"])
+                    )
                 ).all()
             }
             found = []
@@ -274,6 +296,15 @@ class AgentService:
                     entity_id=str(incident_id),
                     payload={"thread_id": thread_id, **details},
                 )
+
+
+def _open_run(session: Any, incident_id: int) -> int | None:
+    return session.exec(
+        select(PlaybookRun.id).where(
+            PlaybookRun.incident_id == incident_id,
+            col(PlaybookRun.status).in_([s.value for s in OPEN_RUN_STATUSES]),
+        )
+    ).first()
 
 
 def incidents_for_agent(store: Store) -> list[int]:

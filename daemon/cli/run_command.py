@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,7 +109,7 @@ def run(
     if once:
         return
     # Handlers first: a SIGTERM while starting up also stops cleanly.
-    lifecycle.install_signal_handlers(lambda: scheduler.running and scheduler.shutdown(wait=False))
+    lifecycle.install_signal_handlers(lambda: _stop_scheduler(scheduler))
     lock = SqliteDaemonLock.for_store(store)
     if lock is not None:
         try:
@@ -135,6 +137,27 @@ def run(
             scheduler.start()
     finally:
         _stop(loaded, store, identity, lifecycle, scheduler, services, lock)
+
+
+def _stop_scheduler(scheduler: Any, patience: float = 10.0) -> None:
+    """Stop the scheduler from the signal's thread; a signal that came while the daemon was
+    still starting waits for `start()` (which checks `stopping` just before) to get going."""
+    deadline = time.monotonic() + patience
+    while not scheduler.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+
+
+def _stop_children(timeout: float = 5.0) -> None:
+    """Terminate the playbook apply processes this daemon started, and wait for them."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
 
 
 def _stuck(lifecycle: Lifecycle) -> str | None:
@@ -166,12 +189,14 @@ def _stop(
     left = lifecycle.inflight.wait_idle(grace, lifecycle.hurry)
     for service in reversed(services):
         service.stop()
+    if left:
+        # A playbook run's apply child must be gone before this daemon is recorded as
+        # stopped: that record lets another daemon take the run over at once.
+        _stop_children()
     try:
         mark_stopped(store, identity)
     except Exception:  # the store is away: others presume this daemon dead by its heartbeat
         log.exception("could not record this daemon as stopped")
-    if lock is not None:
-        lock.release()
     if left:
         log.warning(
             "stopped with work under way, left for the next daemon to resume: %s",
@@ -182,7 +207,10 @@ def _stop(
         sys.stdout.flush()
         sys.stderr.flush()
         # Worker threads cannot be interrupted, and interpreter exit would wait for them.
+        # The SQLite lock is not released by hand: the OS drops it with the process.
         os._exit(0)
+    if lock is not None:
+        lock.release()
     store.close()
     log.info("stopped cleanly", extra={"identity": identity})
 

@@ -85,7 +85,9 @@ class Lifecycle:
                 self.hurry.set()
                 return
             self.stopping.set()
-            on_first()
+            # Not in the handler itself: it runs between two bytecodes of the main thread,
+            # which may hold the very lock that stopping the scheduler takes.
+            threading.Thread(target=on_first, name="warden-stop", daemon=True).start()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)

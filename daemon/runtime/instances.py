@@ -7,9 +7,9 @@ the new daemon could not tell the scans its predecessor left running from its ow
 A claimant (the `claimed_by` of a scan or playbook run) is **gone** when:
 - its row says it stopped (a clean shutdown, or another daemon presumed it dead), or
 - its heartbeat is older than `daemon.instance_stale_after`, or
-- it ran on this host and its pid is no longer running, or is this very process's pid
-  (the token differs, so it was an earlier life of this process), decided at once
-  without waiting for the heartbeat to age.
+- it ran on this host, its last heartbeat came before this daemon started, and its pid is
+  no longer running or is this very process's pid (the token differs, so it was an earlier
+  life of this process): decided at once, without waiting for the heartbeat to age.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from daemon.store.audit import append_audit
@@ -92,8 +92,8 @@ def register(store: Store, identity: str) -> None:
 
 
 def beat(store: Store, identity: str) -> bool:
-    """Refresh the heartbeat; False when another daemon has presumed this one dead (it then
-    stops taking ticks it might share: see `daemon.scheduler`)."""
+    """Refresh the heartbeat; False when another daemon has presumed this one dead (the
+    caller registers it again: `revive`)."""
     with store.session() as session:
         instance = session.get(DaemonInstance, identity)
         if instance is None or instance.stopped_at is not None:
@@ -132,6 +132,11 @@ def presume_dead(
     """Mark every other running instance that is silent or provably gone as stopped
     (`presumed_dead`, audited); returns their identities."""
     now = now or utcnow()
+    mine = session.get(DaemonInstance, me)
+    # The pid check is only trusted for a daemon whose last beat came before this one
+    # started: replicas sharing a hostname (host networking) all run as pid 1, and a fresh
+    # heartbeat is proof of life whatever the pid says.
+    my_start = mine.started_at if mine is not None else now
     running = session.exec(
         select(DaemonInstance)
         .where(col(DaemonInstance.stopped_at).is_(None), DaemonInstance.identity != me)
@@ -140,7 +145,9 @@ def presume_dead(
     found = []
     for instance in running:
         silent_for = now - instance.heartbeat_at
-        if silent_for <= stale_after and not Claimant.parse(instance.identity).died_here():
+        claimant = Claimant.parse(instance.identity)
+        gone_here = instance.heartbeat_at < my_start and claimant.died_here()
+        if silent_for <= stale_after and not gone_here:
             continue
         instance.stopped_at, instance.stop_reason = now, "presumed_dead"
         session.add(instance)
@@ -157,6 +164,15 @@ def presume_dead(
         )
         found.append(instance.identity)
     return found
+
+
+def forget_stopped(session: Session, *, before: datetime) -> None:
+    """Delete the rows of daemons stopped before `before`, so the table stays small."""
+    session.execute(
+        delete(DaemonInstance).where(
+            col(DaemonInstance.stopped_at).is_not(None), col(DaemonInstance.stopped_at) < before
+        )
+    )
 
 
 def stopped_identities(session: Session) -> set[str]:

@@ -30,7 +30,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.runtime.instances import Claimant, presume_dead, stopped_identities
+from daemon.runtime.instances import (
+    Claimant,
+    forget_stopped,
+    presume_dead,
+    stopped_identities,
+)
 from daemon.scan.runner import ScanReport, TickClaim, run_scan
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -52,6 +57,8 @@ RECONCILE_EVERY_SECONDS = 60
 #: A scan claimed by a process that never registered as a daemon (`warden scan` run by hand
 #: or by cron) and still `running` after this long is presumed abandoned.
 UNREGISTERED_ABANDONED_AFTER = timedelta(hours=1)
+#: Stopped daemons are forgotten after this long (what they left was resumed long before).
+FORGET_STOPPED_AFTER = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ def reconcile(
         found.presumed_dead = presume_dead(
             session, me=identity, stale_after=config.daemon.instance_stale_after, now=now
         )
+        forget_stopped(session, before=now - FORGET_STOPPED_AFTER)
     configured = {monitor.name for monitor in config.monitors}
     with store.session() as session:
         gone = stopped_identities(session)
@@ -150,7 +158,12 @@ def reconcile(
     with store.session(readonly=True) as session:
         orphaned_runs = session.exec(
             select(PlaybookRun.id).where(
-                PlaybookRun.status == RunStatus.running, col(PlaybookRun.claimed_by).in_(gone)
+                PlaybookRun.status == RunStatus.running,
+                col(PlaybookRun.claimed_by).in_(
+                    select(DaemonInstance.identity).where(
+                        col(DaemonInstance.stopped_at).is_not(None)
+                    )
+                ),
             )
         ).all()
         found.orphaned_runs = [run_id for run_id in orphaned_runs if run_id is not None]
@@ -190,7 +203,11 @@ def resume_scans(
                 "claimed_by": scan.previous_claimant,
             },
         )
-        report = run_scan(config, monitor, scan.at, store, claimed_by=identity, claim=claim)
+        try:
+            report = run_scan(config, monitor, scan.at, store, claimed_by=identity, claim=claim)
+        except Exception:  # the store failed under it: run_scan marked it error if it could
+            log.exception("resuming the scan run %s failed", scan.scan_run_id)
+            continue
         if report is not None:
             reports.append(report)
             log.info(

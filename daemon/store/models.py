@@ -107,7 +107,8 @@ class ScanRun(SQLModel, table=True):
     scheduled_for: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime = _stamp_column()
     finished_at: datetime | None = _time_column()
-    status: str = Field(default=ScanStatus.running, max_length=30)
+    #: Indexed (migration 0005): the reconciler looks for `running` rows every minute.
+    status: str = Field(default=ScanStatus.running, max_length=30, index=True)
     claimed_by: str | None = Field(default=None, max_length=200)
     result: dict[str, Any] | None = _json_column(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

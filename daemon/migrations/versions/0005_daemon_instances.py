@@ -7,6 +7,7 @@ Create Date: 2026-11-23 15:00:00
 - `daemon_instance`: one row per daemon process (identity = host:pid:token), with its
   heartbeat and when and why it stopped. A scan still `running` under an identity that has
   stopped or gone silent is resumed by another daemon.
+- `ix_scan_run_status`: the reconciler looks for `running` scans every minute.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("identity", name="pk_daemon_instance"),
     )
     op.create_index("ix_daemon_instance_heartbeat_at", "daemon_instance", ["heartbeat_at"])
+    op.create_index("ix_scan_run_status", "scan_run", ["status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scan_run_status", table_name="scan_run")
     op.drop_index("ix_daemon_instance_heartbeat_at", table_name="daemon_instance")
     op.drop_table("daemon_instance")
