@@ -4,7 +4,7 @@ for people without Slack. The rules are those of `daemon.approvals`, whatever th
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,7 @@ from daemon.cli.common import (
     styled_status,
 )
 from daemon.executor import execute_approved
-from daemon.store.models import Approval, PlaybookRun, RunStatus
+from daemon.store.models import Approval, AuditEvent, PlaybookRun, RunStatus
 
 app = typer.Typer(
     help="Proposed and executed playbook runs: what would change, who decided, what ran.",
@@ -126,6 +126,7 @@ def show_command(
         decisions = session.exec(
             select(Approval).where(Approval.run_id == run_id).order_by(col(Approval.id))
         ).all()
+        agent = _agent_proposal(session, run) if run.origin == "agent" else None
     store.close()
     row = {
         **_row(run),
@@ -143,6 +144,7 @@ def show_command(
             for d in decisions
         ],
         "step_log": run.step_log,
+        "agent": agent,
     }
     if as_json:
         print_json_lines([row])
@@ -152,6 +154,11 @@ def show_command(
         f"for incident #{run.incident_id}  ({run.approval_policy} approval, {run.origin})"
     )
     console.print(run.plan.get("summary", ""))
+    if agent is not None:
+        console.print(
+            f"[bold]Proposed by the agent[/] (confidence {agent['confidence']:.2f}, "
+            f"requested by {run.requested_by}): {escape(str(agent['rationale']))}"
+        )
     console.print(f"plan sha256 {run.plan_hash}")
     if run.status == RunStatus.proposed:
         console.print(f"expires {row['expires_at']}")
@@ -165,6 +172,23 @@ def show_command(
             f"{decision.decision} by {decision.actor} via {decision.via} at "
             f"{decision.at.isoformat()}{note}"
         )
+
+
+def _agent_proposal(session: Any, run: PlaybookRun) -> dict[str, Any] | None:
+    """The agent's rationale and confidence for `run` (its `agent.proposed` event)."""
+    events = session.exec(
+        select(AuditEvent).where(
+            AuditEvent.action == "agent.proposed", AuditEvent.entity_id == str(run.incident_id)
+        )
+    ).all()
+    for event in events:
+        if event.payload.get("run_id") == run.id:
+            return {
+                "rationale": event.payload.get("rationale"),
+                "confidence": event.payload.get("confidence"),
+                "thread_id": event.payload.get("thread_id"),
+            }
+    return None
 
 
 @app.command("execute")

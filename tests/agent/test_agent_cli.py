@@ -100,6 +100,10 @@ def test_the_agent_proposes_a_run_that_its_requester_cannot_approve_alone(
     assert _actions(store)[-3:] == ["agent.started", "run.proposed", "agent.proposed"]
     assert model.requests[0]["auth"] == "Bearer sk-local"
 
+    shown = run_warden("runs", "show", "1", "-c", str(config_path), cwd=tmp_path)
+    assert "Proposed by the agent (confidence 0.80, requested by alice): the null spike" in (
+        " ".join(shown.stdout.split())
+    )
     alone = run_warden("approve", "1", "-c", str(config_path), "--as", "alice", cwd=tmp_path)
     assert alone.code == 0 and "1 of 2" in alone.stdout
     again = run_warden(
