@@ -3,7 +3,8 @@
 A tick is missed when the scheduler could not start it within its misfire grace time (the
 thread pool was busy, the process was paused), when the previous scan of the monitor was
 still running (`max_instances=1`), or when the tick itself failed (the store did not answer).
-Each miss is logged and counted (`warden_scheduler_missed_ticks_total{monitor, reason}`).
+Each miss is logged and counted (`warden_scheduler_missed_ticks_total{monitor, reason}`),
+unless another replica claimed that tick (its scan run exists): then the tick ran.
 
 `daemon.missed_ticks_alert` misses in a row open an incident of monitor `scheduler/<name>`
 (the slash cannot occur in a monitor's name, so it never mixes with the monitor's own data
@@ -23,15 +24,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.metrics import DaemonMetrics
 from daemon.store.engine import Store
-from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident
+from daemon.store.errors import StoreError
+from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, ScanRun
 from detectors.results import DetectorResult, Finding, Status
 
 log = logging.getLogger(__name__)
@@ -76,7 +79,11 @@ class MissedTicks:
             return self._streaks.get(monitor, 0)
 
     def missed(self, monitor: str, scheduled: datetime, reason: str) -> None:
-        """Record one missed tick; opens or updates the incident at the threshold."""
+        """Record one missed tick; opens or updates the incident at the threshold. A tick
+        another replica claimed is not missed: it counts as run."""
+        if self._claimed_elsewhere(monitor, scheduled):
+            self.ran(monitor, scheduled)
+            return
         if self.metrics is not None:
             self.metrics.missed_ticks.labels(monitor, reason).inc()
         with self._lock:
@@ -157,6 +164,19 @@ class MissedTicks:
         except KeyError:
             return None
         return configured.dataset, configured.severity
+
+    def _claimed_elsewhere(self, monitor: str, scheduled: datetime) -> bool:
+        tick = scheduled.astimezone(UTC).replace(microsecond=0)
+        try:
+            with self.store.session(readonly=True) as session:
+                found = session.exec(
+                    select(ScanRun.id).where(
+                        ScanRun.monitor == monitor, ScanRun.scheduled_for == tick
+                    )
+                ).first()
+        except (SQLAlchemyError, StoreError):  # the store is away: count the miss
+            return False
+        return found is not None
 
     def _alerting_set(self) -> set[str]:
         if self._alerting is None:

@@ -15,6 +15,7 @@ from sqlmodel import select
 from daemon.metrics import DaemonMetrics
 from daemon.runtime.json_logs import JsonFormatter
 from daemon.runtime.missed_ticks import MissedTicks
+from daemon.scan.runner import claim_tick
 from daemon.store.engine import Store
 from daemon.store.models import Incident
 from tests.daemon.engine_cases import AT
@@ -149,3 +150,15 @@ def test_many_monitors_behind_at_once_make_one_overload_incident(store: Store, t
     with store.session(readonly=True) as session:
         statuses = {i.monitor: i.status for i in session.exec(select(Incident)).all()}
     assert set(statuses.values()) == {"resolved"} and len(statuses) == 6
+
+
+def test_a_tick_another_replica_scanned_is_not_missed(store: Store, tmp_path: Path):
+    config = _config(tmp_path)
+    tracker = MissedTicks(store, config, identity="replica-a:1:aaaaaa")
+    ticks = [AT + timedelta(minutes=minute) for minute in range(4)]
+    for tick in ticks[:3]:
+        assert claim_tick(store, "drift", tick, claimed_by="replica-b:1:bbbbbb", replace=False)
+        tracker.missed("drift", tick, "late")  # late here, but replica b had it
+    assert tracker.streak("drift") == 0 and _scheduler_incidents(store) == []
+    tracker.missed("drift", ticks[3], "late")  # nobody scanned this one
+    assert tracker.streak("drift") == 1
