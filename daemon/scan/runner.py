@@ -96,8 +96,27 @@ def config_hash(monitor: MonitorConfig) -> str:
     ).hexdigest()
 
 
+#: Attempts of `sync_monitors` when replicas starting together insert the same monitor.
+SYNC_ATTEMPTS = 3
+
+
 def sync_monitors(store: Store, config: WardenConfig) -> None:
-    """Make the store's Monitor rows match the config (the config is the source of truth)."""
+    """Make the store's Monitor rows match the config (the config is the source of truth).
+
+    Replicas starting together on a new store both find a monitor missing and insert it;
+    the one whose insert loses reads the rows again (they exist now) instead of failing.
+    """
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            _sync_monitors(store, config)
+            return
+        except IntegrityError:
+            if attempt == SYNC_ATTEMPTS:
+                raise
+            log.info("monitors were being written by another daemon; reading them again")
+
+
+def _sync_monitors(store: Store, config: WardenConfig) -> None:
     with store.session() as session:
         stored = {m.name: m for m in session.exec(select(Monitor)).all()}
         for monitor in config.monitors:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from daemon.config.models import WardenConfig
 from daemon.runtime.instances import Claimant, new_identity, register
 from daemon.runtime.reconciler import reconcile, resume_scans
-from daemon.scan.runner import claim_tick, run_scan
+from daemon.scan.runner import claim_tick, run_scan, sync_monitors
 from daemon.store.audit import verify_audit_chain
 from daemon.store.engine import Store
-from daemon.store.models import AuditEvent, DaemonInstance, Incident, ScanRun
+from daemon.store.models import AuditEvent, DaemonInstance, Incident, Monitor, ScanRun
 from daemon.store.types import utcnow
 from tests.daemon.engine_cases import AT, START, events_table
 
@@ -220,3 +221,36 @@ def test_a_result_the_store_refuses_leaves_the_scan_error_and_nothing_half_writt
         assert "database is locked" in (scan.error or "")
         assert session.exec(select(Incident)).all() == []
         assert session.exec(select(AuditEvent)).all() == []
+
+
+def test_replicas_starting_together_on_a_new_store_all_sync_their_monitors(
+    store: Store, tmp_path: Path
+):
+    """Found by the scheduler benchmark: two replicas started at once on a new PostgreSQL
+    store both inserted the same monitor, and the loser exited with a UniqueViolation."""
+    base = _config(tmp_path)
+    drift = base.monitors[0].model_dump(mode="json")
+    config = base.model_validate(
+        {
+            **base.model_dump(mode="json", include={"datasets"}),
+            "monitors": [{**drift, "name": f"m{n:03d}"} for n in range(200)],
+        }
+    )
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def replica() -> None:
+        start.wait()
+        try:
+            sync_monitors(store, config)
+        except IntegrityError as error:  # collected: a thread's exception would be lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    with store.session(readonly=True) as session:
+        assert len(session.exec(select(Monitor)).all()) == 200
