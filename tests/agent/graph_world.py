@@ -69,6 +69,7 @@ def agent(
     timeout: float = 10.0,
     policy: AgentPolicy | None = None,
     refuse: tuple[str, ...] = (),
+    checkpoints: str | None = None,
 ) -> Iterator[tuple[Any, FileProposals]]:
     settings = AgentSettings(
         ModelSettings("test-model", "sk-test", base_url, timeout=timeout),
@@ -76,7 +77,7 @@ def agent(
         max_revisions=2,
     )
     proposals = FileProposals(folder / "proposals.jsonl", refuse)
-    with open_checkpointer(str(folder / "checkpoints.sqlite")) as saver:
+    with open_checkpointer(checkpoints or str(folder / "checkpoints.sqlite")) as saver:
         yield build_graph(tools or StaticTools(), settings, proposals, saver), proposals
 
 

@@ -218,3 +218,22 @@ def test_a_proposal_the_daemon_cannot_plan_goes_back_to_the_model_once(
     assert state["events"][0]["reason"] == "quarantine cannot plan: nothing to do"
     assert "quarantine cannot plan: nothing to do" in model.prompts()[1]
     assert proposals.stored() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_postgresql_checkpoint_is_resumed_through_a_new_connection(
+    store, model: FakeOpenAI, tmp_path: Path
+):
+    """Production's checkpointer: the store's PostgreSQL URL (SQLAlchemy's `+psycopg` form)."""
+    url = store.url.render_as_string(hide_password=False)
+    assert url.startswith("postgresql+psycopg://")
+    model.answers = [Answer(proposal("quarantine")), Answer(proposal(None))]
+    with agent(model.base_url, tmp_path, checkpoints=url) as (graph, _):
+        assert start(graph, 7, "pg-thread")["outcome"] == "proposed"
+    with agent(model.base_url, tmp_path, checkpoints=url) as (graph, proposals):
+        assert waiting_for(graph, "pg-thread") == 1
+        final = resume(graph, "pg-thread", "reject", "not this partition")
+        assert waiting_for(graph, "pg-thread") is None
+    assert final["outcome"] == "escalated" and len(proposals.stored()) == 1
+    assert "not this partition" in model.prompts()[1]
