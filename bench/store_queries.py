@@ -32,14 +32,14 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert
 from sqlalchemy.pool import NullPool
 
-from daemon.queries import (
+from daemon.reporting.queries import (
     AuditFilter,
     IncidentFilter,
     audit_events,
     get_incident,
     list_incidents,
 )
-from daemon.reporting import build_report
+from daemon.reporting.summary import build_report
 from daemon.store.audit import GENESIS_HASH, event_hash, verify_audit_chain
 from daemon.store.engine import Store, open_store
 from daemon.store.models import AuditEvent, Incident

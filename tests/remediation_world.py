@@ -9,9 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from daemon.config.models import WardenConfig
-from daemon.incidents import IncidentPolicy, observe
-from daemon.proposals import propose_for_incidents
+from daemon.config.models import MonitorConfig, WardenConfig
+from daemon.incidents.incidents import IncidentPolicy, observe
+from daemon.remediation.proposal_queue import plan_pending
+from daemon.scan import ScanReport, run_scan
 from daemon.store.engine import Store
 from detectors.results import DetectorResult, Finding
 
@@ -45,7 +46,7 @@ def detect(
     monitor: str = "quality",
 ) -> list[int]:
     """Observe `finding` for the window of `day` (seen `later` after the window's end),
-    then propose (what a scan does)."""
+    then plan what it queued (what `warden scan` does); the new run ids."""
     start = DAY + timedelta(days=day)
     windows = {
         "current": {
@@ -65,4 +66,15 @@ def detect(
             at=start + timedelta(days=1) + later,
             policy=IncidentPolicy.from_config(config),
         )
-    return propose_for_incidents(store, config, outcome.routed)
+    planned = plan_pending(store, config, identity="test-planner", incident_ids=outcome.routed)
+    return [outcome.run_id for outcome in planned if outcome.run_id is not None]
+
+
+def scan_then_plan(
+    config: WardenConfig, monitor: MonitorConfig, at: datetime, store: Store
+) -> ScanReport | None:
+    """What `warden scan` does for one monitor: scan, then plan the proposals it queued."""
+    report = run_scan(config, monitor, at, store)
+    if report is not None:
+        plan_pending(store, config, identity="test-planner", incident_ids=report.routed)
+    return report

@@ -12,8 +12,8 @@ from sqlmodel import col, select
 
 from agents.tools import ToolResult
 from daemon.config.models import WardenConfig
-from daemon.proposals import playbook_context
-from daemon.queries import incident_row
+from daemon.remediation.proposals import playbook_context
+from daemon.reporting.queries import incident_row
 from daemon.store.engine import Store
 from daemon.store.models import Incident, PlaybookRun
 from detectors.sources.errors import SourceError

@@ -34,7 +34,12 @@ from agents.policy import AgentPolicy, ValidProposal
 from agents.run import resume, start, state, waiting_for
 from daemon.agent.context import StoreContextTools
 from daemon.config.models import WardenConfig
-from daemon.proposals import OPEN_RUN_STATUSES, create_run, incident_view, playbook_context
+from daemon.remediation.proposals import (
+    OPEN_RUN_STATUSES,
+    create_run,
+    incident_view,
+    playbook_context,
+)
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (

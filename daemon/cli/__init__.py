@@ -1,0 +1,1 @@
+"""The `warden` command line: one module per command group, all built on `daemon.cli.app`."""

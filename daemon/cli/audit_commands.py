@@ -22,7 +22,13 @@ from daemon.cli.common import (
     time_option,
     time_range,
 )
-from daemon.queries import AUDIT_ACTIONS, AuditFilter, audit_events, audit_row, recorded_actions
+from daemon.reporting.queries import (
+    AUDIT_ACTIONS,
+    AuditFilter,
+    audit_events,
+    audit_row,
+    recorded_actions,
+)
 from daemon.store.audit import verify_audit_chain
 
 app = typer.Typer(

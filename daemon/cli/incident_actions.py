@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for, styled_status
-from daemon.lifecycle import TransitionRefused, change_status
+from daemon.incidents.lifecycle import TransitionRefused, change_status
 from daemon.store.models import IncidentStatus
 
 IncidentArgument = Annotated[

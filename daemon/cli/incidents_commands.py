@@ -29,8 +29,8 @@ from daemon.cli.common import (
     time_range,
 )
 from daemon.config.routing import PATTERNS
-from daemon.html_report import render_incident_html
-from daemon.queries import IncidentFilter, get_incident, incident_row, list_incidents
+from daemon.reporting.html_report import render_incident_html
+from daemon.reporting.queries import IncidentFilter, get_incident, incident_row, list_incidents
 from daemon.store.models import IncidentStatus
 
 app = typer.Typer(

@@ -17,7 +17,7 @@ from daemon.cli.common import (
     print_json_lines,
     store_for,
 )
-from daemon.quarantines import ReleaseRefused, list_quarantines, release
+from daemon.remediation.quarantines import ReleaseRefused, list_quarantines, release
 
 app = typer.Typer(
     help="What the quarantine playbook set aside (files moved, table windows excluded): "

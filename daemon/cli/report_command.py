@@ -21,7 +21,7 @@ from daemon.cli.common import (
     time_option,
     time_range,
 )
-from daemon.reporting import COUNT_COLUMNS, build_report
+from daemon.reporting.summary import COUNT_COLUMNS, build_report
 from daemon.store.types import utcnow
 
 #: How MTTA and MTTR are measured, said once for the help and the printed report.

@@ -16,14 +16,15 @@ import typer
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for
 from daemon.config.models import WardenConfig
 from daemon.config.runtime import HEARTBEAT_SECONDS
+from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState
-from daemon.metrics import DaemonMetrics
 from daemon.runtime.inflight import Lifecycle
-from daemon.runtime.instances import mark_stopped, new_identity
+from daemon.runtime.instances import mark_stopped
 from daemon.runtime.instances import register as register_instance
 from daemon.runtime.json_logs import use_json_logs
 from daemon.runtime.sqlite_lock import SecondDaemon, SqliteDaemonLock
 from daemon.store.engine import Store
+from daemon.store.identities import new_identity
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,10 @@ def run(
     `daemon.shutdown_grace` (default 30s) to finish; at start, and every minute, the daemon
     resumes what a crashed daemon left (`daemon.runtime.reconciler`).
     """
-    from daemon.scheduler import build_scheduler, describe_schedule  # deferred: engines load here
+    from daemon.runtime.scheduler import (  # deferred: engines load here
+        build_scheduler,
+        describe_schedule,
+    )
 
     loaded = load(config)
     store = store_for(loaded)

@@ -1,9 +1,11 @@
 """`warden runs list|show` and `warden approve|reject`: proposed remediations and decisions
-for people without Slack. The rules are those of `daemon.approvals`, whatever the channel."""
+for people without Slack. The rules are those of `daemon.remediation.approvals`, whatever
+the channel."""
 
 from __future__ import annotations
 
 import getpass
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
-from daemon.approvals import DecisionRefused, decide, expires_at, plan_again
 from daemon.cli.common import (
     ConfigOption,
     CsvOption,
@@ -24,7 +25,9 @@ from daemon.cli.common import (
     store_for,
     styled_status,
 )
-from daemon.executor import execute_approved
+from daemon.remediation.approvals import DecisionRefused, decide, expires_at, plan_again
+from daemon.remediation.executor import execute_approved
+from daemon.store.identities import new_identity
 from daemon.store.models import Approval, AuditEvent, PlaybookRun, RunStatus
 
 app = typer.Typer(
@@ -211,6 +214,36 @@ def execute_command(config: ConfigOption = None, as_json: JsonOption = False) ->
         console.print("No approved run is waiting.")
     for row in rows:
         console.print(f"run {row['run']}: {styled_status(str(row['status']))}  {row['message']}")
+
+
+@app.command("plan")
+def plan_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Plan the proposals that scans queued and that are due now.
+
+    A scan that routes an incident to a playbook only queues its proposal; `warden scan`
+    plans its own before it exits and `warden run` plans the queue every few seconds. This
+    plans what is left: proposals whose planning failed and is due for a retry, and those a
+    crashed scan or daemon left behind. JSON: one object per request (`request_id`,
+    `incident_id`, `status`, `run_id`, `message`).
+    """
+    from daemon.remediation.proposal_queue import plan_pending  # deferred: engines load here
+
+    loaded = load(config)
+    store = store_for(loaded)
+    try:
+        with console.status("planning...", spinner="dots") if not as_json else nullcontext():
+            outcomes = plan_pending(store, loaded, identity=new_identity())
+    finally:
+        store.close()
+    if as_json:
+        print_json_lines([outcome.to_dict() for outcome in outcomes])
+        return
+    if not outcomes:
+        console.print("No proposal is waiting to be planned.")
+    for outcome in outcomes:
+        console.print(
+            f"incident {outcome.incident_id}: {styled_status(outcome.status)}  {outcome.message}"
+        )
 
 
 def _decide(

@@ -22,10 +22,13 @@ from daemon.cli.common import (
 )
 from daemon.config import WardenConfig
 from daemon.config.models import MonitorConfig
+from daemon.crash_points import stop_if_asked
 from daemon.store.engine import Store
+from daemon.store.identities import new_identity
 from daemon.store.models import Incident
 
 if TYPE_CHECKING:
+    from daemon.remediation.proposal_queue import PlanningOutcome
     from daemon.scan import ScanReport
 
 #: Exit code when at least one monitor could not be evaluated (its status is `error`).
@@ -60,13 +63,15 @@ def scan(
         bool, typer.Option("--refresh-reference", help="Recompute cached reference profiles.")
     ] = False,
 ) -> None:
-    """Run monitors once and print their verdicts.
+    """Run monitors once, print their verdicts, and plan the proposals they queued.
 
     Exit code 0 when every monitor was evaluated (alerts and insufficient data included),
     3 when some monitor reported `error` (all results are still printed), 2 when Warden
     itself could not run (config, store).
     """
-    from daemon.scan import run_scan, sync_monitors  # deferred: the engines load only to scan
+    # Deferred: the engines load only to scan.
+    from daemon.remediation.proposal_queue import plan_pending, still_queued
+    from daemon.scan import run_scan, sync_monitors
 
     loaded = load(config)
     monitors = select_monitors(loaded, monitor)
@@ -75,6 +80,8 @@ def scan(
     sync_monitors(store, loaded)
     reports: list[ScanReport] = []
     silenced: dict[int, str] = {}
+    proposals: list[PlanningOutcome] = []
+    planner = new_identity()
     with console.status("scanning...", spinner="dots") if not as_json else _nothing():
         for item in monitors:
             report = run_scan(
@@ -85,13 +92,19 @@ def scan(
                     f"the scan of {item.name} at {moment.isoformat()} was taken over by a "
                     "daemon while it ran; its result is the one recorded (warden runs, audit)"
                 )
+            stop_if_asked("scan.recorded")
+            planned = plan_pending(
+                store, loaded, identity=planner, incident_ids=report.routed
+            ) + still_queued(store, report.routed)
             reports.append(report)
+            proposals.extend(planned)
             silenced.update(silenced_incidents(store, report.incident_ids))
             if as_json:
-                print_json_lines([report_json(report, silenced)])
+                print_json_lines([report_json(report, silenced, planned)])
     store.close()
     if not as_json:
         print_reports(reports, silenced)
+        print_proposals(proposals)
     if any(report.status == "error" for report in reports):
         raise typer.Exit(EXIT_MONITOR_ERROR)
 
@@ -118,16 +131,32 @@ def silenced_incidents(store: Store, incident_ids: list[int]) -> dict[int, str]:
     return {incident_id: by for incident_id, by in held if incident_id is not None and by}
 
 
-def report_json(report: ScanReport, silenced: dict[int, str]) -> dict[str, object]:
+def report_json(
+    report: ScanReport, silenced: dict[int, str], proposals: list[PlanningOutcome] | None = None
+) -> dict[str, object]:
     """The report's JSON plus `incidents`: per incident its id and `silenced_by` (None when
-    it was routed as usual)."""
+    it was routed as usual), and `proposals`: what planning made of the incidents this scan
+    routed to a playbook (`status` proposed, refused, failed, cancelled, or queued / pending
+    when it is left to `warden run` or `warden runs plan`)."""
     return {
         **report.to_json_dict(),
         "incidents": [
             {"id": incident_id, "silenced_by": silenced.get(incident_id)}
             for incident_id in report.incident_ids
         ],
+        "proposals": [outcome.to_dict() for outcome in proposals or []],
     }
+
+
+def print_proposals(proposals: list[PlanningOutcome]) -> None:
+    """One line per proposal the scans planned or left queued."""
+    for outcome in proposals:
+        hint = f"; see `warden runs show {outcome.run_id}`" if outcome.run_id else ""
+        console.print(
+            f"Incident #{outcome.incident_id}: {outcome.status}, {outcome.message}{hint}.",
+            highlight=False,
+            markup=False,
+        )
 
 
 def print_reports(reports: list[ScanReport], silenced: dict[int, str] | None = None) -> None:

@@ -22,7 +22,7 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.config.routing import PATTERNS
-from daemon.silences import SilenceProblem, add_silence, expire_silence
+from daemon.incidents.silences import SilenceProblem, add_silence, expire_silence
 from daemon.store.models import Silence
 from daemon.store.types import utcnow
 from detectors.timeparse import parse_duration

@@ -28,7 +28,8 @@ from daemon.demo.data import (
     REFERENCE_END,
     generate,
 )
-from daemon.queries import IncidentFilter, incident_row, list_incidents
+from daemon.remediation.proposal_queue import plan_pending
+from daemon.reporting.queries import IncidentFilter, incident_row, list_incidents
 from daemon.scan import ScanReport, run_scan, sync_monitors
 from daemon.store.engine import open_store
 
@@ -131,6 +132,8 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
             for monitor in config.monitors:
                 report = run_scan(config, monitor, at, store, claimed_by="demo")
                 assert report is not None
+                # As `warden scan` does: plan what the scan queued before the next one.
+                plan_pending(store, config, identity="demo", incident_ids=report.routed)
                 outcome.reports.append(report)
                 patterns = sorted({f["pattern"] for f in report.findings if f["alert"]})
                 cells.append(

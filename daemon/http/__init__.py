@@ -1,1 +1,1 @@
-"""Warden's HTTP server (FastAPI): Slack's request URL, the approval API, health, reports."""
+"""Warden's HTTP server (FastAPI): Slack's request URL, the approval API, health, metrics."""

@@ -8,16 +8,16 @@
   way and acted on once (`daemon.slack.inbox`).
 - `POST /api/runs/{id}/approve` and `/reject`: the approval API for people without Slack,
   with `Authorization: Bearer <http.api_token>`; the same rules as the CLI and Slack
-  (`daemon.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
+  (`daemon.remediation.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
   recorded as `api:alice`. One token serves everyone who holds it, so under `two_person` the
   two names are the callers' word (as `--as` is on the CLI).
 - `GET /api/incidents` and `GET /api/incidents/{id}`: incidents as JSON, read-only; the rows
-  of `warden incidents list --json` (`daemon.queries.incident_row`), and for one incident
+  of `warden incidents list --json` (`daemon.reporting.queries.incident_row`), and for one incident
   also its evidence and its audit timeline. With `http.api_token` set they need the same
   bearer token as the approval API; without it they are open (they change nothing, and the
   server listens on 127.0.0.1 unless told otherwise), while the approval API answers 403.
 - `GET /healthz` (the process serves and its scheduler beats), `GET /readyz`
-  (`daemon.http.probes`), `GET /metrics` (Prometheus, `daemon.metrics`),
+  (`daemon.http.probes`), `GET /metrics` (Prometheus, `daemon.http.metrics`),
   `GET /incidents/{id}` (the incident's HTML report, linked from Slack; open, as a browser
   following a Slack link sends no token).
 - `GET /docs` and `GET /openapi.json`: the API described (FastAPI's defaults).
@@ -36,12 +36,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, SecretStr
 
-from daemon.approvals import DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
-from daemon.html_report import render_incident_html
+from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState, readiness
-from daemon.metrics import DaemonMetrics
-from daemon.queries import IncidentFilter, audit_row, get_incident, incident_row, list_incidents
+from daemon.remediation.approvals import DecisionRefused, decide, plan_again
+from daemon.reporting.html_report import render_incident_html
+from daemon.reporting.queries import (
+    IncidentFilter,
+    audit_row,
+    get_incident,
+    incident_row,
+    list_incidents,
+)
 from daemon.slack.receiver import SlackReceiver
 from daemon.store.engine import Store
 from daemon.store.models import IncidentStatus
@@ -73,7 +79,8 @@ _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class IncidentRow(BaseModel):
-    """One incident as `warden incidents list --json` prints it (`daemon.queries.incident_row`).
+    """One incident as `warden incidents list --json` prints it
+    (`daemon.reporting.queries.incident_row`).
     Times are ISO 8601 with their UTC offset; `first_seen` and `last_seen` are scan times."""
 
     id: int
@@ -105,7 +112,7 @@ class IncidentList(BaseModel):
 
 
 class AuditRow(BaseModel):
-    """One audit event (`daemon.queries.audit_row`); `at` is when it was recorded, and a
+    """One audit event (`daemon.reporting.queries.audit_row`); `at` is when it was recorded, and a
     scan's events carry the scan time as `payload.at`."""
 
     seq: int
@@ -155,7 +162,7 @@ def create_app(
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
-        """Prometheus text format (`daemon.metrics`)."""
+        """Prometheus text format (`daemon.http.metrics`)."""
         registry = (state.metrics or DaemonMetrics(store)).registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon.metrics import DaemonMetrics
+from daemon.http.metrics import DaemonMetrics
 from daemon.store.engine import Store
 
 

@@ -1,3 +1,3 @@
-"""What keeps `warden run` healthy as a long-running process: its registration among the
+"""The long-running process (`warden run`): the scheduler and its jobs, registration among the
 replicas, crash recovery, the SQLite single-daemon lock, graceful shutdown, missed-tick
 incidents and structured logs."""

@@ -15,9 +15,7 @@ A claimant (the `claimed_by` of a scan or playbook run) is **gone** when:
 from __future__ import annotations
 
 import os
-import secrets
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
@@ -26,13 +24,9 @@ from sqlmodel import Session, col, select
 
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
+from daemon.store.identities import Claimant
 from daemon.store.models import DaemonInstance
 from daemon.store.types import utcnow
-
-
-def new_identity() -> str:
-    """`host:pid:token`: unique per process life, readable in `claimed_by` columns."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def _warden_version() -> str:
@@ -40,38 +34,6 @@ def _warden_version() -> str:
         return version("ml-warden")
     except PackageNotFoundError:
         return "unknown"
-
-
-@dataclass(frozen=True)
-class Claimant:
-    """The parts of an identity; `host` and `pid` are None for `cli`, `api:...` and others."""
-
-    identity: str
-    host: str | None
-    pid: int | None
-
-    @classmethod
-    def parse(cls, identity: str) -> Claimant:
-        parts = identity.split(":")
-        if len(parts) == 3 and parts[1].isdigit():
-            return cls(identity, parts[0], int(parts[1]))
-        return cls(identity, None, None)
-
-    def died_here(self) -> bool:
-        """True when this claimant ran on this host and its process is provably gone.
-
-        Never ask about your own identity: the same pid counts as an earlier life."""
-        if self.host != socket.gethostname() or self.pid is None:
-            return False
-        if self.pid == os.getpid():
-            return True  # an earlier life of this process (identities differ by token)
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # running, as another user
-        return False
 
 
 def register(store: Store, identity: str) -> None:

@@ -30,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.incidents import IncidentPolicy, ObserveOutcome, observe
-from daemon.metrics import DaemonMetrics
+from daemon.http.metrics import DaemonMetrics
+from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
 from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, ScanRun

@@ -9,12 +9,13 @@ claimed by the live daemon that runs it, which is skipped next time.
 - **Scans** still `running` under a stopped daemon are taken over (`scan.taken_over`) and
   scanned again for the same tick by the caller (`resume_scans`). A scan writes its result in
   one transaction, so the dead daemon left nothing half written, and scanning a tick again
-  counts nothing twice (`daemon.incidents`). A scan whose monitor has left the config is
+  counts nothing twice (`daemon.incidents.incidents`). A scan whose monitor has left the config is
   closed as `error` instead (`scan.abandoned`). Scans claimed by something that never
   registered (`warden scan` from a shell or cron job) have no heartbeat: they are presumed
   abandoned after `UNREGISTERED_ABANDONED_AFTER`.
 - **Playbook runs** of a stopped daemon are taken over by the executor's next claim
-  (`daemon.executor.claim_next`), whose steps are idempotent; they are only counted here.
+  (`daemon.remediation.executor.claim_next`), whose steps are idempotent; they are only
+  counted here.
 - **Slack messages** need nothing: the outbox is in the store and the dispatcher delivers
   what is pending when it starts; a message a dead daemon was sending is sent again (or found
   already sent, by its metadata) when its 60 s lease ends (`daemon.slack.dispatcher`).
@@ -31,7 +32,6 @@ from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.runtime.instances import (
-    Claimant,
     forget_stopped,
     presume_dead,
     stopped_identities,
@@ -39,6 +39,7 @@ from daemon.runtime.instances import (
 from daemon.scan.runner import ScanReport, TickClaim, run_scan
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
+from daemon.store.identities import Claimant
 from daemon.store.models import (
     DaemonInstance,
     OutboxMessage,

@@ -1,4 +1,4 @@
-"""Scanning: evaluate monitors against their windows and record what they find."""
+"""Scanning: open datasets, compute windows, evaluate monitors and record what they find."""
 
 from __future__ import annotations
 

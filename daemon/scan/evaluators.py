@@ -19,10 +19,10 @@ from daemon.config.models import (
     SkewMonitor,
     WardenConfig,
 )
-from daemon.datasets import open_dataset, open_together
+from daemon.scan.datasets import open_dataset, open_together
 from daemon.scan.reference_cache import reference_profile
+from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
-from daemon.windows import Window, current_window, reference_window
 from detectors.drift.detector import detect_drift
 from detectors.drift.params import DriftParams
 from detectors.freshness.detector import detect_freshness, timeline_bounds

@@ -18,9 +18,9 @@ from dataclasses import asdict
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from daemon.scan.windows import Window
 from daemon.store.engine import Store
 from daemon.store.models import ReferenceProfile
-from daemon.windows import Window
 from detectors.profile import PROFILE_SCHEMA_VERSION, WindowProfile
 from detectors.profiling import ProfileOptions
 from detectors.sources.base import DatasetSource

@@ -8,7 +8,7 @@ A scan run is one monitor at one scan time. Scanning a time again (`warden scan 
 twice, a backfill run again) replaces that run's result and keeps its id; its
 `scan.completed` event then carries `replaces` (the status, time and claimant of the result
 it replaced), so the audit trail holds both results and says which came later. A replay
-counts nothing twice in incidents (see `daemon.incidents`).
+counts nothing twice in incidents (see `daemon.incidents.incidents`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import select
 
 from daemon.config.models import MonitorConfig, WardenConfig
-from daemon.datasets import MEMORY_LIMIT_VARIABLE
-from daemon.incidents import IncidentPolicy, ObserveOutcome, observe
-from daemon.proposals import propose_for_incidents
+from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
+from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -57,6 +56,8 @@ class ScanReport:
     incident_ids: list[int] = field(default_factory=list)
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
+    #: Incidents this scan routed; those routed to a playbook wait in the proposal queue.
+    routed: list[int] = field(default_factory=list)
     scan_run_id: int | None = None
     #: The earlier result of this scan run that this scan replaced (`warden scan --at` a
     #: time scanned before): its status, when it finished and who ran it; else None.
@@ -299,8 +300,6 @@ def run_scan(
         raise
     if outcome is None:
         return None
-    if outcome.routed:
-        propose_for_incidents(store, config, outcome.routed)
     return ScanReport(
         monitor=monitor.name,
         kind=monitor.kind,
@@ -313,6 +312,7 @@ def run_scan(
         windows=evaluation.windows,
         incident_ids=outcome.active,
         opened=outcome.opened,
+        routed=outcome.routed,
         resolved=outcome.resolved,
         scan_run_id=run_id,
         replaces=claim.replaces,

@@ -2,7 +2,8 @@
 
 Each pending `slack_interaction` row is handled once, in one transaction that locks it
 (`SKIP LOCKED`, so replicas share the work) together with the change it makes: an approval
-or rejection through `daemon.approvals.decide` (the same rules as the CLI and the HTTP API:
+or rejection through `daemon.remediation.approvals.decide` (the same rules as the CLI and the
+HTTP API:
 bound to the plan hash, expiry, two people for `two_person`, one decision however many
 clicks), or a 24-hour silence. The messages it causes are outbox rows of that transaction.
 
@@ -20,9 +21,9 @@ from datetime import timedelta
 from slack_sdk import WebClient
 from sqlmodel import Session, col, select
 
-from daemon.approvals import Decision, DecisionRefused, decide, plan_again
 from daemon.config.models import WardenConfig
-from daemon.silences import add_silence, covering_silence
+from daemon.incidents.silences import add_silence, covering_silence
+from daemon.remediation.approvals import Decision, DecisionRefused, decide, plan_again
 from daemon.slack import render
 from daemon.slack.approvers import ApproverCheck, SlackUnavailable, Verdict
 from daemon.slack.interactions import Interaction, parse

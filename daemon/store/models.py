@@ -172,7 +172,7 @@ class Incident(SQLModel, table=True):
     #: When a person closed it (migration 0003); `false_alarm` when they said it was one.
     closed_at: datetime | None = _time_column()
     false_alarm: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    #: The routing decision (`daemon.routing.RouteDecision.to_dict`), set when it opens.
+    #: The routing decision (`daemon.incidents.routing.RouteDecision.to_dict`), set when it opens.
     route: dict[str, Any] | None = _json_column(nullable=True)
     #: The silence or maintenance window that covered its latest detection, if any: the
     #: detection is recorded, but nothing is routed or notified while it holds.
@@ -224,6 +224,56 @@ class PlaybookRun(SQLModel, table=True):
     #: Who asked for the proposal (migration 0004): the person who ran `warden agent
     #: propose`, for instance. They may not be its only approver.
     requested_by: str | None = Field(default=None, max_length=200)
+
+
+class ProposalStatus(StrEnum):
+    """Where a proposal request is (`daemon.remediation.proposal_queue` moves it)."""
+
+    #: Waiting to be planned (at `next_attempt_at`).
+    pending = "pending"
+    #: Claimed by a planner (`claimed_by`), which is planning it now.
+    planning = "planning"
+    #: Planned: `run_id` is the proposed run.
+    proposed = "proposed"
+    #: The playbook refused to plan, or nothing was left to plan; `last_error` says why.
+    refused = "refused"
+    #: Planning kept failing; gave up after the last attempt (`last_error`).
+    failed = "failed"
+    #: The incident resolved, closed or was silenced before it was planned.
+    cancelled = "cancelled"
+
+
+#: Requests still to be planned: at most one per incident (a partial unique index).
+OPEN_PROPOSAL_STATUSES = ("pending", "planning")
+_OPEN_PROPOSAL_SQL = "status IN ('pending', 'planning')"
+
+
+class ProposalRequest(SQLModel, table=True):
+    """A note that an incident needs a proposal, written in the scan's transaction that routed it
+    to a playbook (migration 0006); planned afterwards by whoever claims it."""
+
+    __tablename__ = "proposal_request"
+    __table_args__ = (
+        Index(
+            "uq_proposal_request_open_incident",
+            "incident_id",
+            unique=True,
+            sqlite_where=text(_OPEN_PROPOSAL_SQL),
+            postgresql_where=text(_OPEN_PROPOSAL_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    status: str = Field(default=ProposalStatus.pending, max_length=20, index=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _stamp_column()
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = _time_column()
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    run_id: int | None = Field(default=None, foreign_key="playbook_run.id")
+    created_at: datetime = _stamp_column()
+    updated_at: datetime = _stamp_column()
 
 
 class Approval(SQLModel, table=True):
@@ -356,6 +406,7 @@ ALL_TABLES = (
     Incident,
     Silence,
     PlaybookRun,
+    ProposalRequest,
     Approval,
     OutboxMessage,
     SlackInteraction,

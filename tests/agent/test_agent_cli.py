@@ -13,8 +13,8 @@ import yaml
 from sqlmodel import select
 
 from daemon.agent.service import AgentService, incidents_for_agent
-from daemon.approvals import decide
 from daemon.config.models import WardenConfig
+from daemon.remediation.approvals import decide
 from daemon.store.engine import Store
 from daemon.store.models import AuditEvent, PlaybookRun
 from detectors.results import Finding

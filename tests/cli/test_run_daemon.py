@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
-from daemon.scheduler import latest_fire_time
+from daemon.runtime.scheduler import latest_fire_time
 from daemon.store.engine import open_store
 from daemon.store.models import ScanRun
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.queries import AUDIT_ACTIONS
+from daemon.reporting.queries import AUDIT_ACTIONS
 
 from .conftest import run_warden
 

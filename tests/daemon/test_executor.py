@@ -15,13 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlmodel import select
 
-from daemon.approvals import decide
 from daemon.config.models import WardenConfig
-from daemon.executor import claim_next, execute, execute_approved
-from daemon.scan import run_scan, sync_monitors
+from daemon.remediation.approvals import decide
+from daemon.remediation.executor import claim_next, execute, execute_approved
+from daemon.scan import sync_monitors
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import AuditEvent, Incident, PlaybookRun
 from playbooks.files import sha256_of
+from tests.remediation_world import scan_then_plan
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 AT = DAY + timedelta(days=8)
@@ -65,7 +66,7 @@ def _setup(store, tmp_path: Path, **playbooks: str) -> tuple[WardenConfig, list[
         }
     )
     sync_monitors(store, config)
-    report = run_scan(config, config.monitors[0], AT, store)
+    report = scan_then_plan(config, config.monitors[0], AT, store)
     assert report is not None and report.status == "alert"
     return config, files
 
@@ -124,7 +125,7 @@ def test_a_failed_apply_rolls_back_and_goes_back_to_a_person(store, tmp_path):
 
 
 def test_a_run_whose_incident_is_gone_expires_instead(store, tmp_path):
-    from daemon.lifecycle import change_status
+    from daemon.incidents.lifecycle import change_status
     from daemon.store.models import IncidentStatus
 
     config, files = _setup(store, tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from daemon.html_report import render_incident_html
+from daemon.reporting.html_report import render_incident_html
 from daemon.store.models import AuditEvent, Incident
 
 HOSTILE = "<script>alert('x')</script>"

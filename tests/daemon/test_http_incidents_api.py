@@ -18,9 +18,15 @@ import pytest
 from daemon.config.models import WardenConfig
 from daemon.http.app import AuditRow, IncidentRow, create_app
 from daemon.http.server import HttpServer
-from daemon.lifecycle import change_status
-from daemon.queries import AuditFilter, IncidentFilter, audit_events, audit_row, incident_row
-from daemon.queries import list_incidents as query_incidents
+from daemon.incidents.lifecycle import change_status
+from daemon.reporting.queries import (
+    AuditFilter,
+    IncidentFilter,
+    audit_events,
+    audit_row,
+    incident_row,
+)
+from daemon.reporting.queries import list_incidents as query_incidents
 from daemon.store.engine import Store
 from daemon.store.models import IncidentStatus
 from detectors.results import Finding

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from daemon.http.app import create_app
+from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState
 from daemon.http.server import HttpServer
-from daemon.metrics import DaemonMetrics
 from daemon.runtime.inflight import Lifecycle
 from daemon.store.engine import open_store
 from tests.conftest import POSTGRES_URL_VARIABLE

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from daemon.incidents import AUTO_RESOLVE_AFTER, observe
+from daemon.incidents.incidents import AUTO_RESOLVE_AFTER, observe
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import AuditEvent, Incident
 from detectors.results import DetectorResult, Finding

@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.incidents import IncidentPolicy, observe
-from daemon.lifecycle import TransitionRefused, change_status
-from daemon.routing import IncidentFacts, RouteDecision, route
-from daemon.silences import SilenceProblem, add_silence, expire_silence
+from daemon.incidents.incidents import IncidentPolicy, observe
+from daemon.incidents.lifecycle import TransitionRefused, change_status
+from daemon.incidents.routing import IncidentFacts, RouteDecision, route
+from daemon.incidents.silences import SilenceProblem, add_silence, expire_silence
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import AuditEvent, Incident, IncidentStatus
 from detectors.results import DetectorResult, Finding

@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlmodel import select
 
-from daemon.approvals import decide
 from daemon.config.models import WardenConfig
-from daemon.executor import execute_approved
-from daemon.scan import run_scan, sync_monitors
+from daemon.remediation.approvals import decide
+from daemon.remediation.executor import execute_approved
+from daemon.scan import sync_monitors
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import AuditEvent, Incident, PlaybookRun
+from tests.remediation_world import scan_then_plan
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -111,7 +112,7 @@ def test_a_missing_day_is_backfilled_with_a_marked_synthetic_partition(store, tm
             "params": {"seed": 4, "max_synthetic_share": 0.2},
         },
     )
-    report = run_scan(config, config.monitors[0], DAY + timedelta(days=10), store)
+    report = scan_then_plan(config, config.monitors[0], DAY + timedelta(days=10), store)
     assert report is not None and report.status == "alert", report
     run, incident, verified = _approve_and_execute(store, config, "missing_partition")
     assert incident.scope == {"partition": (DAY + timedelta(days=7)).isoformat()}
@@ -141,7 +142,7 @@ def test_an_emerged_category_gets_a_label_batch_of_its_rows(store, tmp_path):
             "params": {"batch_size": 20, "strategy": "drift_density"},
         },
     )
-    report = run_scan(config, config.monitors[0], DAY + timedelta(days=10), store)
+    report = scan_then_plan(config, config.monitors[0], DAY + timedelta(days=10), store)
     assert report is not None and report.status == "alert", report
     run, _, verified = _approve_and_execute(store, config, "category_emergence")
     assert verified.startswith("20 labelling tasks written to")

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import col, select
 
-from daemon.approvals import DecisionRefused, decide, expire_overdue
 from daemon.config.models import WardenConfig
-from daemon.incidents import IncidentPolicy, observe
+from daemon.incidents.incidents import IncidentPolicy, observe
+from daemon.remediation.approvals import DecisionRefused, decide, expire_overdue
 from daemon.store.audit import verify_audit_chain
 from daemon.store.models import Approval, AuditEvent, PlaybookRun
 from detectors.results import DetectorResult, Finding
@@ -204,7 +204,7 @@ def test_what_cannot_be_proposed_is_on_the_timeline(store, tmp_path):
 
 
 def test_proposals_expire_when_the_incident_resolves_or_is_closed(store, tmp_path):
-    from daemon.lifecycle import change_status
+    from daemon.incidents.lifecycle import change_status
     from daemon.store.models import IncidentStatus
 
     write_data(tmp_path / "data")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing
 
 from daemon.config.models import MONITOR_KINDS, MonitorConfig
-from daemon.routing import DEFAULT_ROUTES
+from daemon.incidents.routing import DEFAULT_ROUTES
 from daemon.scan.evaluators import EVALUATORS
 
 #: Every pattern the current detectors emit (DESIGN.md, "Failure patterns").

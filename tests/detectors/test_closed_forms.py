@@ -91,7 +91,7 @@ def test_the_scan_path_does_not_import_scipy_stats() -> None:
     # scipy.stats costs ~50 MB of memory and ~1 s at start; only the exact small-sample tests
     # (raw values) load it, when they run.
     probe = (
-        "import sys, daemon.scan, daemon.datasets, daemon.cli.app; "
+        "import sys, daemon.scan, daemon.scan.datasets, daemon.cli.app; "
         "print(sorted(m for m in ('scipy.stats', 'scipy.spatial') if m in sys.modules))"
     )
     repo_root = str(Path(daemon.__file__).resolve().parent.parent)

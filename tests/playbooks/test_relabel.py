@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from daemon.config.models import DatasetConfig
-from daemon.datasets import open_dataset
+from daemon.scan.datasets import open_dataset
 from playbooks.base import (
     DatasetLocation,
     IncidentView,

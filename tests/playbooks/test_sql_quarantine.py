@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 
 from daemon.config.models import DatasetConfig
-from daemon.datasets import open_dataset
+from daemon.scan.datasets import open_dataset
 from playbooks.base import DatasetLocation, IncidentView, PlanRefused, PlaybookContext
 from playbooks.quarantine import Quarantine, QuarantineParams, read_manifests
 from playbooks.sql_quarantine import windows_in_force

@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 
 from daemon.config.models import DatasetConfig
-from daemon.datasets import open_dataset
+from daemon.scan.datasets import open_dataset
 from playbooks.base import DatasetLocation, IncidentView, PlanRefused, PlaybookContext
 from playbooks.synthetic import SyntheticBackfill, SyntheticBackfillParams
 from playbooks.synthetic_reader import read_split

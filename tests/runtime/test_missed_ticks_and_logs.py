@@ -12,7 +12,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from sqlmodel import select
 
-from daemon.metrics import DaemonMetrics
+from daemon.http.metrics import DaemonMetrics
 from daemon.runtime.json_logs import JsonFormatter
 from daemon.runtime.missed_ticks import MissedTicks
 from daemon.scan.runner import claim_tick
@@ -89,13 +89,13 @@ def test_a_monitor_not_in_the_config_is_counted_but_opens_nothing(store: Store, 
 def test_json_log_lines_carry_ids_and_exceptions():
     formatter = JsonFormatter(identity="host:1:abcdef")
     record = logging.LogRecord(
-        "daemon.scheduler", logging.WARNING, __file__, 1, "%s: %s", ("a", "b"), None
+        "daemon.runtime.scheduler", logging.WARNING, __file__, 1, "%s: %s", ("a", "b"), None
     )
     record.monitor, record.tick, record.incident_id = "drift", "2025-01-09T00:00:00+00:00", 7
     line = json.loads(formatter.format(record))
     assert {k: v for k, v in line.items() if k != "ts"} == {
         "level": "warning",
-        "logger": "daemon.scheduler",
+        "logger": "daemon.runtime.scheduler",
         "message": "a: b",
         "identity": "host:1:abcdef",
         "monitor": "drift",

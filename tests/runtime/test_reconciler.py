@@ -13,11 +13,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from daemon.config.models import WardenConfig
-from daemon.runtime.instances import Claimant, new_identity, register
+from daemon.runtime.instances import register
 from daemon.runtime.reconciler import reconcile, resume_scans
 from daemon.scan.runner import claim_tick, run_scan, sync_monitors
 from daemon.store.audit import verify_audit_chain
 from daemon.store.engine import Store
+from daemon.store.identities import Claimant, new_identity
 from daemon.store.models import AuditEvent, DaemonInstance, Incident, Monitor, ScanRun
 from daemon.store.types import utcnow
 from tests.daemon.engine_cases import AT, START, events_table

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from daemon.approvals import decide
-from daemon.executor import execute_approved
+from daemon.remediation.approvals import decide
+from daemon.remediation.executor import execute_approved
 from daemon.slack.dispatcher import METADATA_EVENT, dispatch_once
 from daemon.slack.render import APPROVE_ACTION
 from daemon.store.models import OutboxMessage

@@ -14,13 +14,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 import daemon
 from daemon.store.engine import Store, open_store
 from daemon.store.errors import StoreError
 from daemon.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from daemon.store.models import ALL_TABLES, Incident, Monitor
+from daemon.store.models import ALL_TABLES, Incident, Monitor, ProposalRequest
 
 
 def _ignore_sqlite_empty_string_default(
@@ -94,7 +94,7 @@ def test_partial_unique_index_carries_its_condition(store: Store) -> None:
 
 
 def test_store_is_at_head_after_opening(store: Store) -> None:
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
     assert current_revision(store) == head_revision()
 
 
@@ -126,6 +126,56 @@ def test_upgrade_from_0001_keeps_incidents_and_backfills_last_checked(store_url:
         assert incident.false_alarm is False and incident.closed_at is None
         assert incident.route is None and incident.silenced_by is None
     store.close()
+
+
+def test_upgrade_to_0006_queues_routed_incidents_that_never_got_a_run(store_url: str) -> None:
+    """Before the proposal queue, a crash between a scan's commit and its planning left an
+    incident routed to a playbook with no run, forever: 0006 queues exactly those."""
+    store = open_store(store_url, migrate=False)
+    with store.connect() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+        connection.commit()
+    seen = datetime(2025, 1, 5, tzinfo=UTC)
+    routes = {
+        "stranded": ('{"playbook": "quarantine", "approval": "human"}', "open"),
+        "notify_only": ('{"playbook": null, "approval": "human"}', "open"),
+        "resolved": ('{"playbook": "quarantine", "approval": "human"}', "resolved"),
+        "has_run": ('{"playbook": "quarantine", "approval": "human"}', "acknowledged"),
+        "unrouted": ("null", "open"),
+    }
+    with store.connect() as connection:
+        for name, (route, status) in routes.items():
+            connection.execute(
+                text(
+                    "INSERT INTO incident (fingerprint, monitor, dataset, pattern, scope,"
+                    " severity, status, title, first_seen, last_seen, occurrences,"
+                    " clean_streak, evidence, last_checked_at, false_alarm, route)"
+                    " VALUES (:name, 'm', 'd', 'null_spike', '{}', 'warning', :status, :title,"
+                    " :seen, :seen, 1, 0, '{}', :seen, false, CAST(:route AS "
+                    + ("JSONB" if store.backend == "postgresql" else "TEXT")
+                    + "))"
+                ),
+                {"name": name, "title": name, "status": status, "seen": seen, "route": route},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO playbook_run (incident_id, playbook, params, plan, plan_hash,"
+                " origin, approval_policy, status, step_log, created_at, updated_at)"
+                " SELECT id, 'quarantine', '{}', '{}', 'h', 'rule', 'human', 'rejected', '[]',"
+                " :seen, :seen FROM incident WHERE fingerprint = 'has_run'"
+            ),
+            {"seen": seen},
+        )
+        connection.commit()
+    upgrade_to_head(store)
+    with store.session(readonly=True) as session:
+        queued = session.exec(
+            select(Incident.fingerprint, ProposalRequest.status).join(
+                ProposalRequest, col(ProposalRequest.incident_id) == Incident.id
+            )
+        ).all()
+    store.close()
+    assert queued == [("stranded", "pending")]
 
 
 def test_migrating_twice_is_a_no_op(store: Store, store_url: str) -> None:

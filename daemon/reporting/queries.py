@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from daemon.routing import RouteDecision, default_route
+from daemon.incidents.routing import RouteDecision, default_route
 from daemon.store.engine import Store
 from daemon.store.models import AuditEvent, Incident, IncidentStatus, RunStatus
 
@@ -30,6 +30,8 @@ AUDIT_ACTIONS = tuple(
             "run.taken_over",
             "run.step",
             "proposal.skipped",
+            "proposal.failed",
+            "proposal.taken_over",
             "silence.created",
             "silence.expired",
             "scan.completed",

@@ -1,46 +1,37 @@
-"""From a routed incident to a proposed playbook run: plan it, store the plan and its hash.
+"""From a routed incident to a proposed playbook run: the pieces every proposer shares.
 
-After a scan has recorded its incidents, every incident routed to a playbook and without an
-open run (proposed, approved or running) gets one: the playbook plans against the current
-state of the data, and the run stores the plan, its sha256 and the route's approval policy.
+`plan_for` asks the routed playbook for a plan against the current state of the data;
+`create_run` stores the plan, its sha256 and the route's approval policy as a proposed run.
 An `auto` policy approves it at once (recorded as the policy's approval); `human` and
 `two_person` wait for people (`warden approve`, Slack, HTTP). A playbook that cannot plan
 (nothing to quarantine, a table instead of files...) records why on the incident's timeline
-instead; a playbook that is not built yet is recorded the same way.
+instead (`note_skipped`); a playbook that is not built yet is recorded the same way.
 
-Planning reads the data (file sizes and checksums), so it runs in its own transaction after
-the scan's.
+Who plans when: routed incidents go through the proposal queue
+(`daemon.remediation.proposal_queue`); the agent through `daemon.agent.service`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
-from daemon.datasets import open_dataset
-from daemon.routing import RouteDecision
+from daemon.incidents.routing import RouteDecision
+from daemon.scan.datasets import open_dataset
 from daemon.store.audit import append_audit
-from daemon.store.engine import Store
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
-from daemon.store.types import utcnow
 from playbooks.base import (
     DatasetLocation,
     IncidentView,
     LabelStudioTarget,
     Plan,
-    PlanRefused,
     PlaybookContext,
 )
 from playbooks.registry import get_playbook
-
-log = logging.getLogger(__name__)
 
 #: Runs that still hold an incident's remediation: no second proposal while one exists.
 OPEN_RUN_STATUSES = (RunStatus.proposed, RunStatus.approved, RunStatus.running)
@@ -98,52 +89,6 @@ def plan_for(config: WardenConfig, incident: Incident, decision: RouteDecision) 
     return playbook.plan(
         incident_view(incident), params, playbook_context(config, incident.dataset)
     )
-
-
-def propose_for_incidents(
-    store: Store, config: WardenConfig, incident_ids: Iterable[int], *, actor: str = "router"
-) -> list[int]:
-    """Propose runs for the given incidents (those routed by this scan) where due; returns
-    the new run ids."""
-    proposed = []
-    for incident_id in incident_ids:
-        try:
-            with store.session() as session:
-                run = _propose(session, config, incident_id, actor)
-                if run is not None:
-                    proposed.append(run.id or 0)
-        except Exception as error:
-            log.exception("planning a remediation for incident %s failed", incident_id)
-            with store.session() as session:
-                _note(
-                    session,
-                    incident_id,
-                    actor,
-                    f"planning failed: {type(error).__name__}: {error}",
-                )
-    return proposed
-
-
-def _propose(
-    session: Session, config: WardenConfig, incident_id: int, actor: str
-) -> PlaybookRun | None:
-    incident = session.exec(
-        select(Incident).where(Incident.id == incident_id).with_for_update()
-    ).first()
-    if incident is None or incident.route is None or incident.silenced_by is not None:
-        return None
-    decision = RouteDecision.from_dict(incident.route)
-    if decision.playbook is None or _has_open_run(session, incident_id):
-        return None
-    if not _is_registered(decision.playbook):
-        _note(session, incident_id, actor, f"playbook {decision.playbook} is not available yet")
-        return None
-    try:
-        plan = plan_for(config, incident, decision)
-    except PlanRefused as error:
-        _note(session, incident_id, actor, f"{decision.playbook} cannot plan: {error}")
-        return None
-    return create_run(session, incident_id, plan, decision.approval, actor=actor)
 
 
 def create_run(
@@ -210,7 +155,7 @@ def create_run(
     return run
 
 
-def _has_open_run(session: Session, incident_id: int) -> bool:
+def has_open_run(session: Session, incident_id: int) -> bool:
     return (
         session.exec(
             select(PlaybookRun.id).where(
@@ -222,7 +167,7 @@ def _has_open_run(session: Session, incident_id: int) -> bool:
     )
 
 
-def _is_registered(name: str) -> bool:
+def is_registered(name: str) -> bool:
     try:
         get_playbook(name)
     except KeyError:
@@ -230,7 +175,7 @@ def _is_registered(name: str) -> bool:
     return True
 
 
-def _note(session: Session, incident_id: int, actor: str, reason: str) -> None:
+def note_skipped(session: Session, incident_id: int, actor: str, reason: str) -> None:
     append_audit(
         session,
         actor=actor,
@@ -238,43 +183,4 @@ def _note(session: Session, incident_id: int, actor: str, reason: str) -> None:
         entity_type="incident",
         entity_id=str(incident_id),
         payload={"reason": reason},
-    )
-
-
-def expire_proposals(session: Session, incident_id: int, *, actor: str, reason: str) -> list[int]:
-    """Expire the incident's undecided proposals (it resolved or was closed): nobody should
-    approve a repair of a problem that is gone. Approved or running runs are left alone."""
-    runs = session.exec(
-        select(PlaybookRun)
-        .where(PlaybookRun.incident_id == incident_id, PlaybookRun.status == RunStatus.proposed)
-        .with_for_update()
-    ).all()
-    for run in runs:
-        set_run_status(session, run, RunStatus.expired, actor=actor, reason=reason)
-    return [run.id or 0 for run in runs]
-
-
-def set_run_status(
-    session: Session,
-    run: PlaybookRun,
-    status: RunStatus,
-    *,
-    actor: str,
-    reason: str | None,
-    steps: list[dict[str, Any]] | None = None,
-) -> None:
-    """Change a run's status, audited in the caller's transaction; a finished run's audit
-    event carries its step log (every step applied and undone)."""
-    previous, run.status, run.updated_at = run.status, status.value, utcnow()
-    session.add(run)
-    payload: dict[str, Any] = {"from": previous, "to": status.value, "reason": reason}
-    if steps is not None:
-        payload["steps"] = steps
-    append_audit(
-        session,
-        actor=actor,
-        action=f"run.{status.value}",
-        entity_type="playbook_run",
-        entity_id=str(run.id),
-        payload=payload,
     )

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from daemon.proposals import expire_proposals
 from daemon.store.audit import append_audit
 from daemon.store.models import Incident, IncidentStatus
+from daemon.store.run_status import expire_proposals
 from daemon.store.types import utcnow
 
 S = IncidentStatus

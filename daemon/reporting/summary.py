@@ -37,7 +37,7 @@ from sqlmodel import col, select
 from daemon.store.engine import Store
 from daemon.store.models import ACTIVE_INCIDENT_STATUSES, AuditEvent, Incident, PlaybookRun
 
-#: Who resolves an incident when clean scans do (see `daemon.incidents.observe`).
+#: Who resolves an incident when clean scans do (see `daemon.incidents.incidents.observe`).
 SCANNER_ACTOR = "scanner"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.proposals import playbook_context
+from daemon.remediation.proposals import playbook_context
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import Incident, PlaybookRun, RunStatus

@@ -35,9 +35,9 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
-from daemon.lifecycle import change_status
-from daemon.proposals import playbook_context, set_run_status
-from daemon.run_worker import ApplyFailed, ClaimLost, apply_in_child
+from daemon.incidents.lifecycle import change_status
+from daemon.remediation.proposals import playbook_context
+from daemon.remediation.run_worker import ApplyFailed, ClaimLost, apply_in_child
 from daemon.scan.evaluators import ScanContext
 from daemon.scan.runner import evaluate
 from daemon.store.audit import append_audit
@@ -50,6 +50,7 @@ from daemon.store.models import (
     PlaybookRun,
     RunStatus,
 )
+from daemon.store.run_status import set_run_status
 from daemon.store.types import utcnow
 from detectors.results import Status
 from playbooks.base import Plan, Playbook, PlaybookContext

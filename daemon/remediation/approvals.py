@@ -24,11 +24,12 @@ from typing import Literal
 from sqlmodel import Session, select
 
 from daemon.config.models import WardenConfig
-from daemon.proposals import create_run, plan_for, set_run_status
-from daemon.routing import RouteDecision
+from daemon.incidents.routing import RouteDecision
+from daemon.remediation.proposals import create_run, plan_for
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
+from daemon.store.run_status import set_run_status
 from daemon.store.types import utcnow
 from playbooks.base import Plan, PlanRefused
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from daemon.queries import proposed_action
+from daemon.reporting.queries import proposed_action
 from daemon.store.models import AuditEvent, Incident
 
 #: Chart size in CSS pixels; the bars stand on a baseline above the label row.

@@ -8,9 +8,11 @@ fingerprint is active (a partial unique index); a repeated detection updates it;
 `AUTO_RESOLVE_AFTER` consecutive clean scans it resolves; a later detection opens a new
 incident linked to the resolved one.
 
-When an incident opens, it is routed (`daemon.routing.route`) and the decision is stored on
-it; unless a silence or maintenance window covers the detection, in which case the incident
-records which one and is routed by the first detection after the silence ends.
+When an incident opens, it is routed (`daemon.incidents.routing.route`) and the decision is
+stored on it; unless a silence or maintenance window covers the detection, in which case the
+incident records which one and is routed by the first detection after the silence ends. A
+route to a playbook also records a `ProposalRequest` in the same transaction; planning it is
+remediation's job (`daemon.remediation.proposal_queue`), never the scan's.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from daemon.config.routing import MaintenanceWindow, RouteConfig
-from daemon.proposals import expire_proposals
-from daemon.routing import IncidentFacts, route
-from daemon.silences import covering_silence
+from daemon.incidents.routing import IncidentFacts, route
+from daemon.incidents.silences import covering_silence
 from daemon.store.audit import append_audit
-from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, IncidentStatus
+from daemon.store.models import (
+    ACTIVE_INCIDENT_STATUSES,
+    Incident,
+    IncidentStatus,
+    ProposalRequest,
+)
+from daemon.store.run_status import expire_proposals
 from detectors.results import DetectorResult, Finding, Status
 
 if TYPE_CHECKING:
@@ -240,6 +247,10 @@ def _silence_or_route(
         entity_id=str(incident.id),
         payload={**decision.to_dict(), "at": at.isoformat()},
     )
+    if decision.playbook is not None:
+        # Planning reads the data and may take minutes: it is not done here, on the scan's
+        # path, but recorded in the same transaction, so a crash cannot lose it.
+        session.add(ProposalRequest(incident_id=incident.id or 0))
     return True
 
 

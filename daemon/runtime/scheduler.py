@@ -10,7 +10,8 @@ Ticks that could not run (late, the previous scan still running, failed) are cou
 open a `missed_ticks` incident when they add up (`daemon.runtime.missed_ticks`). Every
 `HEARTBEAT_SECONDS` the daemon refreshes its row in `daemon_instance` (and the heartbeat
 file, when given); every `RECONCILE_EVERY_SECONDS`, and at start, it resumes what dead
-daemons left (`daemon.runtime.reconciler`).
+daemons left (`daemon.runtime.reconciler`). Every `PLAN_EVERY_SECONDS`, and at start, it
+plans the proposals that scans queued (`daemon.runtime.planning_job`): ticks never plan.
 """
 
 from __future__ import annotations
@@ -33,14 +34,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon.approvals import expire_overdue
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.config.runtime import HEARTBEAT_SECONDS
-from daemon.executor import execute_approved
-from daemon.metrics import DaemonMetrics
+from daemon.http.metrics import DaemonMetrics
+from daemon.remediation.approvals import expire_overdue
+from daemon.remediation.executor import execute_approved
 from daemon.runtime.inflight import Lifecycle
 from daemon.runtime.instances import beat, revive
 from daemon.runtime.missed_ticks import MissedTicks
+from daemon.runtime.planning_job import PLAN_EVERY_SECONDS, PlanningJob
 from daemon.runtime.reconciler import RECONCILE_EVERY_SECONDS, reconcile, resume_scans
 from daemon.scan import run_scan, sync_monitors
 from daemon.store.engine import Store
@@ -181,6 +183,16 @@ def build_scheduler(
         id="execute-approved-runs",
         coalesce=True,
         max_instances=1,
+    )
+
+    scheduler.add_job(
+        PlanningJob(store, config, identity, lifecycle).run,
+        IntervalTrigger(seconds=PLAN_EVERY_SECONDS),
+        executor="housekeeping",
+        id="plan-proposals",
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(UTC),  # what a crash left queued is planned at start
     )
 
     def reconcile_now() -> None:
