@@ -1,9 +1,15 @@
 """Relabel batch: pick up to N rows of the affected window for people to label.
 
-The plan reads the incident's current window (and, for `drift_density`, its reference
-window), chooses rows with a seeded strategy (`selection.py`) and lists their row ids, so
-the approval binds to exactly those rows. Applying writes, under
-`<work_root>/relabel/incident-<id>/batch-<batch>/`:
+The plan is made where the data lives (`engine_rows.py`, `selection.py`,
+`label_issues.py`): the engine gives every row of the incident's current window an id
+and a seeded random key, scores and orders the rows by the strategy, and returns at most
+`batch_size` row ids (plus aggregates such as bin counts). Python never holds the window,
+so the plan's memory is bounded by `batch_size`, not by the window's rows. The plan lists
+the row ids, so the approval binds to exactly those rows; the same data and seed give
+byte-identical ids, tasks and manifest on DuckDB, PostgreSQL and Spark.
+
+Applying fetches only the planned rows (the row id `isin` the plan's ids) and writes,
+under `<work_root>/relabel/incident-<id>/batch-<batch>/`:
 
 - `tasks.jsonl`: one Label Studio task per line, `{"data": {...row..., "warden_row_id",
   "warden_batch"}, "meta": {...why it was chosen...}}` (import it into a project as JSON);
@@ -27,10 +33,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
-from pydantic import Field
+import ibis.expr.types as ir
+from pydantic import Field, model_validator
 
+from detectors.profiling import window_filter
 from playbooks.base import (
     IncidentView,
     Plan,
@@ -41,23 +47,27 @@ from playbooks.base import (
     PlaybookParams,
     Verification,
 )
+from playbooks.engine_rows import ROW_ID, check_columns, fetch_rows, seeded_key, with_row_ids
 from playbooks.files import sha256_of, write_durably
+from playbooks.label_issues import select_label_issues
 from playbooks.label_studio import import_batch_once
 from playbooks.registry import register
 from playbooks.selection import (
+    SEED_KEY,
     Selection,
     select_drift_dense,
     select_stratified,
     select_uncertain,
 )
-from playbooks.window_rows import ROW_ID, json_value, read_window
+from playbooks.window_rows import window_bounds
 
 TASKS, MANIFEST, RECEIPT = "tasks.jsonl", "manifest.json", "label_studio.json"
 
 
 class RelabelParams(PlaybookParams):
-    strategy: Literal["uncertainty", "drift_density", "stratified"] = Field(
-        "drift_density", description="How rows are chosen (see playbooks/selection.py)."
+    strategy: Literal["uncertainty", "drift_density", "stratified", "label_issues"] = Field(
+        "drift_density",
+        description="How rows are chosen (see playbooks/selection.py and label_issues.py).",
     )
     batch_size: int = Field(200, ge=1, le=10_000, description="Rows to select, at most.")
     seed: int = Field(0, ge=0, description="Seed of every random choice: same seed, same rows.")
@@ -71,7 +81,14 @@ class RelabelParams(PlaybookParams):
         None, description="A column unique per row, used as the row id (default: content hash)."
     )
     probability_columns: tuple[str, ...] = Field(
-        (), description="Class probability columns, for `uncertainty` on multi-class models."
+        (),
+        description="Class probability columns (one per class, each in [0, 1]), for "
+        "`uncertainty` on multi-class models and for `label_issues`.",
+    )
+    class_values: tuple[str, ...] = Field(
+        (),
+        description="For `label_issues`: the label value (as text) of each probability "
+        "column, in the same order as probability_columns.",
     )
     stratify_by: str | None = Field(
         None, description="Column whose values are the strata of `stratified` (default: time)."
@@ -80,8 +97,26 @@ class RelabelParams(PlaybookParams):
         1_000_000,
         ge=1,
         le=50_000_000,
-        description="Refuse to plan over a window of more rows than this (memory bound).",
+        description="Deprecated and ignored: the plan runs in the engine and holds at most "
+        "batch_size rows, whatever the window's size. Still accepted so configs load.",
     )
+
+    @model_validator(mode="after")
+    def _classes_match_columns(self) -> RelabelParams:
+        if self.class_values and len(self.class_values) != len(self.probability_columns):
+            raise ValueError(
+                f"class_values names {len(self.class_values)} classes but "
+                f"probability_columns has {len(self.probability_columns)} columns; give one "
+                "class value per probability column, in the same order"
+            )
+        if len(set(self.class_values)) != len(self.class_values):
+            raise ValueError("class_values must not repeat a class")
+        if self.strategy == "label_issues" and len(self.class_values) < 2:
+            raise ValueError(
+                "the label_issues strategy needs probability_columns and class_values "
+                "(one class per column, at least two)"
+            )
+        return self
 
 
 def batch_folder(context: PlaybookContext, incident_id: int, batch: str) -> Path:
@@ -95,8 +130,22 @@ class RelabelBatch(Playbook):
 
     name = "relabel_batch"
     Params = RelabelParams
-    example_params = ({}, {"strategy": "stratified", "batch_size": 50, "seed": 7})
-    invalid_params = ({"batch_size": 0}, {"strategy": "random"}, {"unknown": 1})
+    example_params = (
+        {},
+        {"strategy": "stratified", "batch_size": 50, "seed": 7},
+        {
+            "strategy": "label_issues",
+            "probability_columns": ["p_cat", "p_dog"],
+            "class_values": ["cat", "dog"],
+        },
+    )
+    invalid_params = (
+        {"batch_size": 0},
+        {"strategy": "random"},
+        {"unknown": 1},
+        {"strategy": "label_issues", "probability_columns": ["p_cat", "p_dog"]},
+        {"probability_columns": ["p_cat", "p_dog"], "class_values": ["cat"]},
+    )
     resolves_incident = False
 
     def plan(
@@ -104,18 +153,25 @@ class RelabelBatch(Playbook):
     ) -> Plan:
         assert isinstance(params, RelabelParams)
         window = incident.windows.get("current") or {}
+        start, end = window_bounds(window)
         columns = self._scored_columns(incident, params, context)
-        current = read_window(
-            context,
-            window,
-            columns=None,
-            id_column=params.id_column,
-            max_rows=params.max_window_rows,
-        )
-        if current.empty:
-            raise PlanRefused(f"the window of incident {incident.id} holds no rows to label")
-        selection = self._select(incident, params, context, current, columns)
-        row_ids = [str(current[ROW_ID].iloc[p]) for p in selection.positions]
+        time_column = context.dataset.time_column
+        with context.source() as source:
+            names = [*columns, time_column, params.id_column]
+            check_columns(source.table, names, context.dataset.name)
+            current = window_filter(source.table, time_column, start, end)
+            rows_in_window = int(current.count().execute())
+            if rows_in_window == 0:
+                raise PlanRefused(f"the window of incident {incident.id} holds no rows to label")
+            keyed = with_row_ids(current, params.id_column)
+            keyed = keyed.mutate(**{SEED_KEY: seeded_key(keyed[ROW_ID], params.seed)})
+            selection = self._select(incident, params, context, source.table, keyed, columns)
+        row_ids = list(selection.row_ids)
+        if not row_ids:
+            raise PlanRefused(
+                f"the {params.strategy} strategy finds no row to label in the window of "
+                f"incident {incident.id}"
+            )
         batch = _batch_id(incident.id, params, row_ids)
         folder = batch_folder(context, incident.id, batch)
         steps = [
@@ -126,7 +182,7 @@ class RelabelBatch(Playbook):
                     "strategy": params.strategy,
                     "seed": params.seed,
                     "window": {"start": window["start"], "end": window["end"]},
-                    "rows_in_window": len(current),
+                    "rows_in_window": rows_in_window,
                     "columns_scored": columns,
                     "row_ids": row_ids,
                     "scores": [round(score, 6) for score in selection.scores],
@@ -154,7 +210,7 @@ class RelabelBatch(Playbook):
             incident_id=incident.id,
             params=params.model_dump(mode="json"),
             summary=(
-                f"Select {len(row_ids)} of the {len(current):,} rows of dataset "
+                f"Select {len(row_ids)} of the {rows_in_window:,} rows of dataset "
                 f"{context.dataset.name!r} in {window['start']} .. {window['end']} by "
                 f"{params.strategy} (seed {params.seed}) for labelling under guidelines "
                 f"{params.guideline_version}; write them as tasks to {folder / TASKS}{where}. "
@@ -251,6 +307,13 @@ class RelabelBatch(Playbook):
                     "score; use the stratified strategy"
                 )
             return list(incident.columns)
+        if params.strategy == "label_issues":
+            if not context.dataset.label_column:
+                raise PlanRefused(
+                    f"dataset {context.dataset.name!r} has no label column (`roles.label`), "
+                    "so label_issues has no given labels to check"
+                )
+            return [context.dataset.label_column, *params.probability_columns]
         if params.strategy == "uncertainty":
             if params.probability_columns:
                 return list(params.probability_columns)
@@ -262,31 +325,32 @@ class RelabelBatch(Playbook):
         incident: IncidentView,
         params: RelabelParams,
         context: PlaybookContext,
-        current: pd.DataFrame,
+        table: ir.Table,
+        keyed: ir.Table,
         columns: list[str],
     ) -> Selection:
-        rng = np.random.default_rng(params.seed)
-        tie_keys = rng.random(len(current))
         if params.strategy == "uncertainty":
             return select_uncertain(
-                current,
+                keyed,
                 params.batch_size,
-                tie_keys,
                 prediction_column=context.dataset.prediction_column,
                 probability_columns=params.probability_columns,
             )
         if params.strategy == "drift_density":
-            reference = read_window(
-                context,
-                incident.windows.get("reference") or {},
-                columns=columns,
-                max_rows=params.max_window_rows,
+            start, end = window_bounds(incident.windows.get("reference") or {})
+            reference = window_filter(table, context.dataset.time_column, start, end)
+            return select_drift_dense(keyed, reference, columns, params.batch_size)
+        if params.strategy == "label_issues":
+            return select_label_issues(
+                keyed,
+                params.batch_size,
+                label_column=context.dataset.label_column,
+                probability_columns=params.probability_columns,
+                class_values=params.class_values,
             )
-            return select_drift_dense(current, reference, columns, params.batch_size, tie_keys)
         return select_stratified(
-            current,
+            keyed,
             params.batch_size,
-            rng,
             stratify_by=params.stratify_by,
             time_column=context.dataset.time_column,
         )
@@ -294,15 +358,12 @@ class RelabelBatch(Playbook):
     def _tasks(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         select, tasks_step = plan.steps[0], plan.steps[1]
         params = RelabelParams.model_validate(plan.params)
-        current = read_window(
-            context,
-            select.details["window"],
-            id_column=params.id_column,
-            max_rows=params.max_window_rows,
-        )
-        by_id = current.set_index(ROW_ID, drop=False)
         wanted = select.details["row_ids"]
-        gone = [row_id for row_id in wanted if row_id not in by_id.index]
+        start, end = window_bounds(select.details["window"])
+        with context.source() as source:
+            current = window_filter(source.table, context.dataset.time_column, start, end)
+            by_id = fetch_rows(current, params.id_column, wanted)
+        gone = [row_id for row_id in wanted if row_id not in by_id]
         if gone:
             raise RuntimeError(
                 f"{len(gone)} of the {len(wanted)} planned rows are no longer in the window "
@@ -310,7 +371,7 @@ class RelabelBatch(Playbook):
             )
         tasks = []
         for row_id, score in zip(wanted, select.details["scores"], strict=True):
-            row = {str(k): json_value(v) for k, v in by_id.loc[row_id].items()}
+            row = dict(by_id[row_id])
             row["warden_batch"] = tasks_step.details["batch"]
             tasks.append(
                 {

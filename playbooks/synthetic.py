@@ -1,12 +1,19 @@
 """Synthetic backfill: generate rows for a missing (or thin) partition, kept apart and marked.
 
 For a `missing_partition` or `volume_drop` incident, the plan fits a Gaussian copula
-(`copula.py`) on the `reference_buckets` buckets before the partition and decides how many
-rows to generate: the median rows per non-empty reference bucket (missing partition) or
-the shortfall against the usual volume (volume drop), or `rows` when given. The count is
+(`copula.py`) on the `reference_buckets` buckets before the partition, planned where the
+data lives (`synthetic_fit.py`): engine counts and category frequencies over the whole
+reference plus a seeded, bounded sample (`sample_rows`, default 50,000) drawn by the engine,
+so a 10M-row reference plans in seconds and memory is bounded by the sample. It decides how
+many rows to generate: the median rows per non-empty reference bucket (missing partition)
+or the shortfall against the usual volume (volume drop), or `rows` when given. The count is
 then capped so that synthetic rows stay at most `max_synthetic_share` (default 10%) of the
 `training_window` that ends with the partition, counting synthetic rows already written for
 other incidents.
+
+Identifier columns (the entity column, `id_column`, unique keys: `synthetic_ids.py`) are
+never modelled: generated rows get fresh ids that no real row has (`syn-<incident>-<seed>-<n>`
+for strings, negative numbers for integers), and verification leaves them out.
 
 Applying writes one Parquet file, `<work_root>/synthetic/<dataset>/partition=<start>/
 incident-<id>.parquet`, and its manifest `incident-<id>.manifest.json`. It is outside the
@@ -16,10 +23,11 @@ time) and never to evaluation splits. Every row carries its provenance: `is_synt
 `synthetic_generator`, `synthetic_generator_version`, `synthetic_seed`,
 `synthetic_incident_id`.
 
-`verify` runs Warden's drift detector between the generated rows and the reference rows:
-the backfill is verified when no column drifts. `rollback` moves the file into
-`rolled-back/` beside it (nothing is deleted). A backfill does not bring the real data
-back, so a verified run hands the incident back to a person.
+`verify` runs Warden's drift detector between the generated rows and the seeded reference
+sample (identifiers left out): the backfill is verified when no column drifts and no real
+row has taken one of the fresh ids. `rollback` moves the file into `rolled-back/` beside it
+(nothing is deleted). A backfill does not bring the real data back, so a verified run hands
+the incident back to a person.
 
 >>> SyntheticBackfillParams().max_synthetic_share
 0.1
@@ -30,18 +38,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from detectors.params import Duration
-from detectors.sources.discovery import discover_files
-from detectors.sources.errors import SourceError
+from detectors.profiling import window_filter
 from detectors.timeparse import parse_duration, parse_instant
 from playbooks.base import (
     IncidentView,
@@ -53,18 +62,23 @@ from playbooks.base import (
     PlaybookParams,
     Verification,
 )
-from playbooks.copula import GENERATOR, GENERATOR_VERSION, fit, sample
+from playbooks.copula import GENERATOR, GENERATOR_VERSION, sample
+from playbooks.engine_rows import ROW_ID
 from playbooks.files import move_file, sha256_of, write_durably
 from playbooks.registry import register
 from playbooks.synthetic_drift import drifted_columns
+from playbooks.synthetic_files import hive_keys, manifest_path, manifest_text, partition_folder
+from playbooks.synthetic_fit import ReferenceFit, fit_reference
+from playbooks.synthetic_ids import fresh_ids, fresh_values, still_fresh
 from playbooks.synthetic_reader import PROVENANCE, synthetic_files, synthetic_rows_between
-from playbooks.window_rows import read_window
 
 PATTERNS = ("missing_partition", "volume_drop")
 
 
 class SyntheticBackfillParams(PlaybookParams):
-    seed: int = Field(0, ge=0, description="Seed of the generator: same seed, same rows.")
+    seed: int = Field(
+        0, ge=0, description="Seed of the sample and the generator: same seed, same rows."
+    )
     rows: int | None = Field(
         None, ge=1, le=1_000_000, description="Rows to generate (default: the usual volume)."
     )
@@ -84,19 +98,26 @@ class SyntheticBackfillParams(PlaybookParams):
     columns: tuple[str, ...] = Field(
         (), description="Columns to generate (default: every column but the time column)."
     )
-    max_reference_rows: int = Field(
-        1_000_000, ge=30, le=50_000_000, description="Refuse to fit on more rows than this."
+    sample_rows: int = Field(
+        50_000,
+        ge=30,
+        le=1_000_000,
+        description="Rows of the seeded engine sample the generator's quantiles and "
+        "correlations are fitted on (default 50,000); bounds the plan's memory.",
     )
-
-
-def manifest_path(target: Path) -> Path:
-    """`incident-7.parquet` -> `incident-7.manifest.json`, beside it."""
-    return target.with_name(target.stem + ".manifest.json")
-
-
-def partition_folder(context: PlaybookContext, start: datetime) -> Path:
-    stamp = start.strftime("%Y-%m-%dT%H-%M-%SZ")
-    return context.work_root / "synthetic" / context.dataset.name / f"partition={stamp}"
+    id_column: str | None = Field(
+        None,
+        description="A unique row id column: names the sample's rows and gets fresh ids "
+        "(default: content hashes name the rows).",
+    )
+    max_reference_rows: int = Field(
+        1_000_000,
+        ge=30,
+        le=50_000_000,
+        description="Deprecated and ignored: the reference is no longer read whole, so "
+        "its size does not bound a plan (`sample_rows` bounds memory). Still accepted so "
+        "existing configs load.",
+    )
 
 
 @register
@@ -107,7 +128,12 @@ class SyntheticBackfill(Playbook):
     name = "synthetic_backfill"
     Params = SyntheticBackfillParams
     example_params = ({}, {"seed": 3, "rows": 500, "max_synthetic_share": 0.05})
-    invalid_params = ({"max_synthetic_share": 0.9}, {"rows": 0}, {"unknown": 1})
+    invalid_params = (
+        {"max_synthetic_share": 0.9},
+        {"rows": 0},
+        {"sample_rows": 10},
+        {"unknown": 1},
+    )
     resolves_incident = False
 
     def plan(
@@ -120,32 +146,31 @@ class SyntheticBackfill(Playbook):
             "start": (start - params.reference_buckets * bucket).isoformat(),
             "end": start.isoformat(),
         }
-        reference = read_window(
-            context,
-            reference_window,
-            columns=list(params.columns) or None,
-            max_rows=params.max_reference_rows,
-        )
-        columns = self._columns(reference, params, context)
-        if len(reference) < 30:
-            raise PlanRefused(
-                f"the {params.reference_buckets} bucket(s) before {start.isoformat()} hold "
-                f"{len(reference)} rows; the generator needs at least 30 to learn from"
-            )
-        wanted, basis = self._wanted_rows(incident, finding, params, reference, context, bucket)
         window_start = end - params.training_window
-        real = self._real_rows(context, window_start, end)
-        others = synthetic_rows_between(context, window_start, end, exclude_incident=incident.id)
-        # n / (real + others + n) <= share, solved for n.
-        share = params.max_synthetic_share
-        allowed = int((share * (real + others) - others) // (1 - share))
-        if allowed < 1:
-            raise PlanRefused(
-                f"the training window {window_start.isoformat()} .. {end.isoformat()} holds "
-                f"{real:,} real and {others:,} synthetic rows; any more synthetic rows would "
-                f"exceed max_synthetic_share={share:g}"
+        with context.source() as source:
+            columns = self._columns(source.table, params, context)
+            fitted = self._fit(source.table, context, reference_window, bucket, columns, params)
+            wanted, basis = self._wanted_rows(incident, finding, params, fitted)
+            real = self._real_rows(source.table, context, window_start, end)
+            others = synthetic_rows_between(
+                context, window_start, end, exclude_incident=incident.id
             )
-        rows = min(wanted, allowed)
+            # n / (real + others + n) <= share, solved for n.
+            share = params.max_synthetic_share
+            allowed = int((share * (real + others) - others) // (1 - share))
+            if allowed < 1:
+                raise PlanRefused(
+                    f"the training window {window_start.isoformat()} .. {end.isoformat()} "
+                    f"holds {real:,} real and {others:,} synthetic rows; any more synthetic "
+                    f"rows would exceed max_synthetic_share={share:g}"
+                )
+            rows = min(wanted, allowed)
+            identifiers = {
+                name: fresh_ids(
+                    source.table, name, reason, incident_id=incident.id, seed=params.seed, rows=rows
+                )
+                for name, reason in sorted(fitted.identifiers.items())
+            }
         target = partition_folder(context, start) / f"incident-{incident.id}.parquet"
         generate = PlanStep(
             "generate",
@@ -156,14 +181,22 @@ class SyntheticBackfill(Playbook):
                 "rows_basis": basis,
                 "capped": rows < wanted,
                 "partition": {"start": start.isoformat(), "end": end.isoformat()},
-                "reference": {**reference_window, "rows": len(reference)},
+                "reference": {**reference_window, "rows": fitted.rows},
+                "sample": {
+                    "rows": len(fitted.sample),
+                    "limit": params.sample_rows,
+                    "row_ids": f"column {params.id_column}" if params.id_column else "content hash",
+                },
                 "training_window": {
                     "start": window_start.isoformat(),
                     "real_rows": real,
                     "other_synthetic_rows": others,
                     "max_synthetic_share": share,
                 },
-                "columns": columns,
+                "columns": list(fitted.modelled),
+                "identifiers": identifiers,
+                "generated_columns": columns,
+                "fit_sha256": fitted.model.fingerprint(),
                 "seed": params.seed,
                 "generator": GENERATOR,
                 "generator_version": GENERATOR_VERSION,
@@ -173,6 +206,7 @@ class SyntheticBackfill(Playbook):
         capped = (
             f" (capped from {wanted:,} by max_synthetic_share={share:g})" if rows < wanted else ""
         )
+        fresh = f"; fresh ids in {', '.join(identifiers)}" if identifiers else ""
         return Plan(
             playbook=self.name,
             incident_id=incident.id,
@@ -180,8 +214,9 @@ class SyntheticBackfill(Playbook):
             summary=(
                 f"Generate {rows:,} synthetic rows{capped} for dataset {context.dataset.name!r}'s "
                 f"partition {start.isoformat()} .. {end.isoformat()} with a {GENERATOR} "
-                f"(v{GENERATOR_VERSION}, seed {params.seed}) fitted on {len(reference):,} rows "
-                f"of the {params.reference_buckets} bucket(s) before it; write them to {target}, "
+                f"(v{GENERATOR_VERSION}, seed {params.seed}) fitted on the {fitted.rows:,} rows "
+                f"of the {params.reference_buckets} bucket(s) before it (engine counts and a "
+                f"seeded sample of {len(fitted.sample):,} rows){fresh}; write them to {target}, "
                 "outside the dataset, marked is_synthetic, for training splits only."
             ),
             steps=(generate, manifest),
@@ -206,7 +241,7 @@ class SyntheticBackfill(Playbook):
         )
         write_durably(
             Path(manifest_step.target),
-            _manifest(plan, "written", hashlib.sha256(content).hexdigest()),
+            manifest_text(plan, "written", hashlib.sha256(content).hexdigest()),
         )
         return [
             generated,
@@ -214,30 +249,38 @@ class SyntheticBackfill(Playbook):
         ]
 
     def verify(self, plan: Plan, context: PlaybookContext) -> Verification:
-        generate = plan.steps[0]
-        target = Path(generate.target)
+        details = plan.steps[0].details
+        target = Path(plan.steps[0].target)
         if not target.exists():
             return Verification(False, f"{target} is missing")
         generated = pq.read_table(target).to_pandas()
-        if len(generated) != generate.details["rows"]:
+        if len(generated) != details["rows"]:
             return Verification(
-                False, f"{target} holds {len(generated)} rows, not {generate.details['rows']}"
+                False, f"{target} holds {len(generated)} rows, not {details['rows']}"
             )
-        reference = read_window(
-            context,
-            generate.details["reference"],
-            columns=generate.details["columns"],
-            max_rows=plan.params["max_reference_rows"],
+        with context.source() as source:
+            fitted = self._refit(plan, source.table, context)
+            taken = [
+                name
+                for name, spec in details["identifiers"].items()
+                if not still_fresh(source.table, name, spec, len(generated))
+            ]
+        if taken:
+            return Verification(
+                False, f"real rows now carry some of the generated ids in {', '.join(taken)}"
+            )
+        drifted = drifted_columns(
+            fitted.sample, generated, details["columns"], identifiers=list(details["identifiers"])
         )
-        drifted = drifted_columns(reference, generated, generate.details["columns"])
         if drifted:
             return Verification(
                 False, f"the generated rows drift from the reference in {', '.join(drifted)}"
             )
         return Verification(
             True,
-            f"{len(generated):,} synthetic rows written to {target}; no column drifts from "
-            "the reference",
+            f"{len(generated):,} synthetic rows written to {target}; their ids are fresh "
+            f"and, against a seeded sample of {len(fitted.sample):,} reference rows, no column "
+            "drifts from the reference",
         )
 
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
@@ -253,7 +296,7 @@ class SyntheticBackfill(Playbook):
         manifest = Path(manifest_step.target)
         if manifest.exists():
             current = json.loads(manifest.read_text())
-            write_durably(manifest, _manifest(plan, "rolled back", current.get("sha256")))
+            write_durably(manifest, manifest_text(plan, "rolled back", current.get("sha256")))
             log.append({"action": "write_manifest", "target": str(manifest)})
         return log
 
@@ -278,19 +321,72 @@ class SyntheticBackfill(Playbook):
         return parse_instant(partition), parse_duration(bucket), finding
 
     def _columns(
-        self, reference: pd.DataFrame, params: SyntheticBackfillParams, context: PlaybookContext
+        self, table: ir.Table, params: SyntheticBackfillParams, context: PlaybookContext
     ) -> list[str]:
-        skip = {context.dataset.time_column, "warden_row_id", *PROVENANCE, *_hive_keys(context)}
-        return [str(c) for c in reference.columns if c not in skip]
+        """The columns generated rows have (besides time and provenance), dataset order."""
+        available = list(table.schema().names)
+        named = [*params.columns, *([params.id_column] if params.id_column else [])]
+        unknown = [name for name in named if name not in available]
+        if unknown:
+            raise PlanRefused(
+                f"dataset {context.dataset.name!r} has no column(s) {', '.join(unknown)}; "
+                f"it has {', '.join(available)}"
+            )
+        skip = {context.dataset.time_column, ROW_ID, *PROVENANCE, *hive_keys(context)}
+        wanted = set(named) if params.columns else set(available)
+        columns = [name for name in available if name in wanted and name not in skip]
+        if not columns:
+            raise PlanRefused(
+                f"dataset {context.dataset.name!r} has no column to generate besides its time "
+                "column"
+            )
+        return columns
+
+    def _fit(
+        self,
+        table: ir.Table,
+        context: PlaybookContext,
+        reference: dict[str, Any],
+        bucket: timedelta,
+        columns: list[str],
+        params: SyntheticBackfillParams,
+    ) -> ReferenceFit:
+        return fit_reference(
+            table,
+            time_column=context.dataset.time_column,
+            start=parse_instant(reference["start"]),
+            end=parse_instant(reference["end"]),
+            bucket=bucket,
+            columns=columns,
+            entity_column=context.dataset.entity_column,
+            id_column=params.id_column,
+            seed=params.seed,
+            sample_rows=params.sample_rows,
+        )
+
+    def _refit(self, plan: Plan, table: ir.Table, context: PlaybookContext) -> ReferenceFit:
+        """The fit again, as planned; RuntimeError when the reference changed since."""
+        details = plan.steps[0].details
+        params = SyntheticBackfillParams.model_validate(plan.params)
+        partition = details["partition"]
+        bucket = parse_instant(partition["end"]) - parse_instant(partition["start"])
+        fitted = self._fit(
+            table, context, details["reference"], bucket, details["generated_columns"], params
+        )
+        planned = details["reference"]["rows"]
+        if fitted.rows != planned or fitted.model.fingerprint() != details["fit_sha256"]:
+            raise RuntimeError(
+                f"the reference window now holds {fitted.rows:,} rows (planned: {planned:,}) "
+                "or other values; the data changed since the plan, so plan again"
+            )
+        return fitted
 
     def _wanted_rows(
         self,
         incident: IncidentView,
         finding: dict[str, Any],
         params: SyntheticBackfillParams,
-        reference: pd.DataFrame,
-        context: PlaybookContext,
-        bucket: timedelta,
+        fitted: ReferenceFit,
     ) -> tuple[int, str]:
         if params.rows is not None:
             return params.rows, "rows param"
@@ -298,33 +394,24 @@ class SyntheticBackfill(Playbook):
         if incident.pattern == "volume_drop" and "usual_rows" in details:
             shortfall = round(float(details["usual_rows"]) - float(details.get("rows", 0)))
             return max(1, shortfall), "usual volume minus the rows present"
-        times = pd.to_datetime(reference[context.dataset.time_column], utc=True)
-        per_bucket = times.dt.floor(pd.Timedelta(bucket)).value_counts()
-        return max(1, int(per_bucket.median())), "median rows per reference bucket"
+        filled = [rows for rows in fitted.bucket_rows if rows]
+        return max(1, int(statistics.median(filled))), "median rows per reference bucket"
 
-    def _real_rows(self, context: PlaybookContext, start: datetime, end: datetime) -> int:
-        from detectors.profiling import window_filter
-
-        with context.source() as source:
-            window = window_filter(source.table, context.dataset.time_column, start, end)
-            return int(window.count().execute())
+    def _real_rows(
+        self, table: ir.Table, context: PlaybookContext, start: datetime, end: datetime
+    ) -> int:
+        window = window_filter(table, context.dataset.time_column, start, end)
+        return int(window.count().execute())
 
     def _generated_bytes(self, plan: Plan, context: PlaybookContext) -> bytes:
-        generate = plan.steps[0]
-        details = generate.details
-        reference = read_window(
-            context,
-            details["reference"],
-            columns=details["columns"],
-            max_rows=plan.params["max_reference_rows"],
-        )
-        if len(reference) != details["reference"]["rows"]:
-            raise RuntimeError(
-                f"the reference window now holds {len(reference)} rows, not the planned "
-                f"{details['reference']['rows']}; the data changed since the plan, so plan again"
-            )
+        details = plan.steps[0].details
+        with context.source() as source:
+            fitted = self._refit(plan, source.table, context)
         rows = int(details["rows"])
-        generated = sample(fit(reference, details["columns"]), rows, int(details["seed"]))
+        generated = sample(fitted.model, rows, int(details["seed"]))
+        for name, spec in details["identifiers"].items():
+            generated[name] = fresh_values(spec, rows)
+        generated = generated[list(details["generated_columns"])]
         start = parse_instant(details["partition"]["start"])
         end = parse_instant(details["partition"]["end"])
         step = (end - start) / rows
@@ -338,41 +425,6 @@ class SyntheticBackfill(Playbook):
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(generated, preserve_index=False), buffer)
         return buffer.getvalue()
-
-
-def _hive_keys(context: PlaybookContext) -> set[str]:
-    """Columns that come from hive folder names (`date=2025-03-01/`): they say where a real
-    file lives, so they are not generated."""
-    if context.dataset.format not in ("parquet", "csv"):
-        return set()
-    try:
-        files = discover_files(context.dataset.path, context.dataset.format)  # type: ignore[arg-type]
-    except SourceError:
-        return set()
-    return {
-        part.split("=", 1)[0] for path in files for part in Path(path).parts[:-1] if "=" in part
-    }
-
-
-def _manifest(plan: Plan, status: str, sha256: str | None) -> str:
-    details = plan.steps[0].details
-    document = {
-        "schema_version": 1,
-        "status": status,
-        "incident_id": plan.incident_id,
-        "plan_hash": plan.hash,
-        "file": Path(plan.steps[0].target).name,
-        "sha256": sha256,
-        "rows": details["rows"],
-        "partition": details["partition"],
-        "reference": details["reference"],
-        "generator": details["generator"],
-        "generator_version": details["generator_version"],
-        "seed": details["seed"],
-        "columns": details["columns"],
-        "max_synthetic_share": details["training_window"]["max_synthetic_share"],
-    }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 __all__ = ["SyntheticBackfill", "SyntheticBackfillParams", "partition_folder", "synthetic_files"]

@@ -1,5 +1,10 @@
 """Does a generated sample look like its reference? Warden's own drift detector decides.
 
+The reference side is the seeded engine sample the generator learnt from (at most
+`sample_rows` rows, `synthetic_sample.py`), never a full read of the reference window.
+Identifier columns (`synthetic_ids.py`) are left out: fresh ids are meant to differ from
+every real one, so comparing their distributions would always "drift".
+
 Both frames are profiled with the same code the monitors use (DuckDB through Ibis, the
 reference's bins for the sample) and compared with `detect_drift` at its defaults: the
 column methods, thresholds and the multiple-testing correction a drift monitor would use.
@@ -18,13 +23,21 @@ from detectors.results import Status
 
 
 def drifted_columns(
-    reference: pd.DataFrame, generated: pd.DataFrame, columns: Sequence[str]
+    reference: pd.DataFrame,
+    generated: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    identifiers: Sequence[str] = (),
 ) -> list[str]:
-    """The columns in which `generated` drifts from `reference` (empty: none drifts).
+    """The columns in which `generated` drifts from `reference` (empty: none drifts),
+    among `columns` but never `identifiers`.
 
     Raises ValueError when the detector cannot compare them (too few rows).
     """
-    wanted = [name for name in columns if name in generated.columns]
+    skipped = set(identifiers)
+    wanted = [name for name in columns if name in generated.columns and name not in skipped]
+    if not wanted:
+        return []
     backend = ibis.duckdb.connect()
     # Registered as DuckDB views of the frames (no copy).
     backend.con.register("reference_rows", reference[wanted].reset_index(drop=True))

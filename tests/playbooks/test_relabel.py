@@ -194,9 +194,12 @@ def test_apply_refuses_when_planned_rows_are_gone(dataset: Path, tmp_path: Path)
         PLAYBOOK.apply(plan, context)
 
 
-def test_a_window_larger_than_the_bound_is_refused(dataset: Path, tmp_path: Path):
-    with pytest.raises(PlanRefused, match="holds 1,000 rows, more than max_window_rows=100"):
-        PLAYBOOK.plan(_incident(), RelabelParams(max_window_rows=100), _context(tmp_path, dataset))
+def test_max_window_rows_no_longer_bounds_the_plan(dataset: Path, tmp_path: Path):
+    # Deprecated: still accepted so configs load, but the engine plans any window size.
+    params = RelabelParams(max_window_rows=100, batch_size=10)
+    plan = PLAYBOOK.plan(_incident(), params, _context(tmp_path, dataset))
+    assert plan.steps[0].details["rows_in_window"] == ROWS
+    assert len(_selected_ids(plan)) == 10
 
 
 def test_verify_checks_the_written_batch_and_rollback_withdraws_it(dataset: Path, tmp_path: Path):

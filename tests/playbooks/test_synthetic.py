@@ -131,7 +131,7 @@ def test_generated_rows_keep_marginals_correlation_and_frequencies(dataset: Path
             "synthetic_incident_id",
         ]
     ].drop_duplicates()
-    assert provenance.values.tolist() == [[True, "gaussian_copula", "1", 3, 21]]
+    assert provenance.values.tolist() == [[True, "gaussian_copula", "2", 3, 21]]
     verified = PLAYBOOK.verify(plan, context)
     assert verified.ok, verified.detail
 

@@ -1,0 +1,166 @@
+"""The same reference planned on DuckDB over Parquet and on PostgreSQL gives the same seeded
+sample, the same fit and a byte-identical synthetic partition and manifest."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy
+
+from daemon.config.models import DatasetConfig
+from daemon.scan.datasets import open_dataset
+from playbooks.base import DatasetLocation, IncidentView, PlaybookContext
+from playbooks.synthetic import SyntheticBackfill, SyntheticBackfillParams
+from playbooks.synthetic_fit import fit_reference
+from tests.conftest import _fresh_postgres_database
+
+DAY = datetime(2025, 3, 1, tzinfo=UTC)
+PLAYBOOK = SyntheticBackfill()
+POSTGRES_TYPES = {
+    "ts": "TIMESTAMPTZ",
+    "account": "TEXT",
+    "amount": "DOUBLE PRECISION",
+    "visits": "BIGINT",
+    "channel": "TEXT",
+}
+
+
+def _events() -> pa.Table:
+    """Six days of 300 rows (the seventh is missing), one missing amount a day."""
+    rng = np.random.default_rng(11)
+    rows = 6 * 300
+    seconds = np.sort(rng.uniform(0, 6 * 86_400, rows))
+    amount: list[float | None] = rng.lognormal(3, 1, rows).tolist()
+    amount[::300] = [None] * 6
+    return pa.table(
+        {
+            "ts": pa.array(
+                [DAY + timedelta(seconds=float(s)) for s in seconds], pa.timestamp("us", "UTC")
+            ),
+            "account": [f"acct-{i % 1500:04d}" for i in range(rows)],  # repeats: not a key
+            "amount": pa.array(amount, pa.float64()),
+            "visits": rng.poisson(4, rows).astype(np.int64),
+            "channel": rng.choice(["app", "web", "phone"], rows).tolist(),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def parquet_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("events")
+    pq.write_table(_events(), folder / "part-0.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    for url in _fresh_postgres_database():
+        engine = sqlalchemy.create_engine(url)
+        columns = ", ".join(f"{name} {kind}" for name, kind in POSTGRES_TYPES.items())
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE events ({columns})")
+            names = ", ".join(POSTGRES_TYPES)
+            marks = ", ".join(f":{name}" for name in POSTGRES_TYPES)
+            connection.execute(
+                sqlalchemy.text(f"INSERT INTO events ({names}) VALUES ({marks})"),
+                _events().to_pylist(),
+            )
+        engine.dispose()
+        yield url
+
+
+def _context(config: DatasetConfig, work_root: Path) -> PlaybookContext:
+    location = DatasetLocation(
+        "events",
+        config.format,
+        config.path or "",
+        "ts",
+        entity_column="account",
+        url=config.url or "",
+        table=config.table or "",
+    )
+    return PlaybookContext(location, work_root, open_source=partial(open_dataset, "events", config))
+
+
+def _incident() -> IncidentView:
+    partition = (DAY + timedelta(days=6)).isoformat()
+    return IncidentView(
+        8,
+        "events",
+        "missing_partition",
+        scope={"partition": partition},
+        findings=({"details": {"partition": partition, "bucket": "1d"}},),
+    )
+
+
+def _outcomes(context: PlaybookContext, holding: Path) -> dict[str, Any]:
+    """The seeded sample (small enough that the time pre-filter thins it), the plan, and
+    the files applying it writes; the work root is then moved to `holding`."""
+    with context.source() as source:
+        fitted = fit_reference(
+            source.table,
+            time_column="ts",
+            start=DAY,
+            end=DAY + timedelta(days=6),
+            bucket=timedelta(days=1),
+            columns=["account", "amount", "visits", "channel"],
+            entity_column="account",
+            id_column=None,
+            seed=3,
+            sample_rows=200,
+        )
+    params = SyntheticBackfillParams(seed=3, sample_rows=500, max_synthetic_share=0.2)
+    plan = PLAYBOOK.plan(_incident(), params, context)
+    PLAYBOOK.apply(plan, context)
+    verified = PLAYBOOK.verify(plan, context)
+    target = Path(plan.steps[0].target)
+    outcome = {
+        "sample": fitted.sample.drop(columns=["ts"]).to_dict("list"),
+        "fit": fitted.model.fingerprint(),
+        "plan": plan.hash,
+        "parquet": target.read_bytes(),
+        "manifest": Path(plan.steps[1].target).read_bytes(),
+        "verified": verified.ok,
+    }
+    shutil.move(context.work_root, holding)
+    return outcome
+
+
+@pytest.mark.postgres
+def test_postgres_samples_fits_and_writes_what_duckdb_does(
+    parquet_folder: Path, postgres_url: str, tmp_path: Path
+):
+    work = tmp_path / "work"
+    duckdb = _outcomes(
+        _context(DatasetConfig(format="parquet", path=str(parquet_folder), time_column="ts"), work),
+        tmp_path / "duckdb",
+    )
+    postgres = _outcomes(
+        _context(
+            DatasetConfig(format="postgres", url=postgres_url, table="events", time_column="ts"),
+            work,
+        ),
+        tmp_path / "postgres",
+    )
+    assert len(duckdb["sample"]["warden_row_id"]) == 200 and duckdb["verified"]
+    assert postgres["sample"]["warden_row_id"] == duckdb["sample"]["warden_row_id"]
+    assert postgres["fit"] == duckdb["fit"]
+    assert postgres["plan"] == duckdb["plan"]
+    assert postgres["parquet"] == duckdb["parquet"]
+    assert postgres["manifest"] == duckdb["manifest"]
+
+
+def test_duckdb_draws_the_same_sample_twice(parquet_folder: Path, tmp_path: Path):
+    config = DatasetConfig(format="parquet", path=str(parquet_folder), time_column="ts")
+    first = _outcomes(_context(config, tmp_path / "work"), tmp_path / "first")
+    second = _outcomes(_context(config, tmp_path / "work"), tmp_path / "second")
+    assert first == second
