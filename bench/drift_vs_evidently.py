@@ -7,6 +7,10 @@ the tool's own:
 
 - Warden, cold: a new store; the reference profile is computed, then the current window.
 - Warden, cached: the same store again; only the current window is read.
+- Warden, first alert: the whole `warden scan --json` process, as a user waits for it, with
+  the default routes: the reference already cached by an earlier scan (of the clean day), the
+  scan opens the drift incident and plans its default `relabel_batch` proposal.
+- Warden, CLI cached: the same command again (the incident is open, nothing new to plan).
 - Evidently: both windows loaded into pandas, then `Report([DataDriftPreset()]).run(...)`.
 
 It prints wall time of the whole process, compute time (after imports), peak RSS, the
@@ -51,6 +55,8 @@ class Measurement:
     compute_seconds: float
     peak_rss_mb: float
     drifted: list[str]
+    #: Proposal statuses the scan reported (`proposed`, `queued`...), CLI runs only.
+    proposals: list[str] | None = None
 
     @property
     def agrees(self) -> bool:
@@ -104,11 +110,16 @@ def write_dataset(folder: Path, rows: int) -> Path:
     return target
 
 
-def write_config(folder: Path, data: Path) -> Path:
-    config = folder / "warden.yaml"
+def write_config(
+    folder: Path, data: Path, store: str = "warden.db", name: str = "warden.yaml"
+) -> Path:
+    """A drift monitor of every column over the data, no routes (the defaults apply), and
+    the work root for playbooks beside the store."""
+    config = folder / name
     end = (DAY0 + timedelta(days=1)).isoformat()
     config.write_text(
-        "store: {url: 'sqlite:///warden.db'}\n"
+        f"store: {{url: 'sqlite:///{store}'}}\n"
+        f"playbooks: {{work_root: '{folder / 'work'}'}}\n"
         f"datasets:\n  events: {{format: parquet, path: '{data}', time_column: timestamp}}\n"
         "monitors:\n"
         "  - name: drift\n    kind: drift\n    dataset: events\n"
@@ -159,6 +170,34 @@ def warden_worker(config_path: str) -> dict[str, object]:
         "import_seconds": compute_start - started,
         "drifted": drifted,
         "cached": report.reference_cached,
+    }
+
+
+def cli_worker(config_path: str, at: str) -> dict[str, object]:
+    """`warden scan --json` in this process, as the `warden` executable runs it; the
+    process's peak RSS is then the command's own."""
+    import contextlib
+    import io
+
+    started = time.perf_counter()
+    from daemon.cli.app import main as warden
+
+    sys.argv = ["warden", "scan", "-c", config_path, "--at", at, "--json"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
+        warden()
+    reports = [json.loads(line) for line in printed.getvalue().splitlines() if line.strip()]
+    assert reports, "warden scan printed nothing"
+    return {
+        "compute_seconds": time.perf_counter() - started,
+        "import_seconds": 0.0,
+        "drifted": sorted(
+            f["column"]
+            for report in reports
+            for f in report["findings"]
+            if f["alert"] and f["pattern"] == "feature_drift"
+        ),
+        "proposals": [p["status"] for report in reports for p in report.get("proposals", [])],
     }
 
 
@@ -214,6 +253,7 @@ def measure(rows: int, tool: str, args: list[str], cwd: Path) -> Measurement:
         float(result["compute_seconds"]),
         float(result["peak_rss_mb"] or usage.ru_maxrss / 1024),
         list(result["drifted"]),
+        result.get("proposals"),
     )
 
 
@@ -228,19 +268,50 @@ def run_size(rows: int, out: Path, with_evidently: bool) -> list[Measurement]:
         measure(rows, "warden (cold)", ["warden", str(config)], folder),
         measure(rows, "warden (cached)", ["warden", str(config)], folder),
     ]
+    alert_config = write_config(folder, data, store="alert.db", name="alert.yaml")
+    for stale in folder.glob("alert.db*"):
+        stale.unlink()
+    clean_day, drifted_day = (DAY0 + timedelta(days=d) for d in (1, 2))
+    measure(rows, "warden (prime)", ["cli", f"{alert_config}|{clean_day.isoformat()}"], folder)
+    results += [
+        measure(
+            rows, "warden first alert", ["cli", f"{alert_config}|{drifted_day.isoformat()}"], folder
+        ),
+        measure(
+            rows, "warden CLI cached", ["cli", f"{alert_config}|{drifted_day.isoformat()}"], folder
+        ),
+    ]
     if with_evidently:
         results.append(measure(rows, "evidently", ["evidently", str(data)], folder))
     for item in results:
         print(
             f"   {item.tool:<16} wall {item.wall_seconds:7.1f} s  "
             f"compute {item.compute_seconds:7.1f} s  "
-            f"peak RSS {item.peak_rss_mb:7.0f} MB  drifted={item.drifted} agrees={item.agrees}",
+            f"peak RSS {item.peak_rss_mb:7.0f} MB  drifted={item.drifted} agrees={item.agrees}"
+            + (f"  proposals={item.proposals}" if item.proposals is not None else ""),
             flush=True,
         )
     return results
 
 
 def summary(results: list[Measurement]) -> None:
+    print("\nrows        first alert: wall   plan adds   vs evidently (wall)   RSS / evidently")
+    for rows in sorted({r.rows for r in results}):
+        by_tool = {r.tool: r for r in results if r.rows == rows}
+        alert, cached = by_tool.get("warden first alert"), by_tool.get("warden CLI cached")
+        evidently = by_tool.get("evidently")
+        if alert is None or cached is None:
+            continue
+        versus = (
+            f"{evidently.wall_seconds / alert.wall_seconds:>18.1f}x "
+            f"{alert.peak_rss_mb / evidently.peak_rss_mb:>14.2f}"
+            if evidently
+            else ""
+        )
+        print(
+            f"{rows:>10,}  {alert.wall_seconds:>16.1f} s "
+            f"{alert.wall_seconds - cached.wall_seconds:>9.1f} s {versus}"
+        )
     print("\nrows        warden cached vs evidently: wall   compute   peak RSS   same verdicts")
     for rows in sorted({r.rows for r in results}):
         by_tool = {r.tool: r for r in results if r.rows == rows}
@@ -276,7 +347,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         tool, target = args.worker
-        result = warden_worker(target) if tool == "warden" else evidently_worker(target)
+        if tool == "cli":
+            result = cli_worker(*target.split("|"))
+        elif tool == "warden":
+            result = warden_worker(target)
+        else:
+            result = evidently_worker(target)
         print(json.dumps({**result, "peak_rss_mb": own_peak_rss_mb()}))
         return
     args.out.mkdir(parents=True, exist_ok=True)

@@ -350,6 +350,8 @@ def _write_html(target: Path, page: str) -> None:
 _TIMELINE_KEYS: dict[str, tuple[str, ...]] = {
     "incident.routed": ("rule", "playbook", "approval", "channel"),
     "incident.silenced": ("by",),
+    "proposal.failed": ("attempt", "error", "retry_at"),
+    "proposal.taken_over": ("from",),
 }
 _DEFAULT_TIMELINE_KEYS = ("occurrences", "columns", "scope", "reason", "false_alarm")
 

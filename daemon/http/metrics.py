@@ -5,8 +5,8 @@ Two kinds, on one registry per daemon:
 - **Read from the store at each scrape** (`StoreCollector`), so every replica reports the
   same shared state and a restart loses nothing: scans by monitor and status
   (`warden_scans_total`), open incidents by severity, playbook runs by status, the outbox
-  backlog. A store that does not answer makes the scrape report `warden_store_up 0`
-  instead of failing.
+  backlog, proposals waiting to be planned (`warden_proposal_queue`). A store that does not
+  answer makes the scrape report `warden_store_up 0` instead of failing.
 - **Measured in this process** (`DaemonMetrics`): scan duration and scheduler lag (how long
   after its scheduled time a tick started), as histograms in seconds; ticks missed, by
   monitor and reason (`daemon.runtime.missed_ticks`).
@@ -27,10 +27,12 @@ from daemon.store.engine import Store
 from daemon.store.errors import StoreError
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
+    OPEN_PROPOSAL_STATUSES,
     Incident,
     OutboxMessage,
     OutboxStatus,
     PlaybookRun,
+    ProposalRequest,
     ScanRun,
 )
 
@@ -76,6 +78,9 @@ class StoreCollector(Collector):
                     col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending])
                 )
             ).one()
+            queued = session.exec(
+                select(func.count()).where(col(ProposalRequest.status).in_(OPEN_PROPOSAL_STATUSES))
+            ).one()
         scans_family = CounterMetricFamily(
             "warden_scans",
             "Scans recorded in the store, by monitor and status.",
@@ -100,6 +105,11 @@ class StoreCollector(Collector):
         yield runs_family
         yield GaugeMetricFamily(
             "warden_outbox_backlog", "Slack messages not yet delivered.", value=backlog
+        )
+        yield GaugeMetricFamily(
+            "warden_proposal_queue",
+            "Incidents routed to a playbook whose proposal is not planned yet.",
+            value=queued,
         )
 
 

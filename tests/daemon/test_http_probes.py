@@ -52,6 +52,7 @@ def test_metrics_report_the_store_and_this_process(store, tmp_path):
     assert 'warden_open_incidents{severity="warning"} 1.0' in text
     assert 'warden_playbook_runs{status="proposed"} 1.0' in text
     assert "warden_outbox_backlog 0.0" in text  # no Slack hook installed here
+    assert "warden_proposal_queue 0.0" in text  # the scan's proposal was planned
     assert 'warden_scan_duration_seconds_bucket{le="2.5",monitor="quality"} 1.0' in text
     assert "warden_scheduler_lag_seconds_count 1.0" in text
 

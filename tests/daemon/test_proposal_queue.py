@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
+from daemon.http.metrics import StoreCollector
 from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
 from daemon.remediation.proposal_queue import (
@@ -97,6 +98,12 @@ def _timeline(store: Store, incident_id: int, action: str) -> list[dict]:
     return [event.payload for event in events]
 
 
+def _queue_gauge(store: Store) -> float:
+    """`warden_proposal_queue` as a scrape of /metrics reads it."""
+    (family,) = [f for f in StoreCollector(store).collect() if f.name == "warden_proposal_queue"]
+    return family.samples[0].value
+
+
 def _make_due(store: Store) -> None:
     """Move every pending request's next attempt into the past (time passing)."""
     with store.session() as session:
@@ -113,6 +120,7 @@ def test_a_scan_only_queues_and_planning_proposes_exactly_once(store, tmp_path):
     assert (request.incident_id, request.status, request.attempts) == (incident_id, "pending", 0)
     assert _runs(store) == []  # the scan's transaction planned nothing
     assert [q.status for q in still_queued(store, [incident_id])] == ["queued"]
+    assert _queue_gauge(store) == 1
 
     (outcome,) = plan_pending(store, config, identity=PLANNER)
     (run,) = _runs(store)
@@ -121,6 +129,7 @@ def test_a_scan_only_queues_and_planning_proposes_exactly_once(store, tmp_path):
     assert (request.status, request.run_id, request.attempts) == ("proposed", run.id, 1)
     assert plan_pending(store, config, identity=PLANNER) == []
     assert still_queued(store, [incident_id]) == []
+    assert _queue_gauge(store) == 0
     assert _observe(store, config) == []  # seen again: already routed, nothing queued
     assert len(_requests(store)) == 1
 
