@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from plan_scale import own_peak_rss_mb
+from drift_vs_evidently import own_peak_rss_mb
 
 DAY0 = datetime(2025, 1, 1, tzinfo=UTC)
 CLASSES = ("a", "b", "c")

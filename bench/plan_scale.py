@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from drift_vs_evidently import own_peak_rss_mb
 
 DAY0 = datetime(2025, 1, 1, tzinfo=UTC)
 CHUNK = 1_000_000
@@ -147,17 +148,6 @@ def load_postgres(parquet: Path, url: str, table: str) -> None:
 
 
 # --- the worker: one plan in a fresh process ------------------------------------------------
-
-
-def own_peak_rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def worker(spec: dict) -> dict:

@@ -28,7 +28,7 @@ from daemon.store.identities import new_identity
 from daemon.store.models import Incident
 
 if TYPE_CHECKING:
-    from daemon.remediation.proposal_queue import PlanningOutcome
+    from daemon.remediation.proposal_requests import PlanningOutcome
     from daemon.scan import ScanReport
 
 #: Exit code when at least one monitor could not be evaluated (its status is `error`).
@@ -70,7 +70,8 @@ def scan(
     itself could not run (config, store).
     """
     # Deferred: the engines load only to scan.
-    from daemon.remediation.proposal_queue import plan_pending, still_queued
+    from daemon.remediation.proposal_queue import plan_pending
+    from daemon.remediation.proposal_requests import still_queued
     from daemon.scan import run_scan, sync_monitors
 
     loaded = load(config)

@@ -15,8 +15,8 @@ it happens here, afterwards, in steps that survive a crash at any point:
 
 A planner is gone when its claim is older than `playbooks.stale_run_after`, when its daemon
 has stopped, or when it ran on this host and its process no longer exists. A failed plan
-is retried with exponential backoff (`RETRY_BASE`, doubled each time, at most `RETRY_CAP`)
-up to `MAX_ATTEMPTS` claims; every failure is an audit event on the incident's timeline
+is retried with exponential backoff (`proposal_requests.retry_delay`) up to `MAX_ATTEMPTS`
+claims; every failure is an audit event on the incident's timeline
 (`proposal.failed`). A playbook that refuses to plan (`PlanRefused`: nothing to quarantine,
 an empty window, bad parameters) is final and recorded as `proposal.skipped`, as before.
 """
@@ -25,15 +25,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
 from daemon.config.models import WardenConfig
 from daemon.crash_points import stop_if_asked
 from daemon.incidents.routing import RouteDecision
+from daemon.remediation.proposal_requests import (
+    MAX_ATTEMPTS,
+    PlanningOutcome,
+    audit_failure,
+    move,
+    retry_delay,
+)
 from daemon.remediation.proposals import (
     create_run,
     has_open_run,
@@ -46,7 +51,6 @@ from daemon.store.engine import Store
 from daemon.store.identities import Claimant
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
-    OPEN_PROPOSAL_STATUSES,
     DaemonInstance,
     Incident,
     ProposalRequest,
@@ -57,69 +61,8 @@ from playbooks.base import Plan, PlanRefused
 
 log = logging.getLogger(__name__)
 
-#: Claims of one request before it is given up as `failed` (each failure is audited).
-MAX_ATTEMPTS = 6
-#: Wait after the first failure; doubled after each further one.
-RETRY_BASE = timedelta(seconds=30)
-#: The longest wait between two attempts.
-RETRY_CAP = timedelta(hours=1)
 #: The actor of proposals made from routes.
 ROUTER = "router"
-
-_ALLOWED = {
-    ProposalStatus.pending: {ProposalStatus.planning, ProposalStatus.cancelled},
-    ProposalStatus.planning: {
-        ProposalStatus.planning,  # taken over from a planner that is gone
-        ProposalStatus.pending,  # failed, to be retried
-        ProposalStatus.proposed,
-        ProposalStatus.refused,
-        ProposalStatus.failed,
-        ProposalStatus.cancelled,
-    },
-}
-
-
-class TransitionRefused(RuntimeError):
-    """A request was asked to move where its current status does not lead."""
-
-
-@dataclass(frozen=True)
-class PlanningOutcome:
-    """What became of one request: `status` is the request's new status (`proposed`,
-    `refused`, `failed`, `cancelled`, or `pending` when it will be retried); `run_id` the
-    proposed run; `message` a sentence for people."""
-
-    request_id: int
-    incident_id: int
-    status: str
-    run_id: int | None
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "incident_id": self.incident_id,
-            "status": self.status,
-            "run_id": self.run_id,
-            "message": self.message,
-        }
-
-
-def move(request: ProposalRequest, to: ProposalStatus, *, now: datetime) -> None:
-    """The one place a request's status changes; refuses a transition the machine lacks."""
-    current = ProposalStatus(request.status)
-    if to not in _ALLOWED.get(current, set()):
-        raise TransitionRefused(f"proposal request {request.id} is {current}, not {to}-able")
-    request.status, request.updated_at = to.value, now
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """The wait after `attempts` failed claims: 30 s, 1 min, 2 min... at most an hour.
-
-    >>> [int(retry_delay(n).total_seconds()) for n in (1, 2, 3, 10)]
-    [30, 60, 120, 3600]
-    """
-    return min(RETRY_BASE * 2 ** max(0, attempts - 1), RETRY_CAP)
 
 
 def plan_pending(
@@ -227,36 +170,6 @@ def plan_one(
     return outcome
 
 
-def still_queued(store: Store, incident_ids: Iterable[int]) -> list[PlanningOutcome]:
-    """The open (pending or planning) requests of these incidents, as `queued` outcomes:
-    what a scan reports when its proposals were not planned within the command."""
-    wanted = sorted(set(incident_ids))
-    if not wanted:
-        return []
-    with store.session(readonly=True) as session:
-        requests = session.exec(
-            select(ProposalRequest)
-            .where(
-                col(ProposalRequest.incident_id).in_(wanted),
-                col(ProposalRequest.status).in_(OPEN_PROPOSAL_STATUSES),
-            )
-            .order_by(col(ProposalRequest.id))
-        ).all()
-    return [
-        PlanningOutcome(
-            request.id or 0,
-            request.incident_id,
-            "queued",
-            None,
-            f"being planned by {request.claimed_by}"
-            if request.status == ProposalStatus.planning
-            else f"queued for planning at {request.next_attempt_at.isoformat()}"
-            + (f" (last attempt: {request.last_error})" if request.last_error else ""),
-        )
-        for request in requests
-    ]
-
-
 def _why_not_plan(incident: Incident) -> str | None:
     """Why an incident no longer wants planning; None when it does."""
     if incident.status not in ACTIVE_INCIDENT_STATUSES:
@@ -350,19 +263,7 @@ def _failed(
     request.next_attempt_at, request.last_error = retry_at, detail
     request.claimed_by = request.claimed_at = None
     session.add(request)
-    append_audit(
-        session,
-        actor=identity,
-        action="proposal.failed",
-        entity_type="incident",
-        entity_id=str(request.incident_id),
-        payload={
-            "request_id": request.id,
-            "attempt": request.attempts,
-            "error": detail,
-            "retry_at": retry_at.isoformat(),
-        },
-    )
+    audit_failure(session, request, identity, detail, retry_at)
     return outcome(
         ProposalStatus.pending, f"planning failed ({detail}); retried at {retry_at.isoformat()}"
     )
@@ -374,19 +275,7 @@ def _give_up(
     move(request, ProposalStatus.failed, now=now)
     request.last_error = detail
     session.add(request)
-    append_audit(
-        session,
-        actor=identity,
-        action="proposal.failed",
-        entity_type="incident",
-        entity_id=str(request.incident_id),
-        payload={
-            "request_id": request.id,
-            "attempt": request.attempts,
-            "error": detail,
-            "retry_at": None,
-        },
-    )
+    audit_failure(session, request, identity, detail, None)
 
 
 def _stopped_identities(session: Session) -> set[str]:

@@ -18,12 +18,8 @@ from daemon.config.models import WardenConfig
 from daemon.http.metrics import StoreCollector
 from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
-from daemon.remediation.proposal_queue import (
-    MAX_ATTEMPTS,
-    plan_pending,
-    retry_delay,
-    still_queued,
-)
+from daemon.remediation.proposal_queue import plan_pending
+from daemon.remediation.proposal_requests import MAX_ATTEMPTS, retry_delay, still_queued
 from daemon.store.engine import Store
 from daemon.store.models import (
     AuditEvent,
