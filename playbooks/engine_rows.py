@@ -99,13 +99,31 @@ def row_id_expr(table: ir.Table, id_column: str | None) -> ir.StringValue:
     return _numbered(content_hash(table))
 
 
-def with_row_ids(table: ir.Table, id_column: str | None) -> ir.Table:
+def with_row_ids(
+    table: ir.Table,
+    id_column: str | None,
+    *,
+    columns: Sequence[str] | None = None,
+    id_checked: bool = False,
+) -> ir.Table:
     """`table` with its row id (`row_id_expr`) as column `ROW_ID`. The hash is computed in
     its own projection, so the SQL names it instead of repeating its expression. Filter on
-    the column, not on an expression: a window function cannot stand in a WHERE clause."""
+    the column, not on an expression: a window function cannot stand in a WHERE clause.
+
+    `columns` (default: all) are the columns the content hash covers, so a table that
+    carries working columns (a score) beside the window's own gets the window's ids.
+    `id_checked` skips the id_column check when `check_id_column` already ran over the
+    whole window (a filtered part of it would hide duplicates outside the part).
+
+    A filtered part keeps the ids the whole window gives its rows when the filter keeps
+    or drops identical rows together (a filter on the rows' content, such as a score):
+    the `-2`, `-3` numbering then sees the same copies.
+    """
     if id_column:
-        return table.mutate(**{ROW_ID: _checked_id_column(table, id_column)})
-    hashed = table.mutate(**{_HASH: content_hash(table)})
+        if not id_checked:
+            check_id_column(table, id_column)
+        return table.mutate(**{ROW_ID: table[id_column].cast("string")})
+    hashed = table.mutate(**{_HASH: content_hash(table, columns)})
     return hashed.mutate(**{ROW_ID: _numbered(hashed[_HASH])}).drop(_HASH)
 
 
@@ -113,13 +131,21 @@ def fetch_rows(
     table: ir.Table, id_column: str | None, row_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The rows of `table` whose id is one of `row_ids`, as JSON-ready dicts (with
-    `ROW_ID`) keyed by id. The engine filters: at most len(row_ids) rows come back."""
+    `ROW_ID`) keyed by id. The engine filters: at most len(row_ids) rows come back. Raises
+    RuntimeError when an id names no row (the data changed since the ids were planned)."""
     ided = with_row_ids(table, id_column)
     found = ided.filter(ided[ROW_ID].isin(list(row_ids))).execute()
-    return {
+    by_id = {
         str(row[ROW_ID]): {str(key): json_value(value) for key, value in row.items()}
         for row in found.to_dict(orient="records")
     }
+    gone = [row_id for row_id in row_ids if row_id not in by_id]
+    if gone:
+        raise RuntimeError(
+            f"{len(gone)} of the {len(row_ids)} planned rows are no longer in the window "
+            f"(first: {gone[0]}); the data changed since the plan, so plan again"
+        )
+    return by_id
 
 
 def check_columns(table: ir.Table, names: Sequence[str | None], dataset: str) -> None:
@@ -139,9 +165,10 @@ def seeded_key(row_id: ir.StringValue, seed: int) -> ir.StringValue:
     return md5_hex(row_id + ibis.literal(f":{int(seed)}"))
 
 
-def content_hash(table: ir.Table) -> ir.StringValue:
-    """The first HASH_DIGITS hex digits of the md5 of each row's canonical text."""
-    return md5_hex(canonical_text(table)).substr(0, HASH_DIGITS)
+def content_hash(table: ir.Table, columns: Sequence[str] | None = None) -> ir.StringValue:
+    """The first HASH_DIGITS hex digits of the md5 of each row's canonical text (over
+    `columns`, default all)."""
+    return md5_hex(canonical_text(table, columns)).substr(0, HASH_DIGITS)
 
 
 def epoch_micros(table: ir.Table, name: str) -> ir.IntegerValue:
@@ -156,9 +183,10 @@ def epoch_micros(table: ir.Table, name: str) -> ir.IntegerValue:
     return micros.cast("int64")  # type: ignore[no-any-return]
 
 
-def canonical_text(table: ir.Table) -> ir.StringValue:
-    """The canonical text of each row of `table` (see the module docstring)."""
-    names = sorted(table.schema().names)
+def canonical_text(table: ir.Table, columns: Sequence[str] | None = None) -> ir.StringValue:
+    """The canonical text of each row of `table` over `columns` (default: all; see the
+    module docstring)."""
+    names = sorted(table.schema().names if columns is None else columns)
     if not names:
         raise PlanRefused("the table has no columns to hash")
     text: ir.StringValue | None = None
@@ -254,6 +282,13 @@ def _float_text(column: ir.Column) -> ir.StringValue:
 
 
 def _checked_id_column(table: ir.Table, id_column: str) -> ir.StringValue:
+    check_id_column(table, id_column)
+    return table[id_column].cast("string")  # type: ignore[no-any-return]
+
+
+def check_id_column(table: ir.Table, id_column: str) -> None:
+    """Refuse (PlanRefused) an id_column that is unknown, missing in a row of `table` or
+    not unique in it; one aggregate query."""
     if id_column not in table.schema().names:
         raise PlanRefused(
             f"id_column {id_column!r} is not a column of the dataset; it has "
@@ -276,4 +311,3 @@ def _checked_id_column(table: ir.Table, id_column: str) -> ir.StringValue:
             f"values in {rows:,} rows); name a unique column or leave id_column out to use "
             "content hashes"
         )
-    return column.cast("string")

@@ -29,13 +29,14 @@ import ibis
 import ibis.expr.types as ir
 
 from playbooks.base import PlanRefused
-from playbooks.selection import MAX_GROUPS, Selection, check_probabilities, top_rows
+from playbooks.selection import MAX_GROUPS, RowKeys, Selection, check_probabilities, top_rows
 
 
 def select_label_issues(
     table: ir.Table,
     n: int,
     *,
+    keys: RowKeys,
     label_column: str | None,
     probability_columns: Sequence[str],
     class_values: Sequence[str],
@@ -82,7 +83,8 @@ def select_label_issues(
     candidates = labelled.mutate(warden_self_confidence=self_confidence).filter(
         (self_confidence < own_threshold) & confident_elsewhere
     )
-    return top_rows(candidates, candidates.warden_self_confidence, n, descending=False)
+    confidence = candidates.warden_self_confidence
+    return top_rows(candidates, confidence, n, descending=False, keys=keys)
 
 
 def _label_counts(labelled: ir.Table, label: ir.StringValue) -> dict[str, int]:

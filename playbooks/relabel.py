@@ -1,11 +1,10 @@
 """Relabel batch: pick up to N rows of the affected window for people to label.
 
 The plan is made where the data lives (`engine_rows.py`, `selection.py`,
-`label_issues.py`): the engine gives every row of the incident's current window an id
-and a seeded random key, scores and orders the rows by the strategy, and returns at most
-`batch_size` row ids (plus aggregates such as bin counts). Python never holds the window,
-so the plan's memory is bounded by `batch_size`, not by the window's rows. The plan lists
-the row ids, so the approval binds to exactly those rows; the same data and seed give
+`label_issues.py`): the engine scores the rows of the incident's current window, gives an
+id and a seeded random key (the tie-break) only to the rows that can be chosen, and returns
+at most `batch_size` row ids, best first, plus aggregates such as bin counts; Python never
+holds the window. The approval binds to exactly the listed ids; the same data and seed give
 byte-identical ids, tasks and manifest on DuckDB, PostgreSQL and Spark.
 
 Applying fetches only the planned rows (the row id `isin` the plan's ids) and writes,
@@ -47,13 +46,13 @@ from playbooks.base import (
     PlaybookParams,
     Verification,
 )
-from playbooks.engine_rows import ROW_ID, check_columns, fetch_rows, seeded_key, with_row_ids
+from playbooks.engine_rows import check_columns, fetch_rows
 from playbooks.files import sha256_of, write_durably
 from playbooks.label_issues import select_label_issues
 from playbooks.label_studio import import_batch_once
 from playbooks.registry import register
 from playbooks.selection import (
-    SEED_KEY,
+    RowKeys,
     Selection,
     select_drift_dense,
     select_stratified,
@@ -163,9 +162,8 @@ class RelabelBatch(Playbook):
             rows_in_window = int(current.count().execute())
             if rows_in_window == 0:
                 raise PlanRefused(f"the window of incident {incident.id} holds no rows to label")
-            keyed = with_row_ids(current, params.id_column)
-            keyed = keyed.mutate(**{SEED_KEY: seeded_key(keyed[ROW_ID], params.seed)})
-            selection = self._select(incident, params, context, source.table, keyed, columns)
+            keys = RowKeys.for_window(current, params.id_column, params.seed)
+            selection = self._select(incident, params, context, source.table, current, keys)
         row_ids = list(selection.row_ids)
         if not row_ids:
             raise PlanRefused(
@@ -326,30 +324,34 @@ class RelabelBatch(Playbook):
         params: RelabelParams,
         context: PlaybookContext,
         table: ir.Table,
-        keyed: ir.Table,
-        columns: list[str],
+        current: ir.Table,
+        keys: RowKeys,
     ) -> Selection:
         if params.strategy == "uncertainty":
             return select_uncertain(
-                keyed,
+                current,
                 params.batch_size,
+                keys=keys,
                 prediction_column=context.dataset.prediction_column,
                 probability_columns=params.probability_columns,
             )
         if params.strategy == "drift_density":
             start, end = window_bounds(incident.windows.get("reference") or {})
             reference = window_filter(table, context.dataset.time_column, start, end)
-            return select_drift_dense(keyed, reference, columns, params.batch_size)
+            return select_drift_dense(
+                current, reference, incident.columns, params.batch_size, keys=keys
+            )
         if params.strategy == "label_issues":
             return select_label_issues(
-                keyed,
+                current,
                 params.batch_size,
+                keys=keys,
                 label_column=context.dataset.label_column,
                 probability_columns=params.probability_columns,
                 class_values=params.class_values,
             )
         return select_stratified(
-            keyed,
+            keys.attach(current),
             params.batch_size,
             stratify_by=params.stratify_by,
             time_column=context.dataset.time_column,
@@ -363,12 +365,6 @@ class RelabelBatch(Playbook):
         with context.source() as source:
             current = window_filter(source.table, context.dataset.time_column, start, end)
             by_id = fetch_rows(current, params.id_column, wanted)
-        gone = [row_id for row_id in wanted if row_id not in by_id]
-        if gone:
-            raise RuntimeError(
-                f"{len(gone)} of the {len(wanted)} planned rows are no longer in the window "
-                f"(first: {gone[0]}); the data changed since the plan, so plan again"
-            )
         tasks = []
         for row_id, score in zip(wanted, select.details["scores"], strict=True):
             row = dict(by_id[row_id])

@@ -1,11 +1,20 @@
 """Choosing which rows of a window go to human labelling, planned by the engine.
 
-Every strategy takes the window as an Ibis table that already carries `ROW_ID` and
-`SEED_KEY` (`engine_rows.seeded_key`), and returns the chosen row ids best first with a
-score saying why each was chosen. Only aggregates (bin counts, quantile edges, strata
-sizes, class thresholds) and the chosen rows (at most `n`) come back into Python. Scores
-are rounded to 1e-9 in the engine before ordering (`SCORE_QUANTUM`), so a last-bit
-difference between engines' `ln` cannot reorder rows; ties go to the seeded key.
+Every strategy takes the window as an Ibis table and `RowKeys`, which name its rows
+(`ROW_ID`) and give them a seeded random key (`SEED_KEY`, `engine_rows.seeded_key`), and
+returns the chosen row ids best first with a score saying why each was chosen. Only
+aggregates (bin counts, quantile edges, strata sizes, class thresholds) and the chosen rows
+(at most `n`) come back into Python. Scores are rounded to 1e-9 in the engine before
+ordering (`SCORE_QUANTUM`), so a last-bit difference between engines' `ln` cannot reorder
+rows; ties go to the seeded key.
+
+Row ids cost (a content hash is an md5 of every cell as text, seconds per million rows), so
+the score-ordered strategies key only the rows that can be chosen (`top_rows`): the n-th
+best rounded score s_n is found first (a top-n query), and only rows scoring at least as
+well as s_n get ids and keys. Identical rows score alike, so they are kept or dropped
+together and their `-2`, `-3` ids are those of the whole window: the choice is exactly the
+one made by keying every row. (Rows whose floats differ only beyond 15 significant digits
+share a hash; should a boundary split them, which of them is `-2` was arbitrary anyway.)
 
 - `uncertainty`: rows the model was least sure about. With `probability_columns` (one
   column per class), the normalised entropy of the row's class probabilities, in [0, 1];
@@ -35,9 +44,16 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from playbooks.base import PlanRefused
-from playbooks.engine_rows import ROW_ID, epoch_micros
+from playbooks.engine_rows import (
+    ROW_ID,
+    check_id_column,
+    epoch_micros,
+    seeded_key,
+    with_row_ids,
+)
 
 #: Column of the seeded random key every strategy breaks ties with.
 SEED_KEY = "warden_seed_key"
@@ -61,15 +77,59 @@ class Selection:
     scores: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """How the rows of a window are named: `columns` are the window's own columns (those
+    the content hash covers), `id_column` names a unique column instead, already checked
+    over the whole window (`engine_rows.check_id_column`), `seed` seeds the random key."""
+
+    columns: tuple[str, ...]
+    id_column: str | None
+    seed: int
+
+    @classmethod
+    def for_window(cls, window: ir.Table, id_column: str | None, seed: int) -> RowKeys:
+        """Keys for the rows of `window`; refuses (PlanRefused) an id_column that is not
+        unique over the whole window, one aggregate, before any part of it is keyed."""
+        if id_column:
+            check_id_column(window, id_column)
+        return cls(tuple(window.schema().names), id_column, seed)
+
+    def attach(self, table: ir.Table) -> ir.Table:
+        """`table` (rows of the window, perhaps filtered by content, perhaps with working
+        columns) with `ROW_ID` and `SEED_KEY`."""
+        keyed = with_row_ids(table, self.id_column, columns=self.columns, id_checked=True)
+        return keyed.mutate(**{SEED_KEY: seeded_key(keyed[ROW_ID], self.seed)})
+
+
+def quanta(score: ir.FloatingValue) -> ir.IntegerValue:
+    """`score` in whole SCORE_QUANTUM, rounded with floor (every engine's floor agrees;
+    `round` differs on halves)."""
+    return (score / SCORE_QUANTUM + 0.5).floor()  # type: ignore[no-any-return]
+
+
 def quantised(score: ir.FloatingValue) -> ir.FloatingValue:
-    """`score` rounded to SCORE_QUANTUM with floor (every engine's floor agrees; `round`
-    differs on halves)."""
-    return (score / SCORE_QUANTUM + 0.5).floor() * SCORE_QUANTUM  # type: ignore[no-any-return]
+    """`score` rounded to SCORE_QUANTUM (`quanta` times the quantum)."""
+    return quanta(score) * SCORE_QUANTUM  # type: ignore[no-any-return]
 
 
-def top_rows(table: ir.Table, score: ir.FloatingValue, n: int, *, descending: bool) -> Selection:
-    """The n rows with the best score (missing scores last), ties by the seeded key."""
-    ranked = table.mutate(warden_score=quantised(score))
+def top_rows(
+    table: ir.Table, score: ir.FloatingValue, n: int, *, descending: bool, keys: RowKeys
+) -> Selection:
+    """The n rows with the best rounded score (missing scores last), ties by the seeded key.
+
+    Only the rows that can be chosen are keyed: those whose rounded score is at least as
+    good as the n-th best (all rows when there are at most n, or when the n-th best score
+    is missing). The boundary is compared in whole quanta, an integer, so it crosses from
+    the engine to Python and back exactly.
+    """
+    scored = table.mutate(warden_quanta=quanta(score))
+    boundary = _nth_best(scored, n, descending=descending)
+    if boundary is not None:
+        value = scored.warden_quanta
+        scored = scored.filter(value >= boundary if descending else value <= boundary)
+    keyed = keys.attach(scored)
+    ranked = keyed.mutate(warden_score=keyed.warden_quanta * SCORE_QUANTUM)
     order = ranked.warden_score.desc() if descending else ranked.warden_score.asc()
     missing_last = ranked.warden_score.isnull()
     chosen = (
@@ -80,6 +140,23 @@ def top_rows(table: ir.Table, score: ir.FloatingValue, n: int, *, descending: bo
     )
     scores = [float(s) if s is not None and not math.isnan(s) else 0.0 for s in chosen.iloc[:, 1]]
     return Selection(tuple(str(r) for r in chosen[ROW_ID]), tuple(scores))
+
+
+def _nth_best(scored: ir.Table, n: int, *, descending: bool) -> int | None:
+    """The n-th best `warden_quanta` of `scored` (a top-n query in the engine), or None
+    when there are fewer than n rows or the n-th has no score (then every row may be
+    chosen)."""
+    order = scored.warden_quanta.desc() if descending else scored.warden_quanta.asc()
+    found = (
+        scored.order_by([scored.warden_quanta.isnull(), order])
+        .limit(1, offset=n - 1)
+        .select("warden_quanta")
+        .execute()
+    )
+    if found.empty:
+        return None
+    value = found.iloc[0, 0]
+    return None if pd.isna(value) else int(value)
 
 
 def check_probabilities(table: ir.Table, columns: Sequence[str], *, allow_missing: bool) -> None:
@@ -112,6 +189,7 @@ def select_uncertain(
     table: ir.Table,
     n: int,
     *,
+    keys: RowKeys,
     prediction_column: str | None,
     probability_columns: Sequence[str],
 ) -> Selection:
@@ -137,11 +215,11 @@ def select_uncertain(
         check_probabilities(table, [prediction_column], allow_missing=True)
         p = table[prediction_column].cast("float64")
         score = 1.0 - (2.0 * p - 1.0).abs()
-    return top_rows(table, score, n, descending=True)
+    return top_rows(table, score, n, descending=True, keys=keys)
 
 
 def select_drift_dense(
-    current: ir.Table, reference: ir.Table, columns: Sequence[str], n: int
+    current: ir.Table, reference: ir.Table, columns: Sequence[str], n: int, *, keys: RowKeys
 ) -> Selection:
     current_rows = int(current.count().execute())
     reference_rows = int(reference.count().execute())
@@ -165,10 +243,8 @@ def select_drift_dense(
             if ratio > 0:
                 weights[label] = ratio
         if weights:
-            bins = bin_expr(current, column, edges)
-            cases = [(bins == label, ibis.literal(weight)) for label, weight in weights.items()]
-            score = score + ibis.cases(*cases, else_=0.0)
-    return top_rows(current, score, n, descending=True)
+            score = score + _bin_weight(current, column, edges, weights)
+    return top_rows(current, score, n, descending=True, keys=keys)
 
 
 def select_stratified(
@@ -217,6 +293,25 @@ def bin_expr(table: ir.Table, column: str, edges: Sequence[float] | None) -> ir.
     return ibis.cases((number.isnull(), ibis.literal(MISSING)), else_=label)
 
 
+def _bin_weight(
+    table: ir.Table, column: str, edges: Sequence[float] | None, weights: dict[str, float]
+) -> ir.FloatingValue:
+    """The weight of each row's bin (`bin_expr`'s label; 0 for a bin without a weight). For
+    numbers, the CASE tests the edges from the top, `value >= edge`, the comparisons whose
+    count is the bin: no bin text is built per row, which made the score cost seconds per
+    million rows."""
+    if edges is None:
+        bins = bin_expr(table, column, edges)
+        cases = [(bins == label, ibis.literal(weight)) for label, weight in weights.items()]
+        return ibis.cases(*cases, else_=0.0)  # type: ignore[no-any-return]
+    number = table[column].cast("float64")
+    cases = [(number.isnull(), ibis.literal(weights.get(MISSING, 0.0)))]
+    for slot in range(len(edges), 0, -1):
+        weight = weights.get(f"bin {slot:03d}", 0.0)
+        cases.append((number >= edges[slot - 1], ibis.literal(weight)))
+    return ibis.cases(*cases, else_=weights.get("bin 000", 0.0))  # type: ignore[no-any-return]
+
+
 def _is_number(kind: object) -> bool:
     return bool(kind.is_numeric() and not kind.is_boolean())  # type: ignore[attr-defined]
 
@@ -237,6 +332,20 @@ def _decile_edges(reference: ir.Table, column: str) -> list[float]:
 
 
 def _bin_counts(table: ir.Table, column: str, edges: Sequence[float] | None) -> dict[str, int]:
+    """Rows per bin label. Numbers are grouped by their bin number (the count of edges at or
+    below the value; -1 when missing), and labelled in Python: at most len(edges) + 2 bins,
+    and no bin text built per row."""
+    if edges is not None:
+        number = table[column].cast("float64")
+        slot: ir.IntegerValue = ibis.literal(0)
+        for edge in edges:
+            slot = slot + (number >= edge).ifelse(1, 0)
+        slot = ibis.cases((number.isnull(), -1), else_=slot)
+        found = table.group_by(warden_slot=slot).aggregate(rows=lambda t: t.count()).execute()
+        return {
+            MISSING if int(s) < 0 else f"bin {int(s):03d}": int(r)
+            for s, r in zip(found["warden_slot"], found["rows"], strict=True)
+        }
     bins = table.mutate(warden_bin=bin_expr(table, column, edges))
     distinct = int(bins.warden_bin.nunique().execute())
     if distinct > MAX_GROUPS:
