@@ -285,7 +285,7 @@ def run_size(rows: int, out: Path, with_evidently: bool) -> list[Measurement]:
         results.append(measure(rows, "evidently", ["evidently", str(data)], folder))
     for item in results:
         print(
-            f"   {item.tool:<16} wall {item.wall_seconds:7.1f} s  "
+            f"   {item.tool:<19} wall {item.wall_seconds:7.1f} s  "
             f"compute {item.compute_seconds:7.1f} s  "
             f"peak RSS {item.peak_rss_mb:7.0f} MB  drifted={item.drifted} agrees={item.agrees}"
             + (f"  proposals={item.proposals}" if item.proposals is not None else ""),
