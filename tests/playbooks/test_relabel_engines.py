@@ -6,22 +6,18 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import sqlalchemy
 
 from daemon.config.models import DatasetConfig
-from daemon.scan.datasets import open_dataset
-from playbooks.base import DatasetLocation, IncidentView, PlaybookContext
+from playbooks.base import IncidentView, PlaybookContext
 from playbooks.engine_rows import ROW_ID, with_row_ids
 from playbooks.relabel import RelabelBatch, RelabelParams
-from tests.conftest import _fresh_postgres_database
+from tests.playbooks.engine_tables import events_context, parquet_folder_of, postgres_table_of
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 PLAYBOOK = RelabelBatch()
@@ -95,40 +91,16 @@ def _events() -> pa.Table:
 
 @pytest.fixture(scope="module")
 def parquet_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("events")
-    pq.write_table(_events(), folder / "part-0.parquet")
-    return folder
+    return parquet_folder_of(tmp_path_factory.mktemp("events"), _events())
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    for url in _fresh_postgres_database():
-        engine = sqlalchemy.create_engine(url)
-        columns = ", ".join(f"{name} {kind}" for name, kind in POSTGRES_TYPES.items())
-        rows = _events().to_pylist()
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"CREATE TABLE events ({columns})")
-            names = ", ".join(POSTGRES_TYPES)
-            marks = ", ".join(f":{name}" for name in POSTGRES_TYPES)
-            connection.execute(
-                sqlalchemy.text(f"INSERT INTO events ({names}) VALUES ({marks})"), rows
-            )
-        engine.dispose()
-        yield url
+    yield from postgres_table_of(_events(), POSTGRES_TYPES)
 
 
 def _context(config: DatasetConfig, work_root: Path) -> PlaybookContext:
-    location = DatasetLocation(
-        "events",
-        config.format,
-        config.path or "",
-        "ts",
-        label_column="label",
-        prediction_column="score",
-        url=config.url or "",
-        table=config.table or "",
-    )
-    return PlaybookContext(location, work_root, open_source=partial(open_dataset, "events", config))
+    return events_context(config, work_root, label_column="label", prediction_column="score")
 
 
 def _incident() -> IncidentView:
