@@ -52,3 +52,13 @@ def events_context(config: DatasetConfig, work_root: Path, **roles: Any) -> Play
         **roles,
     )
     return PlaybookContext(location, work_root, open_source=partial(open_dataset, "events", config))
+
+
+def parquet_events(folder: Path) -> DatasetConfig:
+    """Dataset `events` as the Parquet files in `folder`."""
+    return DatasetConfig(format="parquet", path=str(folder), time_column="ts")
+
+
+def postgres_events(url: str) -> DatasetConfig:
+    """Dataset `events` as the table of that name in the PostgreSQL database at `url`."""
+    return DatasetConfig(format="postgres", url=url, table="events", time_column="ts")

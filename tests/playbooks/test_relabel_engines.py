@@ -17,7 +17,13 @@ from daemon.config.models import DatasetConfig
 from playbooks.base import IncidentView, PlaybookContext
 from playbooks.engine_rows import ROW_ID, with_row_ids
 from playbooks.relabel import RelabelBatch, RelabelParams
-from tests.playbooks.engine_tables import events_context, parquet_folder_of, postgres_table_of
+from tests.playbooks.engine_tables import (
+    events_context,
+    parquet_events,
+    parquet_folder_of,
+    postgres_events,
+    postgres_table_of,
+)
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 PLAYBOOK = RelabelBatch()
@@ -157,17 +163,8 @@ def test_postgres_plans_and_writes_what_duckdb_does(
     parquet_folder: Path, postgres_url: str, tmp_path: Path
 ):
     work = tmp_path / "work"
-    duckdb = _outcomes(
-        _context(DatasetConfig(format="parquet", path=str(parquet_folder), time_column="ts"), work),
-        tmp_path / "duckdb",
-    )
-    postgres = _outcomes(
-        _context(
-            DatasetConfig(format="postgres", url=postgres_url, table="events", time_column="ts"),
-            work,
-        ),
-        tmp_path / "postgres",
-    )
+    duckdb = _outcomes(_context(parquet_events(parquet_folder), work), tmp_path / "duckdb")
+    postgres = _outcomes(_context(postgres_events(postgres_url), work), tmp_path / "postgres")
     _assert_same(postgres, duckdb)
 
 

@@ -17,7 +17,13 @@ from daemon.config.models import DatasetConfig
 from playbooks.base import IncidentView, PlaybookContext
 from playbooks.synthetic import SyntheticBackfill, SyntheticBackfillParams
 from playbooks.synthetic_fit import fit_reference
-from tests.playbooks.engine_tables import events_context, parquet_folder_of, postgres_table_of
+from tests.playbooks.engine_tables import (
+    events_context,
+    parquet_events,
+    parquet_folder_of,
+    postgres_events,
+    postgres_table_of,
+)
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 PLAYBOOK = SyntheticBackfill()
@@ -113,17 +119,8 @@ def test_postgres_samples_fits_and_writes_what_duckdb_does(
     parquet_folder: Path, postgres_url: str, tmp_path: Path
 ):
     work = tmp_path / "work"
-    duckdb = _outcomes(
-        _context(DatasetConfig(format="parquet", path=str(parquet_folder), time_column="ts"), work),
-        tmp_path / "duckdb",
-    )
-    postgres = _outcomes(
-        _context(
-            DatasetConfig(format="postgres", url=postgres_url, table="events", time_column="ts"),
-            work,
-        ),
-        tmp_path / "postgres",
-    )
+    duckdb = _outcomes(_context(parquet_events(parquet_folder), work), tmp_path / "duckdb")
+    postgres = _outcomes(_context(postgres_events(postgres_url), work), tmp_path / "postgres")
     assert len(duckdb["sample"]["warden_row_id"]) == 200 and duckdb["verified"]
     assert postgres["sample"]["warden_row_id"] == duckdb["sample"]["warden_row_id"]
     assert postgres["fit"] == duckdb["fit"]
