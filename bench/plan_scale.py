@@ -257,6 +257,9 @@ def main() -> None:
         default=os.environ.get("WARDEN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test"),
     )
     parser.add_argument("--out", type=Path, default=Path("bench/out/plans"))
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="run only the plans whose name contains one of these"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -272,6 +275,8 @@ def main() -> None:
             load_postgres(window, args.postgres_url, "plan_window")
             load_postgres(daily, args.postgres_url, "plan_daily")
         for name, spec in specs(engine, window, daily, rows, args).items():
+            if args.only and not any(part in name for part in args.only):
+                continue
             result = {"engine": engine, "rows": rows, **run_plan(name, spec)}
             results.append(result)
             if "error" in result:

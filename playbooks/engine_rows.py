@@ -81,6 +81,11 @@ def _spark_unix_micros(value) -> int:  # type: ignore[no-untyped-def,empty-body]
     """Spark's microseconds since the epoch (Ibis cannot extract microseconds on Spark)."""
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(value) -> int:  # type: ignore[no-untyped-def,empty-body]
+    """DuckDB's microseconds since the epoch (a time without a zone read as UTC)."""
+
+
 def md5_hex(text: ir.StringValue) -> ir.StringValue:
     """md5 of `text` (UTF-8) as 32 lowercase hex digits, computed by the engine."""
     return _md5(text)
@@ -173,10 +178,15 @@ def content_hash(table: ir.Table, columns: Sequence[str] | None = None) -> ir.St
 
 def epoch_micros(table: ir.Table, name: str) -> ir.IntegerValue:
     """Microseconds since 1970-01-01T00:00:00Z of timestamp column `name` (a time without
-    a time zone read as UTC), the same integer on every engine."""
+    a time zone read as UTC), the same integer on every engine, with each engine's own
+    function where it has one: Ibis' portable `epoch_seconds` casts every DuckDB time
+    through the ICU extension (2 s per 10M rows against 0.2 s for `epoch_us`)."""
     column = table[name]
-    if _backend_name(table) == "pyspark":
+    backend = _backend_name(table)
+    if backend == "pyspark":
         return _spark_unix_micros(column).cast("int64")  # type: ignore[no-any-return]
+    if backend == "duckdb":
+        return _duckdb_epoch_us(column).cast("int64")  # type: ignore[no-any-return]
     # Whole seconds first: some engines round a fractional epoch when casting it to integer.
     seconds = column.truncate("s").epoch_seconds().cast("int64")  # type: ignore[attr-defined]
     micros = seconds * 1_000_000 + column.microsecond()  # type: ignore[attr-defined]

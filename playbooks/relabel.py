@@ -351,8 +351,9 @@ class RelabelBatch(Playbook):
                 class_values=params.class_values,
             )
         return select_stratified(
-            keys.attach(current),
+            current,
             params.batch_size,
+            keys=keys,
             stratify_by=params.stratify_by,
             time_column=context.dataset.time_column,
         )

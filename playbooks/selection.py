@@ -31,7 +31,9 @@ share a hash; should a boundary split them, which of them is `-2` was arbitrary 
 - `stratified`: a proportional sample across the values of `stratify_by` (or, without
   one, ten equal time slices of the window): strata sizes by group-by, each stratum's
   share of the batch by largest remainder (`_allocate`), and within a stratum the first
-  rows in seeded order (`row_number() over (partition by stratum order by key)`).
+  rows in seeded order (`row_number() over (partition by stratum order by key)`) among
+  those passing the stratum's seeded pre-filter on event time (`time_prefilter.py`), so
+  that a 10M-row window hashes a few hundred rows, not all of them.
 
 `label_issues` (confident learning) lives in `label_issues.py`.
 """
@@ -54,6 +56,7 @@ from playbooks.engine_rows import (
     seeded_key,
     with_row_ids,
 )
+from playbooks.time_prefilter import MODULUS, prefilter_key, threshold
 
 #: Column of the seeded random key every strategy breaks ties with.
 SEED_KEY = "warden_seed_key"
@@ -66,6 +69,10 @@ TIME_SLICES = 10
 #: Most distinct values a `stratify_by` or categorical column may have: beyond it the
 #: strata (or bins) are not a useful summary, and their CASE would be huge.
 MAX_GROUPS = 10_000
+#: Rows a stratum's pre-filter lets through beyond OVERSAMPLE times its quota.
+PREFILTER_MARGIN = 32
+#: Rows expected to pass a stratum's pre-filter, as a multiple of its quota.
+OVERSAMPLE = 1.25
 #: Scores are rounded to this before ordering, so engines agree on the order.
 SCORE_QUANTUM = 1e-9
 MISSING = "(missing)"
@@ -248,35 +255,96 @@ def select_drift_dense(
 
 
 def select_stratified(
-    table: ir.Table, n: int, *, stratify_by: str | None, time_column: str
+    table: ir.Table, n: int, *, keys: RowKeys, stratify_by: str | None, time_column: str
 ) -> Selection:
-    strata = _strata(table, stratify_by, time_column)
-    sizes = (
-        table.mutate(warden_stratum=strata)
-        .group_by("warden_stratum")
-        .aggregate(rows=lambda t: t.count())
-        .execute()
-    )
-    quotas = _allocate(
-        n, {str(s): int(r) for s, r in zip(sizes.iloc[:, 0], sizes["rows"], strict=True)}
-    )
-    wanted = {name: quota for name, quota in quotas.items() if quota > 0}
+    """A proportional sample of n rows across strata (see the module docstring): within a
+    stratum, the rows first in seeded order among those that pass the stratum's
+    pre-filter on event time (`time_prefilter.py`), so only about
+    `OVERSAMPLE * quota + PREFILTER_MARGIN` rows per stratum are hashed. A stratum where
+    too few rows pass (event times shared by many rows) is drawn again at four times the
+    fraction, up to every row."""
+    marked = table.mutate(warden_stratum=_strata(table, stratify_by, time_column))
+    sizes = _strata_sizes(marked, stratify_by)
+    wanted = {name: quota for name, quota in _allocate(n, sizes).items() if quota > 0}
     if not wanted:
         return Selection((), ())
-    marked = table.mutate(warden_stratum=strata)
-    rank = ibis.row_number().over(group_by=marked.warden_stratum, order_by=marked[SEED_KEY])
-    quota = ibis.cases(
-        *[(marked.warden_stratum == name, count) for name, count in wanted.items()], else_=0
-    )
-    ranked = marked.mutate(warden_rank=rank, warden_quota=quota)
-    chosen = (
-        ranked.filter(ranked.warden_rank < ranked.warden_quota)
-        .order_by(["warden_stratum", "warden_rank"])
-        .select(ROW_ID)
-        .execute()
-    )
+    timed = table[time_column].type().is_timestamp()
+    fractions = {
+        name: _pass_fraction(quota, sizes[name]) if timed else 1.0 for name, quota in wanted.items()
+    }
+    while True:
+        chosen = _first_in_seeded_order(marked, wanted, fractions, keys, time_column)
+        found = chosen.groupby("warden_stratum").size().to_dict() if len(chosen) else {}
+        short = [
+            name
+            for name, quota in wanted.items()
+            if found.get(name, 0) < quota and fractions[name] < 1.0
+        ]
+        if not short:
+            break
+        for name in short:
+            fractions[name] = min(1.0, fractions[name] * 4)
     row_ids = tuple(str(r) for r in chosen[ROW_ID])
     return Selection(row_ids, tuple(0.0 for _ in row_ids))
+
+
+def _strata_sizes(marked: ir.Table, stratify_by: str | None) -> dict[str, int]:
+    """Rows per stratum, one group-by; refuses a `stratify_by` column with more than
+    MAX_GROUPS values (at most MAX_GROUPS + 1 groups are brought back to tell)."""
+    sizes = (
+        marked.group_by("warden_stratum")
+        .aggregate(rows=lambda t: t.count())
+        .limit(MAX_GROUPS + 1)
+        .execute()
+    )
+    if len(sizes) > MAX_GROUPS:
+        distinct = int(marked.warden_stratum.nunique().execute())
+        raise PlanRefused(
+            f"stratify_by column {stratify_by!r} has {distinct:,} distinct values in the "
+            f"window, more than {MAX_GROUPS:,}: strata that small are not a sample of "
+            "anything; stratify by a coarser column or leave stratify_by out (time slices)"
+        )
+    return {str(s): int(r) for s, r in zip(sizes["warden_stratum"], sizes["rows"], strict=True)}
+
+
+def _pass_fraction(quota: int, size: int) -> float:
+    """The share of a stratum's rows the pre-filter lets through: OVERSAMPLE times its
+    quota plus PREFILTER_MARGIN rows are expected to pass (at least 4.8 standard deviations
+    above the quota when times are distinct), all rows when that is most of the stratum."""
+    expected = OVERSAMPLE * quota + PREFILTER_MARGIN
+    return 1.0 if expected >= size / 2 else expected / size
+
+
+def _first_in_seeded_order(
+    marked: ir.Table,
+    wanted: dict[str, int],
+    fractions: dict[str, float],
+    keys: RowKeys,
+    time_column: str,
+) -> pd.DataFrame:
+    """The first `wanted[s]` rows of each stratum s in seeded order among the rows that pass
+    its pre-filter (`fractions[s]`), ordered by stratum and rank: `ROW_ID` and
+    `warden_stratum`."""
+    part = marked.filter(marked.warden_stratum.isin(list(wanted)))
+    bounds = {name: threshold(f) for name, f in fractions.items() if f < 1.0}
+    if bounds:
+        bound = ibis.cases(
+            *[(part.warden_stratum == name, value) for name, value in bounds.items()],
+            else_=MODULUS,
+        )
+        part = part.filter(prefilter_key(part, time_column, keys.seed) < bound)
+    keyed = keys.attach(part)
+    rank = ibis.row_number().over(group_by=keyed.warden_stratum, order_by=keyed[SEED_KEY])
+    quota = ibis.cases(
+        *[(keyed.warden_stratum == name, count) for name, count in wanted.items()], else_=0
+    )
+    ranked = keyed.mutate(warden_rank=rank, warden_quota=quota)
+    return (
+        ranked.filter(ranked.warden_rank < ranked.warden_quota)
+        .order_by(["warden_stratum", "warden_rank"])
+        .select(ROW_ID, "warden_stratum")
+        .execute()
+    )
 
 
 def bin_expr(table: ir.Table, column: str, edges: Sequence[float] | None) -> ir.StringValue:
@@ -359,13 +427,6 @@ def _bin_counts(table: ir.Table, column: str, edges: Sequence[float] | None) -> 
 
 def _strata(table: ir.Table, stratify_by: str | None, time_column: str) -> ir.StringValue:
     if stratify_by:
-        distinct = int(table[stratify_by].nunique().execute())
-        if distinct > MAX_GROUPS:
-            raise PlanRefused(
-                f"stratify_by column {stratify_by!r} has {distinct:,} distinct values in the "
-                f"window, more than {MAX_GROUPS:,}: strata that small are not a sample of "
-                "anything; stratify by a coarser column or leave stratify_by out (time slices)"
-            )
         return table[stratify_by].cast("string").fill_null(MISSING)  # type: ignore[no-any-return]
     micros = epoch_micros(table, time_column)
     bounds = table.aggregate(low=micros.min(), high=micros.max()).execute().iloc[0]

@@ -6,18 +6,10 @@ PostgreSQL and Spark, so the same reference and seed give the same rows wherever
 lives. Row ids are the `id_column`'s values when one is named, else content hashes of the
 projected columns.
 
-Hashing every row of a 10M-row window costs minutes (the canonical text of every float is
-built arithmetically), so a large window is thinned first by a cheap integer key computed
-from the event time alone:
-
-    prefilter = ((micros mod P) * A + seed * B) mod P      P = 2^31 - 1, A = 48271, B = 16807
-
-where `micros` is the event time in microseconds since 1970 (each engine's exact
-function). A row passes when `prefilter < P * fraction`, with
-`fraction = OVERSAMPLE * limit / rows` (1.25 times the sample size is expected to pass),
-and only those rows are hashed and ordered. Identical rows share their event time, so
-they pass or fail together and keep the ids they would have in the whole
-window. Integer arithmetic below 2^62 gives the same key on every engine.
+Hashing every row of a 10M-row window costs minutes, so a large window is thinned first
+by the seeded pre-filter on event time (`time_prefilter.py`): a row passes at fraction
+`OVERSAMPLE * limit / rows` (1.25 times the sample size is expected to pass), and only
+those rows are hashed and ordered.
 
 The pre-filter keeps or drops all rows of one timestamp together, so it is used only when
 event times are mostly distinct (at least `rows / 2` distinct values, counted by the
@@ -31,20 +23,17 @@ hashed (exact, slower).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from playbooks.engine_rows import ROW_ID, row_id_expr, seeded_key
+from playbooks.time_prefilter import MODULUS, prefilter_key
 
 #: Rows expected to pass the pre-filter, as a multiple of the sample size: 1.25 x 50,000
 #: passes 62,500 +- 250 rows, so fewer than 50,000 practically never pass.
 OVERSAMPLE = 1.25
-_MODULUS = 2_147_483_647  # 2^31 - 1, a prime: (x mod P) * A stays below 2^62
-_MULTIPLIER = 48_271
-_SEED_MULTIPLIER = 16_807
 _SEEDED_KEY = "warden_seeded_key"
 
 
@@ -53,7 +42,7 @@ def prefilter_threshold(rows: int, limit: int) -> int | None:
     None when the window is small enough to hash every row."""
     if rows <= OVERSAMPLE * limit:
         return None
-    return int(_MODULUS * (OVERSAMPLE * limit / rows))
+    return int(MODULUS * (OVERSAMPLE * limit / rows))
 
 
 def seeded_sample(
@@ -75,8 +64,7 @@ def seeded_sample(
     timed = window[time_column].type().is_timestamp()
     if threshold is not None and timed and distinct_times * 2 >= rows:
         # Filter first: projecting every row before the filter costs as much again.
-        key = _prefilter_key(window[time_column], seed, window.get_backend().name)
-        window = window.filter(key < threshold)
+        window = window.filter(prefilter_key(window, time_column, seed) < threshold)
     projected = _nan_as_missing(window.select(*wanted))
     with_ids = projected.mutate(**{ROW_ID: row_id_expr(projected, id_column)})
     ordered = with_ids.mutate(**{_SEEDED_KEY: seeded_key(with_ids[ROW_ID], seed)})
@@ -106,31 +94,3 @@ def _nan_as_missing(table: ir.Table) -> ir.Table:
         if kind.is_floating()
     }
     return table.mutate(**floats) if floats else table
-
-
-def _prefilter_key(time: ir.TimestampValue, seed: int, backend: str) -> ir.IntegerValue:
-    micros = _epoch_micros(time, backend)
-    mixed = (micros % _MODULUS) * _MULTIPLIER + ibis.literal((seed * _SEED_MULTIPLIER) % _MODULUS)
-    return mixed % _MODULUS  # type: ignore[no-any-return]
-
-
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _duckdb_epoch_us(value: datetime) -> int:  # type: ignore[empty-body]
-    """DuckDB's microseconds since 1970 (a time without a zone read as UTC)."""
-
-
-@ibis.udf.scalar.builtin(name="unix_micros")
-def _spark_unix_micros(value: datetime) -> int:  # type: ignore[empty-body]
-    """Spark's microseconds since 1970."""
-
-
-def _epoch_micros(time: ir.TimestampValue, backend: str) -> ir.IntegerValue:
-    """Microseconds since 1970-01-01T00:00:00Z, exactly, with each engine's own function:
-    Ibis' portable `epoch_seconds` casts every DuckDB time through the ICU extension (2 s
-    per 10M rows against 0.2 s for `epoch_us`). PostgreSQL's `extract(epoch)` is an exact
-    numeric, so scaling and rounding it gives the same integer."""
-    if backend == "duckdb":
-        return _duckdb_epoch_us(time)  # type: ignore[no-any-return]
-    if backend == "pyspark":
-        return _spark_unix_micros(time)  # type: ignore[no-any-return]
-    return (time.epoch_seconds() * 1_000_000).round().cast("int64")  # type: ignore[no-any-return]

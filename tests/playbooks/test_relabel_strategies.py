@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,7 +20,8 @@ from daemon.config.models import DatasetConfig
 from daemon.scan.datasets import open_dataset
 from playbooks.base import DatasetLocation, IncidentView, PlanRefused, PlaybookContext
 from playbooks.relabel import RelabelBatch, RelabelParams
-from playbooks.selection import MAX_GROUPS
+from playbooks.selection import MAX_GROUPS, OVERSAMPLE, PREFILTER_MARGIN
+from playbooks.time_prefilter import prefilter_key, threshold
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 PLAYBOOK = RelabelBatch()
@@ -188,6 +190,54 @@ def test_stratified_without_a_column_samples_ten_time_slices(noisy):
     assert slices.value_counts().sort_index().to_dict() == {k: 10 for k in range(10)}
     other = PLAYBOOK.plan(_incident(), params.model_copy(update={"seed": 5}), context)
     assert set(other.steps[0].details["row_ids"]) != set(chosen)
+
+
+def _prefilter_keys(frame: pd.DataFrame, seed: int) -> pd.Series:
+    """Each row's pre-filter key (`time_prefilter.py`), computed by DuckDB."""
+    table = ibis.memtable(frame[["id", "ts"]])
+    keyed = table.select("id", key=prefilter_key(table, "ts", seed))
+    return ibis.duckdb.connect().execute(keyed).set_index("id")["key"]
+
+
+def test_stratified_hashes_only_the_rows_its_prefilter_lets_through(noisy):
+    frame, context = noisy
+    params = RelabelParams(
+        strategy="stratified", stratify_by="group", batch_size=35, id_column="id", seed=2
+    )
+    chosen = PLAYBOOK.plan(_incident(), params, context).steps[0].details["row_ids"]
+    groups = frame.set_index("id").loc[chosen, "group"]
+    assert groups.value_counts().to_dict() == {f"g{k}": 5 for k in range(7)}
+    # Each group holds ~714 rows and needs 5: 1.25 * 5 + 32 rows are expected to pass.
+    bound = threshold((OVERSAMPLE * 5 + PREFILTER_MARGIN) / (ROWS // 7))
+    keys = _prefilter_keys(frame, seed=2)
+    assert (keys < bound).sum() < ROWS * 0.06  # the case holds: few rows pass
+    assert (keys.loc[chosen] < bound).all()  # and the batch comes from them only
+
+
+def test_stratified_fills_a_stratum_whose_rows_share_one_time(tmp_path: Path):
+    # 2,000 rows of stratum "burst" share one event time: its pre-filter passes all or
+    # none of them, and the draw must be widened until the stratum's quota is filled.
+    spread = [DAY + timedelta(seconds=10 * i) for i in range(2_000)]
+    burst = [DAY + timedelta(hours=12)] * 2_000
+    frame = pd.DataFrame(
+        {
+            "ts": spread + burst,
+            "id": [f"r{i}" for i in range(4_000)],
+            "group": ["spread"] * 2_000 + ["burst"] * 2_000,
+        }
+    )
+    seed = next(  # a seed whose first, narrow draw leaves the burst out
+        s
+        for s in range(100)
+        if _prefilter_keys(frame, s).loc["r3000"] >= threshold((OVERSAMPLE * 10 + 32) / 2_000)
+    )
+    context = _context(_write(tmp_path / "burst", frame), tmp_path)
+    params = RelabelParams(
+        strategy="stratified", stratify_by="group", batch_size=20, id_column="id", seed=seed
+    )
+    chosen = PLAYBOOK.plan(_incident(), params, context).steps[0].details["row_ids"]
+    groups = frame.set_index("id").loc[chosen, "group"]
+    assert groups.value_counts().to_dict() == {"spread": 10, "burst": 10}
 
 
 def test_drift_density_prefers_the_deciles_the_current_window_crowds(tmp_path: Path):
