@@ -46,6 +46,7 @@ from playbooks.base import (
     PlaybookParams,
     Verification,
 )
+from playbooks.drift_density import select_drift_dense
 from playbooks.engine_rows import check_columns, fetch_rows
 from playbooks.files import sha256_of, write_durably
 from playbooks.label_issues import select_label_issues
@@ -54,7 +55,6 @@ from playbooks.registry import register
 from playbooks.selection import (
     RowKeys,
     Selection,
-    select_drift_dense,
     select_stratified,
     select_uncertain,
 )
@@ -339,7 +339,12 @@ class RelabelBatch(Playbook):
             start, end = window_bounds(incident.windows.get("reference") or {})
             reference = window_filter(table, context.dataset.time_column, start, end)
             return select_drift_dense(
-                current, reference, incident.columns, params.batch_size, keys=keys
+                current,
+                reference,
+                incident.columns,
+                params.batch_size,
+                keys=keys,
+                findings=incident.findings,
             )
         if params.strategy == "label_issues":
             return select_label_issues(

@@ -21,13 +21,6 @@ share a hash; should a boundary split them, which of them is `-2` was arbitrary 
   otherwise the prediction column must hold a probability of the positive class in
   [0, 1], and the score is 1 - |2p - 1| (1 at p = 0.5, 0 at p = 0 or 1). A row without a
   prediction is chosen last.
-- `drift_density`: rows in the regions where the current window is most over-represented
-  against the reference. Each incident column is cut into bins (the reference's deciles
-  for numbers, found as exact order statistics by a window function; values for
-  categories; a bin of its own for missing values); bins are counted per window by
-  group-by, and a row scores the sum over columns of max(0, log(current share / reference
-  share)) of its bins, with add-one-half smoothing so that a bin the reference never saw
-  scores high but finite. The score is a CASE expression over the bins.
 - `stratified`: a proportional sample across the values of `stratify_by` (or, without
   one, ten equal time slices of the window): strata sizes by group-by, each stratum's
   share of the batch by largest remainder (`_allocate`), and within a stratum the first
@@ -35,7 +28,8 @@ share a hash; should a boundary split them, which of them is `-2` was arbitrary 
   those passing the stratum's seeded pre-filter on event time (`time_prefilter.py`), so
   that a 10M-row window hashes a few hundred rows, not all of them.
 
-`label_issues` (confident learning) lives in `label_issues.py`.
+`drift_density` lives in `drift_density.py`, `label_issues` (confident learning) in
+`label_issues.py`.
 """
 
 from __future__ import annotations
@@ -60,10 +54,6 @@ from playbooks.time_prefilter import MODULUS, prefilter_key, threshold
 
 #: Column of the seeded random key every strategy breaks ties with.
 SEED_KEY = "warden_seed_key"
-#: Smoothing added to every bin count (Jeffreys-style add-one-half).
-SMOOTHING = 0.5
-#: Bins per numeric column for drift_density: reference deciles.
-NUMERIC_BINS = 10
 #: Time slices of the window used as strata when no `stratify_by` column is given.
 TIME_SLICES = 10
 #: Most distinct values a `stratify_by` or categorical column may have: beyond it the
@@ -225,35 +215,6 @@ def select_uncertain(
     return top_rows(table, score, n, descending=True, keys=keys)
 
 
-def select_drift_dense(
-    current: ir.Table, reference: ir.Table, columns: Sequence[str], n: int, *, keys: RowKeys
-) -> Selection:
-    current_rows = int(current.count().execute())
-    reference_rows = int(reference.count().execute())
-    if reference_rows == 0:
-        raise PlanRefused("the reference window holds no rows to compare densities with")
-    score: ir.FloatingValue = ibis.literal(0.0)
-    for column in columns:
-        kind = reference[column].type()
-        edges = _decile_edges(reference, column) if _is_number(kind) else None
-        current_counts = _bin_counts(current, column, edges)
-        reference_counts = _bin_counts(reference, column, edges)
-        labels = sorted(set(current_counts) | set(reference_counts))
-        smoothing = SMOOTHING * len(labels)
-        weights = {}
-        for label in labels:
-            current_share = (current_counts.get(label, 0) + SMOOTHING) / (current_rows + smoothing)
-            reference_share = (reference_counts.get(label, 0) + SMOOTHING) / (
-                reference_rows + smoothing
-            )
-            ratio = math.log(current_share) - math.log(reference_share)
-            if ratio > 0:
-                weights[label] = ratio
-        if weights:
-            score = score + _bin_weight(current, column, edges, weights)
-    return top_rows(current, score, n, descending=True, keys=keys)
-
-
 def select_stratified(
     table: ir.Table, n: int, *, keys: RowKeys, stratify_by: str | None, time_column: str
 ) -> Selection:
@@ -345,84 +306,6 @@ def _first_in_seeded_order(
         .select(ROW_ID, "warden_stratum")
         .execute()
     )
-
-
-def bin_expr(table: ir.Table, column: str, edges: Sequence[float] | None) -> ir.StringValue:
-    """The bin label of each row: `bin NNN` (number of reference edges at or below the
-    value) for numbers, the value as text for categories, MISSING for missing values."""
-    values = table[column]
-    if edges is None:
-        return values.cast("string").fill_null(MISSING)  # type: ignore[no-any-return]
-    number = values.cast("float64")
-    slot: ir.IntegerValue = ibis.literal(0)
-    for edge in edges:
-        slot = slot + (number >= edge).ifelse(1, 0)  # PostgreSQL cannot cast a boolean
-    label = ibis.literal("bin ") + slot.cast("string").lpad(3, "0")
-    return ibis.cases((number.isnull(), ibis.literal(MISSING)), else_=label)
-
-
-def _bin_weight(
-    table: ir.Table, column: str, edges: Sequence[float] | None, weights: dict[str, float]
-) -> ir.FloatingValue:
-    """The weight of each row's bin (`bin_expr`'s label; 0 for a bin without a weight). For
-    numbers, the CASE tests the edges from the top, `value >= edge`, the comparisons whose
-    count is the bin: no bin text is built per row, which made the score cost seconds per
-    million rows."""
-    if edges is None:
-        bins = bin_expr(table, column, edges)
-        cases = [(bins == label, ibis.literal(weight)) for label, weight in weights.items()]
-        return ibis.cases(*cases, else_=0.0)  # type: ignore[no-any-return]
-    number = table[column].cast("float64")
-    cases = [(number.isnull(), ibis.literal(weights.get(MISSING, 0.0)))]
-    for slot in range(len(edges), 0, -1):
-        weight = weights.get(f"bin {slot:03d}", 0.0)
-        cases.append((number >= edges[slot - 1], ibis.literal(weight)))
-    return ibis.cases(*cases, else_=weights.get("bin 000", 0.0))  # type: ignore[no-any-return]
-
-
-def _is_number(kind: object) -> bool:
-    return bool(kind.is_numeric() and not kind.is_boolean())  # type: ignore[attr-defined]
-
-
-def _decile_edges(reference: ir.Table, column: str) -> list[float]:
-    """The reference's deciles as exact order statistics (the value at rank floor(q (N-1))
-    of the sorted known values): no interpolation, so every engine finds the same edges."""
-    known = reference.filter(reference[column].notnull()).select(
-        warden_value=reference[column].cast("float64")
-    )
-    count = int(known.count().execute())
-    if count == 0:
-        return []
-    ranks = sorted({math.floor(q / NUMERIC_BINS * (count - 1)) for q in range(1, NUMERIC_BINS)})
-    ordered = known.mutate(warden_rank=ibis.row_number().over(order_by=known.warden_value))
-    values = ordered.filter(ordered.warden_rank.isin(ranks)).warden_value.execute()
-    return sorted({float(value) for value in values})
-
-
-def _bin_counts(table: ir.Table, column: str, edges: Sequence[float] | None) -> dict[str, int]:
-    """Rows per bin label. Numbers are grouped by their bin number (the count of edges at or
-    below the value; -1 when missing), and labelled in Python: at most len(edges) + 2 bins,
-    and no bin text built per row."""
-    if edges is not None:
-        number = table[column].cast("float64")
-        slot: ir.IntegerValue = ibis.literal(0)
-        for edge in edges:
-            slot = slot + (number >= edge).ifelse(1, 0)
-        slot = ibis.cases((number.isnull(), -1), else_=slot)
-        found = table.group_by(warden_slot=slot).aggregate(rows=lambda t: t.count()).execute()
-        return {
-            MISSING if int(s) < 0 else f"bin {int(s):03d}": int(r)
-            for s, r in zip(found["warden_slot"], found["rows"], strict=True)
-        }
-    bins = table.mutate(warden_bin=bin_expr(table, column, edges))
-    distinct = int(bins.warden_bin.nunique().execute())
-    if distinct > MAX_GROUPS:
-        raise PlanRefused(
-            f"column {column!r} has {distinct:,} distinct values in the window, more than "
-            f"{MAX_GROUPS:,}; drift_density cannot score it by category"
-        )
-    counts = bins.group_by("warden_bin").aggregate(rows=lambda t: t.count()).execute()
-    return {str(b): int(r) for b, r in zip(counts["warden_bin"], counts["rows"], strict=True)}
 
 
 def _strata(table: ir.Table, stratify_by: str | None, time_column: str) -> ir.StringValue:

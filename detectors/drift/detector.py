@@ -211,6 +211,9 @@ def _evidence(
             "reference": ref_counts.tolist(),
             "current": cur_counts.tolist(),
         }
+        if ref_column.kind == "numeric" and ref_column.histogram is not None:
+            # exact cut points: a relabel plan scores rows on these bins without recounting
+            details["histogram"]["edges"] = list(ref_column.histogram.edges)
     except MethodNotApplicable:
         pass
     return details

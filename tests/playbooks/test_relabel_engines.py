@@ -120,6 +120,21 @@ def _incident() -> IncidentView:
         "feature_drift",
         columns=("region", "amount"),
         windows={"current": window(1), "reference": window(0)},
+        # amount's bins come from the scan's evidence, region's are counted by the engine
+        findings=(
+            {
+                "pattern": "feature_drift",
+                "column": "amount",
+                "details": {
+                    "histogram": {
+                        "bins": ["<= 10", "<= 20", "<= 40", "<= 80", "> 80"],
+                        "reference": [80, 100, 120, 70, 30],
+                        "current": [40, 80, 120, 100, 60],
+                        "edges": [10.0, 20.0, 40.0, 80.0],
+                    }
+                },
+            },
+        ),
     )
 
 

@@ -4,12 +4,14 @@ PlanRefused before anything is written."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +20,11 @@ import pytest
 
 from daemon.config.models import DatasetConfig
 from daemon.scan.datasets import open_dataset
+from detectors.drift.detector import detect_drift
+from detectors.drift.params import DriftParams
+from detectors.profiling import ProfileOptions
 from playbooks.base import DatasetLocation, IncidentView, PlanRefused, PlaybookContext
+from playbooks.drift_density import evidence_bins
 from playbooks.relabel import RelabelBatch, RelabelParams
 from playbooks.selection import MAX_GROUPS, OVERSAMPLE, PREFILTER_MARGIN
 from playbooks.time_prefilter import prefilter_key, threshold
@@ -261,3 +267,86 @@ def test_drift_density_prefers_the_deciles_the_current_window_crowds(tmp_path: P
     values = frame.set_index("id").loc[chosen["row_ids"], "x"]
     assert len(values) == 150 and (values >= top_edge).all()
     assert chosen["scores"] == sorted(chosen["scores"], reverse=True)
+
+
+def _shifted(tmp_path: Path) -> tuple[pd.DataFrame, PlaybookContext]:
+    """A reference day of N(0, 1) and a current day where 10% of the rows sit near 4."""
+    rng = np.random.default_rng(8)
+    reference = rng.normal(0, 1, 2_000)
+    current = np.concatenate([rng.normal(0, 1, 1_800), rng.normal(4, 0.1, 200)])
+    frame = pd.DataFrame(
+        {
+            "ts": [DAY - timedelta(days=1) + timedelta(seconds=40 * i) for i in range(2_000)]
+            + [DAY + timedelta(seconds=40 * i) for i in range(2_000)],
+            "id": [f"r{i}" for i in range(4_000)],
+            "x": np.concatenate([reference, current]),
+            "kind": ["a"] * 3_000 + ["b"] * 1_000,
+        }
+    )
+    return frame, _context(_write(tmp_path / "shifted", frame), tmp_path)
+
+
+def _scan_findings(context: PlaybookContext) -> tuple[dict[str, Any], ...]:
+    """The findings the drift detector records for the shifted data, as a scan stores them."""
+    options = ProfileOptions()
+    with context.source() as source:
+        reference = source.profile(DAY - timedelta(days=1), DAY, ["x", "kind"], options=options)
+        current = source.profile(
+            DAY, DAY + timedelta(days=1), ["x", "kind"], reference=reference, options=options
+        )
+    result = detect_drift(reference, current, DriftParams())
+    return tuple(finding.to_dict() for finding in result.findings)
+
+
+def test_drift_density_scores_on_the_scans_own_histograms(tmp_path: Path):
+    frame, context = _shifted(tmp_path)
+    findings = _scan_findings(context)
+    numeric = next(f for f in findings if f["column"] == "x")["details"]["histogram"]
+    assert len(numeric["edges"]) == len(numeric["bins"]) - 1  # the detector records its cuts
+    # The reference window of this incident is empty: had the plan counted bins in the
+    # engine it would refuse ("no rows to compare densities with"); it reads the evidence.
+    empty = {"start": "2020-01-01T00:00:00+00:00", "end": "2020-01-02T00:00:00+00:00"}
+    incident = IncidentView(
+        5,
+        "pets",
+        "feature_drift",
+        columns=("x", "kind"),
+        windows={**_incident().windows, "reference": empty},
+        findings=findings,
+    )
+    params = RelabelParams(strategy="drift_density", batch_size=150, id_column="id")
+    chosen = PLAYBOOK.plan(incident, params, context).steps[0].details
+    values = frame.set_index("id").loc[chosen["row_ids"], ["x", "kind"]]
+    # Above the reference's top cut the current window holds far more than the reference,
+    # and kind "b" (new in the current day) crowds too: the batch is the shifted rows.
+    assert len(values) == 150 and (values["x"] > numeric["edges"][-1]).all()
+    assert (values["kind"] == "b").sum() >= 140
+    without_evidence = replace(incident, findings=())
+    with pytest.raises(PlanRefused, match="no rows to compare densities with"):
+        PLAYBOOK.plan(without_evidence, params, context)
+
+
+@pytest.mark.parametrize(
+    "histogram",
+    [
+        None,
+        {"bins": ["<= 1", "> 1"], "reference": [5, 5], "current": [1, 9]},  # no edges
+        {"bins": ["<= 1", "> 1"], "reference": [5, -1], "current": [1, 9], "edges": [1.0]},
+        {"bins": ["a", "b", "c"], "reference": [5, 5, 1], "current": [1, 9, 1], "edges": [2, 1]},
+        {"bins": ["<= 1", "> 1"], "reference": [5, 5], "current": [1, 9], "edges": ["nan"]},
+        {"bins": ["<= 1", "> 1"], "reference": [5.5, 5], "current": [1, 9], "edges": [1.0]},
+        {"bins": ["<= 1"], "reference": [5, 5], "current": [1, 9], "edges": []},
+    ],
+)
+def test_a_histogram_that_does_not_fit_is_not_used(histogram: Any):
+    assert evidence_bins(histogram, dt.float64) is None
+
+
+def test_category_histograms_fit_text_columns_only():
+    histogram = {"bins": ["a", "(other)"], "reference": [9, 1], "current": [5, 5]}
+    bins = evidence_bins(histogram, dt.string)
+    assert bins is not None and bins.weights() == pytest.approx(
+        {"(other)": np.log((5.5 / 11) / (1.5 / 11))}
+    )
+    assert evidence_bins(histogram, dt.int64) is None  # numbers need edges
+    assert evidence_bins(histogram, dt.boolean) is None  # the detector counted their text
