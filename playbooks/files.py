@@ -3,7 +3,11 @@
 `move_file` is idempotent and crash-safe: the copy goes to a `.partial` file that is fsynced
 and renamed into place, its sha256 is checked against the one the plan recorded, and only
 then is the original removed. A crash at any point leaves the file in one place or both,
-never in none; running the same move again finishes it.
+never in none; running the same move again finishes it. A move never overwrites: a
+destination that exists with other content is refused, and the copy is linked into place
+(`os.link`), which fails rather than replace a file created meanwhile. Symbolic links are
+refused: moving a link's target could reach outside the dataset. A failed copy (a full
+disk) removes its `.partial` file.
 """
 
 from __future__ import annotations
@@ -44,9 +48,19 @@ def move_file(source: Path, destination: Path, expected_sha256: str) -> str:
             f"{source} is gone and {destination} "
             + ("does not match the plan" if destination_exists else "does not exist")
         )
+    if source.is_symlink():
+        raise MoveRefused(
+            f"{source} is a symbolic link; Warden moves files, never links or their targets"
+        )
     if sha256_of(source) != expected_sha256:
         raise MoveRefused(f"{source} changed since the plan was made; plan again")
-    if not (destination_exists and sha256_of(destination) == expected_sha256):
+    if destination_exists or destination.is_symlink():
+        if destination.is_symlink() or sha256_of(destination) != expected_sha256:
+            raise MoveRefused(
+                f"{destination} already exists and holds something else; Warden never "
+                "overwrites a file: move it aside and run again"
+            )
+    else:
         _copy_durably(source, destination)
         if sha256_of(destination) != expected_sha256:
             raise MoveRefused(f"the copy at {destination} does not match {source}")
@@ -61,24 +75,50 @@ def write_durably(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     data = content.encode("utf-8") if isinstance(content, str) else content
-    with open(partial, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
     _fsync_folder(path.parent)
 
 
 def _copy_durably(source: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    with open(source, "rb") as reader, open(partial, "wb") as writer:
-        shutil.copyfileobj(reader, writer, BLOCK)
-        writer.flush()
-        os.fsync(writer.fileno())
-    shutil.copystat(source, partial)
-    partial.replace(destination)
+    try:
+        with open(source, "rb") as reader, open(partial, "wb") as writer:
+            shutil.copyfileobj(reader, writer, BLOCK)
+            writer.flush()
+            os.fsync(writer.fileno())
+        shutil.copystat(source, partial)
+        _place_without_overwriting(partial, destination)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk must not leave half a copy behind
+        raise
+    partial.unlink()
     _fsync_folder(destination.parent)
+
+
+def _place_without_overwriting(partial: Path, destination: Path) -> None:
+    """Give `partial`'s content the name `destination`, refusing if that name is taken:
+    a hard link fails on an existing name, atomically, where `rename` would replace it."""
+    try:
+        os.link(partial, destination)
+    except FileExistsError as error:
+        raise MoveRefused(
+            f"{destination} appeared while it was being copied; Warden never overwrites a file"
+        ) from error
+    except OSError as error:  # a file system without hard links: check, then rename
+        if destination.exists() or destination.is_symlink():
+            raise MoveRefused(
+                f"{destination} already exists; Warden never overwrites a file"
+            ) from error
+        partial.replace(destination)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -5,8 +5,12 @@ moves that file; for a window-level incident (`null_spike`, `out_of_range`, skew
 every Parquet file whose event-time range (from its footer statistics) overlaps the current
 window. Files keep their path below the dataset's folder (hive folders included) under
 `<work_root>/quarantine/incident-<id>/`, beside a manifest with each file's original path,
-size and sha256, the incident and the plan hash. Moved files are out of the dataset's folder,
-so every later read by Warden (or anyone) leaves them out; `rollback` (`warden quarantine
+size and sha256, the incident and the plan hash. The manifest is written first, with status
+`quarantining`, so a quarantine stopped half-way is listed and can be released. A plan
+refuses symbolic links, files whose real path lies outside the dataset's folder, and two
+files that would land on one destination; a move never overwrites (`files.py`). Moved
+files are out of the dataset's folder, so every later read by Warden (or anyone) leaves them
+out; `rollback` (`warden quarantine
 release`) moves them back, byte-identical.
 
 A table (PostgreSQL, DuckDB) has no files to move: its quarantine excludes the incident's
@@ -104,7 +108,15 @@ class Quarantine(Playbook):
         target = quarantine_folder(context, incident.id)
         steps = []
         total = 0
+        destinations: dict[Path, Path] = {}
         for path in affected:
+            destination = target / _inside(path, root)
+            if destination in destinations:
+                raise PlanRefused(
+                    f"{path} and {destinations[destination]} would both be quarantined as "
+                    f"{destination}; nothing was moved"
+                )
+            destinations[destination] = path
             size = path.stat().st_size
             total += size
             steps.append(
@@ -112,7 +124,7 @@ class Quarantine(Playbook):
                     "move",
                     str(path),
                     {
-                        "to": str(target / _relative(path, root)),
+                        "to": str(destination),
                         "sha256": sha256_of(path),
                         "bytes": size,
                     },
@@ -185,6 +197,10 @@ class Quarantine(Playbook):
 
     def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         log = []
+        manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
+        if any(step.action == "move" for step in plan.steps) and not manifest.exists():
+            # The intent first: a quarantine stopped half-way is listed and releasable.
+            write_durably(manifest, _manifest(plan, "quarantining"))
         for step in plan.steps:
             if step.action == "exclude_window":
                 outcome = exclude_window(
@@ -282,11 +298,23 @@ def _dataset_root(path: str) -> Path:
     return target if target.is_dir() else target.parent
 
 
-def _relative(path: Path, root: Path) -> Path:
+def _inside(path: Path, root: Path) -> Path:
+    """`path`'s place below the dataset's `root`, refusing (PlanRefused) a file that is
+    a symbolic link or whose real path lies outside the root: quarantine moves the
+    dataset's own files, never a link's target elsewhere on the machine."""
+    if path.is_symlink():
+        raise PlanRefused(
+            f"{path} is a symbolic link; quarantine moves only the dataset's own files "
+            "(replace the link with the file, or quarantine the target's own dataset)"
+        )
+    real = path.resolve()
     try:
-        return path.resolve().relative_to(root)
+        return real.relative_to(root)
     except ValueError:
-        return Path(path.name)
+        raise PlanRefused(
+            f"{real} lies outside the dataset's folder {root} (reached through a symbolic "
+            "link); quarantine never touches a file outside the dataset"
+        ) from None
 
 
 def _manifest(plan: Plan, status: str) -> str:

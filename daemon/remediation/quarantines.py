@@ -34,7 +34,8 @@ def release(store: Store, config: WardenConfig, incident_id: int, *, actor: str)
             .where(
                 PlaybookRun.incident_id == incident_id,
                 PlaybookRun.playbook == "quarantine",
-                PlaybookRun.status == RunStatus.succeeded,
+                # a failed run may have moved some files before it stopped
+                col(PlaybookRun.status).in_([RunStatus.succeeded, RunStatus.failed]),
             )
             .order_by(col(PlaybookRun.id).desc())
         ).first()
