@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from daemon.crash_points import STOP_AT_VARIABLE
 from detectors.sources.files import open_file_source
 from playbooks.base import DatasetLocation, IncidentView, Plan, PlanRefused, PlaybookContext
 from playbooks.files import MoveRefused, sha256_of
@@ -185,23 +185,26 @@ def test_quarantine_then_release_is_byte_identical(tmp_path_factory, contents, n
 APPLY_SCRIPT = """
 import json, sys
 from pathlib import Path
+from daemon.crash_points import stop_if_asked
+from daemon.crash_points import STOP_AT_VARIABLE
 from playbooks.base import DatasetLocation, Plan, PlaybookContext
 from playbooks.quarantine import Quarantine
 plan = Plan.from_dict(json.loads(Path(sys.argv[1]).read_text()))
-context = PlaybookContext(DatasetLocation(*json.loads(sys.argv[2])), Path(sys.argv[3]))
-print("ready", flush=True)
+context = PlaybookContext(
+    DatasetLocation(*json.loads(sys.argv[2])),
+    Path(sys.argv[3]),
+    on_step=lambda step: stop_if_asked("quarantine.step"),
+)
 Quarantine().apply(plan, context)
 print("done")
 """
 
 
 def test_sigkill_during_apply_then_rerun_ends_as_a_clean_run(tmp_path: Path):
-    files = _write_days(tmp_path / "data", 1, files_per_day=100)
-    for path in files:  # 1 MB each, so that the job takes long enough to be killed mid-way
-        path.write_bytes(os.urandom(1 << 20))
+    files = _write_days(tmp_path / "data", 1, files_per_day=40)
     before = {path.name: sha256_of(path) for path in files}
     context = _context(tmp_path)
-    # One plan that moves all 60 files (as a window-level plan would), from per-file plans.
+    # One plan that moves all 40 files (as a window-level plan would), from per-file plans.
     per_file = [
         PLAYBOOK.plan(
             IncidentView(1, "events", "corrupt_partition", scope={"path": str(path)}),
@@ -224,25 +227,16 @@ def test_sigkill_during_apply_then_rerun_ends_as_a_clean_run(tmp_path: Path):
         str(tmp_path / "warden"),
     ]
     repo_root = Path(__file__).resolve().parents[2]
-    rng = random.Random(5)
-    kills, kills_mid_way = 0, 0
-    while True:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=repo_root)
-        assert process.stdout is not None
-        # Kill at a random moment of the apply itself, whatever the imports cost.
-        assert process.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.2, 1.0))
-        if process.poll() is not None:
-            output = process.stdout.read()
-            assert process.returncode == 0 and "done" in output
-            break
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        kills += 1
-        left = sum(path.exists() for path in files)
-        kills_mid_way += 0 < left < len(files)
-        assert kills < 200, "the apply never finished"
-    assert kills_mid_way >= 1, "no run was killed mid-way; the test proved nothing"
+    # Each run kills itself (SIGKILL) once its k-th step is done; a rerun reports the moves
+    # already made as steps too, so k counts from the start of the plan every time.
+    for k in sorted(random.Random(5).sample(range(1, len(files)), 4)):
+        env = {**os.environ, STOP_AT_VARIABLE: f"quarantine.step:{k}"}
+        killed = subprocess.run(command, cwd=repo_root, env=env, capture_output=True, text=True)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert sum(not path.exists() for path in files) == k  # killed mid-way, k files moved
+        assert read_manifests(tmp_path / "warden")[0]["status"] == "quarantining"
+    finished = subprocess.run(command, cwd=repo_root, capture_output=True, text=True)
+    assert finished.returncode == 0 and "done" in finished.stdout, finished.stderr
     quarantine = tmp_path / "warden" / "quarantine" / "incident-1"
     moved = {path.name: sha256_of(path) for path in quarantine.rglob("*.parquet")}
     assert moved == before  # every file exactly once, intact
