@@ -56,6 +56,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from playbooks.base import PlanRefused
@@ -184,7 +185,10 @@ def epoch_micros(table: ir.Table, name: str) -> ir.IntegerValue:
     column = table[name]
     backend = _backend_name(table)
     if backend == "pyspark":
-        return _spark_unix_micros(column).cast("int64")  # type: ignore[no-any-return]
+        # Spark reads a Parquet time without a zone as TIMESTAMP_NTZ, which unix_micros
+        # refuses; the session's zone is UTC, so the cast keeps the instant Warden means.
+        zoned = column.cast(dt.Timestamp(timezone="UTC"))
+        return _spark_unix_micros(zoned).cast("int64")  # type: ignore[no-any-return]
     if backend == "duckdb":
         return _duckdb_epoch_us(column).cast("int64")  # type: ignore[no-any-return]
     # Whole seconds first: some engines round a fractional epoch when casting it to integer.

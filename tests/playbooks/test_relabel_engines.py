@@ -202,3 +202,26 @@ def test_spark_plans_and_writes_what_duckdb_does(
         tmp_path / "spark",
     )
     _assert_same(spark, duckdb)
+
+
+@pytest.mark.slow  # a Spark session and a handful of jobs
+def test_spark_reads_times_without_a_zone_as_utc_like_duckdb(tmp_path: Path, spark_master: str):
+    # Spark reads such a Parquet column as TIMESTAMP_NTZ, which its unix_micros refuses.
+    events = _events()
+    naive = events.set_column(
+        events.schema.get_field_index("ts"), "ts", events["ts"].cast(pa.timestamp("us"))
+    )
+    (tmp_path / "naive").mkdir()
+    folder = parquet_folder_of(tmp_path / "naive", naive)
+    plans = {}
+    for engine, config in {
+        "duckdb": DatasetConfig(format="parquet", path=str(folder), time_column="ts"),
+        "spark": DatasetConfig(
+            format="spark", url=spark_master, path=str(folder), time_column="ts"
+        ),
+    }.items():
+        context = _context(config, tmp_path / engine)
+        params = RelabelParams(batch_size=40, seed=3, **STRATEGIES["stratified_time"])
+        plans[engine] = PLAYBOOK.plan(_incident(), params, context).steps[0].details["row_ids"]
+    assert len(plans["duckdb"]) == 40
+    assert plans["spark"] == plans["duckdb"]
