@@ -242,7 +242,11 @@ class Quarantine(Playbook):
                     incident_id=plan.incident_id,
                     plan_hash=plan.hash,
                 )
-                log.append({"action": "include_window", "target": step.target, "outcome": outcome})
+                log.append(
+                    context.report(
+                        {"action": "include_window", "target": step.target, "outcome": outcome}
+                    )
+                )
             if step.action != "move":
                 continue
             original, quarantined = Path(step.target), Path(step.details["to"])
@@ -251,11 +255,13 @@ class Quarantine(Playbook):
                 outcome = "not moved"
             else:
                 outcome = move_file(quarantined, original, step.details["sha256"])
-            log.append({"action": "restore", "target": step.target, "outcome": outcome})
+            log.append(
+                context.report({"action": "restore", "target": step.target, "outcome": outcome})
+            )
         manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
         if manifest.exists():  # written by apply: record the release
             write_durably(manifest, _manifest(plan, "released"))
-            log.append({"action": "write_manifest", "target": str(manifest)})
+            log.append(context.report({"action": "write_manifest", "target": str(manifest)}))
         return log
 
     def _affected_files(self, incident: IncidentView, context: PlaybookContext) -> set[Path]:

@@ -9,8 +9,10 @@ escalate.
   An approved run whose incident has meanwhile resolved or closed expires instead.
 - **Apply**: the stored plan, checked against its stored hash first (what runs is what was
   approved), applied in a child process (`run_worker.py`) while the parent keeps the run's
-  heartbeat and stops the child at `run_timeout`. Playbook steps are idempotent, so a run
-  taken over after a crash is finished by applying it again.
+  heartbeat and stops the child at `run_timeout`. The run's phase (`applying`,
+  `verifying`, `rolling_back`) is stored as it moves (`run_phases.py`) and the heartbeat
+  kept in each, so a run taken over after a crash resumes its phase: it is applied again
+  (steps are idempotent) only if it was still applying, never during or after a rollback.
 - **Verify**: the playbook's own check when it has one (a label batch, a synthetic
   partition); otherwise the incident's monitor is evaluated again at the incident's latest
   scan time, and the run is verified when the incident's pattern is no longer found for its
@@ -27,19 +29,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
+from daemon.crash_points import pause_if_asked, stop_if_asked
 from daemon.incidents.lifecycle import change_status
 from daemon.remediation.proposals import playbook_context
+from daemon.remediation.run_phases import enter_phase, keep_heartbeat
 from daemon.remediation.run_worker import ApplyFailed, ClaimLost, apply_in_child
-from daemon.scan.evaluators import ScanContext
-from daemon.scan.runner import evaluate
+from daemon.remediation.verification import verify_run
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (
@@ -48,11 +52,11 @@ from daemon.store.models import (
     Incident,
     IncidentStatus,
     PlaybookRun,
+    RunPhase,
     RunStatus,
 )
 from daemon.store.run_status import set_run_status
 from daemon.store.types import utcnow
-from detectors.results import Status
 from playbooks.base import Plan, Playbook, PlaybookContext
 from playbooks.registry import get_playbook
 
@@ -134,6 +138,7 @@ def claim_next(store: Store, *, identity: str, stale_after: timedelta) -> int | 
                 continue  # this one is done with; look for the next
             now = utcnow()
             run.claimed_by, run.heartbeat_at = identity, now
+            run.phase = RunPhase.applying.value
             set_run_status(session, run, RunStatus.running, actor=identity, reason=None)
             if incident.status != IncidentStatus.remediating:
                 change_status(
@@ -160,7 +165,9 @@ def _take_over(session: Any, run: PlaybookRun, identity: str) -> None:
         payload={
             "from_worker": previous,
             "last_heartbeat": silent_since.isoformat() if silent_since else None,
-            "reason": "its worker stopped reporting; the run is finished by applying it again",
+            "phase": run.phase,
+            "reason": "its worker stopped reporting; the run resumes the phase it was in "
+            "(applying again only while applying)",
         },
     )
 
@@ -181,7 +188,9 @@ def heartbeat(store: Store, run_id: int, identity: str) -> bool:
 
 
 def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -> RunOutcome:
-    """Apply a claimed (`running`) run, verify it and record the outcome."""
+    """Carry a claimed (`running`) run through its phases from the one it is in (a run
+    taken over resumes where its last worker stopped: `run_phases.py`) and record the
+    outcome."""
     with store.session(readonly=True) as session:
         run = session.get(PlaybookRun, run_id)
         assert run is not None and run.status == RunStatus.running, run
@@ -201,29 +210,43 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
             "the stored plan does not match the approved hash; nothing was done",
             [],
         )
-    playbook = get_playbook(run.playbook)
-    context = playbook_context(config, incident.dataset)
-    steps: list[dict[str, Any]] = []
+    unit = (get_playbook(run.playbook), plan, playbook_context(config, incident.dataset))
+    phase = RunPhase(run.phase or RunPhase.applying)
+    steps: list[dict[str, Any]] = list(run.step_log or [])
     settings = config.playbooks
-    try:
-        steps = apply_in_child(
-            run.playbook,
-            plan,
-            context,
-            timeout_seconds=settings.run_timeout.total_seconds(),
-            heartbeat=lambda: heartbeat(store, run_id, identity),
-            interval=min(5.0, settings.stale_run_after.total_seconds() / 4),
-            on_step=lambda step: record_step(store, run_id, identity, step),
-        )
-    except ClaimLost as error:
-        log.warning("run %s: %s", run_id, error)
-        return RunOutcome(run_id, RunStatus.running.value, str(error))
-    except ApplyFailed as error:
-        log.error("run %s failed while applying: %s", run_id, error)
-        failure = f"apply failed: {error}"
-    else:
-        own = playbook.verify(plan, context)
-        verified, detail = (own.ok, own.detail) if own else verify(config, store, incident)
+    interval = min(5.0, settings.stale_run_after.total_seconds() / 4)
+    beat = partial(heartbeat, store, run_id, identity)
+    lost = RunOutcome(run_id, RunStatus.running.value, "another worker took the run over")
+    failure = run.error or "the run was rolling back when its worker stopped"
+    if phase == RunPhase.applying:
+        try:
+            steps = apply_in_child(
+                run.playbook,
+                plan,
+                unit[2],
+                timeout_seconds=settings.run_timeout.total_seconds(),
+                heartbeat=beat,
+                interval=interval,
+                on_step=lambda step: record_step(store, run_id, identity, step),
+            )
+        except ClaimLost as error:
+            log.warning("run %s: %s", run_id, error)
+            return lost
+        except ApplyFailed as error:
+            log.error("run %s failed while applying: %s", run_id, error)
+            phase, failure = RunPhase.rolling_back, f"apply failed: {error}"
+        else:
+            phase = RunPhase.verifying
+        if not enter_phase(store, run_id, identity, phase, steps=steps, reason=failure):
+            return lost
+        stop_if_asked(f"run.{phase.value}")
+    if phase == RunPhase.verifying:
+        with keep_heartbeat(beat, interval) as kept:
+            pause_if_asked("run.verifying")  # tests: a verify longer than stale_run_after
+            verified, detail = verify_run(config, store, incident, unit)
+        if kept.lost:
+            return lost
+        stop_if_asked("run.verified")
         if verified:
             return _finish(
                 store,
@@ -233,10 +256,17 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
                 identity,
                 detail,
                 steps,
-                resolves=playbook.resolves_incident,
+                resolves=unit[0].resolves_incident,
             )
         failure = f"verification failed: {detail}"
-    return _roll_back(store, run, incident, (playbook, plan, context), identity, failure, steps)
+        if not enter_phase(
+            store, run_id, identity, RunPhase.rolling_back, steps=steps, reason=failure
+        ):
+            return lost
+        stop_if_asked("run.rolling_back")
+    with keep_heartbeat(beat, interval) as kept:
+        outcome = _roll_back(store, run, incident, unit, identity, failure, steps)
+    return outcome
 
 
 def record_step(store: Store, run_id: int, identity: str, step: dict[str, Any]) -> None:
@@ -253,31 +283,6 @@ def record_step(store: Store, run_id: int, identity: str, step: dict[str, Any]) 
         )
 
 
-def verify(config: WardenConfig, store: Store, incident: Incident) -> tuple[bool, str]:
-    """Evaluate the incident's monitor again at its latest scan time (no incident changes)."""
-    try:
-        monitor = config.monitor(incident.monitor)
-    except KeyError:
-        return False, f"monitor {incident.monitor!r} is no longer in the config"
-    at = incident.last_checked_at or incident.last_seen
-    result = evaluate(ScanContext(config, monitor, at, store)).result
-    if result.status == Status.error:
-        return False, f"the monitor could not be evaluated: {result.message}"
-    if result.status == Status.insufficient_data:
-        return True, "the affected window holds no data any more"
-    scope = incident.scope or {}
-    still = [
-        finding
-        for finding in result.alerts
-        if finding.pattern == incident.pattern
-        and all(finding.details.get(key) == value for key, value in scope.items())
-    ]
-    if still:
-        columns = ", ".join(sorted({f.column or "-" for f in still}))
-        return False, f"{incident.pattern} is still found ({columns})"
-    return True, f"{incident.pattern} is no longer found at {at.isoformat()}"
-
-
 def _roll_back(
     store: Store,
     run: PlaybookRun,
@@ -288,8 +293,15 @@ def _roll_back(
     steps: list[dict[str, Any]],
 ) -> RunOutcome:
     playbook, plan, context = unit
+    reported: list[dict[str, Any]] = []
+
+    def report(step: dict[str, Any]) -> None:
+        reported.append(step)
+        record_step(store, run.id or 0, identity, step)
+        stop_if_asked("run.rollback_step")
+
     try:
-        undone = playbook.rollback(plan, context)
+        undone = playbook.rollback(plan, replace(context, on_step=report))
     except Exception as error:
         log.exception("run %s could not be rolled back", run.id)
         return _finish(
@@ -302,8 +314,9 @@ def _roll_back(
             "check the data by hand",
             steps,
         )
-    for step in undone:
-        record_step(store, run.id or 0, identity, step)
+    if not reported:  # a playbook that does not report its rollback steps as they go
+        for step in undone:
+            record_step(store, run.id or 0, identity, step)
     return _finish(store, run, incident, RunStatus.rolled_back, identity, reason, steps + undone)
 
 
@@ -331,6 +344,7 @@ def _finish(
                 run.id or 0, current.status, f"run is now held by {current.claimed_by}"
             )
         current.step_log = list(steps)
+        current.phase = None
         current.error = None if status == RunStatus.succeeded else message
         set_run_status(session, current, status, actor=identity, reason=message, steps=steps)
         latest = session.get(Incident, incident.id)

@@ -64,6 +64,15 @@ class RunStatus(StrEnum):
     expired = "expired"
 
 
+class RunPhase(StrEnum):
+    """What a `running` run is doing, stored so that a worker taking the run over resumes
+    it (`daemon.remediation.run_phases`): it re-applies only while `applying`."""
+
+    applying = "applying"
+    verifying = "verifying"
+    rolling_back = "rolling_back"
+
+
 def _json_column(nullable: bool = False) -> Any:
     return Field(default=None, sa_column=Column(JSONType, nullable=nullable))
 
@@ -224,6 +233,8 @@ class PlaybookRun(SQLModel, table=True):
     #: Who asked for the proposal (migration 0004): the person who ran `warden agent
     #: propose`, for instance. They may not be its only approver.
     requested_by: str | None = Field(default=None, max_length=200)
+    #: What a `running` run is doing (migration 0007, `RunPhase`); null otherwise.
+    phase: str | None = Field(default=None, max_length=20)
 
 
 class ProposalStatus(StrEnum):
