@@ -20,7 +20,7 @@ import daemon
 from daemon.store.engine import Store, open_store
 from daemon.store.errors import StoreError
 from daemon.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from daemon.store.models import ALL_TABLES, Incident, Monitor, ProposalRequest
+from daemon.store.models import ALL_TABLES, Incident, Monitor, PlaybookRun, ProposalRequest
 
 
 def _ignore_sqlite_empty_string_default(
@@ -176,6 +176,47 @@ def test_upgrade_to_0006_queues_routed_incidents_that_never_got_a_run(store_url:
         ).all()
     store.close()
     assert queued == [("stranded", "pending")]
+
+
+def test_upgrade_to_0007_marks_running_runs_as_applying(store_url: str) -> None:
+    """Runs `running` under the old executor were applying (its only phase with a
+    heartbeat): 0007 marks them so, and leaves the others without a phase."""
+    store = open_store(store_url, migrate=False)
+    with store.connect() as connection:
+        command.upgrade(alembic_config(connection), "0006")
+        connection.commit()
+    seen = datetime(2025, 1, 5, tzinfo=UTC)
+    with store.connect() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO incident (fingerprint, monitor, dataset, pattern, scope,"
+                " severity, status, title, first_seen, last_seen, occurrences,"
+                " clean_streak, evidence, last_checked_at, false_alarm)"
+                " VALUES ('f', 'm', 'd', 'null_spike', '{}', 'warning', 'remediating', 't',"
+                " :seen, :seen, 1, 0, '{}', :seen, false)"
+            ),
+            {"seen": seen},
+        )
+        for status in ("running", "succeeded", "approved"):
+            connection.execute(
+                text(
+                    "INSERT INTO playbook_run (incident_id, playbook, params, plan, plan_hash,"
+                    " origin, approval_policy, status, step_log, created_at, updated_at)"
+                    " SELECT id, 'quarantine', '{}', '{}', 'h', 'rule', 'human', :status, '[]',"
+                    " :seen, :seen FROM incident"
+                ),
+                {"seen": seen, "status": status},
+            )
+        connection.commit()
+    upgrade_to_head(store)
+    with store.session(readonly=True) as session:
+        phases = session.exec(select(PlaybookRun.status, PlaybookRun.phase)).all()
+    store.close()
+    assert sorted(phases, key=lambda row: row[0]) == [
+        ("approved", None),
+        ("running", "applying"),
+        ("succeeded", None),
+    ]
 
 
 def test_migrating_twice_is_a_no_op(store: Store, store_url: str) -> None:
