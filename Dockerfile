@@ -12,13 +12,17 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    WARDEN_CONFIG=/etc/warden/warden.yaml
+    WARDEN_CONFIG=/etc/warden/warden.yaml \
+    WARDEN_PLAYBOOKS__WORK_ROOT=/var/lib/warden/work
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin warden \
     && mkdir -p /etc/warden /var/lib/warden && chown warden:warden /var/lib/warden
 USER warden
 WORKDIR /var/lib/warden
+# Quarantined files, label batches and synthetic partitions (playbooks.work_root, set above
+# because the mounted config's folder is read-only): keep them on a volume.
+VOLUME /var/lib/warden
 EXPOSE 8080
 # /healthz answers 503 when the scheduler stops beating (a stuck daemon): restart it then.
 # Busy scans or an unreachable store do not fail it; /readyz reports those.

@@ -1,8 +1,10 @@
 """Process settings from the environment (pydantic-settings), prefix `WARDEN_`.
 
 - `WARDEN_CONFIG`: the config file the CLI uses when `--config` is not given.
-- `WARDEN_STORE__URL`, `WARDEN_SLACK__BOT_TOKEN`, ...: override a config value; the double
-  underscore steps into a section (`store.url`, `slack.bot_token`). Secrets belong here or in
+- `WARDEN_STORE__URL`, `WARDEN_SLACK__BOT_TOKEN`, `WARDEN_PLAYBOOKS__WORK_ROOT`, ...:
+  override a config value of the `store`, `slack` or `playbooks` section; the double
+  underscore steps into a section (`store.url`, `slack.bot_token`). A relative path given
+  here is relative to the config file's folder, as in the file. Secrets belong here or in
   `${VAR}` references, never in the file.
 """
 
@@ -26,6 +28,7 @@ class EnvironmentSettings(BaseSettings):
     config: str = DEFAULT_CONFIG_FILE
     store: dict[str, Any] | None = None
     slack: dict[str, Any] | None = None
+    playbooks: dict[str, Any] | None = None
 
 
 def read_settings(environ: Mapping[str, str] | None = None) -> EnvironmentSettings:
@@ -49,4 +52,5 @@ def read_settings(environ: Mapping[str, str] | None = None) -> EnvironmentSettin
 def environment_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Config sections overridden by the environment, ready to merge over the file."""
     settings = read_settings(environ)
-    return {key: value for key in ("store", "slack") if (value := getattr(settings, key))}
+    sections = ("store", "slack", "playbooks")
+    return {key: value for key in sections if (value := getattr(settings, key))}

@@ -67,8 +67,10 @@ def load_config(
     problems: list[ConfigProblem] = []
     raw = _substitute(raw, environ, "", problems, root)
     problems.extend(_secret_problems(raw, _read_yaml(file)[0], root))
-    raw = _relative_to(raw, Path(file).resolve().parent)
+    # Overrides from the environment first: a relative path given there (a SQLite store,
+    # a work_root) means the same as in the file, relative to the file's folder.
     raw = _deep_merge(raw, environment_overrides(environ))
+    raw = _relative_to(raw, Path(file).resolve().parent)
     config = _validate(raw, root, problems)
     problems.extend(_name_problems(raw, root))
     # In file order, so a person can fix them top to bottom (sorted() is stable).
@@ -243,14 +245,14 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
                 "/" if dataset["path"].endswith("/") else ""
             )
     playbooks = data.get("playbooks")
-    if (
-        isinstance(playbooks, dict)
-        and isinstance(playbooks.get("work_root"), str)
-        and not os.path.isabs(playbooks["work_root"])
-    ):
-        playbooks["work_root"] = os.path.normpath(base / playbooks["work_root"])
-    elif playbooks is None and isinstance(data, dict):
-        data["playbooks"] = {"work_root": os.path.normpath(base / "warden-work")}
+    if playbooks is None and isinstance(data, dict):
+        playbooks = data["playbooks"] = {}
+    if isinstance(playbooks, dict):
+        # Omitted or relative, work_root is relative to the file, never to the current
+        # directory: two commands run from two folders must share one work_root.
+        work_root = playbooks.get("work_root", "warden-work")
+        if isinstance(work_root, str) and not os.path.isabs(work_root):
+            playbooks["work_root"] = os.path.normpath(base / work_root)
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
         url = store["url"]

@@ -44,6 +44,7 @@ from daemon.remediation.proposals import playbook_context
 from daemon.remediation.run_phases import enter_phase, keep_heartbeat
 from daemon.remediation.run_worker import ApplyFailed, ClaimLost, apply_in_child
 from daemon.remediation.verification import verify_run
+from daemon.remediation.work_root import WorkRootOwned, claim_work_root
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (
@@ -209,6 +210,12 @@ def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -
             identity,
             "the stored plan does not match the approved hash; nothing was done",
             [],
+        )
+    try:
+        claim_work_root(store, config.playbooks.work_root)
+    except WorkRootOwned as error:
+        return _finish(
+            store, run, incident, RunStatus.failed, identity, f"nothing was done: {error}", []
         )
     unit = (get_playbook(run.playbook), plan, playbook_context(config, incident.dataset))
     phase = RunPhase(run.phase or RunPhase.applying)

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.remediation.proposals import playbook_context
+from daemon.remediation.work_root import WorkRootOwned, claim_work_root
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import Incident, PlaybookRun, RunStatus
@@ -49,6 +50,10 @@ def release(store: Store, config: WardenConfig, incident_id: int, *, actor: str)
     )
     if manifest is not None and manifest.get("status") == "released":
         raise ReleaseRefused(f"the quarantine of incident {incident_id} was released already")
+    try:
+        claim_work_root(store, config.playbooks.work_root)
+    except WorkRootOwned as error:
+        raise ReleaseRefused(str(error)) from error
     plan = Plan.from_dict(run.plan)
     steps = get_playbook("quarantine").rollback(plan, playbook_context(config, incident.dataset))
     with store.session() as session:

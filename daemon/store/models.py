@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from daemon.store.types import JSONType, UTCDateTime, utcnow
@@ -410,6 +410,18 @@ class DaemonInstance(SQLModel, table=True):
     stop_reason: str | None = Field(default=None, max_length=50)
 
 
+class StoreIdentity(SQLModel, table=True):
+    """The store's own random id (migration 0008): one row, id 1. Warden's work_root names
+    the store it belongs to with it (`daemon.remediation.work_root`)."""
+
+    __tablename__ = "store_identity"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_store_identity_one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    store_id: str = Field(max_length=64)
+    created_at: datetime = _stamp_column()
+
+
 ALL_TABLES = (
     Monitor,
     ScanRun,
@@ -422,5 +434,6 @@ ALL_TABLES = (
     OutboxMessage,
     SlackInteraction,
     DaemonInstance,
+    StoreIdentity,
     AuditEvent,
 )
