@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import threading
 from datetime import timedelta
@@ -147,7 +149,10 @@ def test_a_dead_process_on_this_host_is_recognised_at_once(store: Store, tmp_pat
     config = _config(tmp_path)
     dead = _dead_identity()
     assert Claimant.parse(dead).died_here()
-    assert Claimant.parse(new_identity()).died_here() is not False or True  # self: see below
+    # This very process under another identity counts as an earlier life (gone); a live
+    # process on this host (the test runner's parent) does not.
+    assert Claimant.parse(new_identity()).died_here() is True
+    assert Claimant.parse(f"{socket.gethostname()}:{os.getppid()}:token").died_here() is False
     register(store, dead)  # heartbeat fresh: only the missing process gives it away
     claim = claim_tick(store, "drift", AT, claimed_by=dead, replace=False)
     assert claim is not None
