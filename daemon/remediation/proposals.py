@@ -23,6 +23,7 @@ from daemon.config.models import WardenConfig
 from daemon.incidents.routing import RouteDecision
 from daemon.scan.datasets import open_dataset
 from daemon.store.audit import append_audit
+from daemon.store.json_safety import sanitize_json
 from daemon.store.models import Approval, Incident, PlaybookRun, RunStatus
 from playbooks.base import (
     DatasetLocation,
@@ -102,7 +103,12 @@ def create_run(
     now: datetime | None = None,
     requested_by: str | None = None,
 ) -> PlaybookRun:
-    """Store a proposed run for `plan` (audited); approve it at once under `auto`."""
+    """Store a proposed run for `plan` (audited); approve it at once under `auto`.
+
+    The plan is made safe to store first (`sanitize_json`: a control character from the
+    data, a path or a row id, becomes visible text) and hashed as stored, so the hash a
+    person approves is the hash of what will run."""
+    plan = Plan.from_dict(sanitize_json(plan.to_dict()))
     run = PlaybookRun(
         incident_id=incident_id,
         playbook=plan.playbook,

@@ -2,9 +2,13 @@
 
 A tick is missed when the scheduler could not start it within its misfire grace time (the
 thread pool was busy, the process was paused), when the previous scan of the monitor was
-still running (`max_instances=1`), or when the tick itself failed (the store did not answer).
-Each miss is logged and counted (`warden_scheduler_missed_ticks_total{monitor, reason}`),
-unless another replica claimed that tick (its scan run exists): then the tick ran.
+still running (`max_instances=1`), or when the tick failed: it raised (the store did not
+answer, the result could not be written) or its scan ended in `error` (the source is
+unreachable, the evaluator broke), since an errored scan gives no verdict either. Each miss
+is logged and counted (`warden_scheduler_missed_ticks_total{monitor, reason}`), unless
+another replica claimed that tick: then its scan run exists with another daemon's identity,
+and the tick ran there (or, if it ended in `error`, that replica counts the miss). A scan
+run this daemon claimed itself never makes its own failed tick look claimed elsewhere.
 
 `daemon.missed_ticks_alert` misses in a row open an incident of monitor `scheduler/<name>`
 (the slash cannot occur in a monitor's name, so it never mixes with the monitor's own data
@@ -34,7 +38,8 @@ from daemon.http.metrics import DaemonMetrics
 from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
-from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, ScanRun
+from daemon.store.json_safety import cap_text, sanitize_text
+from daemon.store.models import ACTIVE_INCIDENT_STATUSES, Incident, ScanRun, ScanStatus
 from detectors.results import DetectorResult, Finding, Status
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ OVERLOADED_MONITORS = 5
 ALL_MONITORS = "*"
 #: Why a tick was missed (the metric's `reason` label).
 REASONS = ("late", "still_running", "failed")
+#: Characters of a failed tick's error kept in the incident's evidence.
+ERROR_CHARACTERS = 500
 
 
 def scheduler_monitor(monitor: str) -> str:
@@ -78,11 +85,17 @@ class MissedTicks:
         with self._lock:
             return self._streaks.get(monitor, 0)
 
-    def missed(self, monitor: str, scheduled: datetime, reason: str) -> None:
+    def missed(
+        self, monitor: str, scheduled: datetime, reason: str, *, error: str | None = None
+    ) -> None:
         """Record one missed tick; opens or updates the incident at the threshold. A tick
-        another replica claimed is not missed: it counts as run."""
-        if self._claimed_elsewhere(monitor, scheduled):
-            self.ran(monitor, scheduled)
+        another replica claimed is not missed here: it counts as run, or, when its scan
+        ended in `error`, as nothing (that replica counts the miss). `error` says what went
+        wrong, for the incident's evidence."""
+        elsewhere = self._status_elsewhere(monitor, scheduled)
+        if elsewhere is not None:
+            if elsewhere != ScanStatus.error:
+                self.ran(monitor, scheduled)
             return
         if self.metrics is not None:
             self.metrics.missed_ticks.labels(monitor, reason).inc()
@@ -111,7 +124,12 @@ class MissedTicks:
             statistic=float(streak),
             threshold=float(self.threshold),
             alert=True,
-            details={"monitor": monitor, "reason": reason, "last_missed": scheduled.isoformat()},
+            details={
+                "monitor": monitor,
+                "reason": reason,
+                "last_missed": scheduled.isoformat(),
+                **({"error": cap_text(sanitize_text(error), ERROR_CHARACTERS)} if error else {}),
+            },
         )
         result = DetectorResult.from_findings(
             [finding],
@@ -165,18 +183,23 @@ class MissedTicks:
             return None
         return configured.dataset, configured.severity
 
-    def _claimed_elsewhere(self, monitor: str, scheduled: datetime) -> bool:
+    def _status_elsewhere(self, monitor: str, scheduled: datetime) -> str | None:
+        """The status of the tick's scan run when another daemon claimed it, else None
+        (nobody did, this daemon did, or the store is away: the miss counts here)."""
         tick = scheduled.astimezone(UTC).replace(microsecond=0)
         try:
             with self.store.session(readonly=True) as session:
                 found = session.exec(
-                    select(ScanRun.id).where(
+                    select(ScanRun.claimed_by, ScanRun.status).where(
                         ScanRun.monitor == monitor, ScanRun.scheduled_for == tick
                     )
                 ).first()
-        except (SQLAlchemyError, StoreError):  # the store is away: count the miss
-            return False
-        return found is not None
+        except (SQLAlchemyError, StoreError):
+            return None
+        if found is None:
+            return None
+        claimed_by, status = found
+        return None if claimed_by == self.identity else str(status)
 
     def _alerting_set(self) -> set[str]:
         if self._alerting is None:

@@ -6,12 +6,13 @@ a minute), so a late tick still runs once while a tick missed by a long pause is
 logged. Each tick claims its (monitor, scheduled time) ScanRun row, so replicas sharing a
 store never scan the same tick twice.
 
-Ticks that could not run (late, the previous scan still running, failed) are counted and
-open a `missed_ticks` incident when they add up (`daemon.runtime.missed_ticks`). Every
-`HEARTBEAT_SECONDS` the daemon refreshes its row in `daemon_instance` (and the heartbeat
-file, when given); every `RECONCILE_EVERY_SECONDS`, and at start, it resumes what dead
-daemons left (`daemon.runtime.reconciler`). Every `PLAN_EVERY_SECONDS`, and at start, it
-plans the proposals that scans queued (`daemon.runtime.planning_job`): ticks never plan.
+Ticks that could not run (late, the previous scan still running, failed: the tick raised
+or its scan ended in `error`) are counted and open a `missed_ticks` incident when they add
+up (`daemon.runtime.missed_ticks`). Every `HEARTBEAT_SECONDS` the daemon refreshes its row
+in `daemon_instance` (and the heartbeat file, when given); every `RECONCILE_EVERY_SECONDS`,
+and at start, it resumes what dead daemons left (`daemon.runtime.reconciler`). Every
+`PLAN_EVERY_SECONDS`, and at start, it plans the proposals that scans queued
+(`daemon.runtime.planning_job`): ticks never plan.
 """
 
 from __future__ import annotations
@@ -113,7 +114,11 @@ def build_scheduler(
             metrics.scheduler_lag.observe(max(0.0, (datetime.now(UTC) - at).total_seconds()))
         with lifecycle.inflight.track(f"scan of {monitor.name} at {at.isoformat()}"):
             report = run_scan(config, monitor, at, store, claimed_by=identity, replace=False)
-        missed.ran(monitor.name, at)
+        if report is not None and report.status == "error":
+            # No verdict: a monitor that errors at every tick must page like one that is late.
+            missed.missed(monitor.name, at, "failed", error=report.message)
+        else:
+            missed.ran(monitor.name, at)
         if report is None:
             log.info(
                 "%s: tick %s already claimed by another replica",
@@ -265,7 +270,13 @@ def build_scheduler(
                     event.exception,
                     extra={"monitor": event.job_id},
                 )
-            missed.missed(event.job_id, scheduled, reason)
+            failure = getattr(event, "exception", None)
+            missed.missed(
+                event.job_id,
+                scheduled,
+                reason,
+                error=f"{type(failure).__name__}: {failure}" if failure is not None else None,
+            )
         elif isinstance(event, JobExecutionEvent) and event.exception is not None:
             log.error("job %s failed: %s", event.job_id, event.exception)
 

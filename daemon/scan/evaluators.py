@@ -23,10 +23,12 @@ from daemon.scan.datasets import open_dataset, open_together
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
+from daemon.store.json_safety import sanitize_json
 from detectors.drift.detector import detect_drift
 from detectors.drift.params import DriftParams
 from detectors.freshness.detector import detect_freshness, timeline_bounds
 from detectors.freshness.params import FreshnessParams
+from detectors.profile import WindowProfile
 from detectors.profiling import ProfileOptions
 from detectors.quality.checks import detect_quality
 from detectors.quality.params import QualityParams
@@ -108,7 +110,24 @@ def _compare_windows(
     current_profile = source.profile(
         current.start, current.end, columns, reference=reference_profile_, options=options
     )
-    return source, reference_profile_, current_profile, reference, current, cached
+    return (
+        source,
+        as_stored(reference_profile_),
+        as_stored(current_profile),
+        reference,
+        current,
+        cached,
+    )
+
+
+def as_stored(profile: WindowProfile) -> WindowProfile:
+    """`profile` with its text sanitised as the store sanitises a cached reference profile
+    (`daemon.store.json_safety.sanitize_json`: NUL becomes the text ``\\u0000``), so that a
+    category holding a control character is the same category in a cached reference and in
+    a window just profiled. The profile itself when it holds no such text (almost always)."""
+    data = profile.to_dict()
+    clean = sanitize_json(data)
+    return profile if clean is data else WindowProfile.from_dict(clean)
 
 
 @evaluator("drift")

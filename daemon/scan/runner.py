@@ -4,6 +4,12 @@ A scan never raises for bad data or an unreachable source: the report's status i
 with a message a person can act on, and the scan run is recorded as such. The scan run
 update, the incident changes and their audit events commit in one transaction.
 
+What a scan records and reports is bounded first (`bounded`): every string from the data
+(category values in evidence, messages) is sanitised and capped at
+`daemon.store.json_safety.MAX_STORED_STRING` characters (2,000), keys included, and
+non-finite numbers become null, so a NUL byte or a 100,000-character value can neither fail
+the write on PostgreSQL nor reach the evidence, the report or the agent's prompt whole.
+
 A scan run is one monitor at one scan time. Scanning a time again (`warden scan --at T`
 twice, a backfill run again) replaces that run's result and keeps its id; its
 `scan.completed` event then carries `replaces` (the status, time and claimant of the result
@@ -17,7 +23,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +37,10 @@ from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
+from daemon.store.json_safety import bounded_json
 from daemon.store.models import Monitor, ScanRun, ScanStatus
 from daemon.store.types import utcnow
-from detectors.results import DetectorResult, Status
+from detectors.results import DetectorResult, Finding, Status
 from detectors.sources.errors import SourceError
 from detectors.sources.files import DEFAULT_MEMORY_LIMIT
 
@@ -207,6 +214,24 @@ def evaluate(context: ScanContext) -> Evaluation:
         )
 
 
+def bounded(evaluation: Evaluation) -> Evaluation:
+    """`evaluation` as a scan records and reports it: its findings, message, summary and
+    windows through `bounded_json` (strings sanitised and capped at `MAX_STORED_STRING`
+    characters, keys too; NaN and infinities null)."""
+    result = evaluation.result
+    findings = tuple(Finding.from_dict(bounded_json(f.to_dict())) for f in result.findings)
+    return replace(
+        evaluation,
+        result=replace(
+            result,
+            findings=findings,
+            message=bounded_json(result.message),
+            summary=bounded_json(result.summary),
+        ),
+        windows=bounded_json(evaluation.windows),
+    )
+
+
 def run_scan(
     config: WardenConfig,
     monitor: MonitorConfig,
@@ -229,8 +254,8 @@ def run_scan(
     if claim is None:
         return None
     run_id = claim.run_id
-    evaluation = evaluate(
-        ScanContext(config, monitor, at, store, refresh_reference=refresh_reference)
+    evaluation = bounded(
+        evaluate(ScanContext(config, monitor, at, store, refresh_reference=refresh_reference))
     )
     result = evaluation.result
     findings = [finding.to_dict() for finding in result.findings]
@@ -329,7 +354,10 @@ def _mark_unrecorded(store: Store, run_id: int, claimed_by: str, error: Exceptio
             run = session.get(ScanRun, run_id, with_for_update=True)
             if run is not None and run.claimed_by == claimed_by and run.status == "running":
                 run.status, run.finished_at = ScanStatus.error.value, utcnow()
-                run.error = f"the result could not be recorded: {type(error).__name__}: {error}"
+                # The error's text may quote the values that failed the write: bound it too.
+                run.error = bounded_json(
+                    f"the result could not be recorded: {type(error).__name__}: {error}"
+                )
                 session.add(run)
     except (SQLAlchemyError, StoreError):
         log.warning("scan run %s stays running: the store still does not answer", run_id)
