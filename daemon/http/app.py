@@ -1,23 +1,31 @@
 """The FastAPI application of `warden run`.
 
+Every request body is capped before it is read (`daemon.http.body_limit`: 64 KiB, 256 KiB
+for `/slack/actions`); a larger one gets 413.
+
 - `POST /slack/actions`: Slack's interactivity request URL. The signature (`X-Slack-Signature`,
   `X-Slack-Request-Timestamp`, at most 5 minutes old) is checked on the raw body before
   anything else; a forged, altered, expired or unsigned request gets 401 and nothing is
-  written. A valid one is spooled durably and acknowledged at once (empty 200); the decision
-  is taken on the processor thread. Retries (`X-Slack-Retry-Num`) are acknowledged the same
-  way and acted on once (`daemon.slack.inbox`).
+  written. A signed one that is malformed (no `payload` field, not JSON, or a Warden
+  interaction with missing, mistyped or oversized fields: `daemon.slack.interactions`) gets
+  400 and nothing is written. A valid one is spooled durably and acknowledged at once (empty
+  200); the decision is taken on the processor thread. Retries (`X-Slack-Retry-Num`) are
+  acknowledged the same way and acted on once (`daemon.slack.inbox`).
 - `POST /api/runs/{id}/approve` and `/reject`: the approval API for people without Slack,
   with `Authorization: Bearer <http.api_token>`; the same rules as the CLI and Slack
-  (`daemon.remediation.approvals.decide`). Body: `{"as": "alice", "reason": "..."}`; the decision is
-  recorded as `api:alice`. One token serves everyone who holds it, so under `two_person` the
-  two names are the callers' word (as `--as` is on the CLI).
+  (`daemon.remediation.approvals.decide`). The token is checked before the body is parsed,
+  so a caller without it learns nothing from a malformed body (401, not 422). Body:
+  `{"as": "alice", "reason": "..."}`; the decision is recorded as `api:alice`. One token
+  serves everyone who holds it, so under `two_person` the two names are the callers' word
+  (as `--as` is on the CLI).
 - `GET /api/incidents` and `GET /api/incidents/{id}`: incidents as JSON, read-only; the rows
   of `warden incidents list --json` (`daemon.reporting.queries.incident_row`), and for one incident
   also its evidence and its audit timeline. With `http.api_token` set they need the same
   bearer token as the approval API; without it they are open (they change nothing, and the
   server listens on 127.0.0.1 unless told otherwise), while the approval API answers 403.
 - `GET /healthz` (the process serves and its scheduler beats), `GET /readyz`
-  (`daemon.http.probes`), `GET /metrics` (Prometheus, `daemon.http.metrics`),
+  (`daemon.http.probes`: the store answers and accepts a write, the scheduler runs, Slack's
+  socket is up, the Slack inbox keeps up), `GET /metrics` (Prometheus, `daemon.http.metrics`),
   `GET /incidents/{id}` (the incident's HTML report, linked from Slack; open, as a browser
   following a Slack link sends no token).
 - `GET /docs` and `GET /openapi.json`: the API described (FastAPI's defaults).
@@ -34,9 +42,11 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from daemon.config.models import WardenConfig
+from daemon.http.body_limit import BodyLimit
 from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState, readiness
 from daemon.remediation.approvals import DecisionRefused, decide, plan_again
@@ -48,6 +58,7 @@ from daemon.reporting.queries import (
     incident_row,
     list_incidents,
 )
+from daemon.slack.interactions import MalformedInteraction
 from daemon.slack.receiver import SlackReceiver
 from daemon.store.engine import Store
 from daemon.store.models import IncidentStatus
@@ -71,6 +82,20 @@ class DecisionResponse(BaseModel):
     message: str
     new_run_id: int | None = None
 
+
+#: The approval API's body, described for OpenAPI (the endpoints parse it themselves, after
+#: checking the token).
+_DECISION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DecisionRequest.model_json_schema()}},
+    }
+}
+_DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The bearer token is missing or wrong"},
+    403: {"description": "The approval API is off (no `http.api_token`)"},
+    413: {"description": "The body is larger than 64 KiB"},
+}
 
 #: What the read-only API answers besides 200 and 422, for OpenAPI.
 _READ_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -141,6 +166,8 @@ def create_app(
         title="Warden",
         summary="Data health daemon for ML: incidents, approvals, Slack interactivity.",
     )
+    app.add_middleware(BodyLimit)
+    inbox = receiver.inbox if receiver is not None else None
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -153,8 +180,9 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        """The store answers, the scheduler runs and Slack's socket is up: 200, else 503."""
-        ready, checks = readiness(store, state)
+        """The store answers and accepts a write, the scheduler runs, Slack's socket is up
+        and the Slack inbox keeps up: 200, else 503 with what is wrong."""
+        ready, checks = readiness(store, state, inbox)
         return JSONResponse(
             {"status": "ready" if ready else "degraded", "checks": checks},
             status_code=200 if ready else 503,
@@ -172,27 +200,45 @@ def create_app(
         if receiver is None or not receiver.is_signed(body, request.headers):
             return Response("invalid or missing Slack signature", status_code=401)
         try:
+            # A number too long for int() (over 4,300 digits) is a ValueError too.
             payload = json.loads(parse_qs(body.decode("utf-8"))["payload"][0])
         except (KeyError, IndexError, ValueError, UnicodeDecodeError):
             return Response("expected a form field `payload` holding JSON", status_code=400)
         if not isinstance(payload, dict):
             return Response("`payload` must be a JSON object", status_code=400)
-        receiver.accept(payload, source="http")
+        try:
+            await run_in_threadpool(receiver.accept, payload, source="http")
+        except MalformedInteraction as error:
+            return Response(f"malformed interaction: {error}", status_code=400)
         return Response(status_code=200)
 
-    @app.post("/api/runs/{run_id}/approve", response_model=DecisionResponse)
-    def approve(
-        run_id: int, request: DecisionRequest, authorization: str | None = Header(None)
+    @app.post(
+        "/api/runs/{run_id}/approve",
+        response_model=DecisionResponse,
+        openapi_extra=_DECISION_BODY,
+        responses=_DECISION_RESPONSES,
+    )
+    async def approve(
+        run_id: int, request: Request, authorization: str | None = Header(None)
     ) -> DecisionResponse:
+        """Approve the run's current plan, as `as` (recorded as `api:<as>`)."""
         _authorise(config, authorization)
-        return _decide(store, config, run_id, "approve", request)
+        decision = await _decision_request(request)
+        return await run_in_threadpool(_decide, store, config, run_id, "approve", decision)
 
-    @app.post("/api/runs/{run_id}/reject", response_model=DecisionResponse)
-    def reject(
-        run_id: int, request: DecisionRequest, authorization: str | None = Header(None)
+    @app.post(
+        "/api/runs/{run_id}/reject",
+        response_model=DecisionResponse,
+        openapi_extra=_DECISION_BODY,
+        responses=_DECISION_RESPONSES,
+    )
+    async def reject(
+        run_id: int, request: Request, authorization: str | None = Header(None)
     ) -> DecisionResponse:
+        """Reject the run, as `as`, with a `reason`."""
         _authorise(config, authorization)
-        return _decide(store, config, run_id, "reject", request)
+        decision = await _decision_request(request)
+        return await run_in_threadpool(_decide, store, config, run_id, "reject", decision)
 
     @app.get("/api/incidents", response_model=IncidentList, responses=_READ_RESPONSES)
     def incidents_index(
@@ -253,6 +299,26 @@ def create_app(
         return HTMLResponse(render_incident_html(incident, events))
 
     return app
+
+
+async def _decision_request(request: Request) -> DecisionRequest:
+    """The approval API's body, read (capped by `BodyLimit`) and validated only now, after
+    the token: invalid JSON or fields are a 422 shaped like FastAPI's own."""
+    body = await request.body()
+    try:
+        return DecisionRequest.model_validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [_body_error(item) for item in error.errors(include_url=False)]
+        ) from None
+
+
+def _body_error(item: Any) -> dict[str, Any]:
+    """A pydantic error as FastAPI reports a body's, with undecodable input made text."""
+    value = item.get("input")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return {**item, "loc": ("body", *item["loc"]), "input": value}
 
 
 def _authorise(config: WardenConfig, authorization: str | None) -> None:

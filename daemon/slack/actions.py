@@ -26,7 +26,7 @@ from daemon.incidents.silences import add_silence, covering_silence
 from daemon.remediation.approvals import Decision, DecisionRefused, decide, plan_again
 from daemon.slack import render
 from daemon.slack.approvers import ApproverCheck, SlackUnavailable, Verdict
-from daemon.slack.interactions import Interaction, parse
+from daemon.slack.interactions import Interaction, MalformedInteraction, parse
 from daemon.slack.outbox_writer import enqueue
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -97,7 +97,8 @@ class ActionProcessor:
             if row is None:
                 return None  # another replica has it
             interaction = parse(row.payload)
-            assert interaction is not None
+            if interaction is None:
+                raise MalformedInteraction("the stored payload is not a Warden interaction")
             if not verdict.allowed:
                 status, message = self._refuse(session, row, interaction, verdict.reason)
             else:
@@ -111,22 +112,25 @@ class ActionProcessor:
             row = self._lock_pending(session, interaction_id)
             if row is None:
                 return None
-            interaction = parse(row.payload)
-            assert interaction is not None
+            try:
+                interaction = parse(row.payload)
+            except MalformedInteraction:  # stored before the checks were as strict
+                interaction = None
             append_audit(
                 session,
-                actor=f"slack:{interaction.user_id}",
+                actor=f"slack:{row.user_id}",
                 action="slack.failed",
                 entity_type="slack_interaction",
                 entity_id=str(row.id),
-                payload={"action": interaction.action, "error": error},
+                payload={"action": row.action, "error": error},
             )
-            self._tell(
-                session,
-                row,
-                interaction,
-                render.refusal_text(f"Warden could not do that ({error}); try again later"),
-            )
+            if interaction is not None:
+                self._tell(
+                    session,
+                    row,
+                    interaction,
+                    render.refusal_text(f"Warden could not do that ({error}); try again later"),
+                )
             row.status, row.result, row.processed_at = "failed", error, utcnow()
             session.add(row)
             return Handled(row.id or 0, "failed", error)

@@ -9,18 +9,49 @@ The dedupe key is the same for every delivery of one click or submission (Slack'
 `X-Slack-Retry-Num`, Socket Mode's `retry_attempt`, the same event reaching two replicas) and
 different for two clicks, even by the same person: user + action + Slack's `action_ts`, or
 the view's id + hash for a submission.
+
+A payload is signed by Slack, but its fields are still input. One of Warden's own kinds
+(a click on a Warden button, a submission of Warden's dialog) whose fields are missing, of
+the wrong JSON type, too long for the store, or whose button value is not one Warden wrote
+raises `MalformedInteraction`: the request URL answers 400 and nothing is spooled, so a
+payload the store would refuse never reaches the spool.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.slack.render import APPROVE_ACTION, REJECT_ACTION, REJECT_VIEW, SILENCE_ACTION
+from daemon.slack.render import (
+    APPROVE_ACTION,
+    MAX_REASON_LENGTH,
+    REJECT_ACTION,
+    REJECT_VIEW,
+    SILENCE_ACTION,
+    parse_incident_value,
+    parse_run_value,
+)
 
 #: Warden's button action ids and the action each stands for.
 BUTTON_ACTIONS = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject", SILENCE_ACTION: "silence"}
+#: Slack's ids (user, team, channel, view), `action_ts` and a view's hash: letters, digits
+#: and `. _ : -`, at most 50 characters (the store's `user_id` and `team_id` hold 50).
+_TOKEN = re.compile(r"[A-Za-z0-9._:-]{1,50}")
+#: Longest button value, modal `private_metadata` and `action_id` Slack allows, and a
+#: generous trigger id.
+MAX_VALUE_LENGTH = 2000
+MAX_METADATA_LENGTH = 3000
+MAX_ACTION_ID_LENGTH = 255
+MAX_TRIGGER_LENGTH = 255
+#: The largest id a Warden record has (SQLite's rowid, PostgreSQL's bigint).
+MAX_RECORD_ID = 2**63 - 1
+
+
+class MalformedInteraction(ValueError):
+    """A payload of Warden's own kind with missing, mistyped or oversized fields."""
 
 
 @dataclass(frozen=True)
@@ -37,55 +68,133 @@ class Interaction:
     reason: str | None = None
 
 
-def parse(payload: dict[str, Any]) -> Interaction | None:
-    """The interaction `payload` (Slack's JSON) asks for, or None when it is not Warden's."""
+def parse(payload: Any) -> Interaction | None:
+    """The interaction `payload` (Slack's JSON) asks for, or None when it is not Warden's;
+    `MalformedInteraction` when it is Warden's kind but not well formed."""
+    if not isinstance(payload, Mapping):
+        raise MalformedInteraction("the payload must be a JSON object")
     kind = payload.get("type")
-    user = (payload.get("user") or {}).get("id")
-    team = (payload.get("team") or {}).get("id") or (payload.get("user") or {}).get("team_id")
     if kind == "block_actions":
-        for action in payload.get("actions") or []:
-            name = BUTTON_ACTIONS.get(action.get("action_id", ""))
-            if name is None:
-                continue
-            return Interaction(
-                key=f"{user}:{action.get('action_ts')}:{action.get('action_id')}",
-                action=name,
-                user_id=user,
-                team_id=team,
-                channel_id=(payload.get("channel") or {}).get("id"),
-                value=_json_object(action.get("value")),
-                trigger_id=payload.get("trigger_id"),
-            )
-        return None
+        return _click(payload)
     if kind == "view_submission":
-        view = payload.get("view") or {}
-        if view.get("callback_id") != REJECT_VIEW:
-            return None
-        metadata = _json_object(view.get("private_metadata"))
+        return _submission(payload)
+    return None
+
+
+def _click(payload: Mapping[str, Any]) -> Interaction | None:
+    actions = payload.get("actions")
+    if not isinstance(actions, list):
+        raise MalformedInteraction("`actions` must be a list")
+    for action in actions:
+        if not isinstance(action, Mapping):
+            raise MalformedInteraction("each of `actions` must be an object")
+        action_id = _text(action, "action_id", MAX_ACTION_ID_LENGTH)
+        name = BUTTON_ACTIONS.get(action_id or "")
+        if action_id is None or name is None:
+            continue  # another app's element
+        user = _token(_object(payload, "user"), "user.id", required=True)
+        stamp = _token(action, "action_ts", required=True)
         return Interaction(
-            key=f"view:{view.get('id')}:{view.get('hash')}",
-            action="reject_reason",
+            key=f"{user}:{stamp}:{action_id}",
+            action=name,
             user_id=user,
-            team_id=team,
-            channel_id=metadata.get("channel"),
-            value=metadata,
-            reason=_submitted_reason(view),
+            team_id=_team(payload),
+            channel_id=_token(_object(payload, "channel"), "channel.id"),
+            value=_button_value(name, _text(action, "value", MAX_VALUE_LENGTH)),
+            trigger_id=_text(payload, "trigger_id", MAX_TRIGGER_LENGTH),
         )
     return None
 
 
-def _submitted_reason(view: dict[str, Any]) -> str | None:
-    values = (view.get("state") or {}).get("values") or {}
-    entry = (values.get("reason") or {}).get("reason") or {}
-    value = entry.get("value")
-    return value.strip() if isinstance(value, str) else None
+def _submission(payload: Mapping[str, Any]) -> Interaction | None:
+    view = _object(payload, "view")
+    if view.get("callback_id") != REJECT_VIEW:
+        return None
+    metadata = _run_value(_text(view, "private_metadata", MAX_METADATA_LENGTH))
+    channel = metadata.get("channel")
+    if channel is not None and not (isinstance(channel, str) and _TOKEN.fullmatch(channel)):
+        raise MalformedInteraction("the dialog's channel must be a Slack channel id")
+    return Interaction(
+        key=f"view:{_token(view, 'view.id', required=True)}:"
+        f"{_token(view, 'view.hash', required=True)}",
+        action="reject_reason",
+        user_id=_token(_object(payload, "user"), "user.id", required=True),
+        team_id=_team(payload),
+        channel_id=channel,
+        value=metadata,
+        reason=_submitted_reason(view),
+    )
 
 
-def _json_object(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str):
-        return {}
+def _team(payload: Mapping[str, Any]) -> str | None:
+    team = _token(_object(payload, "team"), "team.id")
+    return team or _token(_object(payload, "user"), "user.team_id")
+
+
+def _button_value(action: str, value: str | None) -> dict[str, Any]:
+    if action == "silence":
+        try:
+            incident_id = parse_incident_value(value or "")
+        except ValueError as error:
+            raise MalformedInteraction(str(error)) from None
+        _check_record_id(incident_id)
+        return {"incident": incident_id}
+    return _run_value(value)
+
+
+def _run_value(value: str | None) -> dict[str, Any]:
+    """The run button value (or dialog metadata) as a dict, checked by `parse_run_value`."""
     try:
-        value = json.loads(text)
-    except ValueError:
+        run_id, _ = parse_run_value(value or "")
+    except ValueError as error:
+        raise MalformedInteraction(str(error)) from None
+    _check_record_id(run_id)
+    data = json.loads(value or "")
+    assert isinstance(data, dict)  # parse_run_value checked it
+    return data
+
+
+def _submitted_reason(view: Mapping[str, Any]) -> str | None:
+    values = _object(_object(view, "state"), "values")
+    entry = _object(_object(values, "reason"), "reason")
+    value = _text(entry, "value", MAX_REASON_LENGTH)
+    return value.strip() if value is not None else None
+
+
+def _check_record_id(value: int) -> None:
+    if value > MAX_RECORD_ID:
+        raise MalformedInteraction(f"{value} is not a Warden record id (too large)")
+
+
+def _object(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = container.get(key)
+    if value is None:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, Mapping):
+        raise MalformedInteraction(f"`{key}` must be an object")
+    return value
+
+
+def _text(container: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = container.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedInteraction(f"`{key}` must be a string")
+    if len(value) > limit:
+        raise MalformedInteraction(f"`{key}` is longer than {limit} characters")
+    return value
+
+
+def _token(container: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    """A Slack id or timestamp at `container[last part of name]`; `name` is for messages."""
+    value = container.get(name.rpartition(".")[2])
+    if value is None:
+        if required:
+            raise MalformedInteraction(f"`{name}` is missing")
+        return None
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise MalformedInteraction(
+            f"`{name}` must be a Slack id (letters, digits, . _ : -; at most 50 characters)"
+        )
+    return value

@@ -1,11 +1,30 @@
 """Text for Slack's `mrkdwn`: escaping, cutting to Slack's limits, mentions, dates, numbers.
 
-Slack reads three characters in `mrkdwn` text as markup: `<` opens a link, a mention or a
-broadcast (`<http://evil|click>`, `<@U123>`, `<!channel>`), `&` starts an entity, and `>`
-closes a link. Everything that comes from the data or from people (titles, column names,
+Everything that comes from the data or from people (titles, dataset and column names,
 category values, paths, reasons) goes through `escape` before it is put into `mrkdwn`, so it
-is shown as written and can never ping a channel or hide a link. `plain_text` objects are
-not parsed for links or mentions; they are only cut to length (`clip_plain`).
+is shown as written: it can never ping a channel, hide a link, restyle the message or reorder
+what is read. `escape`:
+
+1. strips control characters (C0 except newline and tab, DEL, C1) and the bidi embeddings,
+   overrides, isolates and marks (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C),
+   which could make `evil.exe` read as `exe.live` or hide part of a line;
+2. writes `&`, `<` and `>` as entities, as Slack's formatting reference asks: `<` opens a
+   link, a mention or a broadcast (`<http://evil|click>`, `<@U123>`, `<!channel>`), `&`
+   starts an entity, `>` closes a link;
+3. neutralises the styling characters. Slack has no escape for `*bold*`, `_italic_`,
+   `~strike~`, `` `code` `` or a `>` quote at the start of a line, so each is replaced by a
+   look-alike that Slack does not read as markup (`STYLE_STAND_INS`): the way this module
+   already kept backticks out of code blocks. A look-alike was chosen over inserting a zero-
+   width character because Slack treats zero-width spaces as word boundaries (they *enable*
+   styling inside words), and over wrapping values in code because that changes how every
+   value looks. `*`, `_` and `~` between two letters or digits (`user_id`, `2*3`) are kept:
+   Slack opens and closes styling only at a word boundary, so there they are plain text, and
+   a column name stays exactly what a person copies into SQL. A backtick is always replaced,
+   and `>` is replaced where it starts the value or a line.
+
+Inside code (`inline_code`, `table_block`) Slack reads no styling, so only step 1, the
+entities and the backtick stand-in apply. `plain_text` objects are not parsed at all; they
+are stripped of control characters and cut to length (`clip_plain`).
 
 Cutting happens after escaping and never splits an entity (`&lt;`), a token Warden wrote
 itself (`<@U123>`, `<!date^...>`) or a code block: one left open is closed again.
@@ -21,18 +40,61 @@ ELLIPSIS = "…"
 FENCE = "```"
 #: A backtick inside a code block would end it; this look-alike (U+02CB) is shown instead.
 BACKTICK_STAND_IN = "\u02cb"
+#: Look-alikes shown for Slack's styling characters where they could style text: U+2217
+#: ASTERISK OPERATOR, U+FF3F FULLWIDTH LOW LINE, U+223C TILDE OPERATOR, U+02CB, and U+FF1E
+#: FULLWIDTH GREATER-THAN SIGN (for a `>` that starts a line, a quote).
+STYLE_STAND_INS = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": BACKTICK_STAND_IN}
+QUOTE_STAND_IN = "\uff1e"
+#: Control characters and bidi controls, stripped from every text taken from the data.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: A styling character; `*`, `_` and `~` only count when not between two letters or digits.
+_STYLE = re.compile(r"`|(?<![^\W_])[*_~]|[*_~](?![^\W_])")
+#: A `>` at the start of the text or of a line (a quote).
+_QUOTE = re.compile(r"^>", re.MULTILINE)
 #: A Slack user id (`U…`, or `W…` on Enterprise Grid), optionally as Warden records Slack
 #: actors (`slack:U…`); anything else (a login, `policy:auto`) is shown as plain text.
 _SLACK_USER = re.compile(r"(?:slack:)?([UW][A-Z0-9]{1,20})")
 
 
 def escape(value: object) -> str:
-    """`value` as text that Slack shows literally: `&`, `<` and `>` as entities.
+    """`value` as `mrkdwn` that Slack shows literally: control and bidi characters stripped,
+    `&`, `<` and `>` as entities, styling characters neutralised (see the module docstring).
 
     >>> escape("<!channel> & <http://evil|x>")
     '&lt;!channel&gt; &amp; &lt;http://evil|x&gt;'
+    >>> escape("user_id a*b") == "user_id a*b"
+    True
+    >>> escape("*bold* _it_") == "\u2217bold\u2217 \uff3fit\uff3f"
+    True
+    >>> escape("> quoted\u202e") == "\uff1e quoted"
+    True
     """
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = strip_controls(value)
+    text = _STYLE.sub(lambda match: STYLE_STAND_INS[match.group()], text)
+    return _entities(_QUOTE.sub(QUOTE_STAND_IN, text))
+
+
+def escape_code(value: object) -> str:
+    """`value` for inside a code span or block, where Slack reads no styling: control and
+    bidi characters stripped, entities, and backticks (which would end the code) replaced.
+
+    >>> escape_code("a_b*`<c>") == "a_b*" + BACKTICK_STAND_IN + "&lt;c&gt;"
+    True
+    """
+    return _entities(strip_controls(value).replace("`", BACKTICK_STAND_IN))
+
+
+def strip_controls(value: object) -> str:
+    """`value` as text without control characters (newline and tab kept) or bidi controls.
+
+    >>> strip_controls("a\\tb\\r\\x1b[31m\\u202eevil\\u2066")
+    'a\\tb[31mevil'
+    """
+    return _CONTROLS.sub("", str(value))
+
+
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
@@ -81,7 +143,7 @@ def inline_code(value: object) -> str:
     >>> inline_code("a`b<c>") == "`a" + BACKTICK_STAND_IN + "b&lt;c&gt;`"
     True
     """
-    return "`" + escape(str(value).replace("`", BACKTICK_STAND_IN)) + "`"
+    return "`" + escape_code(value) + "`"
 
 
 def tail(value: object, limit: int) -> str:
@@ -95,12 +157,13 @@ def tail(value: object, limit: int) -> str:
 
 
 def clip_plain(text: object, limit: int) -> str:
-    """Plain text (headers, buttons, dialogs) on one line, cut to `limit` characters.
+    """Plain text (headers, buttons, dialogs) on one line, without control or bidi
+    characters, cut to `limit` characters.
 
     >>> clip_plain("Approve relabel_batch for incident 12", 20)
     'Approve relabel_bat…'
     """
-    value = " ".join(str(text).split())
+    value = " ".join(strip_controls(text).split())
     return value if len(value) <= limit else value[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
@@ -157,10 +220,13 @@ def table_block(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     salary  -
     ```
     """
-    cells = [[cell.replace("`", BACKTICK_STAND_IN) for cell in row] for row in [header, *rows]]
+    cells = [
+        [strip_controls(cell).replace("`", BACKTICK_STAND_IN) for cell in row]
+        for row in [header, *rows]
+    ]
     widths = [max(len(row[index]) for row in cells) for index in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in cells
     ]
-    return "\n".join([FENCE, *(escape(line) for line in lines), FENCE])
+    return "\n".join([FENCE, *(escape_code(line) for line in lines), FENCE])

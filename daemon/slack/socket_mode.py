@@ -4,7 +4,8 @@ slack_sdk's built-in `SocketModeClient` connects with the app-level token (`xapp
 by itself, and hands each envelope to our listener, which spools the interaction
 (`SlackReceiver.accept`) before acknowledging the envelope: an envelope lost with the
 connection before its ack is delivered again by Slack (`retry_attempt`), and the dedupe key
-makes the copy a no-op. `SocketModeWatch` logs each disconnection and reconnection, and
+makes the copy a no-op. A malformed interaction (`daemon.slack.interactions`) is logged and
+acknowledged, not spooled. `SocketModeWatch` logs each disconnection and reconnection, and
 counts them, so an operator sees a flapping socket.
 """
 
@@ -21,6 +22,7 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from daemon.slack.interactions import MalformedInteraction
 from daemon.slack.receiver import SlackReceiver
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,10 @@ def start_socket_mode(
 
     def on_request(socket: BaseSocketModeClient, request: SocketModeRequest) -> None:
         if request.type == "interactive":
-            receiver.accept(request.payload, source="socket")
+            try:
+                receiver.accept(request.payload, source="socket")
+            except MalformedInteraction as error:  # acknowledged: a redelivery is no better
+                log.warning("refused a malformed Slack interaction: %s", error)
         # Acknowledged after the spool write (and for envelopes that are not ours), so
         # Slack redelivers only what Warden may not have.
         socket.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
