@@ -7,7 +7,18 @@ infinities refused. ``prev_hash`` is the previous event's hash (64 zeros for the
 ``seq`` runs 1, 2, 3... without gaps. Editing, deleting, inserting or reordering an event
 therefore breaks a check that `verify_audit_chain` reports. Removing events from the *end*
 leaves a valid shorter chain: anchor `AuditVerification.last_hash` somewhere else (a log,
-a ticket) when that matters.
+a ticket) when that matters, and check it later (`expect`, `warden audit verify --expect
+SEQ:HASH`).
+
+**Keyed chain.** Anyone who can write the store can recompute plain sha256 hashes and
+rewrite the whole chain. With `WARDEN_AUDIT_KEY` set (a secret kept outside the store, in
+the daemon's environment), each new event's hash is the HMAC-SHA256 of the same canonical
+JSON under that key, the JSON also holding the key's id (`key_id`: the first 16 hex digits
+of sha256 of ``warden-audit-key:`` and the key), which is stored on the event. Without the
+key a keyed event cannot be forged; turning it back into a plain one changes its hash, and
+`verify_audit_chain` refuses a plain event after a keyed one and checks `expect`. So: set
+the key, export a checkpoint now and then (`audit verify --json` gives `last_seq` and
+`last_hash`), and verify against it. Verifying keyed events needs the key.
 
 The chain stays linear under concurrent appenders because the read of the tail and the insert
 happen under one lock held to the end of the transaction:
@@ -27,7 +38,9 @@ the same tail cannot both insert.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +61,19 @@ GENESIS_HASH = "0" * 64
 AUDIT_CHAIN_LOCK_KEY = 0x5741_5244_454E_0002
 #: Events read per query by `verify_audit_chain`.
 VERIFY_CHUNK_SIZE = 1000
+#: The environment variable holding the audit chain's HMAC key (never in the store).
+AUDIT_KEY_VARIABLE = "WARDEN_AUDIT_KEY"
+
+
+def audit_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The chain's HMAC key from the environment, or None (plain sha256)."""
+    value = (os.environ if environ is None else environ).get(AUDIT_KEY_VARIABLE)
+    return value.encode("utf-8") if value else None
+
+
+def key_id(key: bytes) -> str:
+    """The public id of `key` (16 hex digits), stored on each event it signs."""
+    return hashlib.sha256(b"warden-audit-key:" + key).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -95,8 +121,10 @@ def event_hash(
     entity_id: str,
     payload: Mapping[str, Any],
     prev_hash: str,
+    key: bytes | None = None,
 ) -> str:
-    """The sha256 (hex) that an audit event with these fields must carry."""
+    """The hash (hex) that an audit event with these fields must carry: sha256 of the
+    canonical JSON, or with `key` its HMAC-SHA256, the JSON then also naming the key."""
     document = {
         "seq": seq,
         "at": at,
@@ -107,7 +135,10 @@ def event_hash(
         "payload": payload,
         "prev_hash": prev_hash,
     }
-    return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+    if key is None:
+        return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+    document["key_id"] = key_id(key)
+    return hmac.new(key, canonical_json(document).encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def append_audit(
@@ -146,12 +177,16 @@ def append_audit(
         select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)
     ).first()
     seq, prev_hash = (tail.seq + 1, tail.hash) if tail else (1, GENESIS_HASH)
+    key = audit_key()
     event = AuditEvent(
         seq=seq,
         at=stamp,
         payload=stored_payload,
         prev_hash=prev_hash,
-        hash=event_hash(seq=seq, at=stamp, payload=stored_payload, prev_hash=prev_hash, **fields),
+        hash=event_hash(
+            seq=seq, at=stamp, payload=stored_payload, prev_hash=prev_hash, key=key, **fields
+        ),
+        key_id=key_id(key) if key else None,
         **fields,
     )
     session.add(event)
@@ -162,11 +197,18 @@ def append_audit(
 
 
 def verify_audit_chain(
-    session: Session, *, chunk_size: int = VERIFY_CHUNK_SIZE
+    session: Session,
+    *,
+    chunk_size: int = VERIFY_CHUNK_SIZE,
+    key: bytes | None = None,
+    expect: tuple[int, str] | None = None,
 ) -> AuditVerification:
     """Check every event in seq order, `chunk_size` at a time (memory stays flat).
 
-    Stops at the first problem. Use a read-only session on a live store
+    Keyed events are checked with `key` (the verifier must hold the key that signed them);
+    a plain event after a keyed one is a problem (a downgrade by someone without the key).
+    `expect` is a checkpoint (seq, hash) exported earlier: that event must still be there
+    with that hash. Stops at the first problem. Use a read-only session on a live store
     (``store.session(readonly=True)``) so that appenders are not held up on SQLite.
     """
     checked = 0
@@ -174,17 +216,28 @@ def verify_audit_chain(
     previous_hash = GENESIS_HASH
     first_bad_seq: int | None = None
     problem: str | None = None
+    keyed_since: int | None = None
     for row in _events_in_order(session, chunk_size):
         if row.seq != expected_seq:
             first_bad_seq, problem = expected_seq, _gap_problem(expected_seq, row.seq)
             break
-        problem = _event_problem(row, previous_hash)
+        problem = _key_problem(row, key, keyed_since) or _event_problem(row, previous_hash, key)
+        if problem is None and expect is not None:
+            problem = _checkpoint_problem(row, expect)
         if problem is not None:
             first_bad_seq = row.seq
             break
+        if row.key_id and keyed_since is None:
+            keyed_since = row.seq
         checked += 1
         expected_seq += 1
         previous_hash = row.hash
+    if problem is None and expect is not None and expect[0] >= expected_seq:
+        first_bad_seq = expect[0]
+        problem = (
+            f"event {expect[0]} of the checkpoint is missing: the trail ends at "
+            f"{expected_seq - 1} (truncated?)"
+        )
     return AuditVerification(
         ok=problem is None,
         checked=checked,
@@ -220,6 +273,7 @@ def _events_in_order(session: Session, chunk_size: int) -> Iterator[Row[Any]]:
         cast(AuditEvent.payload, Text).label("payload_text"),
         AuditEvent.prev_hash,
         AuditEvent.hash,
+        AuditEvent.key_id,
     )
     after = 0
     while True:
@@ -235,7 +289,38 @@ def _events_in_order(session: Session, chunk_size: int) -> Iterator[Row[Any]]:
         after = rows[-1].seq
 
 
-def _event_problem(row: Row[Any], previous_hash: str) -> str | None:
+def _checkpoint_problem(row: Row[Any], expect: tuple[int, str]) -> str | None:
+    seq, expected_hash = expect
+    if row.seq != seq or row.hash == expected_hash:
+        return None
+    return (
+        f"event {row.seq}: its hash is {row.hash}, not the checkpoint's {expected_hash} "
+        "(the trail was rewritten)"
+    )
+
+
+def _key_problem(row: Row[Any], key: bytes | None, keyed_since: int | None) -> str | None:
+    if row.key_id is None:
+        if keyed_since is not None:
+            return (
+                f"event {row.seq}: not keyed, although the chain is keyed since event "
+                f"{keyed_since} (rewritten without the key?)"
+            )
+        return None
+    if key is None:
+        return (
+            f"event {row.seq}: signed with audit key {row.key_id}; set {AUDIT_KEY_VARIABLE} "
+            "to that key to verify it"
+        )
+    if key_id(key) != row.key_id:
+        return (
+            f"event {row.seq}: signed with audit key {row.key_id}, not with the key given "
+            f"({key_id(key)})"
+        )
+    return None
+
+
+def _event_problem(row: Row[Any], previous_hash: str, key: bytes | None) -> str | None:
     try:
         payload = json.loads(row.payload_text)
     except ValueError:
@@ -249,6 +334,7 @@ def _event_problem(row: Row[Any], previous_hash: str) -> str | None:
         entity_id=row.entity_id,
         payload=payload,
         prev_hash=row.prev_hash,
+        key=key if row.key_id else None,
     )
     if recomputed != row.hash:
         return f"event {row.seq}: hash does not match its content (edited?)"

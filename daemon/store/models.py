@@ -386,6 +386,8 @@ class AuditEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON(), nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    #: The id of the key whose HMAC `hash` is (migration 0009); null for plain sha256.
+    key_id: str | None = Field(default=None, max_length=16)
 
 
 class DaemonInstance(SQLModel, table=True):
