@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import timedelta
 
 from pydantic import Field
@@ -34,7 +35,7 @@ class AgentConfig(ConfigModel):
         2, ge=0, le=10, description="Revised proposals after rejections with a reason."
     )
     allowlist: list[PlaybookName] = Field(
-        default_factory=lambda: ["quarantine", "relabel_batch", "synthetic_backfill"],
+        default_factory=lambda: list(typing.get_args(PlaybookName)),
         description="Playbooks the agent may propose.",
     )
     max_batch_size: int = Field(500, ge=1, description="Largest relabel batch it may propose.")

@@ -122,8 +122,11 @@ def plan_again(store: Store, config: WardenConfig, run_id: int) -> Plan | PlanRe
 
 def _replan(config: WardenConfig, incident: Incident, run: PlaybookRun) -> Plan:
     decision = RouteDecision(
-        rule="replan", playbook=run.playbook, approval=run.approval_policy, params=run.params
-    )  # type: ignore[arg-type]
+        rule="replan",
+        playbook=run.playbook,
+        approval=run.approval_policy,  # type: ignore[arg-type]  # stored as text
+        params=run.params,
+    )
     return plan_for(config, incident, decision)
 
 

@@ -100,9 +100,9 @@ def claim_next(store: Store, *, identity: str, stale_after: timedelta) -> int | 
                 select(PlaybookRun)
                 .where(
                     or_(
-                        PlaybookRun.status == RunStatus.approved,
+                        col(PlaybookRun.status) == RunStatus.approved,
                         and_(
-                            PlaybookRun.status == RunStatus.running,
+                            col(PlaybookRun.status) == RunStatus.running,
                             or_(
                                 col(PlaybookRun.heartbeat_at).is_(None),
                                 col(PlaybookRun.heartbeat_at) < cutoff,

@@ -48,6 +48,7 @@ def open_dataset(
             connection=connection,
         )
     assert config.url is not None and config.table is not None
+    assert config.format == "postgres" or config.format == "duckdb", config.format
     return open_sql_source(
         name,
         url=config.url,

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
@@ -176,7 +177,7 @@ def append_audit(
     tail = session.exec(
         select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)
     ).first()
-    seq, prev_hash = (tail.seq + 1, tail.hash) if tail else (1, GENESIS_HASH)
+    seq, prev_hash = (tail[0] + 1, tail[1]) if tail else (1, GENESIS_HASH)
     key = audit_key()
     event = AuditEvent(
         seq=seq,
@@ -262,7 +263,7 @@ def _lock_chain(session: Session) -> None:
 
 def _events_in_order(session: Session, chunk_size: int) -> Iterator[Row[Any]]:
     """Every event, in seq order, by keyset pagination (no OFFSET, no server cursor)."""
-    columns = (
+    columns: tuple[Any, ...] = (
         AuditEvent.seq,
         AuditEvent.at,
         AuditEvent.actor,
@@ -277,12 +278,14 @@ def _events_in_order(session: Session, chunk_size: int) -> Iterator[Row[Any]]:
     )
     after = 0
     while True:
-        rows = session.exec(
-            select(*columns)
+        # Core select: SQLModel's typed overloads stop at a handful of columns.
+        query = (
+            sa_select(*columns)
             .where(col(AuditEvent.seq) > after)
             .order_by(col(AuditEvent.seq))
             .limit(chunk_size)
-        ).all()
+        )
+        rows = list(session.connection().execute(query).all())
         yield from rows
         if len(rows) < chunk_size:
             return
