@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    install and run the demo (writes ./warden-demo)"
 	@echo "make test    install with test extras, lint, and run the whole test suite"
-	@echo "make lint    ruff check, ruff format --check, mypy on detectors/, playbooks/ and agents/"
+	@echo "make lint    ruff check, ruff format --check, mypy on daemon/, detectors/, playbooks/ and agents/"
 	@echo "make clean   remove .venv and caches"
 
 $(BIN)/python:

@@ -48,6 +48,8 @@ from playbooks.base import (
 from playbooks.files import move_file, sha256_of, write_durably
 from playbooks.registry import register
 from playbooks.sql_quarantine import (
+    check_clean_view,
+    check_column,
     check_identifier,
     clean_view_name,
     exclude_window,
@@ -149,7 +151,7 @@ class Quarantine(Playbook):
         dataset = context.dataset
         try:
             check_identifier(dataset.table)
-            check_identifier(dataset.time_column)
+            check_column(dataset.time_column)
         except ValueError as error:
             raise PlanRefused(str(error)) from error
         window = incident.windows.get("current") or {}
@@ -167,6 +169,8 @@ class Quarantine(Playbook):
                 f"table {dataset.table!r} holds no rows in {start.isoformat()} .. "
                 f"{end.isoformat()}; nothing to quarantine"
             )
+        # Refused now, not at apply: an object Warden did not create holds the view's name.
+        check_clean_view(dataset.format, dataset.url, dataset.table)
         target = quarantine_folder(context, incident.id)
         view = clean_view_name(dataset.table)
         exclude = PlanStep(

@@ -7,16 +7,30 @@ quarantine is recorded next to it, in the same database:
   plan hash, the window (`time_start`, `time_end` as naive UTC for people to read, and as
   epoch seconds for matching, so a zoned or naive time column compares the same in both
   engines), when it was quarantined and when released (NULL while in force);
-- the view `<table>_clean` selects the table's rows outside every window in force. Point
-  consumers (training jobs, feature pipelines) at it.
+- the view `<table>_clean` (in the table's schema) selects the table's rows outside every
+  window in force. Point consumers (training jobs, feature pipelines) at it.
+
+Names are read the way the scanner reads them (`detectors.sources.sql`): `schema.table` or
+`table`, each part taken as written, case and all, and every identifier is written into
+SQL double-quoted (`"Events"`, `"order"`), never bare, so the view is over exactly the
+table the scanner profiles. A table name of more than two parts, or any name holding a
+control character, is refused.
+
+Warden replaces only a view it created. It marks its views with a comment (`COMMENT ON
+VIEW`, on PostgreSQL and DuckDB alike) whose text is exactly `view_comment(table)`; an
+object named like the clean view without that comment (a person's own view, a table, a
+view Warden made before it marked them) is left alone and the quarantine refused
+(`ForeignObject`, a `PlanRefused`) before anything is written. Drop or rename that object,
+or set the comment by hand when the view is Warden's, to let the quarantine proceed.
 
 Warden's own reads of the table leave the windows in force out too
 (`detectors.sources.sql`), so a verification scan sees the table as consumers of the view
 do. Releasing sets `released_at`; the rows were never touched.
 
-Every statement is idempotent (`CREATE ... IF NOT EXISTS`, `ON CONFLICT DO NOTHING`,
-`CREATE OR REPLACE VIEW`, an UPDATE guarded by `released_at IS NULL`), so a rerun after a
-crash finishes the job without doing anything twice.
+Every statement is idempotent (`CREATE ... IF NOT EXISTS`, `ON CONFLICT DO NOTHING`, the
+view replaced with the same text, an UPDATE guarded by `released_at IS NULL`) and one
+exclusion runs in one transaction, so a rerun after a crash finishes the job without doing
+anything twice.
 """
 
 from __future__ import annotations
@@ -28,8 +42,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.sources.quarantine_table import QUARANTINE_TABLE
+from playbooks.base import PlanRefused
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+#: Characters no name may hold: C0 and C1 controls and DEL (a NUL cannot even be stored).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: PostgreSQL cuts longer identifiers (in bytes) without an error, which could name another
+#: object; the clean view's name must fit.
+POSTGRES_NAME_BYTES = 63
 
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
@@ -46,40 +65,127 @@ CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
     UNIQUE (source_table, incident_id, plan_hash)
 )"""
 
+# The object named like the clean view, in the table's schema (the current one when the
+# name has none): its kind (`v` for a view) and its comment. DuckDB matches names without
+# regard to case, as it resolves them; PostgreSQL exactly, as quoted names are.
+_EXISTING = {
+    "postgres": (
+        "SELECT c.relkind::text, obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND n.nspname = COALESCE(%s::text, current_schema())"
+    ),
+    "duckdb": (
+        "SELECT kind, comment FROM ("
+        "SELECT 'v' AS kind, comment, schema_name, view_name AS name, database_name "
+        "FROM duckdb_views() WHERE NOT internal UNION ALL "
+        "SELECT 'r', comment, schema_name, table_name, database_name FROM duckdb_tables()) "
+        "WHERE lower(name) = lower(?) AND lower(schema_name) = lower(COALESCE(?, "
+        "current_schema())) AND database_name = current_database()"
+    ),
+}
+
+
+class ForeignObject(PlanRefused):
+    """An object Warden did not create stands where the clean view goes; nothing changed."""
+
 
 def clean_view_name(table: str) -> str:
+    """The clean view of `table` as people write it (`schema.events_clean`)."""
     return f"{table}_clean"
 
 
-def check_identifier(table: str) -> str:
-    """`table` (or `schema.table`) if it is a plain SQL identifier; it is written into SQL."""
-    if not _IDENTIFIER.match(table):
+def view_comment(table: str) -> str:
+    """The comment that marks the clean view of `table` as Warden's (see the module)."""
+    return (
+        f"Created by Warden's quarantine: the rows of {table} outside the windows in force "
+        f"in {QUARANTINE_TABLE}. Warden replaces this view; do not edit it."
+    )
+
+
+def table_parts(table: str) -> tuple[str, ...]:
+    """`(schema, table)` or `(table,)`, as the scanner splits the name; refuses (ValueError)
+    empty parts, more than two parts and control characters.
+
+    >>> table_parts('analytics.Events')
+    ('analytics', 'Events')
+    """
+    parts = tuple(table.split("."))
+    if len(parts) > 2 or not all(parts) or _CONTROL.search(table):
         raise ValueError(
-            f"table name {table!r} is not a plain identifier (letters, digits, _ and one "
-            "optional schema prefix); quarantine writes it into SQL and refuses anything else"
+            f"table name {table!r} is not `table` or `schema.table` with non-empty parts "
+            "free of control characters; quarantine refuses to guess what it names"
         )
+    return parts
+
+
+def check_identifier(table: str) -> str:
+    """`table` (or `schema.table`) if quarantine can name it in SQL (see `table_parts`)."""
+    table_parts(table)
     return table
 
 
+def check_column(column: str) -> str:
+    """`column` if it can be quoted: non-empty, free of control characters. A dot is part
+    of a column's name, not a qualifier."""
+    if not column or _CONTROL.search(column):
+        raise ValueError(f"column name {column!r} is empty or holds control characters")
+    return column
+
+
+def quoted(name: str) -> str:
+    """One identifier in double quotes, inner quotes doubled: exactly `name`, any case,
+    reserved words included.
+
+    >>> quoted('Order'), quoted('a"b')
+    ('"Order"', '"a""b"')
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quoted_table(table: str) -> str:
+    """`table` (or `schema.table`) quoted part by part: `"analytics"."Events"`."""
+    return ".".join(quoted(part) for part in table_parts(table))
+
+
+def literal(text: str) -> str:
+    """`text` as an SQL string literal (quotes doubled; standard strings, in which a
+    backslash is itself, PostgreSQL's default since 9.1 and DuckDB's)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 @contextmanager
-def connected(engine: str, url: str) -> Iterator[Any]:
-    """A DB-API connection to the dataset's database, committed on success."""
+def connected(engine: str, url: str, *, read_only: bool = False) -> Iterator[Any]:
+    """A DB-API cursor in one transaction on the dataset's database, committed on success
+    and rolled back on any error. `read_only` opens a DuckDB file read-only, as the
+    scanner does, so a check does not lock out other readers."""
     if engine == "postgres":
         import psycopg
 
         connection: Any = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        cursor = connection.cursor()
     else:
         import duckdb
 
-        connection = duckdb.connect(url.removeprefix("duckdb://"))
+        connection = duckdb.connect(url.removeprefix("duckdb://"), read_only=read_only)
+        # DuckDB commits each statement unless a transaction is open, and its `cursor()` is
+        # a second connection: run on the connection itself, inside an explicit one.
+        connection.begin()
+        cursor = connection
     try:
-        yield connection
+        yield cursor
         connection.commit()
     except BaseException:
         connection.rollback()
         raise
     finally:
         connection.close()
+
+
+def check_clean_view(engine: str, url: str, table: str) -> None:
+    """Refuse (`ForeignObject`) when the clean view of `table` could not be (re)created
+    without replacing an object Warden did not create, or its name would be cut."""
+    with connected(engine, url, read_only=True) as cursor:
+        _owned_view(cursor, engine, table)
 
 
 def exclude_window(
@@ -95,24 +201,24 @@ def exclude_window(
     rows: int,
 ) -> str:
     """Record the window and (re)create the clean view; returns `excluded` or `already
-    excluded`."""
+    excluded`. Raises `ForeignObject`, having changed nothing, when the view's name is taken
+    by an object Warden did not create."""
     check_identifier(table)
-    check_identifier(time_column)
-    with connected(engine, url) as connection:
-        cursor = connection.cursor()
+    check_column(time_column)
+    with connected(engine, url) as cursor:
+        exists = _owned_view(cursor, engine, table)
         cursor.execute(_CREATE)
+        mark = _placeholder(engine)
         cursor.execute(
             f"SELECT count(*) FROM {QUARANTINE_TABLE} "
-            "WHERE source_table = %s AND incident_id = %s AND plan_hash = %s".replace(
-                "%s", _placeholder(engine)
-            ),
+            f"WHERE source_table = {mark} AND incident_id = {mark} AND plan_hash = {mark}",
             (table, incident_id, plan_hash),
         )
         (existing,) = cursor.fetchone()
         cursor.execute(
             f"INSERT INTO {QUARANTINE_TABLE} (source_table, incident_id, plan_hash, time_start, "
             "time_end, start_epoch, end_epoch, rows_excluded, quarantined_at) VALUES "
-            f"({', '.join([_placeholder(engine)] * 9)}) ON CONFLICT DO NOTHING",
+            f"({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING",
             (
                 table,
                 incident_id,
@@ -125,7 +231,12 @@ def exclude_window(
                 _naive(datetime.now(UTC)),
             ),
         )
-        cursor.execute(_view_sql(table, time_column))
+        cursor.execute("SELECT current_schema()")
+        (schema,) = cursor.fetchone()
+        # Plain CREATE when no view stood there at the check: one made since then by
+        # someone else makes this fail instead of being replaced.
+        cursor.execute(_view_sql(table, time_column, schema, replace=exists))
+        cursor.execute(f"COMMENT ON VIEW {_quoted_view(table)} IS {literal(view_comment(table))}")
     return "already excluded" if existing else "excluded"
 
 
@@ -133,8 +244,7 @@ def release_window(engine: str, url: str, *, table: str, incident_id: int, plan_
     """Mark the window released; returns `released` or `not in force`."""
     check_identifier(table)
     mark = _placeholder(engine)
-    with connected(engine, url) as connection:
-        cursor = connection.cursor()
+    with connected(engine, url) as cursor:
         cursor.execute(_CREATE)
         cursor.execute(
             f"UPDATE {QUARANTINE_TABLE} SET released_at = {mark} WHERE source_table = {mark} "
@@ -147,8 +257,7 @@ def release_window(engine: str, url: str, *, table: str, incident_id: int, plan_
 
 def windows_in_force(engine: str, url: str, table: str) -> list[dict[str, Any]]:
     """The windows currently excluded from `table` (for checks and listings)."""
-    with connected(engine, url) as connection:
-        cursor = connection.cursor()
+    with connected(engine, url) as cursor:
         cursor.execute(_CREATE)
         mark = _placeholder(engine)
         cursor.execute(
@@ -161,15 +270,50 @@ def windows_in_force(engine: str, url: str, table: str) -> list[dict[str, Any]]:
         ]
 
 
-def _view_sql(table: str, time_column: str) -> str:
+def _owned_view(cursor: Any, engine: str, table: str) -> bool:
+    """Whether Warden's clean view of `table` exists (False: nothing has its name);
+    `ForeignObject` when something else has it, or when PostgreSQL would cut the name."""
+    *schema, name = table_parts(table)
+    view = f"{name}_clean"
+    if engine == "postgres" and len(view.encode()) > POSTGRES_NAME_BYTES:
+        raise ForeignObject(
+            f"the clean view {clean_view_name(table)!r} would have a name longer than "
+            f"PostgreSQL's {POSTGRES_NAME_BYTES} bytes, which it would cut; quarantine refuses "
+            "to create it under another name"
+        )
+    cursor.execute(_EXISTING[engine], (view, schema[0] if schema else None))
+    found = cursor.fetchall()
+    if not found:
+        return False
+    kind, comment = found[0]
+    if kind == "v" and comment == view_comment(table):
+        return True
+    what = "a view" if kind == "v" else "a table or another object that is not a view"
+    raise ForeignObject(
+        f"{what} named {clean_view_name(table)!r} already exists and Warden did not create "
+        f"it (it lacks Warden's comment), so quarantine will not replace it; nothing was "
+        f"changed. Drop or rename it to let Warden create the clean view of {table!r}."
+    )
+
+
+def _quoted_view(table: str) -> str:
+    *schema, name = table_parts(table)
+    return ".".join(quoted(part) for part in (*schema, f"{name}_clean"))
+
+
+def _view_sql(table: str, time_column: str, schema: str, *, replace: bool) -> str:
     # date_part('epoch', ...) is UTC seconds for a naive (UTC by convention) or a zoned
-    # column, in PostgreSQL and DuckDB alike.
+    # column, in PostgreSQL and DuckDB alike. The quarantine table is named with the schema
+    # it was created in, so a view in another schema finds it.
+    column = f"t.{quoted(time_column)}"
+    windows = f"{quoted(schema)}.{quoted(QUARANTINE_TABLE)}"
     return (
-        f"CREATE OR REPLACE VIEW {clean_view_name(table)} AS SELECT t.* FROM {table} t "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {QUARANTINE_TABLE} q "
-        f"WHERE q.source_table = '{table}' AND q.released_at IS NULL "
-        f"AND date_part('epoch', t.{time_column}) >= q.start_epoch "
-        f"AND date_part('epoch', t.{time_column}) < q.end_epoch)"
+        f"CREATE {'OR REPLACE ' if replace else ''}VIEW {_quoted_view(table)} AS "
+        f"SELECT t.* FROM {quoted_table(table)} t "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {windows} q "
+        f"WHERE q.source_table = {literal(table)} AND q.released_at IS NULL "
+        f"AND date_part('epoch', {column}) >= q.start_epoch "
+        f"AND date_part('epoch', {column}) < q.end_epoch)"
     )
 
 

@@ -7,9 +7,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from daemon.cli.common import ConfigOption, JsonOption, UsageProblem, console, load, store_for
+from daemon.cli.safe_text import data_markup
 
 app = typer.Typer(
     help="The remediation agent (LLM): proposals a person approves, for incidents no route covers.",
@@ -65,7 +65,7 @@ def propose(
         detail = event.get("reason") or event.get("rationale") or ""
         if kind == "proposed":
             detail = f"run {event['run_id']}: {event['playbook']} {event['params']} — {detail}"
-        console.print(f"[bold]{kind}[/] {escape(str(detail))}")
+        console.print(f"[bold]{data_markup(kind)}[/] {data_markup(detail)}")
     if outcome.run_id is not None:
         console.print(f"run {outcome.run_id} waits for approval: warden runs show {outcome.run_id}")
     else:

@@ -12,7 +12,6 @@ import os
 import sys
 
 import typer
-from rich.markup import escape
 
 from daemon.cli import (
     agent_commands,
@@ -29,6 +28,7 @@ from daemon.cli import (
     silences_commands,
 )
 from daemon.cli.common import UsageProblem, err_console
+from daemon.cli.safe_text import data_markup
 from daemon.config import ConfigError
 from daemon.store.errors import StoreError
 from detectors.sources.errors import SourceError
@@ -47,7 +47,7 @@ def _hide_flag_placeholder() -> None:
         return None if self.is_flag else shown(self, ctx)
 
     display_type_rich._warden_patched = True  # type: ignore[attr-defined]
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
 
 
 _hide_flag_placeholder()
@@ -86,7 +86,7 @@ def main() -> None:
         app()
     except ConfigError as error:
         err_console.print(
-            f"[bold red]Config error.[/] {escape(str(error))}", highlight=False, soft_wrap=True
+            f"[bold red]Config error.[/] {data_markup(error)}", highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_USAGE)
     except (StoreError, SourceError, UsageProblem) as error:
@@ -96,7 +96,7 @@ def main() -> None:
             UsageProblem: "Usage error.",
         }[type(error)]
         err_console.print(
-            f"[bold red]{label}[/] {escape(str(error))}", highlight=False, soft_wrap=True
+            f"[bold red]{label}[/] {data_markup(error)}", highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
@@ -106,7 +106,7 @@ def main() -> None:
         if os.environ.get("WARDEN_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]Internal error[/] ({type(error).__name__}): {escape(str(error))}\n"
+            f"[bold red]Internal error[/] ({type(error).__name__}): {data_markup(error)}\n"
             "This is a bug in Warden; run again with WARDEN_DEBUG=1 for the traceback "
             "and report it.",
             highlight=False,

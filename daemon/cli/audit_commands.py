@@ -22,6 +22,7 @@ from daemon.cli.common import (
     time_option,
     time_range,
 )
+from daemon.cli.safe_text import data_markup, data_text
 from daemon.reporting.queries import (
     AUDIT_ACTIONS,
     AuditFilter,
@@ -29,7 +30,7 @@ from daemon.reporting.queries import (
     audit_row,
     recorded_actions,
 )
-from daemon.store.audit import verify_audit_chain
+from daemon.store.audit import audit_key, verify_audit_chain
 
 app = typer.Typer(
     help="The audit trail: every detection, decision and action, hash-chained.",
@@ -40,12 +41,40 @@ app = typer.Typer(
 EXIT_BROKEN = 4
 
 
+def _checkpoint(value: str | None) -> tuple[int, str] | None:
+    """`SEQ:HASH` as (seq, hash); a usage error otherwise."""
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not (seq.isdigit() and int(seq) > 0 and len(digest) == 64):
+        raise UsageProblem(
+            f"--expect {value!r}: give the checkpoint as SEQ:HASH, the `last_seq` and "
+            "`last_hash` an earlier `warden audit verify --json` printed"
+        )
+    return int(seq), digest.lower()
+
+
 @app.command("verify")
-def verify_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Check every link of the chain; exit 4 naming the first broken or missing event."""
+def verify_command(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SEQ:HASH",
+            help="A checkpoint exported earlier (last_seq:last_hash of `verify --json`): "
+            "that event must still carry that hash, so a rewrite or a truncation is caught.",
+        ),
+    ] = None,
+) -> None:
+    """Check every link of the chain; exit 4 naming the first broken or missing event.
+
+    Keyed events (appended while WARDEN_AUDIT_KEY was set) are checked with the key from
+    the same variable: set it here too."""
+    checkpoint = _checkpoint(expect)
     store = store_for(load(config))
     with store.session(readonly=True) as session:
-        outcome = verify_audit_chain(session)
+        outcome = verify_audit_chain(session, key=audit_key(), expect=checkpoint)
     store.close()
     if as_json:
         print_json_lines(
@@ -55,6 +84,7 @@ def verify_command(config: ConfigOption = None, as_json: JsonOption = False) -> 
                     "checked": outcome.checked,
                     "first_bad_seq": outcome.first_bad_seq,
                     "problem": outcome.problem,
+                    "last_seq": outcome.checked if outcome.ok else None,
                     "last_hash": outcome.last_hash,
                 }
             ]
@@ -62,11 +92,12 @@ def verify_command(config: ConfigOption = None, as_json: JsonOption = False) -> 
     elif outcome.ok:
         console.print(
             f"[green]OK[/]: {outcome.checked} event(s), every link intact. "
-            f"Last hash {outcome.last_hash or '-'} (record it elsewhere to detect truncation)."
+            f"Checkpoint {outcome.checked}:{data_markup(outcome.last_hash or '-')} (record it "
+            "elsewhere; `--expect` it later to detect a rewrite or a truncation)."
         )
     else:
         console.print(
-            f"[bold red]BROKEN[/] at event {outcome.first_bad_seq}: {outcome.problem} "
+            f"[bold red]BROKEN[/] at event {outcome.first_bad_seq}: {data_markup(outcome.problem)} "
             f"({outcome.checked} event(s) before it are intact)."
         )
     if not outcome.ok:
@@ -114,9 +145,10 @@ def log_command(
     # One line per event, like a log: seq, when recorded, who, what, about what, details.
     for row in rows:
         console.print(
-            f"[dim]{row['seq']:>6}[/] {row['at'][:19].replace('T', ' ')}  "
-            f"[bold]{row['actor']}[/] {row['action']} "
-            f"{row['entity_type']} {row['entity_id']}  [dim]{_details(row['payload'])}[/]",
+            f"[dim]{row['seq']:>6}[/] {data_markup(row['at'][:19].replace('T', ' '))}  "
+            f"[bold]{data_markup(row['actor'])}[/] {data_markup(row['action'])} "
+            f"{data_markup(row['entity_type'])} {data_markup(row['entity_id'])}  "
+            f"[dim]{data_markup(_details(row['payload']))}[/]",
             highlight=False,
             markup=True,
         )
@@ -144,11 +176,12 @@ def _check_action(value: str, recorded: list[str]) -> None:
 
 
 def _details(payload: dict[str, object]) -> str:
-    """The payload as `key=value` pairs, empty values left out, at most 160 characters."""
+    """The payload as `key=value` pairs, empty values left out, at most 160 characters
+    (counted after control characters are stripped)."""
     parts = [
         f"{key}={value if isinstance(value, str) else json.dumps(value)}"
         for key, value in sorted(payload.items())
         if value not in (None, "", [], {}, False)
     ]
-    text = " ".join(parts)
+    text = data_text(" ".join(parts))
     return text if len(text) <= 160 else text[:157] + "..."

@@ -10,17 +10,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from daemon.cli.safe_text import SafeConsole, data_markup
 from daemon.config import WardenConfig, load_config
 from daemon.settings import read_settings
 from daemon.store.engine import Store, open_store
 from daemon.store.types import utcnow
 from detectors.timeparse import parse_duration, parse_instant
 
-console = Console()
-err_console = Console(stderr=True)
+#: Every human output goes through these; data-derived text is passed through
+#: `safe_text.data_markup` (or `data_text`) first.
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 ConfigOption = Annotated[
     str | None,
@@ -198,5 +199,5 @@ def status_style(status: str) -> str:
 def styled_status(status: str) -> str:
     """`status` as rich markup in its colour (plain, escaped text when it has none)."""
     style = status_style(status)
-    text = escape(status)
+    text = data_markup(status)
     return f"[{style}]{text}[/]" if style else text

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
+from daemon.cli.safe_text import data_markup
 from daemon.config import ConfigError, WardenConfig, load_config
 from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
 from detectors.sources.discovery import discover_files
@@ -27,8 +28,8 @@ def init(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
     console.print(
-        f"Wrote [bold]{path}[/]. Edit the datasets and monitors, "
-        f"then run: warden validate-config {path}"
+        f"Wrote [bold]{data_markup(path)}[/]. Edit the datasets and monitors, "
+        f"then run: warden validate-config {data_markup(path)}"
     )
 
 
@@ -78,9 +79,9 @@ def validate_config(
         lines = "\n  ".join(f"{where}: {what}" for where, what in data_problems)
         raise SourceError(f"{path} is well formed, but its data cannot be found:\n  {lines}")
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {data_markup(warning)}")
     console.print(
-        f"[green]OK[/] {path}: {len(config.datasets)} dataset(s), "
+        f"[green]OK[/] {data_markup(path)}: {len(config.datasets)} dataset(s), "
         f"{len(config.monitors)} monitor(s)."
     )
 

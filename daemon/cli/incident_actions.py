@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for, styled_status
+from daemon.cli.safe_text import data_markup
 from daemon.incidents.lifecycle import TransitionRefused, change_status
 from daemon.store.models import IncidentStatus
 
@@ -49,7 +50,7 @@ def _change(
         raise UsageProblem(str(error)) from None
     finally:
         store.close()
-    console.print(f"Incident #{incident_id} is now {styled_status(status)}: {title}")
+    console.print(f"Incident #{incident_id} is now {styled_status(status)}: {data_markup(title)}")
 
 
 def ack(

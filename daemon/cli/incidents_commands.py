@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from daemon.cli.common import (
@@ -28,6 +27,7 @@ from daemon.cli.common import (
     time_option,
     time_range,
 )
+from daemon.cli.safe_text import data_markup, data_text
 from daemon.config.routing import PATTERNS
 from daemon.reporting.html_report import render_incident_html
 from daemon.reporting.queries import IncidentFilter, get_incident, incident_row, list_incidents
@@ -164,7 +164,7 @@ def _list_table(rows: list[dict[str, Any]]) -> Table:
         cell["scope"] = _cut(cell["scope"], scope_room, keep_end="path" in row["scope"])
         table.add_row(
             *(
-                styled_status(cell[header]) if header == "status" else escape(cell[header])
+                styled_status(cell[header]) if header == "status" else data_markup(cell[header])
                 for header in shown
             )
         )
@@ -172,12 +172,13 @@ def _list_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _list_cells(row: dict[str, Any]) -> dict[str, str]:
-    """The plain text of one incident's cells, by header."""
+    """The plain text of one incident's cells, by header (control characters stripped,
+    so the widths are those shown)."""
     scope = ", ".join(row["columns"]) or ", ".join(
         _minute(str(value)) if key == "partition" else str(value)
         for key, value in row["scope"].items()
     )
-    return {
+    cells = {
         "id": str(row["id"]),
         "status": str(row["status"]),
         "severity": str(row["severity"]),
@@ -188,6 +189,7 @@ def _list_cells(row: dict[str, Any]) -> dict[str, str]:
         "first seen": _minute(row["first_seen"]),
         "proposed": _proposed_short(row),
     }
+    return {header: data_text(text) for header, text in cells.items()}
 
 
 def _minute(moment: str) -> str:
@@ -287,10 +289,10 @@ def show_command(
         return
     console.print(
         f"[bold]Incident #{incident.id}[/] {styled_status(incident.status)}  "
-        f"{escape(incident.title)}"
+        f"{data_markup(incident.title)}"
     )
     console.print(
-        f"monitor {incident.monitor} · severity {incident.severity} · "
+        f"monitor {data_markup(incident.monitor)} · severity {data_markup(incident.severity)} · "
         f"seen {incident.occurrences}x · "
         f"first {row['first_seen']} · last {row['last_seen']}"
     )
@@ -299,15 +301,16 @@ def show_command(
     windows = incident.evidence.get("windows", {})
     for name, window in windows.items():
         console.print(
-            f"{name} window: {window.get('dataset')} [{window.get('start')}, {window.get('end')})"
+            f"{data_markup(name)} window: {data_markup(window.get('dataset'))} "
+            f"\\[{data_markup(window.get('start'))}, {data_markup(window.get('end'))})"
         )
     evidence = Table(title="Evidence")
     for header in ("column", "method", "statistic", "threshold", "p-value"):
         evidence.add_column(header)
     for finding in incident.evidence.get("findings", []):
         evidence.add_row(
-            finding.get("column") or "-",
-            finding["method"],
+            data_markup(finding.get("column")) or "-",
+            data_markup(finding["method"]),
             _number(finding.get("statistic")),
             _number(finding.get("threshold")),
             _p_value(finding.get("p_value")),
@@ -316,17 +319,19 @@ def show_command(
     for finding in incident.evidence.get("findings", []):
         note = _finding_note(finding)
         if note:
-            console.print(note, highlight=False, markup=False)
-    console.print(f"Proposed: [bold]{escape(row['proposed_action'])}[/]")
+            console.print(data_text(note), highlight=False, markup=False)
+    console.print(f"Proposed: [bold]{data_markup(row['proposed_action'])}[/]")
     if incident.closed_reason:
         label = "false alarm" if incident.false_alarm else "closed"
-        console.print(f"{label}: {escape(incident.closed_reason)}")
+        console.print(f"{label}: {data_markup(incident.closed_reason)}")
     console.print("[bold]Timeline[/]")
     for item in timeline:
-        moment = item["scan_time"] or item["at"]
+        moment = str(item["scan_time"] or item["at"])
         console.print(
-            f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  "
-            f"{_payload_summary(item['action'], item['payload'])}",
+            data_text(
+                f"  {moment[:16].replace('T', ' ')}  {item['actor']:<10} {item['action']}  "
+                f"{_payload_summary(str(item['action']), item['payload'])}"  # type: ignore[arg-type]
+            ),
             highlight=False,
             markup=False,
         )
@@ -342,7 +347,7 @@ def _write_html(target: Path, page: str) -> None:
         partial.replace(target)
     except OSError as error:
         raise UsageProblem(f"--html {target}: cannot write it: {error.strerror}") from None
-    err_console.print(f"Wrote {target} ({len(page.encode()) // 1024 + 1} KB).")
+    err_console.print(f"Wrote {data_markup(target)} ({len(page.encode()) // 1024 + 1} KB).")
 
 
 #: The payload keys a timeline line shows, by action; a routing decision shows all four even

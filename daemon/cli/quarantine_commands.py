@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +17,7 @@ from daemon.cli.common import (
     print_json_lines,
     store_for,
 )
+from daemon.cli.safe_text import data_markup
 from daemon.remediation.quarantines import ReleaseRefused, list_quarantines, release
 
 app = typer.Typer(
@@ -43,10 +44,10 @@ def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> No
         files = manifest.get("files", [])
         table.add_row(
             f"#{manifest.get('incident_id', '?')}",
-            str(manifest.get("status")),
+            data_markup(manifest.get("status")),
             str(len(files)),
             f"{sum(f.get('bytes', 0) for f in files):,}",
-            files[0]["original_path"] if files else "-",
+            data_markup(files[0]["original_path"]) if files else _table_of(manifest),
         )
     console.print(table)
 
@@ -73,8 +74,15 @@ def release_command(
     tables = [step["target"] for step in steps if step.get("action") == "include_window"]
     if tables:
         console.print(
-            f"Released incident {incident_id}: its window of table {', '.join(tables)} is "
-            "read again (the clean view and Warden's reads include it)."
+            f"Released incident {incident_id}: its window of table "
+            f"{data_markup(', '.join(tables))} is read again (the clean view and Warden's "
+            "reads include it)."
         )
     else:
         console.print(f"Released incident {incident_id}: {restored} file(s) back in place.")
+
+
+def _table_of(manifest: dict[str, Any]) -> str:
+    """For a table's quarantine (no files), the table whose window is excluded."""
+    window = manifest.get("excluded_window")
+    return data_markup(f"table {window.get('table')}") if isinstance(window, dict) else "-"

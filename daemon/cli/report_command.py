@@ -21,6 +21,7 @@ from daemon.cli.common import (
     time_option,
     time_range,
 )
+from daemon.cli.safe_text import data_markup
 from daemon.reporting.summary import COUNT_COLUMNS, build_report
 from daemon.store.types import utcnow
 
@@ -95,7 +96,7 @@ def report(
         for column in COUNT_COLUMNS:
             table.add_column(column.replace("_", " "), justify="right")
         for name, counts in groups.items():
-            table.add_row(name, *(str(counts[column]) for column in COUNT_COLUMNS))
+            table.add_row(data_markup(name), *(str(counts[column]) for column in COUNT_COLUMNS))
         console.print(table)
     console.print(f"MTTA {_duration(result.mtta_seconds)}   MTTR {_duration(result.mttr_seconds)}")
     console.print(f"[dim]{CLOCK_DEFINITION}[/]", highlight=False)

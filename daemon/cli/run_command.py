@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for
+from daemon.cli.safe_text import data_markup
 from daemon.config.models import WardenConfig
 from daemon.config.runtime import HEARTBEAT_SECONDS
 from daemon.http.metrics import DaemonMetrics
@@ -23,7 +24,7 @@ from daemon.runtime.instances import mark_stopped
 from daemon.runtime.instances import register as register_instance
 from daemon.runtime.json_logs import use_json_logs
 from daemon.runtime.sqlite_lock import SecondDaemon, SqliteDaemonLock
-from daemon.store.engine import Store
+from daemon.store.engine import Store, check_integrity
 from daemon.store.identities import new_identity
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def run(
 
     loaded = load(config)
     store = store_for(loaded)
+    check_integrity(store)  # a damaged SQLite store could lose approvals: refuse it
     identity = new_identity()
     if log_format == LogFormat.json or (log_format == LogFormat.auto and not sys.stderr.isatty()):
         use_json_logs(identity)
@@ -109,7 +111,8 @@ def run(
     names = {monitor.name for monitor in loaded.monitors}
     monitor_jobs = [job for job in scheduler.get_jobs() if job.id in names]
     for monitor in loaded.monitors:
-        console.print(f"scheduled [bold]{monitor.name}[/]: {describe_schedule(monitor)}")
+        schedule = data_markup(describe_schedule(monitor))
+        console.print(f"scheduled [bold]{data_markup(monitor.name)}[/]: {schedule}")
     if once:
         return
     # Handlers first: a SIGTERM while starting up also stops cleanly.
@@ -243,7 +246,8 @@ def _start_services(
                 "[yellow]no clicks: set slack.app_token (Socket Mode) or "
                 "slack.signing_secret (request URL) to take decisions from Slack[/]"
             )
-        console.print(f"Slack: messages to {config.slack.channel or 'routed channels'}; {mode}")
+        channel = data_markup(config.slack.channel or "routed channels")
+        console.print(f"Slack: messages to {channel}; {mode}")
     if port is not None or config.http is not None:
         from daemon.http.app import create_app
         from daemon.http.server import HttpServer

@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
@@ -25,6 +24,7 @@ from daemon.cli.common import (
     store_for,
     styled_status,
 )
+from daemon.cli.safe_text import data_markup, data_text
 from daemon.remediation.approvals import DecisionRefused, decide, expires_at, plan_again
 from daemon.remediation.executor import execute_approved
 from daemon.store.identities import new_identity
@@ -91,10 +91,10 @@ def list_command(
         (
             str(row["id"]),
             f"#{row['incident_id']}",
-            str(row["playbook"]),
-            str(row["status"]),
-            str(row["approval_policy"]),
-            str(row["plan_hash"])[:12],
+            data_text(row["playbook"]),
+            data_text(row["status"]),
+            data_text(row["approval_policy"]),
+            data_text(row["plan_hash"])[:12],
         )
         for row in rows
     ]
@@ -107,10 +107,11 @@ def list_command(
     room = max(8, console.width - used - 3)
     table.add_column("summary", min_width=8)
     for cell, row in zip(cells, rows, strict=True):
-        summary = str(row["summary"])
+        summary = data_text(row["summary"])
         if len(summary) > room:
             summary = summary[: room - 1] + "…"
-        table.add_row(*cell[:3], styled_status(cell[3]), *cell[4:], escape(summary))
+        texts = [data_markup(text) for text in (*cell, summary)]
+        table.add_row(*texts[:3], styled_status(cell[3]), *texts[4:])
     console.print(table)
 
 
@@ -153,28 +154,28 @@ def show_command(
         print_json_lines([row])
         return
     console.print(
-        f"[bold]Run {run_id}[/] {styled_status(run.status)}  {run.playbook} "
-        f"for incident #{run.incident_id}  ({run.approval_policy} approval, {run.origin})"
+        f"[bold]Run {run_id}[/] {styled_status(run.status)}  {data_markup(run.playbook)} "
+        f"for incident #{run.incident_id}  ({data_markup(run.approval_policy)} approval, "
+        f"{data_markup(run.origin)})"
     )
-    console.print(run.plan.get("summary", ""))
+    console.print(data_markup(run.plan.get("summary", "")))
     if agent is not None:
         console.print(
             f"[bold]Proposed by the agent[/] (confidence {agent['confidence']:.2f}, "
-            f"requested by {run.requested_by}): {escape(str(agent['rationale']))}"
+            f"requested by {data_markup(run.requested_by)}): {data_markup(agent['rationale'])}"
         )
-    console.print(f"plan sha256 {run.plan_hash}")
+    console.print(f"plan sha256 {data_markup(run.plan_hash)}")
     if run.status == RunStatus.proposed:
         console.print(f"expires {row['expires_at']}")
     console.print("[bold]Steps[/]")
     for index, step in enumerate(run.plan.get("steps", []), start=1):
         details = ", ".join(f"{k}={v}" for k, v in sorted(step.get("details", {}).items()))
-        console.print(f"  {index}. {step['action']} {step['target']}  [dim]{details}[/]")
+        action, target = data_markup(step["action"]), data_markup(step["target"])
+        console.print(f"  {index}. {action} {target}  [dim]{data_markup(details)}[/]")
     for decision in decisions:
         note = f": {decision.reason}" if decision.reason else ""
-        console.print(
-            f"{decision.decision} by {decision.actor} via {decision.via} at "
-            f"{decision.at.isoformat()}{note}"
-        )
+        said = f"{decision.decision} by {decision.actor} via {decision.via}"
+        console.print(f"{data_markup(said)} at {decision.at.isoformat()}{data_markup(note)}")
 
 
 def _agent_proposal(session: Any, run: PlaybookRun) -> dict[str, Any] | None:
@@ -213,7 +214,9 @@ def execute_command(config: ConfigOption = None, as_json: JsonOption = False) ->
     if not rows:
         console.print("No approved run is waiting.")
     for row in rows:
-        console.print(f"run {row['run']}: {styled_status(str(row['status']))}  {row['message']}")
+        console.print(
+            f"run {row['run']}: {styled_status(str(row['status']))}  {data_markup(row['message'])}"
+        )
 
 
 @app.command("plan")
@@ -242,7 +245,8 @@ def plan_command(config: ConfigOption = None, as_json: JsonOption = False) -> No
         console.print("No proposal is waiting to be planned.")
     for outcome in outcomes:
         console.print(
-            f"incident {outcome.incident_id}: {styled_status(outcome.status)}  {outcome.message}"
+            f"incident {outcome.incident_id}: {styled_status(outcome.status)}  "
+            f"{data_markup(outcome.message)}"
         )
 
 
@@ -268,7 +272,7 @@ def _decide(
         raise UsageProblem(str(error)) from None
     finally:
         store.close()
-    console.print(outcome.message)
+    console.print(data_markup(outcome.message))
 
 
 def approve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,16 +21,21 @@ from daemon.cli.common import (
     store_for,
     styled_status,
 )
+from daemon.cli.safe_text import data_markup, data_text
 from daemon.config import WardenConfig
 from daemon.config.models import MonitorConfig
 from daemon.crash_points import stop_if_asked
 from daemon.store.engine import Store
+from daemon.store.errors import StoreError
 from daemon.store.identities import new_identity
+from daemon.store.json_safety import bounded_json
 from daemon.store.models import Incident
 
 if TYPE_CHECKING:
     from daemon.remediation.proposal_requests import PlanningOutcome
     from daemon.scan import ScanReport
+
+log = logging.getLogger(__name__)
 
 #: Exit code when at least one monitor could not be evaluated (its status is `error`).
 EXIT_MONITOR_ERROR = 3
@@ -66,8 +72,9 @@ def scan(
     """Run monitors once, print their verdicts, and plan the proposals they queued.
 
     Exit code 0 when every monitor was evaluated (alerts and insufficient data included),
-    3 when some monitor reported `error` (all results are still printed), 2 when Warden
-    itself could not run (config, store).
+    3 when some monitor reported `error` (all results are still printed: a monitor whose
+    scan raised is reported as `error` and the others still run), 2 when Warden itself could
+    not run (config, store).
     """
     # Deferred: the engines load only to scan.
     from daemon.remediation.proposal_queue import plan_pending
@@ -85,9 +92,20 @@ def scan(
     planner = new_identity()
     with console.status("scanning...", spinner="dots") if not as_json else _nothing():
         for item in monitors:
-            report = run_scan(
-                loaded, item, moment, store, claimed_by="cli", refresh_reference=refresh_reference
-            )
+            try:
+                report = run_scan(
+                    loaded,
+                    item,
+                    moment,
+                    store,
+                    claimed_by="cli",
+                    refresh_reference=refresh_reference,
+                )
+            except StoreError:
+                raise  # the store itself is unusable: no monitor can run (exit 2)
+            except Exception as error:  # one monitor's failure never stops the others
+                log.debug("scan of %s failed", item.name, exc_info=True)
+                report = failed_report(item, moment, error)
             if report is None:  # a daemon took this scan over (it ran for over an hour)
                 raise UsageProblem(
                     f"the scan of {item.name} at {moment.isoformat()} was taken over by a "
@@ -108,6 +126,24 @@ def scan(
         print_proposals(proposals)
     if any(report.status == "error" for report in reports):
         raise typer.Exit(EXIT_MONITOR_ERROR)
+
+
+def failed_report(monitor: MonitorConfig, at: datetime, error: Exception) -> ScanReport:
+    """The `error` report of a monitor whose scan raised (its result could not be written,
+    or a bug): the error's type and first line, sanitised and capped like any message
+    (`daemon.store.json_safety`); driver errors go on to quote the SQL and its values."""
+    from daemon.scan import ScanReport
+
+    first_line = next(iter(str(error).splitlines()), "")
+    return ScanReport(
+        monitor=monitor.name,
+        kind=monitor.kind,
+        dataset=monitor.dataset,
+        at=at,
+        status="error",
+        message=bounded_json(f"the scan failed: {type(error).__name__}: {first_line}"),
+        findings=[],
+    )
 
 
 class _nothing:
@@ -153,8 +189,9 @@ def print_proposals(proposals: list[PlanningOutcome]) -> None:
     """One line per proposal the scans planned or left queued."""
     for outcome in proposals:
         hint = f"; see `warden runs show {outcome.run_id}`" if outcome.run_id else ""
+        line = f"Incident #{outcome.incident_id}: {outcome.status}, {outcome.message}{hint}."
         console.print(
-            f"Incident #{outcome.incident_id}: {outcome.status}, {outcome.message}{hint}.",
+            data_text(line),
             highlight=False,
             markup=False,
         )
@@ -177,28 +214,30 @@ def print_reports(reports: list[ScanReport], silenced: dict[int, str] | None = N
             )
         )
         table.add_row(
-            report.monitor,
-            report.kind,
-            f"{styled_status(report.status)}",
-            described or "-",
+            data_markup(report.monitor),
+            data_markup(report.kind),
+            styled_status(report.status),
+            data_markup(described) or "-",
             ", ".join(f"#{i}" + (" silenced" if i in silenced else "") for i in report.incident_ids)
             or "-",
-            report.message,
+            data_markup(report.message),
         )
     console.print(table)
-    shown = {i for report in reports for i in report.incident_ids}
-    held = [f"#{i} by {by}" for i, by in sorted(silenced.items()) if i in shown]
+    listed = {i for report in reports for i in report.incident_ids}
+    held = [f"#{i} by {by}" for i, by in sorted(silenced.items()) if i in listed]
     if held:
         console.print(
-            f"Silenced, so recorded but not routed: {', '.join(held)}.",
+            data_text(f"Silenced, so recorded but not routed: {', '.join(held)}."),
             highlight=False,
             markup=False,
         )
     replaced = [report.monitor for report in reports if report.replaces]
     if replaced:
         console.print(
-            f"Scanned at this time before ({', '.join(replaced)}): these results replace the "
-            "earlier ones; the audit trail keeps both.",
+            data_text(
+                f"Scanned at this time before ({', '.join(replaced)}): these results replace "
+                "the earlier ones; the audit trail keeps both."
+            ),
             highlight=False,
             markup=False,
         )

@@ -21,6 +21,7 @@ from daemon.cli.common import (
     print_for_machines,
     store_for,
 )
+from daemon.cli.safe_text import data_markup
 from daemon.config.routing import PATTERNS
 from daemon.incidents.silences import SilenceProblem, add_silence, expire_silence
 from daemon.store.models import Silence
@@ -123,7 +124,8 @@ def list_command(
     query = select(Silence).order_by(col(Silence.id).desc())
     if not include_ended:
         query = query.where(
-            Silence.ends_at > now, or_(col(Silence.expired_at).is_(None), Silence.expired_at > now)
+            col(Silence.ends_at) > now,
+            or_(col(Silence.expired_at).is_(None), col(Silence.expired_at) > now),
         )
     with store.session(readonly=True) as session:
         rows = [_row(silence) for silence in session.exec(query).all()]
@@ -142,11 +144,11 @@ def list_command(
         )
         table.add_row(
             str(row["id"]),
-            match,
+            data_markup(match),
             str(row["starts_at"])[:16].replace("T", " "),
             str(row["expired_at"] or row["ends_at"])[:16].replace("T", " "),
-            row["created_by"],
-            row["reason"],
+            data_markup(row["created_by"]),
+            data_markup(row["reason"]),
         )
     console.print(table)
 

@@ -29,6 +29,7 @@ AUDIT_ACTIONS = tuple(
             "run.reject_recorded",
             "run.taken_over",
             "run.step",
+            "run.phase",
             "proposal.skipped",
             "proposal.failed",
             "proposal.taken_over",
@@ -46,6 +47,7 @@ AUDIT_ACTIONS = tuple(
             "agent.decided",
             "slack.refused",
             "slack.failed",
+            "slack.rejected",
             "quarantine.released",
         }
     )
@@ -165,7 +167,7 @@ def audit_events(store: Store, filters: AuditFilter) -> list[AuditEvent]:
     if filters.action:
         # "incident" matches every incident.* action; "incident.opened" just that one.
         query = query.where(
-            (AuditEvent.action == filters.action)
+            (col(AuditEvent.action) == filters.action)
             | col(AuditEvent.action).startswith(filters.action.rstrip(".") + ".")
         )
     if filters.since:

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, cast
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from daemon.store.engine import Store
@@ -98,19 +99,24 @@ class _Recorded:
 
 def build_report(store: Store, since: datetime, until: datetime) -> Report:
     """The report over incidents first seen in [since, until); three queries in all."""
-    window = and_(Incident.first_seen >= since, Incident.first_seen < until)
+    window = and_(col(Incident.first_seen) >= since, col(Incident.first_seen) < until)
     with store.session(readonly=True) as session:
         # Only the columns the report reads: whole rows would decode every incident's
         # evidence JSON (most of the time at 100k incidents).
-        incidents = session.exec(
-            select(
-                Incident.id,
-                Incident.pattern,
-                Incident.dataset,
-                Incident.status,
-                Incident.false_alarm,
-            ).where(window)
-        ).all()
+        # A Core select: SQLModel's typed overloads stop short of five columns.
+        incidents: list[Any] = list(
+            session.connection()
+            .execute(
+                sa_select(
+                    col(Incident.id),
+                    col(Incident.pattern),
+                    col(Incident.dataset),
+                    col(Incident.status),
+                    col(Incident.false_alarm),
+                ).where(window)
+            )
+            .all()
+        )
         # When each incident was opened, acknowledged and resolved, by the clock that
         # recorded it, and who resolved it (the scanner, or a person / the runner).
         events = session.exec(
@@ -118,8 +124,8 @@ def build_report(store: Store, since: datetime, until: datetime) -> Report:
             .join(
                 Incident,
                 and_(
-                    AuditEvent.entity_type == "incident",
-                    AuditEvent.entity_id == cast(Incident.id, String),
+                    col(AuditEvent.entity_type) == "incident",
+                    col(AuditEvent.entity_id) == cast(Incident.id, String),
                 ),
             )
             .where(window, col(AuditEvent.action).in_((OPENED, *ACKNOWLEDGED, RESOLVED)))
@@ -130,7 +136,7 @@ def build_report(store: Store, since: datetime, until: datetime) -> Report:
             session.exec(
                 select(PlaybookRun.incident_id, PlaybookRun.approval_policy)
                 .join(Incident, col(Incident.id) == PlaybookRun.incident_id)
-                .where(window, PlaybookRun.status == "succeeded")
+                .where(window, col(PlaybookRun.status) == "succeeded")
             ).all()
         )
     recorded: dict[int, _Recorded] = {}

@@ -127,6 +127,29 @@ def open_store(url: str | URL, *, migrate: bool = True) -> Store:
     return store
 
 
+def check_integrity(store: Store) -> None:
+    """Refuse (StoreError) a damaged SQLite store, with what to do: `PRAGMA quick_check`
+    reads every page (about a second per GB), so the daemon runs it once at start rather
+    than every command. PostgreSQL checks its own pages; nothing to do there."""
+    if store.backend != "sqlite":
+        return
+    with store.connect(readonly=True) as connection:
+        try:
+            rows = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check")]
+        except DBAPIError as exc:
+            rows = [str(exc.orig)]
+    if rows == ["ok"]:
+        return
+    path = store.url.database
+    raise StoreError(
+        f"The Warden store {path} is damaged (SQLite quick_check: {'; '.join(rows[:3])}). "
+        "Stop every Warden process using it, keep a copy of the file, then recover what can "
+        f"be read: `sqlite3 {path} .recover | sqlite3 recovered.db`, check it with `sqlite3 "
+        "recovered.db 'PRAGMA integrity_check'` and point store.url at it. Warden will not "
+        "start on a damaged store: it could lose approvals and audit events."
+    )
+
+
 def may_append(connection: Connection) -> bool:
     """Whether `connection`'s transaction may write and, on SQLite, holds the write lock.
 
