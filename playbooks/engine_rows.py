@@ -129,8 +129,12 @@ def with_row_ids(
         if not id_checked:
             check_id_column(table, id_column)
         return table.mutate(**{ROW_ID: table[id_column].cast("string")})
-    hashed = table.mutate(**{_HASH: content_hash(table, columns)})
-    return hashed.mutate(**{ROW_ID: _numbered(hashed[_HASH])}).drop(_HASH)
+    names = sorted(table.schema().names if columns is None else columns)
+    staged, parts = _with_float_parts(table, names)
+    text = canonical_text(staged, names, parts=parts)
+    hashed = staged.mutate(**{_HASH: md5_hex(text).substr(0, HASH_DIGITS)})
+    helpers = [column for pair in parts.values() for column in pair]
+    return hashed.mutate(**{ROW_ID: _numbered(hashed[_HASH])}).drop(_HASH, *helpers)
 
 
 def fetch_rows(
@@ -197,15 +201,21 @@ def epoch_micros(table: ir.Table, name: str) -> ir.IntegerValue:
     return micros.cast("int64")  # type: ignore[no-any-return]
 
 
-def canonical_text(table: ir.Table, columns: Sequence[str] | None = None) -> ir.StringValue:
+def canonical_text(
+    table: ir.Table,
+    columns: Sequence[str] | None = None,
+    *,
+    parts: dict[str, tuple[str, str]] | None = None,
+) -> ir.StringValue:
     """The canonical text of each row of `table` over `columns` (default: all; see the
-    module docstring)."""
+    module docstring). `parts` names, per float column, the columns of `table` that hold
+    its exponent and digits (`_with_float_parts`); without them they are inlined."""
     names = sorted(table.schema().names if columns is None else columns)
     if not names:
         raise PlanRefused("the table has no columns to hash")
     text: ir.StringValue | None = None
     for name in names:
-        part = ibis.literal(f"{name}=") + _cell(table, name)
+        part = ibis.literal(f"{name}=") + _cell(table, name, (parts or {}).get(name))
         text = part if text is None else text + ";" + part
     assert text is not None
     return text
@@ -227,11 +237,14 @@ def _backend_name(table: ir.Table) -> str:
         return ""
 
 
-def _cell(table: ir.Table, name: str) -> ir.StringValue:
+def _cell(table: ir.Table, name: str, float_parts: tuple[str, str] | None) -> ir.StringValue:
     column = table[name]
     kind = column.type()
     if kind.is_timestamp():
         escaped = epoch_micros(table, name).cast("string")
+    elif float_parts is not None:
+        exponent, digits = (table[part] for part in float_parts)
+        escaped = _float_text(column, exponent, digits)  # type: ignore[arg-type]
     elif kind.is_numeric() or kind.is_boolean():
         escaped = _value_text(column)  # digits, signs, `e`, `inf`: nothing to escape
     else:
@@ -271,12 +284,19 @@ def _cast_text(column: ir.Column) -> ir.StringValue:
     return column.cast("string")
 
 
-def _float_text(column: ir.Column) -> ir.StringValue:
+def _magnitude(column: ir.Column) -> tuple[ir.BooleanValue, ir.FloatingValue]:
+    """(whether the value is an ordinary number, |x| or 1 for the others): log10 only ever
+    sees a positive finite number."""
     x = column.cast("float64")
     ordinary = ~(x.isnan() | x.isinf() | (x == 0))  # type: ignore[attr-defined]
-    # log10 only ever sees a positive finite number (1 stands in for the others).
-    magnitude = ordinary.ifelse(x.abs(), 1.0)  # type: ignore[attr-defined]
-    exponent = (magnitude.log10() + 1e-12).floor().cast("int64")
+    return ordinary, ordinary.ifelse(x.abs(), 1.0)  # type: ignore[attr-defined,return-value]
+
+
+def _exponent(magnitude: ir.FloatingValue) -> ir.IntegerValue:
+    return (magnitude.log10() + 1e-12).floor().cast("int64")  # type: ignore[no-any-return]
+
+
+def _digits(magnitude: ir.FloatingValue, exponent: ir.IntegerValue) -> ir.FloatingValue:
     # 10^shift in two halves, each within a double's range even for 1e-300 (whose full
     # shift, 10^314, would overflow). The exponents are floats: PostgreSQL would compute
     # pow(10.0, integer) in NUMERIC and round 10^-200 to zero.
@@ -284,7 +304,48 @@ def _float_text(column: ir.Column) -> ir.StringValue:
     half = shift // 2
     ten = ibis.literal(10.0)
     scaled = magnitude * ten.pow(half.cast("float64")) * ten.pow((shift - half).cast("float64"))
-    digits = (scaled + 0.5).floor()
+    return (scaled + 0.5).floor()  # type: ignore[no-any-return]
+
+
+def _with_float_parts(
+    table: ir.Table, names: Sequence[str]
+) -> tuple[ir.Table, dict[str, tuple[str, str]]]:
+    """`table` with each float (or decimal) column's exponent and digits (module
+    docstring) computed in projections of their own, and their names per column. Inlined,
+    each value's expression repeats its magnitude and exponent a dozen times: SQL of tens
+    of kilobytes for a wide table, a third of a second to compile, and more than Spark's
+    default heap can parse. Staged, the arithmetic is the same, so the text is too."""
+    floats = [
+        name
+        for name in names
+        if table[name].type().is_floating() or table[name].type().is_decimal()
+    ]
+    if not floats:
+        return table, {}
+    magnitudes = {f"warden_m{i}": _magnitude(table[name])[1] for i, name in enumerate(floats)}
+    staged = table.mutate(**magnitudes)
+    exponents = {f"warden_e{i}": _exponent(staged[f"warden_m{i}"]) for i in range(len(floats))}
+    staged = staged.mutate(**exponents)
+    digits = {
+        f"warden_d{i}": _digits(staged[f"warden_m{i}"], staged[f"warden_e{i}"])
+        for i in range(len(floats))
+    }
+    staged = staged.mutate(**digits).drop(*magnitudes)
+    return staged, {name: (f"warden_e{i}", f"warden_d{i}") for i, name in enumerate(floats)}
+
+
+def _float_text(
+    column: ir.Column,
+    exponent: ir.IntegerValue | None = None,
+    digits: ir.FloatingValue | None = None,
+) -> ir.StringValue:
+    """A float's canonical text; `exponent` and `digits` when computed beforehand
+    (`_with_float_parts`), else inline."""
+    x = column.cast("float64")
+    ordinary, magnitude = _magnitude(column)
+    if exponent is None or digits is None:
+        exponent = _exponent(magnitude)
+        digits = _digits(magnitude, exponent)
     sign = (x < 0).ifelse(ibis.literal("-"), ibis.literal(""))
     finite = sign + digits.cast("int64").cast("string") + "e" + exponent.cast("string")
     return ibis.cases(

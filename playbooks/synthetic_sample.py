@@ -28,7 +28,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from playbooks.engine_rows import ROW_ID, row_id_expr, seeded_key
+from playbooks.engine_rows import ROW_ID, seeded_key, with_row_ids
 from playbooks.time_prefilter import MODULUS, prefilter_key
 
 #: Rows expected to pass the pre-filter, as a multiple of the sample size: 1.25 x 50,000
@@ -66,7 +66,7 @@ def seeded_sample(
         # Filter first: projecting every row before the filter costs as much again.
         window = window.filter(prefilter_key(window, time_column, seed) < threshold)
     projected = _nan_as_missing(window.select(*wanted))
-    with_ids = projected.mutate(**{ROW_ID: row_id_expr(projected, id_column)})
+    with_ids = with_row_ids(projected, id_column)
     ordered = with_ids.mutate(**{_SEEDED_KEY: seeded_key(with_ids[ROW_ID], seed)})
     picked = ordered.order_by([_SEEDED_KEY, ROW_ID]).limit(limit)
     frame = picked.execute()

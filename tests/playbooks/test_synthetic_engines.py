@@ -134,3 +134,53 @@ def test_duckdb_draws_the_same_sample_twice(parquet_folder: Path, tmp_path: Path
     first = _outcomes(_context(config, tmp_path / "work"), tmp_path / "first")
     second = _outcomes(_context(config, tmp_path / "work"), tmp_path / "second")
     assert first == second
+
+
+def _wide_events() -> pa.Table:
+    """Six days of 300 rows of twenty float columns (magnitudes 1e-3 to 1e3) and a text
+    column: as wide as the bench's table."""
+    rng = np.random.default_rng(12)
+    rows = 6 * 300
+    seconds = np.sort(rng.uniform(0, 6 * 86_400, rows))
+    columns = {f"f{k:02d}": rng.normal(0, 10.0 ** (k % 7 - 3), rows) for k in range(20)}
+    return pa.table(
+        {
+            "ts": pa.array(
+                [DAY + timedelta(seconds=float(s)) for s in seconds], pa.timestamp("us", "UTC")
+            ),
+            "channel": rng.choice(["app", "web", "phone"], rows).tolist(),
+            **columns,
+        }
+    )
+
+
+@pytest.mark.slow  # a Spark session
+def test_spark_samples_a_wide_table_like_duckdb(tmp_path: Path, spark_master: str):
+    # Inlined, the canonical text of twenty floats made SQL that ran Spark's parser out of
+    # its default heap (OutOfMemoryError in the sample's query); staged, it is parsed.
+    (tmp_path / "wide").mkdir()
+    folder = parquet_folder_of(tmp_path / "wide", _wide_events())
+    names = ["channel", *(f"f{k:02d}" for k in range(20))]
+    samples = {}
+    for engine, config in {
+        "duckdb": DatasetConfig(format="parquet", path=str(folder), time_column="ts"),
+        "spark": DatasetConfig(
+            format="spark", url=spark_master, path=str(folder), time_column="ts"
+        ),
+    }.items():
+        with _context(config, tmp_path / engine).source() as source:
+            fitted = fit_reference(
+                source.table,
+                time_column="ts",
+                start=DAY,
+                end=DAY + timedelta(days=6),
+                bucket=timedelta(days=1),
+                columns=names,
+                entity_column=None,
+                id_column=None,
+                seed=3,
+                sample_rows=200,
+            )
+        samples[engine] = list(fitted.sample["warden_row_id"])
+    assert len(samples["duckdb"]) == 200
+    assert samples["spark"] == samples["duckdb"]
