@@ -272,6 +272,10 @@ def _decide(
         raise UsageProblem(str(error)) from None
     finally:
         store.close()
+    if decision == "approve" and outcome.status == RunStatus.expired:
+        # Nothing was approved (the plan changed, or the run had expired): say so and exit
+        # non-zero like every other refusal; what the refusal recorded is committed.
+        raise UsageProblem(outcome.message)
     console.print(data_markup(outcome.message))
 
 
