@@ -169,7 +169,7 @@ def show_command(
         console.print(f"expires {row['expires_at']}")
     console.print("[bold]Steps[/]")
     for index, step in enumerate(run.plan.get("steps", []), start=1):
-        details = ", ".join(f"{k}={v}" for k, v in sorted(step.get("details", {}).items()))
+        details = ", ".join(f"{k}={_brief(v)}" for k, v in sorted(step.get("details", {}).items()))
         action, target = data_markup(step["action"]), data_markup(step["target"])
         console.print(f"  {index}. {action} {target}  [dim]{data_markup(details)}[/]")
     for decision in decisions:
@@ -248,6 +248,19 @@ def plan_command(config: ConfigOption = None, as_json: JsonOption = False) -> No
             f"incident {outcome.incident_id}: {styled_status(outcome.status)}  "
             f"{data_markup(outcome.message)}"
         )
+
+
+#: Items of a list shown inline by `runs show` (a label batch lists 200 row ids).
+SHOWN_ITEMS = 3
+
+
+def _brief(value: object) -> object:
+    """A long list as its first SHOWN_ITEMS items and how many there are in all (`--json`
+    shows every one): the plan a person approves stays readable."""
+    if isinstance(value, list) and len(value) > SHOWN_ITEMS + 1:
+        shown = ", ".join(str(item) for item in value[:SHOWN_ITEMS])
+        return f"[{shown}, … {len(value)} in all; --json lists them]"
+    return value
 
 
 def _decide(
