@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How far past now --at may be without --future: clocks of two machines disagree a little.
+FUTURE_TOLERANCE = timedelta(minutes=5)
 #: Exit code when at least one monitor could not be evaluated (its status is `error`).
 EXIT_MONITOR_ERROR = 3
 
@@ -68,6 +70,14 @@ def scan(
     refresh_reference: Annotated[
         bool, typer.Option("--refresh-reference", help="Recompute cached reference profiles.")
     ] = False,
+    future: Annotated[
+        bool,
+        typer.Option(
+            "--future",
+            help="Allow --at later than now: a time that has not come yet sees windows still "
+            "filling, and may open incidents about data that is only incomplete.",
+        ),
+    ] = False,
 ) -> None:
     """Run monitors once, print their verdicts, and plan the proposals they queued.
 
@@ -83,7 +93,13 @@ def scan(
 
     loaded = load(config)
     monitors = select_monitors(loaded, monitor)
-    moment = parse_at(at) or datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    moment = parse_at(at) or now
+    if moment > now + FUTURE_TOLERANCE and not future:
+        raise UsageProblem(
+            f"--at {moment.isoformat()} is in the future (now is {now.isoformat()}); a scan "
+            "of a time that has not come sees incomplete windows. Give --future if you mean it"
+        )
     store = store_for(loaded)
     sync_monitors(store, loaded)
     reports: list[ScanReport] = []
