@@ -10,7 +10,7 @@ datetime.timedelta(seconds=900)
 '30d'
 >>> parse_duration("100000w")
 Traceback (most recent call last):
-ValueError: '100000w' is 1,916 years; durations are at most ten years (3653d): is it a typo?
+ValueError: '100000w' is 1,916 years; durations are at most a hundred years (36525d): is it a typo?
 >>> parse_instant("2018-01-01").isoformat()
 '2018-01-01T00:00:00+00:00'
 """
@@ -24,10 +24,10 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION_PATTERN = r"^\d+[smhdw]$"
 DURATION_HINT = "write an integer and a unit (s, m, h, d or w), for example 15m, 2h or 7d"
-#: The longest duration accepted: ten years (3,653 days). A window, lag or schedule longer
-#: than that is a typo (`100000w` is 1,916 years), and past about 2.7 million years Python
-#: cannot even hold it.
-MAX_DURATION = timedelta(days=3653)
+#: The longest duration accepted: a hundred years (36,525 days; a silence may be meant to
+#: last "forever"). Anything longer is a typo (`100000w` is 1,916 years), and past about 2.7
+#: million years Python cannot even hold it.
+MAX_DURATION = timedelta(days=36525)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -45,8 +45,8 @@ def parse_duration(value: object) -> timedelta:
     seconds = amount * _UNIT_SECONDS[unit]
     if seconds > MAX_DURATION.total_seconds():
         raise ValueError(
-            f"{value!r} is {seconds / 86400 / 365.25:,.0f} years; durations are at most ten "
-            f"years ({format_duration(MAX_DURATION)}): is it a typo?"
+            f"{value!r} is {seconds / 86400 / 365.25:,.0f} years; durations are at most a "
+            f"hundred years ({format_duration(MAX_DURATION)}): is it a typo?"
         )
     return timedelta(seconds=seconds)
 
