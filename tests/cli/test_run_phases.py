@@ -26,7 +26,7 @@ from sqlmodel import select
 from daemon.store.engine import open_store
 from daemon.store.models import AuditEvent, PlaybookRun
 from tests.cli.conftest import WARDEN, run_warden
-from tests.cli.test_runs_cli import CONFIG, DAY, _write
+from tests.cli.test_runs_cli import CONFIG, DAY, _write, age_heartbeat
 
 pytestmark = pytest.mark.slow
 
@@ -59,15 +59,6 @@ def _run(store_url: str) -> PlaybookRun:
         return run
 
 
-def _age_heartbeat(store_url: str) -> None:
-    """Make the killed worker's heartbeat older than stale_run_after."""
-    with open_store(store_url) as store, store.session() as session:
-        run = session.get(PlaybookRun, 1)
-        assert run is not None and run.heartbeat_at is not None
-        run.heartbeat_at = run.heartbeat_at - timedelta(hours=1)
-        session.add(run)
-
-
 def _run_events(store_url: str) -> list[tuple[str, dict]]:
     with open_store(store_url) as store, store.session(readonly=True) as session:
         events = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
@@ -90,7 +81,7 @@ def test_a_run_killed_while_verifying_is_verified_not_applied_again(tmp_path: Pa
     assert (run.status, run.phase) == ("running", "verifying")
     assert not spiked.exists() and _moves(store_url) == 1
 
-    _age_heartbeat(store_url)
+    age_heartbeat(store_url)
     code, outcomes = _execute(tmp_path, store_url)
     assert code == 0 and [o["status"] for o in outcomes] == ["succeeded"], outcomes
     actions = [action for action, _ in _run_events(store_url)]
@@ -118,7 +109,7 @@ def test_a_run_killed_while_rolling_back_is_rolled_back_never_applied_again(
     assert run.error is not None and "verification failed" in run.error
     assert spiked.read_bytes() == original  # the first restore was done before the kill
 
-    _age_heartbeat(store_url)
+    age_heartbeat(store_url)
     code, outcomes = _execute(tmp_path, store_url)
     assert [o["status"] for o in outcomes] == ["rolled_back"], outcomes
     assert "verification failed" in outcomes[0]["message"]

@@ -3,6 +3,7 @@ a person approves it, and a second decision is refused."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from daemon.store.engine import open_store
+from daemon.store.models import PlaybookRun
 
 from .conftest import WARDEN, run_warden
 
@@ -89,6 +93,33 @@ def test_scan_proposes_and_a_person_approves(tmp_path: Path):
     assert again.code == 2 and "released already" in again.stderr
 
 
+def reader_reached(fifo: Path, process: subprocess.Popen, timeout: float = 120) -> int:  # type: ignore[type-arg]
+    """Wait until some process has opened `fifo` for reading (and so hangs on the read), an
+    event the kernel tells: opening the write end without blocking fails (ENXIO) until a
+    reader is there. Returns the write end, held open so that the read keeps hanging; the
+    caller closes it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno != errno.ENXIO:
+                raise
+        assert process.poll() is None, "the process ended before it opened the FIFO"
+        assert time.monotonic() < deadline, "nobody opened the FIFO for reading"
+        time.sleep(0.05)
+
+
+def age_heartbeat(store_url: str, run_id: int = 1) -> None:
+    """Make a killed worker's heartbeat older than stale_run_after (time passing, without
+    sleeping)."""
+    with open_store(store_url) as store, store.session() as session:
+        run = session.get(PlaybookRun, run_id)
+        assert run is not None and run.heartbeat_at is not None
+        run.heartbeat_at = run.heartbeat_at - timedelta(hours=1)
+        session.add(run)
+
+
 def _workers(pid: int) -> list[int]:
     """The playbook worker processes `pid` started (not multiprocessing's resource tracker)."""
     found = []
@@ -141,7 +172,7 @@ def test_sigkill_during_a_run_then_the_next_worker_finishes_it_exactly_once(tmp_
             time.sleep(0.2)
         (child,) = _workers(worker.pid)
         assert _run_status(tmp_path, 1) == "running"
-        time.sleep(3)  # let the child reach the hanging read
+        writer = reader_reached(spiked, worker)  # the child hangs on the read: kill now
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
@@ -152,11 +183,12 @@ def test_sigkill_during_a_run_then_the_next_worker_finishes_it_exactly_once(tmp_
     while not _gone(child) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _gone(child)
+    os.close(writer)
     assert _run_status(tmp_path, 1) == "running"  # abandoned mid-run
 
     spiked.unlink()  # the mount recovers
     spiked.write_bytes(original)
-    time.sleep(2.5)  # past stale_run_after
+    age_heartbeat(f"sqlite:///{tmp_path / 'warden.db'}")  # past stale_run_after
     executed = run_warden("runs", "execute", "--json", cwd=tmp_path)
     (outcome,) = [json.loads(line) for line in executed.stdout.splitlines()]
     assert outcome["status"] == "succeeded", (outcome, executed.stderr)

@@ -17,7 +17,7 @@ from sqlmodel import select
 from daemon.store.engine import Store
 from daemon.store.models import DaemonInstance, Incident
 from tests.cli.conftest import run_warden
-from tests.cli.test_runs_cli import CONFIG, _gone, _run_status, _workers, _write
+from tests.cli.test_runs_cli import CONFIG, _gone, _run_status, _workers, _write, reader_reached
 from tests.runtime.daemons import (
     audit_actions,
     kill,
@@ -171,11 +171,12 @@ def test_sigkill_during_a_playbook_run_then_a_restarted_daemon_finishes_it_once(
     try:
         (child,) = wait_for(lambda: _workers(first.pid), 60, "the playbook worker", first)
         assert _run_status(tmp_path, 1) == "running"
-        time.sleep(2)  # the child reaches the hanging read
+        writer = reader_reached(spiked, first)  # the child hangs on the read: kill now
         kill(first)
     finally:
         kill(first)
     wait_for(lambda: _gone(child), 15, "the orphaned worker to exit")
+    os.close(writer)
     assert _run_status(tmp_path, 1) == "running"
     spiked.unlink()
     spiked.write_bytes(original)
