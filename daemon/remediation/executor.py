@@ -34,14 +34,14 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.crash_points import pause_if_asked, stop_if_asked
 from daemon.incidents.lifecycle import change_status
 from daemon.remediation.proposals import playbook_context
-from daemon.remediation.run_phases import enter_phase, keep_heartbeat
+from daemon.remediation.run_phases import enter_phase, keep_heartbeat, update_if_held
 from daemon.remediation.run_worker import ApplyFailed, ClaimLost, apply_in_child
 from daemon.remediation.verification import verify_run
 from daemon.remediation.work_root import WorkRootOwned, claim_work_root
@@ -176,16 +176,7 @@ def _take_over(session: Any, run: PlaybookRun, identity: str) -> None:
 def heartbeat(store: Store, run_id: int, identity: str) -> bool:
     """Record that `identity` still works on the run; False when it no longer holds it."""
     with store.session() as session:
-        result = session.exec(  # type: ignore[call-overload]
-            update(PlaybookRun)
-            .where(
-                col(PlaybookRun.id) == run_id,
-                col(PlaybookRun.claimed_by) == identity,
-                col(PlaybookRun.status) == RunStatus.running,
-            )
-            .values(heartbeat_at=utcnow())
-        )
-        return bool(result.rowcount)
+        return update_if_held(session, run_id, identity, heartbeat_at=utcnow())
 
 
 def execute(store: Store, config: WardenConfig, run_id: int, *, identity: str) -> RunOutcome:

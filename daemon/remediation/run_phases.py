@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
@@ -38,6 +38,21 @@ from daemon.store.types import utcnow
 
 #: The order phases go in: a run never moves back to an earlier one.
 ORDER = (RunPhase.applying, RunPhase.verifying, RunPhase.rolling_back)
+
+
+def update_if_held(session: Session, run_id: int, identity: str, **values: Any) -> bool:
+    """Set `values` on the run if `identity` still holds it (`running`, claimed by it), in
+    one statement; False when it no longer does (taken over while it looked dead)."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(PlaybookRun)
+        .where(
+            col(PlaybookRun.id) == run_id,
+            col(PlaybookRun.claimed_by) == identity,
+            col(PlaybookRun.status) == RunStatus.running,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
 
 
 def enter_phase(
@@ -60,16 +75,7 @@ def enter_phase(
         }
         if phase == RunPhase.rolling_back:
             values["error"] = reason
-        moved = session.exec(  # type: ignore[call-overload]
-            update(PlaybookRun)
-            .where(
-                col(PlaybookRun.id) == run_id,
-                col(PlaybookRun.claimed_by) == identity,
-                col(PlaybookRun.status) == RunStatus.running,
-            )
-            .values(**values)
-        )
-        if not moved.rowcount:
+        if not update_if_held(session, run_id, identity, **values):
             return False
         append_audit(
             session,
