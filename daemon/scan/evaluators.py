@@ -19,6 +19,7 @@ from daemon.config.models import (
     SkewMonitor,
     WardenConfig,
 )
+from daemon.crash_points import pause_if_asked
 from daemon.scan.datasets import open_dataset, open_together
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
@@ -72,7 +73,11 @@ def evaluator(kind: str) -> Callable[[Evaluator], Evaluator]:
 
 
 def _open(context: ScanContext, name: str) -> DatasetSource:
-    return open_dataset(name, context.config.datasets[name], excluded_files=context.excluded_files)
+    source = open_dataset(
+        name, context.config.datasets[name], excluded_files=context.excluded_files
+    )
+    pause_if_asked("scan.dataset_opened")  # tests: a writer changes the files mid-scan
+    return source
 
 
 def _columns(source: DatasetSource, requested: list[str] | None) -> list[str]:

@@ -34,6 +34,7 @@ from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
+from daemon.scan.file_changes import changed_paths, file_fingerprints
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
@@ -192,7 +193,30 @@ def claim_tick(
 
 
 def evaluate(context: ScanContext) -> Evaluation:
-    """Run the monitor's evaluator; turn any failure into an `error` result."""
+    """Run the monitor's evaluator; turn any failure into an `error` result.
+
+    When the scan fails and the files it reads changed meanwhile (a partition truncated or
+    rewritten by a writer mid-scan: `daemon.scan.file_changes`), it is run once more on the
+    files as they are now, so one writer's timing does not make the whole tick `error`.
+    """
+    before = file_fingerprints(context.config, context.monitor)
+    evaluation = _evaluate_once(context)
+    if evaluation.result.status != Status.error or not before:
+        return evaluation
+    changed = changed_paths(before, file_fingerprints(context.config, context.monitor))
+    if not changed:
+        return evaluation
+    log.warning(
+        "%s: %d data file(s) changed while it was scanned (%s); scanning again",
+        context.monitor.name,
+        len(changed),
+        ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else ""),
+        extra={"monitor": context.monitor.name},
+    )
+    return _evaluate_once(context)
+
+
+def _evaluate_once(context: ScanContext) -> Evaluation:
     try:
         return EVALUATORS[context.monitor.kind](context)
     except SourceError as error:
