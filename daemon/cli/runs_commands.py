@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlmodel import col, select
 
 from daemon.cli.common import (
@@ -24,7 +23,8 @@ from daemon.cli.common import (
     store_for,
     styled_status,
 )
-from daemon.cli.safe_text import data_markup, data_text
+from daemon.cli.runs_table import print_runs
+from daemon.cli.safe_text import data_markup
 from daemon.remediation.approvals import DecisionRefused, decide, expires_at, plan_again
 from daemon.remediation.executor import execute_approved
 from daemon.store.identities import new_identity
@@ -86,33 +86,7 @@ def list_command(
     if not rows:
         console.print("No runs match.")
         return
-    table = Table(title=f"{len(rows)} run(s)")
-    cells = [
-        (
-            str(row["id"]),
-            f"#{row['incident_id']}",
-            data_text(row["playbook"]),
-            data_text(row["status"]),
-            data_text(row["approval_policy"]),
-            data_text(row["plan_hash"])[:12],
-        )
-        for row in rows
-    ]
-    used = 1  # the table's left border
-    for index, header in enumerate(("id", "incident", "playbook", "status", "approval", "plan")):
-        width = max(len(header), *(len(cell[index]) for cell in cells))
-        table.add_column(header, no_wrap=True, min_width=width)
-        used += width + 3  # padding and border
-    # One line per run, cut to the terminal: the whole plan is in `warden runs show RUN`.
-    room = max(8, console.width - used - 3)
-    table.add_column("summary", min_width=8)
-    for cell, row in zip(cells, rows, strict=True):
-        summary = data_text(row["summary"])
-        if len(summary) > room:
-            summary = summary[: room - 1] + "…"
-        texts = [data_markup(text) for text in (*cell, summary)]
-        table.add_row(*texts[:3], styled_status(cell[3]), *texts[4:])
-    console.print(table)
+    print_runs(console, rows)
 
 
 @app.command("show")
