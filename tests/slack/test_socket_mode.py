@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlmodel import select
 
+from daemon.slack.inbox import SPOOL_SUFFIX
 from daemon.slack.service import SlackService
 from daemon.store.models import SlackInteraction
 from tests.slack.fake_slack import FakeSlack
@@ -63,7 +64,9 @@ def test_a_click_over_the_socket_is_acked_and_approves_once_across_a_reconnect(s
     # Slack redelivers an envelope it thinks was lost with the connection.
     again = socket.send_interactive(click, envelope_id=envelope, retry_attempt=1)
     assert socket.wait_for_ack(again, timeout=10)["envelope_id"] == envelope
-    time.sleep(1.5)  # a processor pass or more
+    # The redelivery was spooled before its ack; the processor has handled it once its
+    # spool file is gone (stored, or found stored already and dropped).
+    _wait(lambda: not list(slack.inbox.folder.glob(f"*{SPOOL_SUFFIX}")))
     (interaction,) = _interactions(store)
     assert interaction.source == "socket" and interaction.status == "done"
     _wait(lambda: slack.socket_watch is not None and slack.socket_watch.reconnects >= 1)
