@@ -63,7 +63,10 @@ def _table(rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(title=f"{len(rows)} run(s)")
     for header in ("id", "incident", "status", "playbook", "approval", "plan"):
         table.add_column(header, no_wrap=True)
-    table.add_column("what it does (warden runs show RUN for the whole plan)", ratio=1)
+    # A long path is one word: fold it at the edge rather than cut it to an ellipsis.
+    table.add_column(
+        "what it does (warden runs show RUN for the whole plan)", ratio=1, overflow="fold"
+    )
     for row in rows:
         table.add_row(
             str(row["id"]),
