@@ -26,6 +26,7 @@ from daemon.cli import (
     runs_commands,
     scan_command,
     silences_commands,
+    tokens_commands,
 )
 from daemon.cli.common import UsageProblem, err_console
 from daemon.cli.safe_text import data_markup
@@ -73,6 +74,7 @@ app.add_typer(audit_commands.app, name="audit")
 runs_commands.register(app)
 app.add_typer(quarantine_commands.app, name="quarantine")
 app.add_typer(agent_commands.app, name="agent")
+app.add_typer(tokens_commands.app, name="tokens")
 
 EXIT_USAGE = 2
 

@@ -17,6 +17,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -26,6 +27,7 @@ from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-expo
     unknown_keys_message,
 )
 from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
+from daemon.config.people import PersonConfig, PersonName, people_problems
 from daemon.config.routing import (
     IncidentsConfig,
     MaintenanceWindow,
@@ -38,6 +40,7 @@ from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
 from detectors.skew.params import SkewParams
+from detectors.timeformat import ENGINE_OF_FORMAT, format_problem
 
 
 class StoreConfig(ConfigModel):
@@ -83,6 +86,13 @@ class DatasetConfig(ConfigModel):
         description="Spark settings for the session, for spark (spark.driver.memory: 2g...).",
     )
     time_column: str = Field(description="Event-time column; windows are cut on it.")
+    time_format: str | None = Field(
+        None,
+        description='How a text time column is written, in strptime style ("%m/%d/%Y '
+        "%H:%M:%S\"; %z reads an offset, else times hold UTC), parsed in the engine (a CSV's "
+        "time column is always text). Without it, text times must be ISO 8601 (files, "
+        "Spark); a PostgreSQL or DuckDB table's text time column needs it.",
+    )
     entity_column: str | None = Field(
         None, description="Entity key (for value skew and sample ids)."
     )
@@ -91,6 +101,16 @@ class DatasetConfig(ConfigModel):
     @property
     def is_file(self) -> bool:
         return self.format in ("parquet", "csv")
+
+    @field_validator("time_format")
+    @classmethod
+    def _time_format(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A format the dataset's engine can parse, checked when the config loads."""
+        engine = ENGINE_OF_FORMAT.get(info.data.get("format", ""))
+        problem = None if value is None or engine is None else format_problem(value, engine)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _location(self) -> DatasetConfig:
@@ -307,6 +327,11 @@ class LabelStudioConfig(ConfigModel):
     )
 
 
+#: The endpoints `http.public_endpoints` may open: `docs` is /docs, /redoc and /openapi.json.
+PublicEndpoint = Literal["healthz", "readyz", "metrics", "docs"]
+DEFAULT_PUBLIC_ENDPOINTS: tuple[PublicEndpoint, ...] = ("healthz", "readyz", "metrics")
+
+
 class HttpConfig(ConfigModel):
     """Warden's HTTP server (`warden run`): Slack's request URL, the approval API, health."""
 
@@ -314,14 +339,27 @@ class HttpConfig(ConfigModel):
     port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token of the HTTP API, from ${VAR} or WARDEN_HTTP__API_TOKEN: "
-        "required by the approval API (POST /api/runs/{id}/approve|reject), which answers 403 "
-        "without it, and by GET /api/incidents when set (open when unset).",
+        description="Shared bearer token of the HTTP API, from ${VAR} or "
+        "WARDEN_HTTP__API_TOKEN; callers name themselves with `as`. Per-person tokens "
+        "(`warden tokens create`) are safer. With either, the API, the reports and every "
+        "endpoint not in `public_endpoints` need a token; with neither, the approval API "
+        "answers 403 and the rest is open.",
     )
     public_url: str | None = Field(
         None,
         description="Base URL people reach this server at, like https://warden.example.com; "
         "Slack messages link each incident's report there.",
+    )
+    report_link_ttl: Duration = Field(
+        default_factory=lambda: timedelta(days=7),
+        description="How long the signed report link in a Slack message stays valid when "
+        "the API needs a token (default 7d); a message updated later gets a fresh link.",
+    )
+    public_endpoints: list[PublicEndpoint] = Field(
+        default_factory=lambda: list(DEFAULT_PUBLIC_ENDPOINTS),
+        description="Endpoints served without a token even when the API needs one (default "
+        "healthz, readyz, metrics; `docs` is /docs, /redoc and /openapi.json). The others "
+        "need a bearer token then; with no token configured everything is open.",
     )
 
 
@@ -355,6 +393,18 @@ class WardenConfig(ConfigModel):
     http: HttpConfig | None = None
     label_studio: LabelStudioConfig | None = None
     agent: AgentConfig | None = None
+    people: dict[PersonName, PersonConfig] = Field(
+        default_factory=dict,
+        description="Each person's names on Slack, the CLI and the API, so `two_person` "
+        "counts them once (`daemon.config.people`).",
+    )
+
+    @model_validator(mode="after")
+    def _one_owner_per_name(self) -> WardenConfig:
+        problems = people_problems(self.people)
+        if problems:
+            raise ValueError("people: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> WardenConfig:

@@ -3,6 +3,14 @@
 Every request body is capped before it is read (`daemon.http.body_limit`: 64 KiB, 256 KiB
 for `/slack/actions`); a larger one gets 413.
 
+**Tokens** (`daemon.http.auth`). The API *needs a token* when `http.api_token` (one
+shared token) is set or a person's token made with `warden tokens create NAME --person P`
+is not revoked; then every endpoint below except `/slack/actions` (signed by Slack) and
+those in `http.public_endpoints` (default healthz, readyz, metrics) needs
+`Authorization: Bearer <token>`: a missing, wrong or revoked one gets 401. With no token
+configured the reads are open and the approval API answers 403. A token is checked before
+any body is read, so a caller without one learns nothing from a malformed body (401, not 422).
+
 - `POST /slack/actions`: Slack's interactivity request URL. The signature (`X-Slack-Signature`,
   `X-Slack-Request-Timestamp`, at most 5 minutes old) is checked on the raw body before
   anything else; a forged, altered, expired or unsigned request gets 401 and nothing is
@@ -11,148 +19,72 @@ for `/slack/actions`); a larger one gets 413.
   400 and nothing is written. A valid one is spooled durably and acknowledged at once (empty
   200); the decision is taken on the processor thread. Retries (`X-Slack-Retry-Num`) are
   acknowledged the same way and acted on once (`daemon.slack.inbox`).
-- `POST /api/runs/{id}/approve` and `/reject`: the approval API for people without Slack,
-  with `Authorization: Bearer <http.api_token>`; the same rules as the CLI and Slack
-  (`daemon.remediation.approvals.decide`). The token is checked before the body is parsed,
-  so a caller without it learns nothing from a malformed body (401, not 422). Body:
-  `{"as": "alice", "reason": "..."}`; the decision is recorded as `api:alice`. One token
-  serves everyone who holds it, so under `two_person` the two names are the callers' word
-  (as `--as` is on the CLI).
+- `POST /api/runs/{id}/approve` and `/reject`: the approval API for people without Slack; the
+  same rules as the CLI and Slack (`daemon.remediation.approvals.decide`). Body:
+  `{"as": "alice", "reason": "..."}`. A person's token decides as `api:<person>` (`as` may
+  be left out; naming someone else is 403). The shared `http.api_token` decides as
+  `api:<as>`: one token serves everyone who holds it, so under `two_person` the two names
+  are the callers' word (as `--as` is on the CLI); prefer a token per person. Under
+  `two_person`, names the config's `people:` gives to one person count once
+  (`daemon.config.people`).
 - `GET /api/incidents` and `GET /api/incidents/{id}`: incidents as JSON, read-only; the rows
-  of `warden incidents list --json` (`daemon.reporting.queries.incident_row`), and for one incident
-  also its evidence and its audit timeline. With `http.api_token` set they need the same
-  bearer token as the approval API; without it they are open (they change nothing, and the
-  server listens on 127.0.0.1 unless told otherwise), while the approval API answers 403.
+  of `warden incidents list --json` (`daemon.reporting.queries.incident_row`), and for one
+  incident also its evidence and its audit timeline.
+- `GET /incidents/{id}`: the incident's HTML report, linked from Slack
+  (`daemon.http.report_page`). While a token is needed it takes any valid bearer token or a
+  signed, expiring link (`?exp=<unix seconds>&sig=<hex HMAC-SHA256>`,
+  `daemon.reporting.report_links`), which is what Slack messages carry; an expired or
+  forged link is 403, neither is 401. The page leaves out the daemon's host and pid.
 - `GET /healthz` (the process serves and its scheduler beats), `GET /readyz`
   (`daemon.http.probes`: the store answers and accepts a write, the scheduler runs, Slack's
-  socket is up, the Slack inbox keeps up), `GET /metrics` (Prometheus, `daemon.http.metrics`),
-  `GET /incidents/{id}` (the incident's HTML report, linked from Slack; open, as a browser
-  following a Slack link sends no token).
-- `GET /docs` and `GET /openapi.json`: the API described (FastAPI's defaults).
+  socket is up, the Slack inbox keeps up), `GET /metrics` (Prometheus,
+  `daemon.http.metrics`): open by default so probes and scrapers need no token.
+- `GET /docs`, `GET /redoc` and `GET /openapi.json`: the API described; they need a token
+  like the API unless `docs` is in `http.public_endpoints` (the description holds no data,
+  but it maps what a caller could try).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from daemon.config.models import WardenConfig
+from daemon.config.models import HttpConfig, PublicEndpoint, WardenConfig
+from daemon.config.people import same_person
+from daemon.http.auth import Authenticator, Caller
 from daemon.http.body_limit import BodyLimit
 from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState, readiness
-from daemon.remediation.approvals import DecisionRefused, decide, plan_again
-from daemon.reporting.html_report import render_incident_html
-from daemon.reporting.queries import (
-    IncidentFilter,
-    audit_row,
-    get_incident,
-    incident_row,
-    list_incidents,
+from daemon.http.report_page import report_response
+from daemon.http.schemas import (  # AuditRow and IncidentRow are re-exported
+    DECISION_BODY,
+    DECISION_RESPONSES,
+    READ_RESPONSES,
+    AuditRow,
+    DecisionRequest,
+    DecisionResponse,
+    IncidentDetail,
+    IncidentList,
+    IncidentRow,
 )
+from daemon.remediation.approvals import DecisionRefused, decide, plan_again
+from daemon.reporting.queries import IncidentFilter, audit_row, get_incident, incident_row
+from daemon.reporting.queries import list_incidents as query_incidents
 from daemon.slack.interactions import MalformedInteraction
 from daemon.slack.receiver import SlackReceiver
 from daemon.store.engine import Store
 from daemon.store.models import IncidentStatus
 
-
-class DecisionRequest(BaseModel):
-    as_: str = Field(
-        alias="as",
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9._@+-]+$",
-        description="Who decides (letters, digits, . _ @ + -); recorded as `api:<name>`, so "
-        "it can never pass for a Slack user, the CLI or a policy.",
-    )
-    reason: str | None = Field(None, description="Why; required to reject.")
-
-
-class DecisionResponse(BaseModel):
-    run_id: int
-    status: str
-    message: str
-    new_run_id: int | None = None
-
-
-#: The approval API's body, described for OpenAPI (the endpoints parse it themselves, after
-#: checking the token).
-_DECISION_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": DecisionRequest.model_json_schema()}},
-    }
-}
-_DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "The bearer token is missing or wrong"},
-    403: {"description": "The approval API is off (no `http.api_token`)"},
-    413: {"description": "The body is larger than 64 KiB"},
-}
-
-#: What the read-only API answers besides 200 and 422, for OpenAPI.
-_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`http.api_token` is set and the bearer token is missing or wrong"}
-}
-
-
-class IncidentRow(BaseModel):
-    """One incident as `warden incidents list --json` prints it
-    (`daemon.reporting.queries.incident_row`).
-    Times are ISO 8601 with their UTC offset; `first_seen` and `last_seen` are scan times."""
-
-    id: int
-    status: IncidentStatus
-    severity: str = Field(description="info, warning or critical.")
-    pattern: str = Field(description="The failure pattern, like null_spike or feature_drift.")
-    dataset: str
-    monitor: str
-    scope: dict[str, Any] = Field(description="What the fingerprint covers beyond the pattern.")
-    columns: list[str] = Field(description="The columns of its findings, sorted.")
-    title: str
-    occurrences: int = Field(description="Scans that found it.")
-    first_seen: str
-    last_seen: str
-    resolved_at: str | None
-    previous_incident_id: int | None = Field(description="The incident this one reopens.")
-    proposed_action: str = Field(description="The routing decision in words.")
-    route: dict[str, Any] | None = Field(description="The stored routing decision.")
-    silenced_by: str | None
-    acknowledged_at: str | None
-    closed_at: str | None
-    closed_reason: str | None
-    false_alarm: bool
-
-
-class IncidentList(BaseModel):
-    incidents: list[IncidentRow] = Field(description="Newest first.")
-    count: int = Field(description="How many are returned here (at most `limit`).")
-
-
-class AuditRow(BaseModel):
-    """One audit event (`daemon.reporting.queries.audit_row`); `at` is when it was recorded, and a
-    scan's events carry the scan time as `payload.at`."""
-
-    seq: int
-    at: str
-    actor: str
-    action: str
-    entity_type: str
-    entity_id: str
-    payload: dict[str, Any]
-    hash: str
-
-
-class IncidentDetail(IncidentRow):
-    evidence: dict[str, Any] = Field(description="The findings and the windows compared.")
-    timeline: list[AuditRow] = Field(description="The audit events about it, oldest first.")
+__all__ = ["AuditRow", "IncidentRow", "create_app"]
 
 
 def create_app(
@@ -165,23 +97,36 @@ def create_app(
     app = FastAPI(
         title="Warden",
         summary="Data health daemon for ML: incidents, approvals, Slack interactivity.",
+        # Served below, behind `http.public_endpoints`.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_middleware(BodyLimit)
     inbox = receiver.inbox if receiver is not None else None
+    auth = Authenticator(store, config)
+    public = set((config.http or HttpConfig()).public_endpoints)
+
+    def gate(endpoint: PublicEndpoint, request: Request) -> None:
+        """A token for `endpoint` while the API needs one, unless it is public."""
+        if endpoint not in public:
+            auth.require(request.headers.get("authorization"))
 
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
         """The process is alive: it serves HTTP and its scheduler still beats (200), else
         503 (restart it). Busy scans or an unreachable store do not fail it: see /readyz."""
+        gate("healthz", request)
         problem = state.stuck()
         if problem is not None:
             return JSONResponse({"status": "stuck", "reason": problem}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         """The store answers and accepts a write, the scheduler runs, Slack's socket is up
         and the Slack inbox keeps up: 200, else 503 with what is wrong."""
+        gate("readyz", request)
         ready, checks = readiness(store, state, inbox)
         return JSONResponse(
             {"status": "ready" if ready else "degraded", "checks": checks},
@@ -189,10 +134,26 @@ def create_app(
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
         """Prometheus text format (`daemon.http.metrics`)."""
+        gate("metrics", request)
         registry = (state.metrics or DaemonMetrics(store)).registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        gate("docs", request)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        gate("docs", request)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        gate("docs", request)
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API")
 
     @app.post("/slack/actions", include_in_schema=False)
     async def slack_actions(request: Request) -> Response:
@@ -215,32 +176,33 @@ def create_app(
     @app.post(
         "/api/runs/{run_id}/approve",
         response_model=DecisionResponse,
-        openapi_extra=_DECISION_BODY,
-        responses=_DECISION_RESPONSES,
+        openapi_extra=DECISION_BODY,
+        responses=DECISION_RESPONSES,
     )
     async def approve(
         run_id: int, request: Request, authorization: str | None = Header(None)
     ) -> DecisionResponse:
-        """Approve the run's current plan, as `as` (recorded as `api:<as>`)."""
-        _authorise(config, authorization)
-        decision = await _decision_request(request)
-        return await run_in_threadpool(_decide, store, config, run_id, "approve", decision)
+        """Approve the run's current plan: as the token's person (`api:<person>`), or with
+        the shared `http.api_token` as `as` (`api:<as>`)."""
+        caller = await run_in_threadpool(auth.decider, authorization)
+        actor, decision = _actor(config, caller, await _decision_request(request))
+        return await run_in_threadpool(_decide, store, config, run_id, "approve", actor, decision)
 
     @app.post(
         "/api/runs/{run_id}/reject",
         response_model=DecisionResponse,
-        openapi_extra=_DECISION_BODY,
-        responses=_DECISION_RESPONSES,
+        openapi_extra=DECISION_BODY,
+        responses=DECISION_RESPONSES,
     )
     async def reject(
         run_id: int, request: Request, authorization: str | None = Header(None)
     ) -> DecisionResponse:
-        """Reject the run, as `as`, with a `reason`."""
-        _authorise(config, authorization)
-        decision = await _decision_request(request)
-        return await run_in_threadpool(_decide, store, config, run_id, "reject", decision)
+        """Reject the run with a `reason`, as the token's person or (shared token) `as`."""
+        caller = await run_in_threadpool(auth.decider, authorization)
+        actor, decision = _actor(config, caller, await _decision_request(request))
+        return await run_in_threadpool(_decide, store, config, run_id, "reject", actor, decision)
 
-    @app.get("/api/incidents", response_model=IncidentList, responses=_READ_RESPONSES)
+    @app.get("/api/incidents", response_model=IncidentList, responses=READ_RESPONSES)
     def incidents_index(
         status: Annotated[
             list[str] | None,
@@ -257,20 +219,20 @@ def create_app(
     ) -> dict[str, Any]:
         """Incidents, newest first, as `warden incidents list --json` prints them.
 
-        Read-only. With `http.api_token` set, send `Authorization: Bearer <token>` (else
-        401); without it this endpoint is open.
+        Read-only. While a token is configured (`http.api_token`, or `warden tokens
+        create`), send `Authorization: Bearer <token>` (else 401); otherwise it is open.
         """
-        _authorise_read(config, authorization)
+        auth.require(authorization)
         filters = IncidentFilter(
             status=_statuses(status), dataset=dataset, monitor=monitor, limit=limit
         )
-        rows = [incident_row(incident) for incident in list_incidents(store, filters)]
+        rows = [incident_row(incident) for incident in query_incidents(store, filters)]
         return {"incidents": rows, "count": len(rows)}
 
     @app.get(
         "/api/incidents/{incident_id}",
         response_model=IncidentDetail,
-        responses={**_READ_RESPONSES, 404: {"description": "There is no such incident"}},
+        responses={**READ_RESPONSES, 404: {"description": "There is no such incident"}},
     )
     def incident_detail(
         incident_id: int, authorization: str | None = Header(None)
@@ -278,10 +240,10 @@ def create_app(
         """One incident: its row (as in the list), its evidence and its timeline (the audit
         events about it, oldest first).
 
-        Read-only. With `http.api_token` set, send `Authorization: Bearer <token>` (else
-        401); without it this endpoint is open.
+        Read-only. While a token is configured (`http.api_token`, or `warden tokens
+        create`), send `Authorization: Bearer <token>` (else 401); otherwise it is open.
         """
-        _authorise_read(config, authorization)
+        auth.require(authorization)
         incident, events = get_incident(store, incident_id)
         if incident is None:
             raise HTTPException(404, f"there is no incident {incident_id}")
@@ -291,12 +253,29 @@ def create_app(
             "timeline": [audit_row(event) for event in events],
         }
 
-    @app.get("/incidents/{incident_id}", response_class=HTMLResponse)
-    def incident_report(incident_id: int) -> HTMLResponse:
-        incident, events = get_incident(store, incident_id)
-        if incident is None:
-            raise HTTPException(404, f"there is no incident {incident_id}")
-        return HTMLResponse(render_incident_html(incident, events))
+    @app.get(
+        "/incidents/{incident_id}",
+        response_class=HTMLResponse,
+        responses={
+            401: {"description": "A token is configured and neither a link nor one was sent"},
+            403: {"description": "The signed link has expired or is forged"},
+            404: {"description": "There is no such incident"},
+        },
+    )
+    def incident_report(
+        incident_id: int,
+        exp: Annotated[
+            str | None, Query(description="Signed link: valid until (unix seconds).")
+        ] = None,
+        sig: Annotated[
+            str | None, Query(description="Signed link: HMAC-SHA256 of the id and `exp` (hex).")
+        ] = None,
+        authorization: str | None = Header(None),
+    ) -> Response:
+        """The incident's HTML report (as `warden incidents show ID --html`), without the
+        daemon's host and pid. While a token is configured it needs a signed link (Slack
+        messages carry one) or a bearer token."""
+        return report_response(auth, incident_id, exp=exp, sig=sig, authorization=authorization)
 
     return app
 
@@ -321,32 +300,32 @@ def _body_error(item: Any) -> dict[str, Any]:
     return {**item, "loc": ("body", *item["loc"]), "input": value}
 
 
-def _authorise(config: WardenConfig, authorization: str | None) -> None:
-    """The approval API: off (403) without `http.api_token`, else the bearer token."""
-    token = _api_token(config)
-    if token is None:
-        raise HTTPException(403, "the approval API is off: set http.api_token in the config")
-    _check_bearer(token, authorization)
-
-
-def _authorise_read(config: WardenConfig, authorization: str | None) -> None:
-    """The read-only API: open without `http.api_token`, else the same bearer token."""
-    token = _api_token(config)
-    if token is not None:
-        _check_bearer(token, authorization)
-
-
-def _api_token(config: WardenConfig) -> SecretStr | None:
-    return config.http.api_token if config.http else None
-
-
-def _check_bearer(token: SecretStr, authorization: str | None) -> None:
-    scheme, _, given = (authorization or "").partition(" ")
-    expected = token.get_secret_value()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+def _actor(
+    config: WardenConfig, caller: Caller, request: DecisionRequest
+) -> tuple[str, DecisionRequest]:
+    """Who decides: `api:<person>` for a person's token (403 when `as` names someone
+    else), `api:<as>` for the shared token (`as` is then required: 422 without it)."""
+    if caller.shared:
+        if request.as_ is None:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "missing",
+                        "loc": ("body", "as"),
+                        "msg": "Field required (the shared http.api_token names no one)",
+                        "input": request.model_dump(by_alias=True, exclude_none=True),
+                    }
+                ]
+            )
+        return f"api:{request.as_}", request
+    person = f"api:{caller.person}"
+    if request.as_ is not None and not same_person(config.people, f"api:{request.as_}", person):
         raise HTTPException(
-            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            403,
+            f"token {caller.token_name!r} belongs to {caller.person}; it cannot decide as "
+            f"{request.as_!r} (leave `as` out, or use {request.as_}'s own token)",
         )
+    return person, request
 
 
 def _statuses(values: list[str] | None) -> list[str] | None:
@@ -372,7 +351,12 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 
 def _decide(
-    store: Store, config: WardenConfig, run_id: int, decision: Any, request: DecisionRequest
+    store: Store,
+    config: WardenConfig,
+    run_id: int,
+    decision: Any,
+    actor: str,
+    request: DecisionRequest,
 ) -> DecisionResponse:
     replanned = plan_again(store, config, run_id) if decision == "approve" else None
     try:
@@ -382,7 +366,7 @@ def _decide(
                 config,
                 run_id,
                 decision,
-                actor=f"api:{request.as_}",
+                actor=actor,
                 via="api",
                 reason=request.reason,
                 replanned=replanned,

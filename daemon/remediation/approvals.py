@@ -12,11 +12,17 @@ The same rules hold whether the decision comes from the CLI, Slack or HTTP:
 - `two_person` needs two approvals by different people; the first is recorded and the run
   stays proposed. An agent's proposal (origin `agent`) always needs a person, never the
   agent or a policy, and not only the person who asked for it (`requested_by`).
+- "Different people" are different recorded actors (`slack:U123`, `api:alice`, a CLI login
+  such as `alice`), except that names the config's `people:` block gives to one person are
+  that one person (`daemon.config.people`): alice approving in Slack and again on the CLI
+  or with her API token is refused, with a message naming her. Each approval still records
+  the actor it came from.
 - Rejecting needs a reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -24,6 +30,7 @@ from typing import Literal
 from sqlmodel import Session, select
 
 from daemon.config.models import WardenConfig
+from daemon.config.people import person_of, same_person
 from daemon.incidents.routing import RouteDecision
 from daemon.remediation.proposals import create_run, plan_for
 from daemon.store.audit import append_audit
@@ -90,8 +97,7 @@ def decide(
     approvals = session.exec(
         select(Approval).where(Approval.run_id == run_id, Approval.decision == "approve")
     ).all()
-    if any(existing.actor == actor for existing in approvals):
-        raise DecisionRefused(f"{actor} has already approved run {run_id}")
+    _refuse_a_second_approval_by_the_same_person(config, run_id, actor, approvals)
     if run.origin == "agent" and actor.split(":", 1)[0] in ("agent", "policy"):
         raise DecisionRefused(f"run {run_id} was proposed by the agent; a person must approve it")
     _record(session, run, actor, via, "approve", reason)
@@ -104,6 +110,24 @@ def decide(
         )
     set_run_status(session, run, RunStatus.approved, actor=actor, reason=reason)
     return DecisionOutcome(run_id, run.status, f"run {run_id} approved")
+
+
+def _refuse_a_second_approval_by_the_same_person(
+    config: WardenConfig, run_id: int, actor: str, approvals: Sequence[Approval]
+) -> None:
+    """Refuse `actor` when they, or a name `people:` gives to the same person, approved
+    already; the message names the person and the name they approved under."""
+    for existing in approvals:
+        if existing.actor == actor:
+            person = person_of(config.people, actor)
+            who = actor if person is None else f"{person} ({actor})"
+            raise DecisionRefused(f"{who} has already approved run {run_id}")
+        if same_person(config.people, existing.actor, actor):
+            person = person_of(config.people, actor)
+            raise DecisionRefused(
+                f"{person} has already approved run {run_id} (as {existing.actor}); "
+                f"{actor} is {person} too (config `people`), so another person must approve"
+            )
 
 
 def plan_again(store: Store, config: WardenConfig, run_id: int) -> Plan | PlanRefused | None:

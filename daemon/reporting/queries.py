@@ -49,6 +49,8 @@ AUDIT_ACTIONS = tuple(
             "slack.failed",
             "slack.rejected",
             "quarantine.released",
+            "token.created",
+            "token.revoked",
         }
     )
 )

@@ -35,6 +35,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from daemon.config.models import SlackConfig
+from daemon.reporting.report_links import ReportLinks
 from daemon.slack import render
 from daemon.slack.incident_cards import incident_card, run_card
 from daemon.slack.mrkdwn import escape
@@ -60,11 +61,11 @@ class _Messages:
 class SlackOutboxWriter:
     """An audit hook (`Store.audit_hooks`) writing Slack messages for incident events."""
 
-    def __init__(self, settings: SlackConfig, report_url: str | None = None) -> None:
+    def __init__(self, settings: SlackConfig, report_links: ReportLinks | None = None) -> None:
         self.settings = settings
-        #: Base URL of Warden's HTTP server as people reach it; the message links the
-        #: incident's report at `<report_url>/incidents/<id>`.
-        self.report_url = report_url.rstrip("/") if report_url else None
+        #: How the message links the incident's report (`<http.public_url>/incidents/<id>`,
+        #: signed and expiring while the API needs a token); None: no link.
+        self.report_links = report_links
 
     def __call__(self, session: Session, event: AuditEvent) -> None:
         incident_id = _incident_of(session, event)
@@ -112,7 +113,8 @@ class SlackOutboxWriter:
             )
 
     def _incident_message(self, session: Session, incident: Incident) -> dict[str, Any]:
-        report = f"{self.report_url}/incidents/{incident.id}" if self.report_url else None
+        links = self.report_links
+        report = links.url_for(session, incident.id or 0) if links is not None else None
         try:
             return render.incident_message(incident_card(session, incident, report_url=report))
         except Exception:  # a rendering bug must not undo the change itself

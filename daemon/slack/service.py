@@ -20,6 +20,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from daemon.config.models import SlackConfig, WardenConfig
+from daemon.reporting.report_links import ReportLinks
 from daemon.slack.actions import ActionProcessor
 from daemon.slack.dispatcher import dispatch_once
 from daemon.slack.inbox import Inbox
@@ -51,8 +52,7 @@ def install_outbox_writer(store: Store, config: WardenConfig) -> None:
     """Make every audited change write its Slack messages (when Slack is configured)."""
     if config.slack is None or config.slack.bot_token is None:
         return
-    public_url = config.http.public_url if config.http else None
-    store.audit_hooks.append(SlackOutboxWriter(config.slack, public_url))
+    store.audit_hooks.append(SlackOutboxWriter(config.slack, ReportLinks.from_config(config)))
 
 
 def inbox_folder(config: WardenConfig) -> Path:

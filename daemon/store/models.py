@@ -424,6 +424,72 @@ class StoreIdentity(SQLModel, table=True):
     created_at: datetime = _stamp_column()
 
 
+class ApiToken(SQLModel, table=True):
+    """A person's bearer token for the HTTP API (migration 0010; `daemon.store.api_tokens`).
+
+    Only the sha256 (hex) of the secret is kept: `warden tokens create` shows the secret
+    once. A token decides as `api:<person>`; revoking it sets `revoked_at` (the row stays,
+    so the audit trail's token names keep their meaning, and a name is never reused).
+    `last_used_at` is refreshed at most once a minute.
+    """
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    person: str = Field(max_length=100, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _stamp_column()
+    created_by: str = Field(max_length=200)
+    revoked_at: datetime | None = _time_column()
+    revoked_by: str | None = Field(default=None, max_length=200)
+    last_used_at: datetime | None = _time_column()
+
+
+class ReportLinkKey(SQLModel, table=True):
+    """The key signing report links when `WARDEN_LINK_KEY` is not set (migration 0010): one
+    row, id 1, 32 random bytes in hex, made with the store (`daemon.reporting.report_links`)."""
+
+    __tablename__ = "report_link_key"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_report_link_key_one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    key: str = Field(max_length=64)
+    created_at: datetime = _stamp_column()
+
+
+class AgentThreadStatus(StrEnum):
+    """Where an agent thread stands (`daemon.agent.threads`)."""
+
+    running = "running"  # the graph is at work: started, or resumed with a decision
+    waiting = "waiting"  # its proposal, `run_id`, waits for a person
+    done = "done"  # the graph ended (escalated, closed, nothing to propose)
+    failed = "failed"  # the graph raised; recorded once, not retried
+
+
+class AgentThread(SQLModel, table=True):
+    """One conversation of the agent about one incident (migration 0011): which incident,
+    its number there, who asked, and where it stands. The graph's own state lives in the
+    checkpointer; this row is what the daemon queries to know which threads wait for a
+    decided run and which incidents the agent has looked at."""
+
+    __tablename__ = "agent_thread"
+    __table_args__ = (UniqueConstraint("incident_id", "number"),)
+
+    thread_id: str = Field(primary_key=True, max_length=100)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    #: 1 for the incident's first thread, 2 for the next one a person asks for, ...
+    number: int
+    requested_by: str = Field(max_length=200)
+    status: str = Field(default=AgentThreadStatus.running, max_length=20, index=True)
+    #: The run its latest proposal made (the one it waits for while `waiting`).
+    run_id: int | None = Field(default=None, foreign_key="playbook_run.id", index=True)
+    #: The graph's last outcome (`proposed`, `escalated`, `closed:...`) or why it failed.
+    outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _stamp_column()
+    updated_at: datetime = _stamp_column()
+
+
 ALL_TABLES = (
     Monitor,
     ScanRun,
@@ -437,5 +503,8 @@ ALL_TABLES = (
     SlackInteraction,
     DaemonInstance,
     StoreIdentity,
+    ApiToken,
+    ReportLinkKey,
+    AgentThread,
     AuditEvent,
 )

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -276,10 +277,16 @@ def test_the_message_links_the_report_served_by_warden(daemon, store, fake):
         if block["type"] == "actions"
         for element in block["elements"]
     ]
-    assert f"https://warden.example.com/incidents/{run.incident_id}" in urls
-    page = httpx.get(f"{base}/incidents/{run.incident_id}")
+    # http.api_token is set, so the link is signed and expires (daemon.reporting.report_links).
+    (link,) = [url for url in urls if url and url.startswith("https://warden.example.com/")]
+    parts = urlsplit(link)
+    assert parts.path == f"/incidents/{run.incident_id}"
+    assert sorted(parse_qs(parts.query)) == ["exp", "sig"]
+    page = httpx.get(f"{base}{parts.path}?{parts.query}")
     assert page.status_code == 200 and f"Incident #{run.incident_id}" in page.text
-    assert httpx.get(f"{base}/incidents/999").status_code == 404
+    assert httpx.get(f"{base}{parts.path}").status_code == 401  # the bare path is not enough
+    token = {"Authorization": "Bearer api-secret"}
+    assert httpx.get(f"{base}/incidents/999", headers=token).status_code == 404
 
 
 def test_clicks_are_acknowledged_at_once_while_the_store_is_locked(daemon, store, tmp_path):

@@ -160,7 +160,7 @@ def test_with_the_token_a_malformed_body_is_a_422_and_a_good_one_decides(daemon,
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["loc"][0] == "body"
     assert httpx.post(url, json={"as": "alice"}, headers=TOKEN).json()["status"] == "approved"
-    spec = httpx.get(f"{base}/openapi.json").json()
+    spec = httpx.get(f"{base}/openapi.json", headers=TOKEN).json()
     described = spec["paths"]["/api/runs/{run_id}/approve"]["post"]["requestBody"]
     assert set(described["content"]["application/json"]["schema"]["properties"]) == {
         "as",

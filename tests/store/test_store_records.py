@@ -13,6 +13,8 @@ from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
     ALL_TABLES,
+    AgentThread,
+    ApiToken,
     Approval,
     AuditEvent,
     DaemonInstance,
@@ -23,6 +25,7 @@ from daemon.store.models import (
     PlaybookRun,
     ProposalRequest,
     ReferenceProfile,
+    ReportLinkKey,
     ScanRun,
     Silence,
     SlackInteraction,
@@ -208,6 +211,29 @@ def _records() -> list[SQLModel]:
             stop_reason="presumed_dead",
         ),
         StoreIdentity(id=1, store_id="0123456789abcdef" * 2, created_at=NAIVE),
+        ApiToken(
+            id=1,
+            name="alice-laptop",
+            person="alice",
+            token_hash="9" * 64,
+            created_at=AWARE,
+            created_by="root",
+            revoked_at=NAIVE,
+            revoked_by="bob",
+            last_used_at=AWARE,
+        ),
+        ReportLinkKey(id=1, key="8" * 64, created_at=AWARE),
+        AgentThread(
+            thread_id="incident-2-1",
+            incident_id=2,
+            number=1,
+            requested_by="alice",
+            status="waiting",
+            run_id=1,
+            outcome="proposed",
+            created_at=AWARE,
+            updated_at=NAIVE,
+        ),
         AuditEvent(
             seq=1,
             at=AWARE,
@@ -240,8 +266,8 @@ def test_samples_cover_every_table() -> None:
 def test_every_record_round_trips(store: Store) -> None:
     with store.session() as session:
         for record in _records():  # one flush each: no relationships tell the ORM the order
-            if isinstance(record, StoreIdentity):
-                session.merge(record)  # the migration made the store's one identity row
+            if isinstance(record, StoreIdentity | ReportLinkKey):
+                session.merge(record)  # the migrations made these one-row tables' row
             else:
                 session.add(record)
             session.flush()
