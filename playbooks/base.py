@@ -86,6 +86,9 @@ class DatasetLocation:
     #: For tables: the database URL (may hold a password: never put it in a plan) and table.
     url: str = field(default="", repr=False)
     table: str = ""
+    #: How a text time column is written (the dataset's `time_format`), for the places that
+    #: write SQL over the table themselves (`detectors.timeformat.parse_sql`).
+    time_format: str | None = None
 
 
 @dataclass(frozen=True)

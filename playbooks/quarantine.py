@@ -183,6 +183,8 @@ class Quarantine(Playbook):
                 "end": end.isoformat(),
                 "rows": rows,
                 "view": view,
+                # Only when set, so plans of timestamp columns keep their hashes.
+                **({"time_format": dataset.time_format} if dataset.time_format else {}),
             },
         )
         return Plan(
@@ -217,6 +219,7 @@ class Quarantine(Playbook):
                     start=datetime.fromisoformat(step.details["start"]),
                     end=datetime.fromisoformat(step.details["end"]),
                     rows=step.details["rows"],
+                    time_format=step.details.get("time_format"),
                 )
                 log.append(
                     context.report(

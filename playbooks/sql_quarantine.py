@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detectors.sources.quarantine_table import QUARANTINE_TABLE
+from detectors.timeformat import parse_sql
 from playbooks.base import PlanRefused
 
 #: Characters no name may hold: C0 and C1 controls and DEL (a NUL cannot even be stored).
@@ -199,10 +200,12 @@ def exclude_window(
     start: datetime,
     end: datetime,
     rows: int,
+    time_format: str | None = None,
 ) -> str:
     """Record the window and (re)create the clean view; returns `excluded` or `already
     excluded`. Raises `ForeignObject`, having changed nothing, when the view's name is taken
-    by an object Warden did not create."""
+    by an object Warden did not create. `time_format` is the dataset's, for a text time
+    column (the view parses it as the scanner does)."""
     check_identifier(table)
     check_column(time_column)
     with connected(engine, url) as cursor:
@@ -235,7 +238,11 @@ def exclude_window(
         (schema,) = cursor.fetchone()
         # Plain CREATE when no view stood there at the check: one made since then by
         # someone else makes this fail instead of being replaced.
-        cursor.execute(_view_sql(table, time_column, schema, replace=exists))
+        cursor.execute(
+            _view_sql(
+                table, time_column, schema, replace=exists, engine=engine, time_format=time_format
+            )
+        )
         cursor.execute(f"COMMENT ON VIEW {_quoted_view(table)} IS {literal(view_comment(table))}")
     return "already excluded" if existing else "excluded"
 
@@ -301,11 +308,22 @@ def _quoted_view(table: str) -> str:
     return ".".join(quoted(part) for part in (*schema, f"{name}_clean"))
 
 
-def _view_sql(table: str, time_column: str, schema: str, *, replace: bool) -> str:
+def _view_sql(
+    table: str,
+    time_column: str,
+    schema: str,
+    *,
+    replace: bool,
+    engine: str = "postgres",
+    time_format: str | None = None,
+) -> str:
     # date_part('epoch', ...) is UTC seconds for a naive (UTC by convention) or a zoned
     # column, in PostgreSQL and DuckDB alike. The quarantine table is named with the schema
-    # it was created in, so a view in another schema finds it.
+    # it was created in, so a view in another schema finds it. A text time column is parsed
+    # as the scanner parses it (the dataset's `time_format`).
     column = f"t.{quoted(time_column)}"
+    if time_format is not None:
+        column = parse_sql(column, time_format, "postgres" if engine == "postgres" else "duckdb")
     windows = f"{quoted(schema)}.{quoted(QUARANTINE_TABLE)}"
     return (
         f"CREATE {'OR REPLACE ' if replace else ''}VIEW {_quoted_view(table)} AS "

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
 from daemon.cli.safe_text import data_markup
-from daemon.config import ConfigError, WardenConfig, load_config
+from daemon.config import ConfigError, load_config
+from daemon.config.loader import _line_of as line_of
 from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
-from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
 
 
@@ -37,14 +38,22 @@ def validate_config(
     path: Annotated[Path, typer.Argument(help="Config file to check.")],
     check_data: Annotated[
         bool,
-        typer.Option("--check-data/--no-check-data", help="Also check that file datasets exist."),
+        typer.Option(
+            "--check-data/--no-check-data",
+            help="Also open every dataset (schemas and a small sample, never a full read) "
+            "and check each column the config names against it.",
+        ),
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a config file: its shape, its values and (by default) that its data files exist.
+    """Check a config file: its shape, its values and (by default) that it fits its data.
 
-    Exit code 0 when it is usable, 2 when it is not. With --json, the verdict and every
-    problem are printed as one JSON object either way.
+    With --check-data (the default) every dataset is opened as a scan opens it: each column
+    the config names (time, entity and role columns, monitor columns, route and playbook
+    columns) must exist, and the time column must be a timestamp or a date, or text that
+    parses (ISO 8601, or the dataset's `time_format`). Exit code 0 when it is usable, 2 when
+    it is not. With --json, the verdict and every problem are printed as one JSON object
+    either way.
     """
     try:
         config = load_config(path)
@@ -54,30 +63,38 @@ def validate_config(
         problems = [{"path": p.path, "line": p.line, "message": p.message} for p in error.problems]
         print_json_lines([{"file": str(path), "valid": False, "problems": problems}])
         raise typer.Exit(2) from None
-    data_problems = _data_problems(config) if check_data else []
-    warnings = (
-        []
-        if config.monitors
-        else ["the config defines no monitors: `warden scan` has nothing to run"]
-    )
+    from daemon.scan import data_checks  # loads the engines: only here
+
+    report = data_checks.check_data(config) if check_data else data_checks.DataReport()
+    root = _yaml_root(path) if report.problems else None
+    problems = [
+        {"path": problem.path, "line": line_of(root, problem.location), "message": problem.message}
+        for problem in report.problems
+    ]
+    # In file order, as the loader reports config errors (sorted() is stable).
+    problems.sort(key=lambda problem: problem["line"] or 0)
+    warnings = list(report.warnings)
+    if not config.monitors:
+        warnings.append("the config defines no monitors: `warden scan` has nothing to run")
     if as_json:
         record = {
             "file": str(path),
-            "valid": not data_problems,
-            "problems": [
-                {"path": where, "line": None, "message": what} for where, what in data_problems
-            ],
+            "valid": not problems,
+            "problems": problems,
             "warnings": warnings,
             "monitors": len(config.monitors),
             "datasets": len(config.datasets),
         }
         print_json_lines([record])
-        if data_problems:
+        if problems:
             raise typer.Exit(2)
         return
-    if data_problems:
-        lines = "\n  ".join(f"{where}: {what}" for where, what in data_problems)
-        raise SourceError(f"{path} is well formed, but its data cannot be found:\n  {lines}")
+    if problems:
+        lines = "\n  ".join(
+            f"{p['path']}" + (f" (line {p['line']})" if p["line"] else "") + f": {p['message']}"
+            for p in problems
+        )
+        raise SourceError(f"{path} is well formed, but does not fit its data:\n  {lines}")
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {data_markup(warning)}")
     console.print(
@@ -86,16 +103,12 @@ def validate_config(
     )
 
 
-def _data_problems(config: WardenConfig) -> list[tuple[str, str]]:
-    """(path in the file, problem) for every file dataset whose files cannot be found."""
-    problems = []
-    for name, dataset in config.datasets.items():
-        if dataset.is_file and dataset.path:
-            try:
-                discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
-            except SourceError as error:
-                problems.append((f"datasets.{name}.path", str(error)))
-    return problems
+def _yaml_root(path: Path) -> Any:
+    """The file's composed YAML, to find the line of a key (None if it cannot be read)."""
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
 
 
 def schema() -> None:

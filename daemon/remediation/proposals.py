@@ -54,6 +54,7 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
             prediction_column=settings.roles.prediction,
             url=(settings.url or "") if settings.format in ("postgres", "duckdb") else "",
             table=settings.table or "",
+            time_format=settings.time_format,
         ),
         Path(config.playbooks.work_root),
         open_source=partial(open_dataset, dataset, settings),

@@ -32,6 +32,7 @@ def open_dataset(
             path=config.path,
             file_format=config.format,
             time_column=config.time_column,
+            time_format=config.time_format,
             entity_column=config.entity_column,
             excluded=excluded_files,
             connection=connection,
@@ -40,6 +41,7 @@ def open_dataset(
         return open_spark_source(
             name,
             time_column=config.time_column,
+            time_format=config.time_format,
             table=config.table,
             path=config.path,
             master=config.url,
@@ -55,6 +57,7 @@ def open_dataset(
         table=config.table,
         sql_format=config.format,
         time_column=config.time_column,
+        time_format=config.time_format,
         entity_column=config.entity_column,
         connection=connection,
     )

@@ -30,7 +30,8 @@ def discover_files(path: str, file_format: FileFormat) -> list[str]:
         if not found:
             raise SourceError(
                 f"folder {path!r} holds no {file_format} files "
-                f"(looked for {', '.join(_SUFFIXES[file_format])})"
+                f"(looked for {', '.join(_SUFFIXES[file_format])})",
+                key="path",
             )
         return found
     if glob.has_magic(path):
@@ -38,8 +39,9 @@ def discover_files(path: str, file_format: FileFormat) -> list[str]:
             str(Path(m).resolve()) for m in glob.glob(path, recursive=True) if os.path.isfile(m)
         )
         if not matches:
-            raise SourceError(f"no file matches the pattern {path!r}")
+            raise SourceError(f"no file matches the pattern {path!r}", key="path")
         return matches
     raise SourceError(
-        f"dataset path {path!r} does not exist (a file, a glob or a folder is expected)"
+        f"dataset path {path!r} does not exist (a file, a glob or a folder is expected)",
+        key="path",
     )

@@ -16,8 +16,14 @@ import ibis
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.discovery import FileFormat, discover_files
-from detectors.sources.errors import SourceError, UnreadableFile, time_column_type_error
+from detectors.sources.errors import (
+    SourceError,
+    UnreadableFile,
+    missing_column_error,
+    time_column_type_error,
+)
 from detectors.sources.file_schemas import FileSchema, read_parquet_schema
+from detectors.sources.text_times import with_parsed_times
 
 
 def check_file(
@@ -73,18 +79,19 @@ _UNCAST_TIME_TYPES = frozenset(
 
 def _is_time_type(duckdb_type: str) -> bool:
     """Whether DuckDB can cut windows on a column of this type: any timestamp, a date (a hive
-    partition such as `date=2025-01-01` too), or text, cast as ISO 8601 (CSV columns DuckDB
-    did not detect as times). Numbers and times of day are not."""
+    partition such as `date=2025-01-01` too), or text, parsed with the dataset's
+    `time_format` or as ISO 8601. Numbers and times of day are not."""
     return duckdb_type.startswith("TIMESTAMP") or duckdb_type in ("DATE", "VARCHAR")
 
 
 def _select_with_time(reader: str, time_column: str, types: dict[str, str]) -> str:
-    """SELECT the files with the time column as a timestamp.
+    """SELECT the files with the time column as a timestamp (text: as it is, for
+    `with_parsed_times` to parse).
 
     A timestamp column is kept as it is (naive ones hold UTC), so that window filters reach
-    the Parquet reader and skip row groups by their statistics; text or dates are cast.
+    the Parquet reader and skip row groups by their statistics; dates are cast.
     """
-    if types[time_column] in _UNCAST_TIME_TYPES:
+    if types[time_column] in _UNCAST_TIME_TYPES or types[time_column] == "VARCHAR":
         return f"SELECT * FROM {reader}"
     quoted = '"' + time_column.replace('"', '""') + '"'
     return f"SELECT * REPLACE (CAST({quoted} AS TIMESTAMPTZ) AS {quoted}) FROM {reader}"
@@ -98,8 +105,47 @@ def _is_hive(paths: Iterable[str]) -> bool:
     return any("=" in part for p in paths for part in Path(p).parent.parts)
 
 
+def _hive_keys(paths: Iterable[str]) -> set[str]:
+    """The partition keys in the paths' folders (`date` for `.../date=2025-01-01/x.csv`)."""
+    return {part.split("=", 1)[0] for p in paths for part in Path(p).parent.parts if "=" in part}
+
+
+def _reader(
+    paths: list[str], file_format: FileFormat, hive: str, *, text_column: str | None = None
+) -> str:
+    """The DuckDB table function reading `paths`; `text_column` (CSV only) is read as text."""
+    if file_format == "parquet":
+        return f"read_parquet({_sql_list(paths)}, hive_partitioning = {hive}, union_by_name = true)"
+    types = ""
+    if text_column is not None:
+        types = ", types = {" + _sql_text(text_column) + ": 'VARCHAR'}"
+    return (
+        f"read_csv({_sql_list(paths)}, hive_partitioning = {hive}, union_by_name = true, "
+        f"header = true{types})"
+    )
+
+
+def _describe(connection: Any, reader: str, name: str, path: str) -> dict[str, str]:
+    """Column name -> DuckDB type (upper case), from the files' schemas (CSV: sniffed)."""
+    try:
+        described = connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except Exception as error:
+        raise SourceError(
+            f"dataset {name!r}: DuckDB cannot read {path!r}: {error}", key="path"
+        ) from error
+    return {row[0]: str(row[1]).upper() for row in described}
+
+
+def _lower(types: dict[str, str]) -> dict[str, str]:
+    return {column: type_name.lower() for column, type_name in types.items()}
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(_sql_text(p) for p in paths) + "]"
 
 
 def open_file_source(
@@ -108,12 +154,15 @@ def open_file_source(
     path: str,
     file_format: FileFormat,
     time_column: str,
+    time_format: str | None = None,
     entity_column: str | None = None,
     excluded: Iterable[str] = (),
     connection: Any | None = None,
 ) -> DatasetSource:
     """Open a file dataset in an in-memory DuckDB, as a view with the time column in UTC.
 
+    A text time column (any CSV's, whose format DuckDB would otherwise guess) is parsed with
+    `time_format`, or as ISO 8601 without one (`detectors.sources.text_times`).
     Pass `connection` (from `duckdb_connection()`) to open several datasets in one engine,
     so that they can be joined there (value skew); each gets its own view.
     """
@@ -135,27 +184,21 @@ def open_file_source(
                 f" (first problem: {unreadable[0].path}: {unreadable[0].reason})"
                 if unreadable
                 else ""
-            )
+            ),
+            key="path",
         )
     connection = connection or duckdb_connection()
     hive = "true" if _is_hive(readable) else "false"
-    reader = (
-        f"read_parquet({_sql_list(readable)}, hive_partitioning = {hive}, union_by_name = true)"
-        if file_format == "parquet"
-        else f"read_csv({_sql_list(readable)}, hive_partitioning = {hive}, "
-        "union_by_name = true, header = true)"
-    )
-    try:
-        described = connection.raw_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    except Exception as error:
-        raise SourceError(f"dataset {name!r}: DuckDB cannot read {path!r}: {error}") from error
-    types = {row[0]: str(row[1]).upper() for row in described}
-    columns = list(types)
-    if time_column not in columns:
-        raise SourceError(
-            f"dataset {name!r}: time column {time_column!r} is not in the data; "
-            f"columns are: {', '.join(columns)}"
-        )
+    reader = _reader(readable, file_format, hive)
+    types = _describe(connection, reader, name, path)
+    if time_column not in types:
+        raise missing_column_error(name, "time", time_column, _lower(types))
+    # DuckDB guesses the format of times in a CSV, and guesses day-first for `03/01/2025`:
+    # read as text, the column is parsed as the config says instead.
+    csv_times = file_format == "csv" and time_column not in _hive_keys(readable)
+    if csv_times and (time_format is not None or _is_time_type(types[time_column])):
+        reader = _reader(readable, file_format, hive, text_column=time_column)
+        types[time_column] = "VARCHAR"
     if not _is_time_type(types[time_column]):
         raise time_column_type_error(
             name,
@@ -164,20 +207,29 @@ def open_file_source(
             accepted="a timestamp, a date, or text in ISO 8601",
             convert="epoch numbers are not read as times: write them as timestamps, e.g. "
             f'with pandas `pd.to_datetime(df["{time_column}"], unit="s")` for seconds',
-        )
-    if entity_column and entity_column not in columns:
-        raise SourceError(
-            f"dataset {name!r}: entity column {entity_column!r} is not in the data; "
-            f"columns are: {', '.join(columns)}"
+            columns=_lower(types),
         )
     view = _view_name(name)
     connection.raw_sql(
         f"CREATE OR REPLACE VIEW {view} AS {_select_with_time(reader, time_column, types)}"
     )
-    spec = {"format": file_format, "path": path, "files": len(readable)}
+    table = connection.table(view)
+    if types[time_column] == "VARCHAR":
+        table = with_parsed_times(
+            table,
+            dataset=name,
+            time_column=time_column,
+            time_format=time_format,
+            columns=_lower(types),
+        )
+    if entity_column and entity_column not in types:
+        raise missing_column_error(name, "entity", entity_column, _lower(types))
+    spec: dict[str, Any] = {"format": file_format, "path": path, "files": len(readable)}
+    if time_format is not None and types[time_column] == "VARCHAR":
+        spec["time_format"] = time_format  # a changed format changes cached references
     return DatasetSource(
         name=name,
-        table=connection.table(view),
+        table=table,
         time_column=time_column,
         entity_column=entity_column,
         spec=spec,

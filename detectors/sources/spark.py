@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.discovery import discover_files
-from detectors.sources.errors import SourceError, time_column_type_error
+from detectors.sources.errors import SourceError, missing_column_error, time_column_type_error
+from detectors.sources.text_times import with_parsed_times
 
 #: The master used when a Spark dataset names none: a local session on every core.
 DEFAULT_MASTER = "local[*]"
@@ -67,7 +68,8 @@ def spark_backend(master: str | None = None, conf: Mapping[str, str] | None = No
     except Exception as error:
         raise SourceError(
             f"Spark could not start with master {master or DEFAULT_MASTER!r}: "
-            f"{_first_line(error)} (Spark needs Java 17 or newer on PATH or in JAVA_HOME)"
+            f"{_first_line(error)} (Spark needs Java 17 or newer on PATH or in JAVA_HOME)",
+            key="url",
         ) from error
     session.conf.set("spark.sql.session.timeZone", "UTC")
     return ibis.pyspark.connect(session)
@@ -77,6 +79,7 @@ def open_spark_source(
     name: str,
     *,
     time_column: str,
+    time_format: str | None = None,
     table: str | None = None,
     path: str | None = None,
     master: str | None = None,
@@ -85,6 +88,9 @@ def open_spark_source(
     connection: Any | None = None,
 ) -> DatasetSource:
     """Open a catalog `table` (optionally `database.table`) or the Parquet files at `path`.
+
+    A text time column is parsed with `time_format`, or as ISO 8601 without one
+    (`detectors.sources.text_times`).
 
     Pass the `connection` of another Spark dataset to make clear they share one engine (they
     always do: the session is per process).
@@ -111,17 +117,25 @@ def open_spark_source(
             reason = (
                 f"they store nanosecond timestamps, which it does not support ({reason}). {fix}"
             )
-        raise SourceError(f"dataset {name!r}: Spark cannot read {where}: {reason}") from error
+        raise SourceError(
+            f"dataset {name!r}: Spark cannot read {where}: {reason}",
+            key="path" if path is not None else "table",
+        ) from error
     schema = expression.schema()
-    for role, column in (("time", time_column), ("entity", entity_column)):
-        if column and column not in schema:
-            raise SourceError(
-                f"dataset {name!r}: {role} column {column!r} is not in the data; "
-                f"columns are: {', '.join(schema.names)}"
-            )
+    columns = {column: str(dtype) for column, dtype in schema.items()}
+    if time_column not in schema:
+        raise missing_column_error(name, "time", time_column, columns)
     time_type = schema[time_column]
-    if time_type.is_date() or time_type.is_string():
-        # Text or dates: parsed by Spark in the session's time zone (UTC).
+    if time_type.is_string():
+        expression = with_parsed_times(
+            expression,
+            dataset=name,
+            time_column=time_column,
+            time_format=time_format,
+            columns=columns,
+        )
+    elif time_type.is_date():
+        # Parsed by Spark in the session's time zone (UTC).
         expression = expression.mutate(**{time_column: expression[time_column].cast("timestamp")})
     elif not time_type.is_timestamp():
         convert = (
@@ -139,8 +153,13 @@ def open_spark_source(
             str(time_type.copy(nullable=True)),
             accepted="a timestamp, a date, or text in ISO 8601",
             convert=convert,
+            columns=columns,
         )
+    if entity_column and entity_column not in schema:
+        raise missing_column_error(name, "entity", entity_column, columns)
     spec = {"format": "spark", "master": master or DEFAULT_MASTER, "table": table, "path": path}
+    if time_format is not None and time_type.is_string():
+        spec["time_format"] = time_format  # a changed format changes cached references
     return DatasetSource(
         name=name,
         table=expression,
@@ -175,7 +194,8 @@ def _check_no_nanosecond_files(name: str, path: str, time_column: str) -> None:
         f"dataset {name!r}: the Parquet files at {path!r} store nanosecond timestamps, which "
         f"Spark cannot read ({len(found)} of {len(files)} files; first {first}, "
         f"column{'s' if len(columns) > 1 else ''} {', '.join(columns)}). "
-        + _nanosecond_fix(example)
+        + _nanosecond_fix(example),
+        key="path",
     )
 
 
