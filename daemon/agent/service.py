@@ -33,6 +33,14 @@ from agents.model_client import ModelSettings
 from agents.policy import AgentPolicy, ValidProposal
 from agents.run import resume, start, state, waiting_for
 from daemon.agent.context import StoreContextTools
+from daemon.agent.threads import (
+    DecidedThread,
+    claim_decided,
+    claim_stale,
+    settle,
+    start_thread,
+    threads_started,
+)
 from daemon.config.models import WardenConfig
 from daemon.remediation.proposals import (
     OPEN_RUN_STATUSES,
@@ -44,11 +52,8 @@ from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
-    Approval,
-    AuditEvent,
     Incident,
     PlaybookRun,
-    RunStatus,
 )
 from playbooks.base import PlanRefused
 from playbooks.registry import get_playbook
@@ -128,37 +133,72 @@ class AgentService:
                 run_id = waiting_for(graph, thread_id)
         except Exception as error:  # the store, the data or the checkpointer failed
             log.exception("the agent failed on incident %s", incident_id)
-            failed = [{"event": "agent.failed", "reason": f"{type(error).__name__}: {error}"}]
+            reason = f"{type(error).__name__}: {error}"
+            failed = [{"event": "agent.failed", "reason": reason}]
             self._record(incident_id, thread_id, failed)
+            settle(self.store, thread_id, waiting_for=None, outcome=reason, failed=True)
             return AgentOutcome(incident_id, thread_id, "failed", None, failed)
         events = list(final.get("events", []))
         self._record(incident_id, thread_id, events)
-        return AgentOutcome(incident_id, thread_id, final.get("outcome", ""), run_id, events)
+        outcome = final.get("outcome", "")
+        settle(self.store, thread_id, waiting_for=run_id, outcome=outcome)
+        return AgentOutcome(incident_id, thread_id, outcome, run_id, events)
 
     def resume_decided(self) -> list[AgentOutcome]:
-        """Resume every thread whose run a person (or expiry) has decided."""
+        """Resume every thread whose run a person (or expiry) has decided; first settle the
+        threads a dead process left `running` (`daemon.agent.threads.claim_stale`)."""
+        self._settle_stale()
         outcomes = []
-        for incident_id, run_id, thread_id, decision, reason, requested_by in self._decided():
-            store_proposal = partial(self._store_proposal, requested_by=requested_by)
+        for decided in claim_decided(self.store):
+            outcome = self._resume(decided)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def _resume(self, decided: DecidedThread) -> AgentOutcome | None:
+        incident_id, thread_id = decided.incident_id, decided.thread_id
+        store_proposal = partial(self._store_proposal, requested_by=decided.requested_by)
+        try:
+            with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
+                graph = build_graph(self.tools, self.settings, store_proposal, saver)
+                waiting = waiting_for(graph, thread_id)
+                if waiting != decided.run_id:
+                    # Resumed already, by a process that died before settling the thread.
+                    settle(self.store, thread_id, waiting_for=waiting, outcome="recovered")
+                    return None
+                before = len(state(graph, thread_id).get("events", []))
+                final = resume(graph, thread_id, decided.decision, decided.reason)
+                waiting = waiting_for(graph, thread_id)
+        except Exception as error:  # recorded once; the thread is not retried
+            log.exception("the agent failed to follow up run %s", decided.run_id)
+            reason = f"{type(error).__name__}: {error}"
+            failed = {"event": "agent.failed", "run_id": decided.run_id, "reason": reason}
+            self._record(incident_id, thread_id, [failed])
+            settle(self.store, thread_id, waiting_for=None, outcome=reason, failed=True)
+            return None
+        events = list(final.get("events", []))[before:]
+        self._record(incident_id, thread_id, events)
+        outcome = final.get("outcome", "")
+        settle(self.store, thread_id, waiting_for=waiting, outcome=outcome)
+        return AgentOutcome(incident_id, thread_id, outcome, waiting, events)
+
+    def _settle_stale(self) -> None:
+        """Settle each thread a dead process left `running` from where its checkpoints say
+        the graph stopped: waiting for a run (resumed once that run is decided), or ended."""
+        for thread in claim_stale(self.store):
             try:
                 with open_checkpointer(checkpoint_target(self.config, self.store)) as saver:
-                    graph = build_graph(self.tools, self.settings, store_proposal, saver)
-                    if waiting_for(graph, thread_id) != run_id:
-                        continue  # resumed already (by this daemon or another)
-                    before = len(state(graph, thread_id).get("events", []))
-                    final = resume(graph, thread_id, decision, reason)
-                    waiting = waiting_for(graph, thread_id)
-            except Exception as error:  # recorded once; the run is not retried (see _decided)
-                log.exception("the agent failed to follow up run %s", run_id)
-                failed = {"event": "agent.failed", "run_id": run_id}
-                self._record(incident_id, thread_id, [{**failed, "reason": str(error)}])
+                    graph = build_graph(self.tools, self.settings, self._refuse_proposal, saver)
+                    waiting = waiting_for(graph, thread.thread_id)
+            except Exception as error:  # noqa: BLE001 - the checkpointer is away: next pass
+                log.warning("agent thread %s stays running: %s", thread.thread_id, error)
                 continue
-            events = list(final.get("events", []))[before:]
-            self._record(incident_id, thread_id, events)
-            outcomes.append(
-                AgentOutcome(incident_id, thread_id, final.get("outcome", ""), waiting, events)
-            )
-        return outcomes
+            outcome = "recovered" if waiting is not None else "stopped: its process ended"
+            settle(self.store, thread.thread_id, waiting_for=waiting, outcome=outcome)
+
+    @staticmethod
+    def _refuse_proposal(incident_id: int, proposal: ValidProposal) -> int:
+        raise StoreRefused("a stale thread is only read, not run")
 
     def _new_thread(self, incident_id: int, requested_by: str | None) -> str:
         with self.store.session() as session:
@@ -176,15 +216,12 @@ class AgentService:
                 raise ValueError(
                     f"incident {incident_id} already has run {open_run} open: decide it first"
                 )
-            started = session.exec(
-                select(AuditEvent.seq).where(
-                    AuditEvent.action == "agent.started",
-                    AuditEvent.entity_id == str(incident_id),
-                )
-            ).all()
-            if started and requested_by is None:
-                raise ValueError(f"the agent has already looked at incident {incident_id}")
-            thread_id = f"incident-{incident_id}-{len(started) + 1}"
+            thread_id = start_thread(
+                session,
+                incident_id,
+                requested_by or AGENT_ACTOR,
+                asked_by_person=requested_by is not None,
+            )
             append_audit(
                 session,
                 actor=requested_by or AGENT_ACTOR,
@@ -237,55 +274,6 @@ class AgentService:
             assert run.id is not None
             return run.id
 
-    def _decided(self) -> list[tuple[int, int, str, str, str | None, str]]:
-        """(incident, run, thread, decision, reason, requested_by) of agent runs that left
-        `proposed` and whose thread may be waiting for them."""
-        with self.store.session(readonly=True) as session:
-            runs = session.exec(
-                select(PlaybookRun).where(
-                    PlaybookRun.origin == "agent",
-                    col(PlaybookRun.status).not_in([RunStatus.proposed.value]),
-                )
-            ).all()
-            resumed = {
-                event.payload.get("run_id")
-                for event in session.exec(
-                    select(AuditEvent).where(
-                        col(AuditEvent.action).in_(["agent.decided", "agent.failed"])
-                    )
-                ).all()
-            }
-            found = []
-            for run in runs:
-                if run.id in resumed:
-                    continue
-                proposed = session.exec(
-                    select(AuditEvent).where(
-                        AuditEvent.action == "agent.proposed",
-                        AuditEvent.entity_id == str(run.incident_id),
-                    )
-                ).all()
-                threads = [
-                    e.payload["thread_id"] for e in proposed if e.payload.get("run_id") == run.id
-                ]
-                if not threads:
-                    continue
-                rejection = session.exec(
-                    select(Approval).where(Approval.run_id == run.id, Approval.decision == "reject")
-                ).first()
-                decision = "reject" if run.status == RunStatus.rejected else run.status
-                found.append(
-                    (
-                        run.incident_id,
-                        run.id or 0,
-                        threads[0],
-                        decision,
-                        rejection.reason if rejection else None,
-                        run.requested_by or AGENT_ACTOR,
-                    )
-                )
-        return found
-
     def _record(self, incident_id: int, thread_id: str, events: list[dict[str, Any]]) -> None:
         if not events:
             return
@@ -323,15 +311,11 @@ def incidents_for_agent(store: Store) -> list[int]:
                 col(Incident.silenced_by).is_(None),
             )
         ).all()
-        seen = set(
-            session.exec(
-                select(AuditEvent.entity_id).where(AuditEvent.action == "agent.started")
-            ).all()
-        )
+        seen = threads_started(session)
     return [
         incident.id or 0
         for incident in active
         if (incident.route or {}).get("rule") == "none"
         and not incident.monitor.startswith("scheduler/")
-        and str(incident.id) not in seen
+        and incident.id not in seen
     ]
