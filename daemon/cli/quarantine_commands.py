@@ -18,7 +18,6 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.cli.safe_text import data_markup
-from daemon.remediation.quarantines import ReleaseRefused, list_quarantines, release
 
 app = typer.Typer(
     help="What the quarantine playbook set aside (files moved, table windows excluded): "
@@ -30,6 +29,8 @@ app = typer.Typer(
 @app.command("list")
 def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List quarantines: incident, status, files (original path, size, sha256)."""
+    from daemon.remediation.quarantines import list_quarantines  # deferred: playbooks load
+
     manifests = list_quarantines(load(config))
     if as_json:
         print_json_lines(manifests)
@@ -62,6 +63,8 @@ def release_command(
 ) -> None:
     """Move an incident's quarantined files back where they were, byte-identical (for a
     table: lift the exclusion of its window)."""
+    from daemon.remediation.quarantines import ReleaseRefused, release  # deferred: playbooks
+
     loaded = load(config)
     store = store_for(loaded)
     try:

@@ -25,8 +25,6 @@ from daemon.cli.common import (
 )
 from daemon.cli.runs_table import print_runs
 from daemon.cli.safe_text import data_markup
-from daemon.remediation.approvals import DecisionRefused, decide, expires_at, plan_again
-from daemon.remediation.executor import execute_approved
 from daemon.store.identities import new_identity
 from daemon.store.models import Approval, AuditEvent, PlaybookRun, RunStatus
 
@@ -109,7 +107,7 @@ def show_command(
     row = {
         **_row(run),
         "plan": run.plan,
-        "expires_at": expires_at(run, loaded.playbooks.approval_ttl).isoformat(),
+        "expires_at": (run.created_at + loaded.playbooks.approval_ttl).isoformat(),
         "decisions": [
             {
                 "actor": d.actor,
@@ -175,6 +173,8 @@ def execute_command(config: ConfigOption = None, as_json: JsonOption = False) ->
 
     `warden run` does this by itself every few seconds.
     """
+    from daemon.remediation.executor import execute_approved  # deferred: engines load here
+
     loaded = load(config)
     store = store_for(loaded)
     try:
@@ -240,6 +240,9 @@ def _brief(value: object) -> object:
 def _decide(
     config: str | None, run_id: int, decision: str, actor: str | None, reason: str | None
 ) -> None:
+    # Deferred: planning loads the engines and the playbooks.
+    from daemon.remediation.approvals import DecisionRefused, decide, plan_again
+
     loaded = load(config)
     store = store_for(loaded)
     replanned = plan_again(store, loaded, run_id) if decision == "approve" else None
