@@ -36,6 +36,10 @@ T0+1m, ... T0+(M-1)m are measured (default M=10):
   per row written, inside the same transaction); on PostgreSQL it reads `pg_stat_user_tables`
   (no triggers: they would serialise concurrent scans on the counter row). Also the store's
   growth in bytes.
+- **Where the CPU goes**: each daemon runs with `WARDEN_CPU_PROFILE` set
+  (`daemon.runtime.cpu_profile`): its Python threads' CPU time charged to compile, execute,
+  detector, audit, outbox, store, scheduler or other by what their stacks show, the engine's
+  own threads as `unattributed`; printed as milliseconds per recorded scan and shares.
 - **CPU share**: the daemons' utime+stime (`/proc/<pid>/stat`) over the M minutes divided by
   the wall time, in cores and as a share of `--cores` (default 2), summed over replicas and
   per replica; PostgreSQL's own CPU is not included. **Memory**: peak RSS (`VmHWM`) and RSS
@@ -132,6 +136,7 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
         # Not 0 only when start-up took over a minute.
         runs_before = store_counts.scan_run_total(store)
         samples["start"] = [daemon.sample() for daemon in daemons]
+        profiles_before = [daemon_process.read_profile(d.log_path) for d in daemons]
         load_before = os.getloadavg()
         reporter = reports.Progress(store, daemons, args.monitors, args.minutes, samples["start"])
         for minute, tick in enumerate(ticks, 1):
@@ -146,6 +151,8 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
         ):
             time.sleep(1)
         metrics_texts = [daemon.get("/metrics")[1] for daemon in daemons]
+        time.sleep(daemon_process.PROFILE_WRITE_EVERY)  # the profiles catch up with the window
+        profiles_after = [daemon_process.read_profile(d.log_path) for d in daemons]
         samples["final"] = [daemon.sample() for daemon in daemons]
         load_after = os.getloadavg()
     finally:
@@ -213,6 +220,7 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
         "stop_seconds": max(seconds for seconds, _ in stopped),
         "exit_codes": [code for _, code in stopped],
         "log": reports.log_report([daemon.log_path for daemon in daemons]),
+        "cpu_split": reports.cpu_split(profiles_before, profiles_after, runs_during),
         "per_replica": replicas,
         "folder": str(folder) if args.keep else None,
     }
@@ -280,6 +288,18 @@ def print_table(result: dict[str, Any]) -> None:
             rows.append(
                 (f"  {table} per scan", "  ".join(f"{k} {v:.2f}" for k, v in per_scan.items() if v))
             )
+    split = result["cpu_split"]
+    if split is not None:
+        ordered = sorted(split["ms_per_scan"].items(), key=lambda item: -item[1])
+        rows.append(
+            (
+                "cpu per scan by kind",
+                "  ".join(
+                    f"{kind} {ms:.1f} ms ({100 * split['share'][kind]:.0f}%)"
+                    for kind, ms in ordered
+                ),
+            )
+        )
     codes = ", ".join(str(code) for code in result["exit_codes"])
     rows += [
         ("stop (SIGTERM to last exit)", f"{result['stop_seconds']:.1f} s, exit {codes}"),

@@ -6,6 +6,7 @@ second measured is a daemon's own. Linux only (/proc).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,8 +18,11 @@ import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 WARDEN = Path(sys.executable).with_name("warden")
+#: Seconds after which a daemon has rewritten its CPU profile (it does every 5 s).
+PROFILE_WRITE_EVERY = 5.5
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,24 @@ class Daemon:
         return sample_process(self.pid)
 
 
+def profile_path(log_path: Path) -> Path:
+    """Where the daemon logging to `log_path` writes its CPU profile
+    (`daemon.runtime.cpu_profile`)."""
+    return log_path.with_suffix(".cpu.json")
+
+
+def read_profile(log_path: Path) -> dict[str, Any] | None:
+    """The daemon's CPU profile as last written (at most `WRITE_EVERY`, 5 s, old)."""
+    try:
+        return json.loads(profile_path(log_path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def start_daemon(number: int, config: Path, port: int, log_path: Path) -> Daemon:
     # Settings from the environment (WARDEN_STORE__URL...) would override the generated config.
     env = {key: value for key, value in os.environ.items() if not key.startswith("WARDEN_")}
+    env["WARDEN_CPU_PROFILE"] = str(profile_path(log_path))
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(WARDEN), "run", "--config", str(config), "--http-port", str(port)],

@@ -256,3 +256,27 @@ def replica_report(
         "exit_code": stopped[1],
         "log": {key: value for key, value in log.items() if key not in ("samples", "errors")},
     }
+
+
+def cpu_split(
+    before: list[dict[str, Any] | None], after: list[dict[str, Any] | None], scans: int
+) -> dict[str, Any] | None:
+    """The daemons' CPU over the window by kind of work (`daemon.runtime.cpu_profile`),
+    summed over replicas: seconds, and milliseconds per recorded scan. None when a profile
+    is missing. The profiles are rewritten every 5 s, so each end is up to 5 s early."""
+    if not scans or any(p is None for p in before + after):
+        return None
+    seconds: dict[str, float] = {}
+    for start, end in zip(before, after, strict=True):
+        assert start is not None and end is not None
+        kinds = {**end["by_kind"], "unattributed": end["unattributed"], "profiler": end["profiler"]}
+        for kind, value in kinds.items():
+            earlier = start["by_kind"].get(kind, start.get(kind, 0.0))
+            seconds[kind] = seconds.get(kind, 0.0) + value - earlier
+    total = sum(seconds.values())
+    return {
+        "seconds": seconds,
+        "ms_per_scan": {kind: 1000 * value / scans for kind, value in seconds.items()},
+        "share": {kind: value / total if total else 0.0 for kind, value in seconds.items()},
+        "scans": scans,
+    }

@@ -19,6 +19,7 @@ from daemon.config.models import WardenConfig
 from daemon.config.runtime import HEARTBEAT_SECONDS
 from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState
+from daemon.runtime.cpu_profile import CpuProfile
 from daemon.runtime.inflight import Lifecycle
 from daemon.runtime.instances import mark_stopped
 from daemon.runtime.instances import register as register_instance
@@ -134,6 +135,7 @@ def run(
         metrics=metrics,
     )
     services: list[Any] = []
+    CpuProfile.from_environment()  # bench only: where the CPU goes, by kind of work
     try:
         services.extend(_start_services(loaded, store, http_host, http_port, state))
         console.print(
