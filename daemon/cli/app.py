@@ -30,7 +30,7 @@ from daemon.cli import (
 )
 from daemon.cli.common import UsageProblem, err_console
 from daemon.cli.safe_text import data_markup
-from daemon.config import ConfigError
+from daemon.config.errors import ConfigError
 from daemon.store.errors import StoreError
 from detectors.sources.errors import SourceError
 

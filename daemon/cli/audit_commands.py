@@ -23,14 +23,6 @@ from daemon.cli.common import (
     time_range,
 )
 from daemon.cli.safe_text import data_markup, data_text
-from daemon.reporting.queries import (
-    AUDIT_ACTIONS,
-    AuditFilter,
-    audit_events,
-    audit_row,
-    recorded_actions,
-)
-from daemon.store.audit import audit_key, verify_audit_chain
 
 app = typer.Typer(
     help="The audit trail: every detection, decision and action, hash-chained.",
@@ -71,6 +63,8 @@ def verify_command(
 
     Keyed events (appended while WARDEN_AUDIT_KEY was set) are checked with the key from
     the same variable: set it here too."""
+    from daemon.store.audit import audit_key, verify_audit_chain
+
     checkpoint = _checkpoint(expect)
     store = store_for(load(config))
     with store.session(readonly=True) as session:
@@ -127,6 +121,8 @@ def log_command(
     as_csv: CsvOption = False,
 ) -> None:
     """Show audit events, oldest first."""
+    from daemon.reporting.queries import AuditFilter, audit_events, audit_row, recorded_actions
+
     check_one_output(as_json=as_json, as_csv=as_csv)
     start, end = time_range(since, until)
     store = store_for(load(config))
@@ -159,6 +155,8 @@ def _check_action(value: str, recorded: list[str]) -> None:
     """Refuse an --action that is neither an action nor a family of actions Warden writes
     (or that is in this store), suggesting the closest: a typo would otherwise read as "no
     such events"."""
+    from daemon.reporting.queries import AUDIT_ACTIONS
+
     actions = sorted({*AUDIT_ACTIONS, *recorded})
     families = sorted({name.split(".")[0] for name in actions})
     family = value.rstrip(".")

@@ -7,16 +7,20 @@ import io
 import json
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from daemon.cli.safe_text import SafeConsole, data_markup
-from daemon.config import WardenConfig, load_config
-from daemon.settings import read_settings
-from daemon.store.engine import Store, open_store
-from daemon.store.types import utcnow
+from daemon.clock import utcnow
 from detectors.timeparse import parse_duration, parse_instant
+
+if TYPE_CHECKING:
+    from daemon.config import WardenConfig
+    from daemon.store.engine import Store
+
+# The config (pydantic) and the store (SQLAlchemy) are imported by the functions that use
+# them, so that `warden --help` and a command's --help start without loading either.
 
 #: Every human output goes through these; data-derived text is passed through
 #: `safe_text.data_markup` (or `data_text`) first.
@@ -44,19 +48,25 @@ class UsageProblem(Exception):
 
 
 def config_path(option: str | None) -> str:
+    from daemon.settings import read_settings
+
     return option or read_settings().config
 
 
 def load(option: str | None) -> WardenConfig:
+    from daemon.config import load_config
+
     return load_config(config_path(option))
 
 
 def store_for(config: WardenConfig) -> Store:
     """The config's store; with Slack configured, changes also write their Slack messages
     to the outbox (sent by the daemon), whichever command makes them."""
+    from daemon.store.engine import open_store
+
     store = open_store(config.store.url)
     if config.slack is not None:
-        from daemon.slack.service import install_outbox_writer  # slack_sdk only when needed
+        from daemon.slack.outbox_writer import install_outbox_writer  # no slack_sdk
 
         install_outbox_writer(store, config)
     return store

@@ -11,9 +11,6 @@ import yaml
 
 from daemon.cli.common import JsonOption, UsageProblem, console, print_json_lines
 from daemon.cli.safe_text import data_markup
-from daemon.config import ConfigError, load_config
-from daemon.config.loader import _line_of as line_of
-from daemon.config.schema import STARTER_CONFIG, config_json_schema_text
 from detectors.sources.errors import SourceError
 
 
@@ -24,6 +21,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config to edit."""
+    from daemon.config.schema import STARTER_CONFIG
+
     if path.exists() and not force:
         raise UsageProblem(f"{path} already exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +54,9 @@ def validate_config(
     it is not. With --json, the verdict and every problem are printed as one JSON object
     either way.
     """
+    from daemon.config import ConfigError, load_config
+    from daemon.config.loader import _line_of as line_of
+
     try:
         config = load_config(path)
     except ConfigError as error:
@@ -63,17 +65,20 @@ def validate_config(
         problems = [{"path": p.path, "line": p.line, "message": p.message} for p in error.problems]
         print_json_lines([{"file": str(path), "valid": False, "problems": problems}])
         raise typer.Exit(2) from None
-    from daemon.scan import data_checks  # loads the engines: only here
+    data_problems: list[Any] = []
+    warnings: list[str] = []
+    if check_data:
+        from daemon.scan import data_checks  # loads the engines: only when asked to
 
-    report = data_checks.check_data(config) if check_data else data_checks.DataReport()
-    root = _yaml_root(path) if report.problems else None
+        report = data_checks.check_data(config)
+        data_problems, warnings = report.problems, list(report.warnings)
+    root = _yaml_root(path) if data_problems else None
     problems = [
         {"path": problem.path, "line": line_of(root, problem.location), "message": problem.message}
-        for problem in report.problems
+        for problem in data_problems
     ]
     # In file order, as the loader reports config errors (sorted() is stable).
     problems.sort(key=lambda problem: problem["line"] or 0)
-    warnings = list(report.warnings)
     if not config.monitors:
         warnings.append("the config defines no monitors: `warden scan` has nothing to run")
     if as_json:
@@ -113,6 +118,8 @@ def _yaml_root(path: Path) -> Any:
 
 def schema() -> None:
     """Print the config's JSON Schema (the content of config/warden.schema.json)."""
+    from daemon.config.schema import config_json_schema_text
+
     sys.stdout.write(config_json_schema_text())
 
 

@@ -9,8 +9,7 @@ import typer
 
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for, styled_status
 from daemon.cli.safe_text import data_markup
-from daemon.incidents.lifecycle import TransitionRefused, change_status
-from daemon.store.models import IncidentStatus
+from daemon.store.states import IncidentStatus
 
 IncidentArgument = Annotated[
     int,
@@ -34,6 +33,8 @@ def _change(
     reason: str | None,
     false_alarm: bool = False,
 ) -> None:
+    from daemon.incidents.lifecycle import TransitionRefused, change_status
+
     store = store_for(load(config))
     try:
         with store.session() as session:

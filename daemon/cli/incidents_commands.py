@@ -28,10 +28,7 @@ from daemon.cli.common import (
     time_range,
 )
 from daemon.cli.safe_text import data_markup, data_text
-from daemon.config.routing import PATTERNS
-from daemon.reporting.html_report import render_incident_html
-from daemon.reporting.queries import IncidentFilter, get_incident, incident_row, list_incidents
-from daemon.store.models import IncidentStatus
+from daemon.store.states import IncidentStatus
 
 app = typer.Typer(
     help="Inspect and act on incidents: what was found, when, what is proposed; "
@@ -78,6 +75,9 @@ def list_command(
     as_csv: CsvOption = False,
 ) -> None:
     """List incidents, newest first."""
+    from daemon.config.routing import PATTERNS
+    from daemon.reporting.queries import IncidentFilter, incident_row, list_incidents
+
     check_one_output(as_json=as_json, as_csv=as_csv)
     statuses = _statuses(status)
     _check_choice("--pattern", pattern, sorted(PATTERNS))
@@ -260,6 +260,9 @@ def show_command(
     ] = None,
 ) -> None:
     """Show one incident: evidence, the windows compared, the proposal and the timeline."""
+    from daemon.reporting.html_report import render_incident_html
+    from daemon.reporting.queries import get_incident, incident_row
+
     check_one_output(as_json=as_json, as_csv=as_csv)
     store = store_for(load(config))
     incident, events = get_incident(store, incident_id)

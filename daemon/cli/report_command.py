@@ -22,8 +22,7 @@ from daemon.cli.common import (
     time_range,
 )
 from daemon.cli.safe_text import data_markup
-from daemon.reporting.summary import COUNT_COLUMNS, build_report
-from daemon.store.types import utcnow
+from daemon.clock import utcnow
 
 #: How MTTA and MTTR are measured, said once for the help and the printed report.
 CLOCK_DEFINITION = (
@@ -60,6 +59,8 @@ def report(
     ] = False,
 ) -> None:
     """Report on incidents first seen in a period (the help text is REPORT_HELP)."""
+    from daemon.reporting.summary import COUNT_COLUMNS, build_report
+
     check_one_output(as_json=as_json, as_csv=as_csv)
     now = utcnow()
     start, end = time_range(since, until, now=now, default_until=now)

@@ -9,31 +9,27 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from daemon.cli.common import ConfigOption, UsageProblem, console, load, store_for
 from daemon.cli.safe_text import data_markup
-from daemon.config.models import WardenConfig
-from daemon.config.runtime import HEARTBEAT_SECONDS
-from daemon.http.metrics import DaemonMetrics
-from daemon.http.probes import DaemonState
-from daemon.runtime.cpu_profile import CpuProfile
-from daemon.runtime.inflight import Lifecycle
-from daemon.runtime.instances import mark_stopped
-from daemon.runtime.instances import register as register_instance
-from daemon.runtime.json_logs import use_json_logs
-from daemon.runtime.sqlite_lock import SecondDaemon, SqliteDaemonLock
-from daemon.store.engine import Store, check_integrity
 from daemon.store.identities import new_identity
+
+if TYPE_CHECKING:
+    from daemon.config.models import WardenConfig
+    from daemon.http.probes import DaemonState
+    from daemon.runtime.inflight import Lifecycle
+    from daemon.runtime.sqlite_lock import SqliteDaemonLock
+    from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
 
 
-#: /healthz fails when the scheduler's heartbeat job (every 15 s, on its own thread) has not
-#: run for this long, in seconds: the scheduler loop is stuck.
-STUCK_AFTER_SECONDS = 4 * HEARTBEAT_SECONDS
+#: /healthz fails when the scheduler's heartbeat job (every HEARTBEAT_SECONDS, on its own
+#: thread) has not run for this many heartbeats: the scheduler loop is stuck.
+STUCK_AFTER_HEARTBEATS = 4
 
 
 class LogFormat(StrEnum):
@@ -87,10 +83,18 @@ def run(
     `daemon.shutdown_grace` (default 30s) to finish; at start, and every minute, the daemon
     resumes what a crashed daemon left (`daemon.runtime.reconciler`).
     """
+    from daemon.http.metrics import DaemonMetrics
+    from daemon.http.probes import DaemonState
+    from daemon.runtime.cpu_profile import CpuProfile
+    from daemon.runtime.inflight import Lifecycle
+    from daemon.runtime.instances import register as register_instance
+    from daemon.runtime.json_logs import use_json_logs
     from daemon.runtime.scheduler import (  # deferred: engines load here
         build_scheduler,
         describe_schedule,
     )
+    from daemon.runtime.sqlite_lock import SecondDaemon, SqliteDaemonLock
+    from daemon.store.engine import check_integrity
 
     loaded = load(config)
     store = store_for(loaded)
@@ -170,7 +174,9 @@ def _stop_children(timeout: float = 5.0) -> None:
 
 
 def _stuck(lifecycle: Lifecycle) -> str | None:
-    silent = lifecycle.stuck_for(STUCK_AFTER_SECONDS)
+    from daemon.config.runtime import HEARTBEAT_SECONDS
+
+    silent = lifecycle.stuck_for(STUCK_AFTER_HEARTBEATS * HEARTBEAT_SECONDS)
     if silent is None or lifecycle.stopping.is_set():
         return None
     return f"the scheduler has not run its heartbeat for {silent:.0f} s"
@@ -188,6 +194,8 @@ def _stop(
     """Stop taking work, give work under way `daemon.shutdown_grace`, then stop services and
     record this daemon as stopped. Exits at once (status 0) when work is left running: it
     stays claimed by this stopped daemon and the next one resumes it."""
+    from daemon.runtime.instances import mark_stopped
+
     lifecycle.stopping.set()
     if scheduler.running:
         scheduler.shutdown(wait=False)

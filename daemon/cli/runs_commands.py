@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import getpass
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlmodel import col, select
 
 from daemon.cli.common import (
     ConfigOption,
@@ -26,7 +25,10 @@ from daemon.cli.common import (
 from daemon.cli.runs_table import print_runs
 from daemon.cli.safe_text import data_markup
 from daemon.store.identities import new_identity
-from daemon.store.models import Approval, AuditEvent, PlaybookRun, RunStatus
+from daemon.store.states import RunStatus
+
+if TYPE_CHECKING:
+    from daemon.store.models import PlaybookRun
 
 app = typer.Typer(
     help="Proposed and executed playbook runs: what would change, who decided, what ran.",
@@ -67,6 +69,10 @@ def list_command(
     as_csv: CsvOption = False,
 ) -> None:
     """List playbook runs, newest first."""
+    from sqlmodel import col, select
+
+    from daemon.store.models import PlaybookRun
+
     unknown = sorted(set(status or ()) - {s.value for s in RunStatus})
     if unknown:
         raise UsageProblem(f"--status {', '.join(unknown)}: use {', '.join(RunStatus)}")
@@ -92,6 +98,10 @@ def show_command(
     run_id: RunArgument, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Show a run: its plan step by step (what a person approves), decisions, step log."""
+    from sqlmodel import col, select
+
+    from daemon.store.models import Approval, PlaybookRun
+
     loaded = load(config)
     store = store_for(loaded)
     with store.session(readonly=True) as session:
@@ -152,6 +162,10 @@ def show_command(
 
 def _agent_proposal(session: Any, run: PlaybookRun) -> dict[str, Any] | None:
     """The agent's rationale and confidence for `run` (its `agent.proposed` event)."""
+    from sqlmodel import select
+
+    from daemon.store.models import AuditEvent
+
     events = session.exec(
         select(AuditEvent).where(
             AuditEvent.action == "agent.proposed", AuditEvent.entity_id == str(run.incident_id)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import col, select
 
 from daemon.cli.common import (
     ConfigOption,
@@ -22,14 +21,15 @@ from daemon.cli.common import (
     styled_status,
 )
 from daemon.cli.safe_text import data_markup, data_text
-from daemon.config import WardenConfig
-from daemon.config.models import MonitorConfig
 from daemon.crash_points import stop_if_asked
-from daemon.store.engine import Store
 from daemon.store.errors import StoreError
 from daemon.store.identities import new_identity
 from daemon.store.json_safety import bounded_json
-from daemon.store.models import Incident
+
+if TYPE_CHECKING:
+    from daemon.config import WardenConfig
+    from daemon.config.models import MonitorConfig
+    from daemon.store.engine import Store
 
 if TYPE_CHECKING:
     from daemon.remediation.proposal_requests import PlanningOutcome
@@ -173,6 +173,10 @@ class _nothing:
 def silenced_incidents(store: Store, incident_ids: list[int]) -> dict[int, str]:
     """The silence or maintenance window (`silence:ID`, `maintenance:NAME`) holding each of
     these incidents that one holds: its detections are recorded, not routed."""
+    from sqlmodel import col, select
+
+    from daemon.store.models import Incident
+
     if not incident_ids:
         return {}
     with store.session(readonly=True) as session:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import col, or_, select
 
 from daemon.cli.common import (
     ConfigOption,
@@ -22,11 +21,11 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.cli.safe_text import data_markup
-from daemon.config.routing import PATTERNS
-from daemon.incidents.silences import SilenceProblem, add_silence, expire_silence
-from daemon.store.models import Silence
-from daemon.store.types import utcnow
+from daemon.clock import utcnow
 from detectors.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from daemon.store.models import Silence
 
 app = typer.Typer(
     help="Silence detections for a while: they are still recorded, but not routed or "
@@ -62,6 +61,9 @@ def add_command(
     ] = None,
 ) -> None:
     """Silence matching detections from now (or --start) for --for (default 24h)."""
+    from daemon.config.routing import PATTERNS
+    from daemon.incidents.silences import SilenceProblem, add_silence
+
     loaded = load(config)
     if not (dataset or monitor or pattern):
         raise UsageProblem(
@@ -119,6 +121,10 @@ def list_command(
     as_csv: CsvOption = False,
 ) -> None:
     """List silences in effect (or all of them with --all), newest first."""
+    from sqlmodel import col, or_, select
+
+    from daemon.store.models import Silence
+
     store = store_for(load(config))
     now = utcnow()
     query = select(Silence).order_by(col(Silence.id).desc())
@@ -162,6 +168,8 @@ def expire_command(
     ] = None,
 ) -> None:
     """End a silence now: detections from now on are routed and notified again."""
+    from daemon.incidents.silences import SilenceProblem, expire_silence
+
     store = store_for(load(config))
     try:
         with store.session() as session:

@@ -9,7 +9,7 @@ The first token made switches the API to needing a token, as `http.api_token` do
 from __future__ import annotations
 
 import getpass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,8 +25,9 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.cli.safe_text import data_markup
-from daemon.store.api_tokens import TokenProblem, create_token, list_tokens, revoke_token
-from daemon.store.models import ApiToken
+
+if TYPE_CHECKING:
+    from daemon.store.models import ApiToken
 
 app = typer.Typer(
     help="Per-person tokens of the HTTP API: each decides as its person (`api:<person>`), "
@@ -70,6 +71,8 @@ def create_command(
     The secret alone goes to standard output (`TOKEN=$(warden tokens create ...)`); the
     notes go to standard error. Send it as `Authorization: Bearer <token>`.
     """
+    from daemon.store.api_tokens import TokenProblem, create_token
+
     loaded = load(config)
     store = store_for(loaded)
     try:
@@ -103,6 +106,8 @@ def create_command(
 @app.command("list")
 def list_command(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List tokens, revoked ones included, oldest first (never their secrets)."""
+    from daemon.store.api_tokens import list_tokens
+
     store = store_for(load(config))
     try:
         with store.session(readonly=True) as session:
@@ -144,6 +149,8 @@ def revoke_command(
 ) -> None:
     """Revoke a token now: its next request gets 401, on every replica. The name stays
     taken, so the audit trail keeps meaning one token."""
+    from daemon.store.api_tokens import TokenProblem, revoke_token
+
     store = store_for(load(config))
     try:
         with store.session() as session:

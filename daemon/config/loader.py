@@ -11,7 +11,6 @@ import copy
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +18,12 @@ import yaml
 from pydantic import ValidationError
 
 from daemon.config.base import closest
+from daemon.config.errors import ConfigError, ConfigProblem
 from daemon.config.models import MONITOR_KINDS, SECRET_FIELDS, WardenConfig
 from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
 from daemon.settings import environment_overrides
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    path: str
-    message: str
-    line: int | None = None
-
-    def render(self) -> str:
-        where = self.path or "(top level)"
-        if self.line is not None:
-            where += f" (line {self.line})"
-        return f"  {where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used, with every problem found in it."""
-
-    def __init__(self, file: str, problems: list[ConfigProblem]):
-        self.file = file
-        self.problems = problems
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        count = len(self.problems)
-        head = (
-            f"config error in {self.file}"
-            if count == 1
-            else f"{count} config errors in {self.file}"
-        )
-        return head + ":\n" + "\n".join(problem.render() for problem in self.problems)
 
 
 def load_config(

@@ -8,7 +8,8 @@ stack shows now (`classify`):
 
 - `compile`: building and compiling queries (Ibis expressions, sqlglot);
 - `execute`: the engine running them, as seen from the calling thread (DuckDB, psycopg,
-  Spark's gateway);
+  Spark's gateway); which of `compile` and `execute` a stack shows is decided by its
+  innermost frame in either library, since each runs inside the other;
 - `detector`: the detectors' own statistics (scipy, numpy, `detectors/` outside queries);
 - `audit`, `outbox`: appending audit events; writing and sending Slack messages;
 - `store`: every other store access (SQLAlchemy, the SQLite and PostgreSQL drivers);
@@ -48,13 +49,17 @@ WRITE_EVERY = 5.0
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit", ("/daemon/store/audit.py",)),
     ("outbox", ("/daemon/slack/", "/slack_sdk/")),
-    ("execute", ("/duckdb/", "/psycopg", "/py4j/", "/pyarrow/")),
+    ("execute", ("/site-packages/duckdb/", "/psycopg", "/py4j/", "/pyarrow/")),
     ("compile", ("/sqlglot/", "/ibis/")),
     ("store", ("/sqlalchemy/", "/sqlmodel/", "/sqlite3/", "/daemon/store/", "/alembic/")),
     ("detector", ("/detectors/", "/scipy/", "/numpy/")),
     ("scheduler", ("/apscheduler/",)),
 )
 KIND_NAMES = (*(kind for kind, _ in KINDS), "other")
+#: Kinds decided by the innermost frame that shows one of them rather than by precedence:
+#: Ibis compiles inside its backend's `execute`, and the engine runs inside Ibis, so the
+#: frame nearest the CPU says which of the two is at work.
+INNERMOST_KINDS = ("execute", "compile")
 
 
 def classify(frame: FrameType | None) -> str:
@@ -64,9 +69,24 @@ def classify(frame: FrameType | None) -> str:
         files.append(frame.f_code.co_filename)
         frame = frame.f_back
     for kind, fragments in KINDS:
+        if kind in INNERMOST_KINDS:
+            engine = _innermost_engine_kind(files)
+            if engine is not None:
+                return engine
+            continue
         if any(fragment in path for path in files for fragment in fragments):
             return kind
     return "other"
+
+
+def _innermost_engine_kind(files: list[str]) -> str | None:
+    """`execute` or `compile`, by the innermost frame (first in `files`) that shows either."""
+    fragments = [(kind, f) for kind, fs in KINDS if kind in INNERMOST_KINDS for f in fs]
+    for path in files:
+        for kind, fragment in fragments:
+            if fragment in path:
+                return kind
+    return None
 
 
 class CpuProfile:

@@ -30,16 +30,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from daemon.config.models import SlackConfig
+from daemon.config.models import SlackConfig, WardenConfig
 from daemon.reporting.report_links import ReportLinks
 from daemon.slack import render
 from daemon.slack.incident_cards import incident_card, run_card
 from daemon.slack.mrkdwn import escape
 from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus, PlaybookRun
+
+if TYPE_CHECKING:
+    from daemon.store.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -226,3 +229,12 @@ def _root_of(session: Session, incident_id: int) -> OutboxMessage | None:
         )
         .order_by(col(OutboxMessage.id).desc())
     ).first()
+
+
+def install_outbox_writer(store: Store, config: WardenConfig) -> None:
+    """Make every audited change of `store` write its Slack messages to the outbox (when
+    Slack is configured). Lives here, not in `daemon.slack.service`, so that a command that
+    only writes the outbox (`warden scan`, `warden approve`) never loads slack_sdk."""
+    if config.slack is None or config.slack.bot_token is None:
+        return
+    store.audit_hooks.append(SlackOutboxWriter(config.slack, ReportLinks.from_config(config)))

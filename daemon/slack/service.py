@@ -20,11 +20,10 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from daemon.config.models import SlackConfig, WardenConfig
-from daemon.reporting.report_links import ReportLinks
 from daemon.slack.actions import ActionProcessor
 from daemon.slack.dispatcher import dispatch_once
 from daemon.slack.inbox import Inbox
-from daemon.slack.outbox_writer import SlackOutboxWriter
+from daemon.slack.outbox_writer import install_outbox_writer as install_outbox_writer  # re-exported
 from daemon.slack.receiver import SlackReceiver
 from daemon.slack.socket_mode import SocketModeWatch, start_socket_mode
 from daemon.store.engine import Store
@@ -46,13 +45,6 @@ def web_client(settings: SlackConfig) -> WebClient:
     # No retry handlers: slack_sdk would resend a post whose answer was lost (a duplicate);
     # the dispatcher retries instead, after looking the message up.
     return WebClient(token=token, base_url=base_url, timeout=API_TIMEOUT_SECONDS, retry_handlers=[])
-
-
-def install_outbox_writer(store: Store, config: WardenConfig) -> None:
-    """Make every audited change write its Slack messages (when Slack is configured)."""
-    if config.slack is None or config.slack.bot_token is None:
-        return
-    store.audit_hooks.append(SlackOutboxWriter(config.slack, ReportLinks.from_config(config)))
 
 
 def inbox_folder(config: WardenConfig) -> Path:

@@ -29,6 +29,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from daemon.store.errors import StoreError, connect_failure_message, driver_reason, mask_url
+from daemon.store.schema_version import is_at_newest_revision
 from daemon.store.urls import is_memory_sqlite, parse_store_url
 
 #: How long a SQLite writer waits for the lock before failing, in milliseconds.
@@ -114,7 +115,7 @@ def open_store(url: str | URL, *, migrate: bool = True) -> Store:
     try:
         with store.connect(readonly=True) as connection:
             connection.exec_driver_sql("SELECT 1")
-        if migrate:
+        if migrate and not is_at_newest_revision(store):
             from daemon.store.migrate import upgrade_to_head  # imports alembic: only if needed
 
             upgrade_to_head(store)

@@ -5,18 +5,27 @@ is owned by the Alembic migrations in `daemon/migrations`, which must be kept in
 these classes (a test compares them).
 
 Statuses are stored as plain strings (portable, readable in SQL); the enums below are the
-allowed values.
+allowed values (in `daemon.store.states`, which loads without SQLModel).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+# The enums are re-exported: callers import the allowed values of a column with its table.
+from daemon.store.states import (  # noqa: F401
+    AgentThreadStatus,
+    IncidentStatus,
+    OutboxStatus,
+    ProposalStatus,
+    RunPhase,
+    RunStatus,
+    ScanStatus,
+)
 from daemon.store.types import JSONType, UTCDateTime, utcnow
 
 #: Incident statuses that count as "still a problem": at most one incident per fingerprint
@@ -35,42 +44,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
-
-
-class ScanStatus(StrEnum):
-    running = "running"
-    ok = "ok"
-    alert = "alert"
-    error = "error"
-    insufficient_data = "insufficient_data"
-
-
-class IncidentStatus(StrEnum):
-    open = "open"
-    acknowledged = "acknowledged"
-    remediating = "remediating"
-    resolved = "resolved"
-    closed = "closed"
-
-
-class RunStatus(StrEnum):
-    proposed = "proposed"
-    approved = "approved"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    rolled_back = "rolled_back"
-    rejected = "rejected"
-    expired = "expired"
-
-
-class RunPhase(StrEnum):
-    """What a `running` run is doing, stored so that a worker taking the run over resumes
-    it (`daemon.remediation.run_phases`): it re-applies only while `applying`."""
-
-    applying = "applying"
-    verifying = "verifying"
-    rolling_back = "rolling_back"
 
 
 def _json_column(nullable: bool = False) -> Any:
@@ -237,23 +210,6 @@ class PlaybookRun(SQLModel, table=True):
     phase: str | None = Field(default=None, max_length=20)
 
 
-class ProposalStatus(StrEnum):
-    """Where a proposal request is (`daemon.remediation.proposal_queue` moves it)."""
-
-    #: Waiting to be planned (at `next_attempt_at`).
-    pending = "pending"
-    #: Claimed by a planner (`claimed_by`), which is planning it now.
-    planning = "planning"
-    #: Planned: `run_id` is the proposed run.
-    proposed = "proposed"
-    #: The playbook refused to plan, or nothing was left to plan; `last_error` says why.
-    refused = "refused"
-    #: Planning kept failing; gave up after the last attempt (`last_error`).
-    failed = "failed"
-    #: The incident resolved, closed or was silenced before it was planned.
-    cancelled = "cancelled"
-
-
 #: Requests still to be planned: at most one per incident (a partial unique index).
 OPEN_PROPOSAL_STATUSES = ("pending", "planning")
 _OPEN_PROPOSAL_SQL = "status IN ('pending', 'planning')"
@@ -300,18 +256,6 @@ class Approval(SQLModel, table=True):
     plan_hash: str = Field(max_length=64)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = _stamp_column()
-
-
-class OutboxStatus(StrEnum):
-    pending = "pending"
-    #: Handed to Slack; if the process died before `sent`, the dispatcher looks the message
-    #: up (by its metadata) before posting again.
-    sending = "sending"
-    sent = "sent"
-    #: Slack refused it for good (a missing channel, bad credentials); `last_error` says why.
-    failed = "failed"
-    #: An update overtaken by a newer update of the same message before it was sent.
-    superseded = "superseded"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -456,15 +400,6 @@ class ReportLinkKey(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     key: str = Field(max_length=64)
     created_at: datetime = _stamp_column()
-
-
-class AgentThreadStatus(StrEnum):
-    """Where an agent thread stands (`daemon.agent.threads`)."""
-
-    running = "running"  # the graph is at work: started, or resumed with a decision
-    waiting = "waiting"  # its proposal, `run_id`, waits for a person
-    done = "done"  # the graph ended (escalated, closed, nothing to propose)
-    failed = "failed"  # the graph raised; recorded once, not retried
 
 
 class AgentThread(SQLModel, table=True):

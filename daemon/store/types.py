@@ -18,6 +18,7 @@ from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from daemon.clock import utcnow as utcnow  # re-exported: the store's clock
 from daemon.store.json_safety import sanitize_json
 
 
@@ -66,8 +67,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (the only clock the store uses)."""
-    return datetime.now(UTC)

@@ -27,6 +27,7 @@ RANKS = {
     "migrations": 1,
     "store": 0,
     "crash_points": 0,
+    "clock": -1,
 }
 #: The demo is a command: it shares the CLI's helpers (and the CLI starts it).
 SIDEWAYS = {("demo", "cli"), ("cli", "demo")}

@@ -36,7 +36,9 @@ def _stack(*paths: str) -> FrameType:
 
 def test_classify_by_precedence():
     assert classify(_stack("/venv/sqlalchemy/engine.py", "/w/daemon/store/audit.py")) == "audit"
-    assert classify(_stack("/venv/duckdb/__init__.py", "/w/detectors/profiling.py")) == "execute"
+    assert classify(_stack("/v/site-packages/duckdb/rel.py", "/w/detectors/profiling.py")) == (
+        "execute"
+    )
     assert classify(_stack("/venv/sqlglot/generator.py", "/w/detectors/profiling.py")) == (
         "compile"
     )
@@ -44,6 +46,16 @@ def test_classify_by_precedence():
     assert classify(_stack("/venv/sqlalchemy/orm.py", "/w/daemon/scan/runner.py")) == "store"
     assert classify(_stack("/w/tests/elsewhere.py")) == "other"
     assert classify(None) == "other"
+
+
+def test_compile_and_execute_are_told_apart_by_the_innermost_frame():
+    """Ibis compiles inside its DuckDB backend's `execute`, and DuckDB runs inside Ibis: the
+    frame nearest the CPU decides (the backend's own path names duckdb too)."""
+    backend = "/v/site-packages/ibis/backends/duckdb/__init__.py"
+    compiling = _stack("/v/site-packages/sqlglot/generator.py", backend, "/w/detectors/p.py")
+    running = _stack("/v/site-packages/duckdb/_relation.py", backend, "/w/detectors/p.py")
+    assert classify(compiling) == "compile"
+    assert classify(running) == "execute"
 
 
 def test_a_busy_thread_is_charged_to_what_it_runs(tmp_path: Path):

@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, col, select
 
@@ -321,3 +322,37 @@ def test_store_migrated_by_a_newer_warden_is_refused(store: Store, store_url: st
     assert "9999_future" in message
     assert "newer Warden" in message
     assert f"this version's newest is {head_revision()}" in message
+
+
+def test_the_shortcut_knows_the_same_newest_revision_as_alembic() -> None:
+    """`schema_version` reads the newest revision from the file names; each file declares
+    the revision its name starts with, and the highest is Alembic's head."""
+    from daemon.store.schema_version import MIGRATION_FILE, VERSIONS_DIR, newest_known_revision
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    for script in scripts.walk_revisions():
+        assert script.path is not None
+        match = MIGRATION_FILE.match(Path(script.path).name)
+        assert match is not None and match.group(1) == script.revision, script.path
+    names = [path.name for path in VERSIONS_DIR.iterdir() if path.suffix == ".py"]
+    assert len([n for n in names if MIGRATION_FILE.match(n)]) == len(list(scripts.walk_revisions()))
+    assert newest_known_revision() == head_revision()
+
+
+def test_opening_a_store_at_head_skips_alembic_and_one_behind_is_migrated(
+    store: Store, store_url: str
+) -> None:
+    from daemon.store.schema_version import is_at_newest_revision
+
+    assert is_at_newest_revision(store)
+    # One revision behind: the shortcut says no, and opening migrates it to head again.
+    with store.connect() as connection:
+        command.downgrade(alembic_config(connection), "-1")
+        connection.commit()
+    assert not is_at_newest_revision(store)
+    reopened = open_store(store_url)
+    try:
+        assert current_revision(reopened) == head_revision()
+        assert is_at_newest_revision(reopened)
+    finally:
+        reopened.close()
