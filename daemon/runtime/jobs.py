@@ -35,6 +35,7 @@ from daemon.runtime.instances import beat, revive
 from daemon.runtime.missed_ticks import MissedTicks
 from daemon.runtime.reconciler import reconcile, resume_scans
 from daemon.scan import run_scan
+from daemon.scan.open_sources import OpenSources
 from daemon.store.engine import Store
 
 log = logging.getLogger("daemon.runtime.scheduler")  # the name operators filter on
@@ -69,6 +70,8 @@ class DaemonJobs:
         self.lifecycle, self.missed, self.metrics = lifecycle, missed, metrics
         self.heartbeat_file = heartbeat_file
         self.monitors = {monitor.name for monitor in config.monitors}
+        #: File datasets kept open between this daemon's scans.
+        self.sources = OpenSources()
         self._agent: Any = None
 
     def tick(self, monitor: MonitorConfig, scheduled: datetime | None = None) -> None:
@@ -82,7 +85,13 @@ class DaemonJobs:
             self.metrics.scheduler_lag.observe(lag)
         with self.lifecycle.inflight.track(f"scan of {monitor.name} at {at.isoformat()}"):
             report = run_scan(
-                self.config, monitor, at, self.store, claimed_by=self.identity, replace=False
+                self.config,
+                monitor,
+                at,
+                self.store,
+                claimed_by=self.identity,
+                replace=False,
+                sources=self.sources,
             )
         if report is not None and report.status == "error":
             # No verdict: a monitor that errors at every tick must page like one that is late.

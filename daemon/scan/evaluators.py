@@ -7,6 +7,7 @@ contract test checks that every kind the config accepts has exactly one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from daemon.config.models import (
 )
 from daemon.crash_points import pause_if_asked
 from daemon.scan.datasets import open_dataset, open_together
+from daemon.scan.open_sources import OpenSources
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
@@ -49,6 +51,10 @@ class ScanContext:
     store: Store
     refresh_reference: bool = False
     excluded_files: tuple[str, ...] = ()
+    #: The daemon's open file datasets, reused between its scans; None opens each afresh.
+    sources: OpenSources | None = None
+    #: The datasets this scan holds from `sources`, given back when it ends (`runner`).
+    leases: ExitStack = field(default_factory=ExitStack)
 
 
 @dataclass
@@ -73,9 +79,13 @@ def evaluator(kind: str) -> Callable[[Evaluator], Evaluator]:
 
 
 def _open(context: ScanContext, name: str) -> DatasetSource:
-    source = open_dataset(
-        name, context.config.datasets[name], excluded_files=context.excluded_files
-    )
+    dataset = context.config.datasets[name]
+    if context.sources is not None:
+        source = context.leases.enter_context(
+            context.sources.lease(name, dataset, context.excluded_files)
+        )
+    else:
+        source = open_dataset(name, dataset, excluded_files=context.excluded_files)
     pause_if_asked("scan.dataset_opened")  # tests: a writer changes the files mid-scan
     return source
 

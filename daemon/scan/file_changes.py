@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import os
 
-from daemon.config.models import DatasetReference, MonitorConfig, SkewMonitor, WardenConfig
+from daemon.config.models import (
+    DatasetConfig,
+    DatasetReference,
+    MonitorConfig,
+    SkewMonitor,
+    WardenConfig,
+)
 from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
 
@@ -44,15 +50,21 @@ def file_fingerprints(config: WardenConfig, monitor: MonitorConfig) -> Fingerpri
     prints: Fingerprints = {}
     for name in monitor_datasets(monitor):
         dataset = config.datasets.get(name)
-        if dataset is None or not dataset.is_file or not dataset.path:
-            continue
-        try:
-            paths = discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
-        except SourceError:
-            continue
-        for path in paths:
-            prints[path] = _fingerprint(path)
+        if dataset is not None:
+            prints.update(dataset_fingerprints(dataset))
     return prints
+
+
+def dataset_fingerprints(dataset: DatasetConfig) -> Fingerprints:
+    """The fingerprints of one dataset's files (empty for SQL and Spark datasets, and for a
+    path that names no file: opening the dataset reports that)."""
+    if not dataset.is_file or not dataset.path:
+        return {}
+    try:
+        paths = discover_files(dataset.path, dataset.format)  # type: ignore[arg-type]
+    except SourceError:
+        return {}
+    return {path: _fingerprint(path) for path in paths}
 
 
 def _fingerprint(path: str) -> tuple[int, int] | None:

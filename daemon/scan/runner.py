@@ -35,6 +35,7 @@ from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
+from daemon.scan.open_sources import OpenSources
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
@@ -218,7 +219,8 @@ def evaluate(context: ScanContext) -> Evaluation:
 
 def _evaluate_once(context: ScanContext) -> Evaluation:
     try:
-        return EVALUATORS[context.monitor.kind](context)
+        with context.leases:  # the kept datasets it used are given back when it ends
+            return EVALUATORS[context.monitor.kind](context)
     except SourceError as error:
         return Evaluation(DetectorResult.failed(str(error)))
     except MemoryError as error:
@@ -266,12 +268,14 @@ def run_scan(
     replace: bool = True,
     refresh_reference: bool = False,
     claim: TickClaim | None = None,
+    sources: OpenSources | None = None,
 ) -> ScanReport | None:
     """Scan `monitor` as of `at`; None when the tick was already claimed (and not `replace`),
     or when another daemon took the tick over while this scan ran (its result is dropped).
 
     `claim` is a scan run already claimed for `claimed_by` (the reconciler resuming a scan
-    that a dead daemon left running); without it, the tick is claimed here.
+    that a dead daemon left running); without it, the tick is claimed here. `sources` are
+    the daemon's open file datasets (`daemon.scan.open_sources`), reused between its scans.
     """
     started = time.perf_counter()
     claim = claim or claim_tick(store, monitor.name, at, claimed_by=claimed_by, replace=replace)
@@ -279,7 +283,16 @@ def run_scan(
         return None
     run_id = claim.run_id
     evaluation = bounded(
-        evaluate(ScanContext(config, monitor, at, store, refresh_reference=refresh_reference))
+        evaluate(
+            ScanContext(
+                config,
+                monitor,
+                at,
+                store,
+                refresh_reference=refresh_reference,
+                sources=sources,
+            )
+        )
     )
     result = evaluation.result
     findings = [finding.to_dict() for finding in result.findings]

@@ -1,0 +1,143 @@
+"""File datasets kept open between a daemon's scans: one DuckDB instance per dataset.
+
+Opening a file dataset costs more than scanning a small window of it: a DuckDB instance,
+each file's footer checked, a `DESCRIBE`, a view, Ibis reading the view's schema (about
+50 ms on this project's machine). A daemon scans the same datasets every few minutes, so
+`OpenSources` keeps each one open and hands it to the next scan when its files have not
+changed since: the same paths with the same size and modification time
+(`daemon.scan.file_changes.dataset_fingerprints`, one `stat` a file). When they changed
+(a partition added, rewritten or removed), the dataset is opened again on the same DuckDB
+instance, so its checks, schema and view follow the files. The view reads the files at
+each query anyway; what is reused is the instance and what was learnt by opening.
+
+One scan at a time uses an open dataset (DuckDB connections are not shared between
+threads here). A scan that finds its dataset in use by another scan, or that needs one of
+its datasets twice, opens a private one as before rather than wait: two scans each
+holding one dataset and waiting for the other's can never block each other.
+
+SQL and Spark datasets are opened by every scan as before (their engines keep their own
+connection pools and sessions). `warden scan` from cron opens its datasets once per
+process and does not use this.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.config.models import DatasetConfig
+from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE, open_dataset
+from daemon.scan.file_changes import Fingerprints, dataset_fingerprints
+from detectors.sources.base import DatasetSource
+from detectors.sources.files import duckdb_connection
+
+log = logging.getLogger(__name__)
+
+#: How many datasets a daemon keeps open at most; the least recently used one not in use
+#: is closed beyond it. An idle DuckDB instance with one view holds a few MB.
+DEFAULT_CAPACITY = 256
+
+
+@dataclass
+class _OpenDataset:
+    """One dataset's DuckDB instance, and the source opened on it for `fingerprints`."""
+
+    connection: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    source: DatasetSource | None = None
+    fingerprints: Fingerprints | None = None
+    #: How many scans reused `source` as it was (the bench and the tests read it).
+    reused: int = 0
+    #: How many times `source` was opened on this instance.
+    opened: int = 0
+
+
+class OpenSources:
+    """The file datasets one daemon keeps open, by name, config and excluded files."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str, tuple[str, ...]], _OpenDataset] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def lease(
+        self, name: str, dataset: DatasetConfig, excluded_files: tuple[str, ...] = ()
+    ) -> Iterator[DatasetSource]:
+        """`name` opened for one scan: the kept one when its files are unchanged and no other
+        scan holds it; else a private one (SQL and Spark datasets: always)."""
+        if not dataset.is_file:
+            yield open_dataset(name, dataset, excluded_files=excluded_files)
+            return
+        entry = self._entry((name, dataset.model_dump_json(), tuple(sorted(excluded_files))))
+        if not entry.lock.acquire(blocking=False):
+            yield open_dataset(name, dataset, excluded_files=excluded_files)
+            return
+        try:
+            prints = dataset_fingerprints(dataset)
+            if entry.source is None or entry.fingerprints != prints:
+                entry.source, entry.fingerprints = None, None
+                entry.source = open_dataset(
+                    name, dataset, excluded_files=excluded_files, connection=entry.connection
+                )
+                entry.fingerprints = prints
+                entry.opened += 1
+            else:
+                entry.reused += 1
+            yield entry.source
+        finally:
+            entry.lock.release()
+            self._close_beyond_capacity()
+
+    def stats(self) -> dict[str, int]:
+        """Open datasets, and how many scans opened or reused one, summed over them."""
+        with self._lock:
+            entries = list(self._entries.values())
+        return {
+            "open": len(entries),
+            "opened": sum(e.opened for e in entries),
+            "reused": sum(e.reused for e in entries),
+        }
+
+    def close(self) -> None:
+        """Close every dataset no scan holds (at shutdown, after the scans have stopped)."""
+        with self._lock:
+            keys = list(self._entries)
+        for key in keys:
+            self._close(key)
+
+    def _entry(self, key: tuple[str, str, tuple[str, ...]]) -> _OpenDataset:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = _OpenDataset(duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE)))
+                self._entries[key] = entry
+            self._entries.move_to_end(key)
+            return entry
+
+    def _close_beyond_capacity(self) -> None:
+        with self._lock:
+            surplus = list(self._entries)[: max(0, len(self._entries) - self.capacity)]
+        for key in surplus:
+            self._close(key)
+
+    def _close(self, key: tuple[str, str, tuple[str, ...]]) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not entry.lock.acquire(blocking=False):
+                return  # in use: closed later, when over capacity again
+            del self._entries[key]
+        try:
+            entry.connection.disconnect()
+        except Exception:  # closing is best effort: the instance is dropped either way
+            log.debug("closing the DuckDB instance of %s failed", key[0], exc_info=True)
+        finally:
+            entry.lock.release()
