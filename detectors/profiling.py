@@ -78,6 +78,34 @@ def window_filter(
     return table.filter(*predicates) if predicates else table
 
 
+#: The window bounds as Ibis scalar parameters, for columns without a time zone (True) and
+#: with one (False). The same objects every scan, so a monitor's queries are the same
+#: expression every tick and an engine can reuse their compiled SQL
+#: (`detectors.sources.compiled_queries`); the values are bound at execution.
+BOUND_PARAMETERS: dict[bool, tuple[Any, Any]] = {
+    naive: (ibis.param(dtype), ibis.param(dtype))
+    for naive, dtype in ((True, dt.Timestamp()), (False, dt.Timestamp(timezone="UTC")))
+}
+
+
+def parametrised_window(
+    table: Table, time_column: str, start: datetime | None, end: datetime | None
+) -> tuple[Table, dict[Any, datetime]]:
+    """`window_filter` with the bounds as `BOUND_PARAMETERS`: the rows of [start, end), and
+    the parameter values to execute its queries with (`expr.execute(params=...)`)."""
+    column = table[time_column]
+    naive = column.type().is_timestamp() and column.type().timezone is None
+    low, high = BOUND_PARAMETERS[naive]
+    predicates, values = [], {}
+    if start is not None:
+        predicates.append(column >= low)
+        values[low] = _bound(start, naive)
+    if end is not None:
+        predicates.append(column < high)
+        values[high] = _bound(end, naive)
+    return (table.filter(*predicates) if predicates else table), values
+
+
 def _bound(instant: datetime, naive: bool) -> datetime:
     if not naive or instant.tzinfo is None:
         return instant
@@ -102,7 +130,7 @@ def profile_window(
     own edges from its quantiles (one extra query, paid once since references are cached).
     """
     options = options or ProfileOptions()
-    window = window_filter(table, time_column, start, end)
+    window, bounds = parametrised_window(table, time_column, start, end)
     schema = table.schema()
     kinds = {name: column_kind(schema[name]) for name in columns}
     if reference is not None:
@@ -119,9 +147,11 @@ def profile_window(
 
     edges = _reference_edges(reference, numeric)
     # A cheap count first decides between exact and sketched quantiles.
-    window_rows = int(window.count().execute())
+    window_rows = int(window.count().execute(params=bounds))
     exact = window_rows <= options.exact_quantile_rows
-    row = _aggregate_row(window, columns, kinds, edges, reference, exact_quantiles=exact)
+    row = _aggregate_row(
+        window, columns, kinds, edges, reference, exact_quantiles=exact, bounds=bounds
+    )
     rows = int(row["__rows"])
     if reference is None:
         for name in numeric:
@@ -137,9 +167,9 @@ def profile_window(
         }
         edges = {name: cut for name, cut in edges.items() if cut}
         if edges:
-            row.update(_histogram_row(window, edges))
-    categories = _category_counts(window, categorical, options.top_k) if rows else {}
-    raw_values = _raw_values(window, numeric) if 0 < rows <= options.raw_value_limit else {}
+            row.update(_histogram_row(window, edges, bounds))
+    categories = _category_counts(window, categorical, options.top_k, bounds) if rows else {}
+    raw_values = _raw_values(window, numeric, bounds) if 0 < rows <= options.raw_value_limit else {}
 
     profiles = {
         name: _column_profile(
@@ -178,6 +208,7 @@ def _aggregate_row(
     reference: WindowProfile | None,
     *,
     exact_quantiles: bool = True,
+    bounds: dict[Any, datetime] | None = None,
 ) -> dict[str, Any]:
     metrics: dict[str, Any] = {"__rows": window.count()}
     for name in columns:
@@ -212,7 +243,7 @@ def _aggregate_row(
         elif kind == "datetime":
             metrics[f"{name}__min"] = column.min()
             metrics[f"{name}__max"] = column.max()
-    return window.aggregate(**metrics).execute().iloc[0].to_dict()
+    return window.aggregate(**metrics).execute(params=bounds).iloc[0].to_dict()
 
 
 def count_true(condition: Any) -> Any:
@@ -225,13 +256,15 @@ def count_true(condition: Any) -> Any:
     return condition.cast("int32").sum().coalesce(0)
 
 
-def _histogram_row(window: Table, edges: dict[str, tuple[float, ...]]) -> dict[str, Any]:
+def _histogram_row(
+    window: Table, edges: dict[str, tuple[float, ...]], bounds: dict[Any, datetime]
+) -> dict[str, Any]:
     metrics = {}
     for name, cuts in edges.items():
         value = window[name].cast("float64")
         for index, edge in enumerate(cuts):
             metrics[f"{name}__le{index}"] = count_true(value <= edge)
-    return window.aggregate(**metrics).execute().iloc[0].to_dict()
+    return window.aggregate(**metrics).execute(params=bounds).iloc[0].to_dict()
 
 
 def _edges_from_quantiles(quantiles: Any, bins: int) -> tuple[float, ...]:
@@ -249,7 +282,7 @@ def _edges_from_quantiles(quantiles: Any, bins: int) -> tuple[float, ...]:
 
 
 def _category_counts(
-    window: Table, categorical: Sequence[str], top_k: int
+    window: Table, categorical: Sequence[str], top_k: int, bounds: dict[Any, datetime]
 ) -> dict[str, dict[str, int]]:
     """Top-K value counts for every categorical column, in one query (a union of group-bys)."""
     if not categorical:
@@ -268,17 +301,24 @@ def _category_counts(
     bucketed = ranked.mutate(
         value=ibis.ifelse(ranked["rank"] < top_k, ranked["value"], ibis.literal(OTHER_CATEGORY))
     )
-    result = bucketed.group_by(["column_name", "value"]).aggregate(n=bucketed["n"].sum()).execute()
+    result = (
+        bucketed.group_by(["column_name", "value"])
+        .aggregate(n=bucketed["n"].sum())
+        .execute(params=bounds)
+    )
     by_column: dict[str, dict[str, int]] = {name: {} for name in categorical}
     for column_name, value, n in result.itertuples(index=False):
         by_column[column_name][value] = int(n)
     return by_column
 
 
-def _raw_values(window: Table, numeric: Sequence[str]) -> dict[str, tuple[float, ...]]:
+def _raw_values(
+    window: Table, numeric: Sequence[str], bounds: dict[Any, datetime]
+) -> dict[str, tuple[float, ...]]:
     if not numeric:
         return {}
-    frame = window.select(*[window[name].cast("float64").name(name) for name in numeric]).execute()
+    columns = [window[name].cast("float64").name(name) for name in numeric]
+    frame = window.select(*columns).execute(params=bounds)
     return {name: tuple(float(v) for v in frame[name].dropna().tolist()) for name in numeric}
 
 

@@ -8,7 +8,8 @@ changed since: the same paths with the same size and modification time
 (`daemon.scan.file_changes.dataset_fingerprints`, one `stat` a file). When they changed
 (a partition added, rewritten or removed), the dataset is opened again on the same DuckDB
 instance, so its checks, schema and view follow the files. The view reads the files at
-each query anyway; what is reused is the instance and what was learnt by opening.
+each query anyway; what is reused is the instance, what was learnt by opening, and the
+SQL of each query, compiled once (`detectors.sources.compiled_queries`).
 
 One scan at a time uses an open dataset (DuckDB connections are not shared between
 threads here). A scan that finds its dataset in use by another scan, or that needs one of
@@ -35,6 +36,7 @@ from daemon.config.models import DatasetConfig
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE, open_dataset
 from daemon.scan.file_changes import Fingerprints, dataset_fingerprints
 from detectors.sources.base import DatasetSource
+from detectors.sources.compiled_queries import CompiledQueries, cache_compiled_queries
 from detectors.sources.files import duckdb_connection
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class _OpenDataset:
     """One dataset's DuckDB instance, and the source opened on it for `fingerprints`."""
 
     connection: Any
+    #: The instance's compiled queries, reused between scans.
+    queries: CompiledQueries
     lock: threading.Lock = field(default_factory=threading.Lock)
     source: DatasetSource | None = None
     fingerprints: Fingerprints | None = None
@@ -98,13 +102,16 @@ class OpenSources:
             self._close_beyond_capacity()
 
     def stats(self) -> dict[str, int]:
-        """Open datasets, and how many scans opened or reused one, summed over them."""
+        """Open datasets, how many scans opened or reused one, and how many queries were
+        compiled or reused, summed over them."""
         with self._lock:
             entries = list(self._entries.values())
         return {
             "open": len(entries),
             "opened": sum(e.opened for e in entries),
             "reused": sum(e.reused for e in entries),
+            "compiled": sum(e.queries.misses for e in entries),
+            "compile_reused": sum(e.queries.hits for e in entries),
         }
 
     def close(self) -> None:
@@ -118,7 +125,8 @@ class OpenSources:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                entry = _OpenDataset(duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE)))
+                connection = duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
+                entry = _OpenDataset(connection, cache_compiled_queries(connection))
                 self._entries[key] = entry
             self._entries.move_to_end(key)
             return entry
