@@ -114,13 +114,6 @@ class OpenSources:
             "compile_reused": sum(e.queries.hits for e in entries),
         }
 
-    def close(self) -> None:
-        """Close every dataset no scan holds (at shutdown, after the scans have stopped)."""
-        with self._lock:
-            keys = list(self._entries)
-        for key in keys:
-            self._close(key)
-
     def _entry(self, key: tuple[str, str, tuple[str, ...]]) -> _OpenDataset:
         with self._lock:
             entry = self._entries.get(key)
