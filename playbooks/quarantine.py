@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import Field
 
-from detectors.profiling import window_filter
+from detectors.profile_queries import window_filter
 from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
 from detectors.sources.file_schemas import read_parquet_schema

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import ibis.expr.types as ir
 from pydantic import Field, model_validator
 
-from detectors.profiling import window_filter
+from detectors.profile_queries import window_filter
 from playbooks.base import (
     IncidentView,
     Plan,

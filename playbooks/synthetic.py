@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from detectors.params import Duration
-from detectors.profiling import window_filter
+from detectors.profile_queries import window_filter
 from detectors.timeparse import parse_duration, parse_instant
 from playbooks.base import (
     IncidentView,

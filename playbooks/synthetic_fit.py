@@ -31,7 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from detectors.profiling import count_true, window_filter
+from detectors.profile_queries import count_true, window_filter
 from playbooks.base import PlanRefused
 from playbooks.copula import (
     CategoricalMarginal,

@@ -23,7 +23,7 @@ from typing import Literal
 import pandas as pd
 import pyarrow.parquet as pq
 
-from detectors.profiling import window_filter
+from detectors.profile_queries import window_filter
 from playbooks.base import PlaybookContext
 
 #: Columns every synthetic row carries.

@@ -6,7 +6,7 @@ contract test checks that every kind the config accepts has exactly one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +26,7 @@ from daemon.scan.open_sources import OpenSources
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
-from daemon.store.json_safety import sanitize_json
+from daemon.store.json_safety import is_safe_text, sanitize_json
 from detectors.drift.detector import detect_drift
 from detectors.drift.params import DriftParams
 from detectors.freshness.detector import detect_freshness, timeline_bounds
@@ -140,9 +140,22 @@ def as_stored(profile: WindowProfile) -> WindowProfile:
     (`daemon.store.json_safety.sanitize_json`: NUL becomes the text ``\\u0000``), so that a
     category holding a control character is the same category in a cached reference and in
     a window just profiled. The profile itself when it holds no such text (almost always)."""
+    if is_safe_text("\n".join(_texts(profile))):
+        return profile
     data = profile.to_dict()
     clean = sanitize_json(data)
     return profile if clean is data else WindowProfile.from_dict(clean)
+
+
+def _texts(profile: WindowProfile) -> Iterator[str]:
+    """Every text a profile holds (names, types, category values)."""
+    yield profile.dataset
+    yield from profile.schema
+    yield from profile.schema.values()
+    for name, column in profile.columns.items():
+        yield from (name, column.name, column.kind, column.dtype)
+        if column.categories:
+            yield from column.categories
 
 
 @evaluator("drift")

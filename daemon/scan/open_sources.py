@@ -8,8 +8,9 @@ changed since: the same paths with the same size and modification time
 (`daemon.scan.file_changes.dataset_fingerprints`, one `stat` a file). When they changed
 (a partition added, rewritten or removed), the dataset is opened again on the same DuckDB
 instance, so its checks, schema and view follow the files. The view reads the files at
-each query anyway; what is reused is the instance, what was learnt by opening, and the
-SQL of each query, compiled once (`detectors.sources.compiled_queries`).
+each query anyway; what is reused is the instance, what was learnt by opening, and each
+query's SQL, built and compiled on a monitor's first scan (`detectors.query_plans`, kept
+with the source until its files change).
 
 One scan at a time uses an open dataset (DuckDB connections are not shared between
 threads here). A scan that finds its dataset in use by another scan, or that needs one of
@@ -26,17 +27,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from daemon.config.models import DatasetConfig
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE, open_dataset
 from daemon.scan.file_changes import Fingerprints, dataset_fingerprints
 from detectors.sources.base import DatasetSource
-from detectors.sources.compiled_queries import CompiledQueries, cache_compiled_queries
 from detectors.sources.files import duckdb_connection
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ class _OpenDataset:
     """One dataset's DuckDB instance, and the source opened on it for `fingerprints`."""
 
     connection: Any
-    #: The instance's compiled queries, reused between scans.
-    queries: CompiledQueries
     lock: threading.Lock = field(default_factory=threading.Lock)
     source: DatasetSource | None = None
     fingerprints: Fingerprints | None = None
@@ -60,6 +58,9 @@ class _OpenDataset:
     reused: int = 0
     #: How many times `source` was opened on this instance.
     opened: int = 0
+    #: Queries compiled ("misses") and run from kept plans ("hits") by sources opened on
+    #: this instance, those no longer kept included.
+    plans: Counter[str] = field(default_factory=Counter)
 
 
 class OpenSources:
@@ -88,6 +89,8 @@ class OpenSources:
         try:
             prints = dataset_fingerprints(dataset)
             if entry.source is None or entry.fingerprints != prints:
+                if entry.source is not None:
+                    entry.plans.update(_plan_counts(entry.source))
                 entry.source, entry.fingerprints = None, None
                 entry.source = open_dataset(
                     name, dataset, excluded_files=excluded_files, connection=entry.connection
@@ -103,15 +106,17 @@ class OpenSources:
 
     def stats(self) -> dict[str, int]:
         """Open datasets, how many scans opened or reused one, and how many queries were
-        compiled or reused, summed over them."""
+        compiled or run again from their compiled SQL, summed over them."""
         with self._lock:
-            entries = list(self._entries.values())
+            entries = [
+                replace(e, plans=e.plans + _plan_counts(e.source)) for e in self._entries.values()
+            ]
         return {
             "open": len(entries),
             "opened": sum(e.opened for e in entries),
             "reused": sum(e.reused for e in entries),
-            "compiled": sum(e.queries.misses for e in entries),
-            "compile_reused": sum(e.queries.hits for e in entries),
+            "compiled": sum(e.plans["misses"] for e in entries),
+            "compile_reused": sum(e.plans["hits"] for e in entries),
         }
 
     def _entry(self, key: tuple[str, str, tuple[str, ...]]) -> _OpenDataset:
@@ -119,7 +124,7 @@ class OpenSources:
             entry = self._entries.get(key)
             if entry is None:
                 connection = duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
-                entry = _OpenDataset(connection, cache_compiled_queries(connection))
+                entry = _OpenDataset(connection)
                 self._entries[key] = entry
             self._entries.move_to_end(key)
             return entry
@@ -142,3 +147,10 @@ class OpenSources:
             log.debug("closing the DuckDB instance of %s failed", key[0], exc_info=True)
         finally:
             entry.lock.release()
+
+
+def _plan_counts(source: DatasetSource | None) -> Counter[str]:
+    if source is None:
+        return Counter()
+    stats = source.plans.stats()
+    return Counter(hits=stats["hits"], misses=stats["misses"])

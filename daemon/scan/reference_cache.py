@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from daemon.scan.windows import Window
 from daemon.store.engine import Store
+from daemon.store.json_safety import sanitize_json
 from daemon.store.models import ReferenceProfile
 from detectors.profile import PROFILE_SCHEMA_VERSION, WindowProfile
 from detectors.profiling import ProfileOptions
@@ -50,8 +51,13 @@ def reference_profile(
     *,
     refresh: bool = False,
 ) -> tuple[WindowProfile, bool]:
-    """The reference profile and whether it came from the cache."""
+    """The reference profile and whether it came from the cache (the store's, or the one the
+    source remembers while its data is unchanged: `DatasetSource.recall`)."""
     key, fingerprint = cache_key(source, window, columns, options)
+    if not refresh:
+        remembered = source.recall(("reference", key))
+        if remembered is not None:
+            return remembered, True
     # Read-only: on SQLite a writable session would take the write lock just to look.
     with store.session(readonly=True) as session:
         cached = session.exec(
@@ -59,13 +65,17 @@ def reference_profile(
         ).first()
         if cached is not None and not refresh:
             try:
-                return WindowProfile.from_dict(cached.profile), True
+                profile = WindowProfile.from_dict(cached.profile)
+                source.remember(("reference", key), profile)
+                return profile, True
             except (ValueError, KeyError, TypeError):
                 pass  # an older or damaged entry: recompute and replace it below
     profile = source.profile(window.start, window.end, columns, options=options)
     # another scan may cache the same reference at the same moment; theirs is equal
     with contextlib.suppress(IntegrityError):
         _save(store, key, fingerprint, window, profile)
+    # Kept as the store keeps it (text sanitised), as a later scan reads it back.
+    source.remember(("reference", key), WindowProfile.from_dict(sanitize_json(profile.to_dict())))
     return profile, False
 
 

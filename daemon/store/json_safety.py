@@ -44,6 +44,15 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(character):04x}"
 
 
+def is_safe_text(text: str) -> bool:
+    """True when `sanitize_text` would leave `text` as it is.
+
+    >>> is_safe_text("a\\tb"), is_safe_text("a\\x00b")
+    (True, False)
+    """
+    return _UNSAFE.search(text) is None
+
+
 def sanitize_text(text: str) -> str:
     """`text` with control characters escaped and lone surrogates replaced (module docstring).
 

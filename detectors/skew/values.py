@@ -16,7 +16,7 @@ import ibis
 from ibis.common.exceptions import UnsupportedOperationError
 from ibis.expr.types import Table
 
-from detectors.profiling import count_true, window_filter
+from detectors.profile_queries import count_true, window_filter
 
 
 @dataclass(frozen=True)

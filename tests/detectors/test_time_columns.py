@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from detectors.profiling import window_filter
+from detectors.profile_queries import window_filter
 from detectors.sources.errors import SourceError
 from detectors.sources.files import open_file_source
 from detectors.sources.sql import open_sql_source
