@@ -91,7 +91,10 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
     )
     kinds = workload.monitor_kinds(args.monitors, args.seed)
     config = folder / "warden.yaml"
-    workload.write_config(config, store_url, datasets, kinds, now)
+    if not 0 <= args.spread_ticks <= 60:
+        raise SystemExit("--spread-ticks must be between 0 and 60 seconds")
+    spread = f"{args.spread_ticks}s" if args.spread_ticks else None
+    workload.write_config(config, store_url, datasets, kinds, now, spread)
 
     store = open_store(store_url)  # migrated here, so the counters can be installed first
     if store.backend == "sqlite":
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
             samples["end"] = reporter.report(minute, tick)
         # No scan of the last measured tick starts after its misfire grace (60 s for a 1m
         # schedule; later ones are dropped as missed): then wait for those under way.
-        daemon_process.sleep_until(ticks[-1].timestamp() + 61)
+        daemon_process.sleep_until(ticks[-1].timestamp() + 61 + args.spread_ticks)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(
             row.status == "running" for row in store_counts.scans(store, t0, window_end)
@@ -182,6 +185,7 @@ def run(args: argparse.Namespace, folder: Path, store_url: str) -> dict[str, Any
     ]
     return {
         "monitors": args.monitors,
+        "spread_ticks_seconds": args.spread_ticks,
         "kinds": dict(Counter(kinds)),
         "datasets": args.datasets,
         "rows_per_dataset": args.rows,
@@ -238,6 +242,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("monitors / kinds", f"{result['monitors']} {result['kinds']}"),
         ("datasets x rows", f"{result['datasets']} x {result['rows_per_dataset']}"),
         ("store / replicas", f"{result['store']} / {result['replicas']}"),
+        ("daemon.spread_ticks", f"{result['spread_ticks_seconds']} s"),
         ("minutes measured", f"{result['minutes']} from {result['first_tick']}"),
         ("daemon start-up", _num(result["startup_seconds"], " s", 1)),
         ("scans before the first tick", str(result["scans_before_first_tick"])),
@@ -346,6 +351,13 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=30, help="datasets (default 30)")
     parser.add_argument("--rows", type=int, default=5000, help="rows per dataset (default 5000)")
     parser.add_argument("--cores", type=int, default=2, help="cores the CPU share is of")
+    parser.add_argument(
+        "--spread-ticks",
+        type=int,
+        default=0,
+        help="daemon.spread_ticks in seconds, at most 60 (default 0: unset, every tick on "
+        "the minute); each monitor's ticks are then that many seconds or fewer past it",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the folder and scratch store")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")

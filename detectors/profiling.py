@@ -4,6 +4,11 @@ One aggregate query covers every column of a window (counts, nulls, moments, qua
 histogram counts on reference-derived bins, rows outside the reference range); one more
 query gathers top-K category counts for all categorical columns at once. Only windows of at
 most `raw_value_limit` rows bring raw values into Python, for exact small-sample tests.
+
+The queries themselves are in `detectors.profile_queries`; each is named by a plan key
+(what it depends on: columns, kinds, the reference's edges and ranges) and run through the
+table's `detectors.query_plans.QueryPlans`, so a source kept between scans builds and
+compiles them on a monitor's first scan only.
 """
 
 from __future__ import annotations
@@ -130,14 +135,14 @@ def profile_window(
     # against the rows the aggregate counts: a wrong guess runs it again, so the profile is
     # always the one a count first gives.
     size_key = ("window_rows", shape, None if start is None or end is None else end - start)
-    last_rows = plans.hints.get(size_key)
+    last_rows = plans.hint(size_key)
     if last_rows is None:
         last_rows = plans.rows(("count", time_column), lambda: window().count(), bounds).rows[0][0]
     exact = int(last_rows) <= options.exact_quantile_rows
     row = aggregate(exact)
     if (int(row["__rows"]) <= options.exact_quantile_rows) != exact:
         row = aggregate(not exact)
-    plans.hints[size_key] = int(row["__rows"])
+    plans.set_hint(size_key, int(row["__rows"]))
     rows = int(row["__rows"])
     if reference is None:
         for name in numeric:

@@ -1,4 +1,4 @@
-"""A source's queries, built and compiled once, rerun with new window bounds as plain SQL.
+"""A table's queries, built and compiled once, rerun with new window bounds as plain SQL.
 
 Building an Ibis expression and compiling it to SQL costs more CPU than a small window's
 query takes to run, and converting its result to a pandas frame costs as much again
@@ -8,12 +8,18 @@ table every tick; only the window bounds change. So each query a scan needs is n
 the reference's bin edges...), and `QueryPlans.rows(key, build, values)`:
 
 1. the first time it sees a key, calls `build()` for the Ibis expression and compiles it
-   once, with a *sentinel* value for each bound parameter (`detectors.profiling`
+   once, with a *sentinel* value for each bound parameter (`detectors.profile_queries`
    `BOUND_PARAMETERS`: instants no data holds, 1901-02-03 04:05:06.071829 and a year later
    per parameter), keeping the SQL and each sentinel's literal as the backend writes it;
 2. every time, writes each parameter's value as the backend's own literal (compiled once per
    distinct value and kept: a tick's monitors share their bounds) in place of its sentinel,
-   runs the SQL on the backend's own connection and returns the rows as tuples.
+   runs the SQL on the backend's own connection (`detectors.sql_runner`) and returns the
+   rows as tuples.
+
+Plans are kept per process (`SHARED_PLANS`) under the table's identity (engine, the
+table's own SQL, its schema), so every source of one dataset shares them: a daemon's kept
+DuckDB instances, a private one opened while the kept one is busy, a SQL table opened
+afresh for each scan.
 
 When a sentinel's literal is not found in the compiled SQL, the key is remembered as not
 plannable and its expression is compiled with the values every time (still run the same
@@ -35,8 +41,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-#: Plans kept per table (a monitor needs a handful); least recently used ones are dropped.
-DEFAULT_CAPACITY = 512
+from detectors.sql_runner import run_sql
+
+#: Plans kept per process (a monitor needs a handful, monitors of one dataset and reference
+#: share them); least recently used ones are dropped.
+DEFAULT_CAPACITY = 2048
 #: Literals kept per process: a tick's monitors share a few window bounds.
 LITERAL_CAPACITY = 1024
 #: The literal of a one-value `SELECT <literal> AS "<name>"`, as Ibis compiles it.
@@ -72,21 +81,81 @@ class CompiledQuery:
     columns: tuple[str, ...]
 
 
-class QueryPlans:
-    """The compiled queries of one Ibis table, by plan key; thread-safe."""
+class _Bounded(OrderedDict[Hashable, Any]):
+    """A dict that forgets its least recently written entries beyond `capacity`."""
 
-    def __init__(self, table: Any, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class PlanStore:
+    """Compiled queries and hints by (table identity, key), least recently used dropped
+    beyond `capacity` each; thread-safe. One per process (`SHARED_PLANS`) by default."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._plans: _Bounded = _Bounded(capacity)
+        self._hints: _Bounded = _Bounded(capacity)
+        self._lock = threading.Lock()
+
+    def plan(self, key: Hashable) -> tuple[bool, CompiledQuery | None]:
+        """(whether `key` was planned, its plan: None when it cannot be)."""
+        with self._lock:
+            if key not in self._plans:
+                return False, None
+            self._plans.move_to_end(key)
+            return True, self._plans[key]
+
+    def keep(self, key: Hashable, plan: CompiledQuery | None) -> None:
+        with self._lock:
+            self._plans[key] = plan
+
+    def hint(self, key: Hashable) -> Any:
+        with self._lock:
+            return self._hints.get(key)
+
+    def set_hint(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._hints[key] = value
+
+    def planned(self) -> list[Hashable]:
+        """The planned keys, least recently used first (the tests read them)."""
+        with self._lock:
+            return list(self._plans)
+
+
+#: The process's plans: every source whose table compiles to the same SQL with the same
+#: schema on the same kind of engine shares them (the sources a daemon opens on several
+#: DuckDB instances of one dataset, or afresh for each scan of a SQL table).
+SHARED_PLANS = PlanStore()
+
+
+class QueryPlans:
+    """The compiled queries of one Ibis table, by plan key; thread-safe.
+
+    Plans are kept in a `PlanStore` under the table's identity: the engine's name, the SQL
+    of the table itself and its schema. Two tables with the same identity are the same to
+    any query built on them (a query's SQL names the table as the table's own SQL does),
+    so their plans are shared. `hits` and `misses` count this object's queries run from a
+    kept plan and plans it compiled.
+    """
+
+    def __init__(self, table: Any, store: PlanStore | None = None) -> None:
         import ibis
 
         self.table = table
         self.backend = ibis.get_backend(table)
-        self.capacity = capacity
-        self._plans: OrderedDict[Hashable, CompiledQuery | None] = OrderedDict()
+        self.store = store if store is not None else SHARED_PLANS
+        schema = tuple((name, str(dtype)) for name, dtype in table.schema().items())
+        self.identity = (self.backend.name, self.backend.compile(table), schema)
         self._lock = threading.Lock()
-        #: What a caller learnt from earlier runs and may use to pick its next query (a
-        #: window's last size), by the caller's own keys; at most `capacity` kept.
-        self.hints: _Hints = _Hints(capacity)
-        #: Queries run from a kept plan, and plans compiled (the tests and bench read them).
         self.hits = 0
         self.misses = 0
 
@@ -96,38 +165,47 @@ class QueryPlans:
         """Run the query `key` names (built by `build` when not yet planned) with `values`
         for its bound parameters (Ibis scalar parameters -> Python values)."""
         columns, sql = self.sql(key, build, values)
-        return QueryResult(columns, self._run(sql))
+        return QueryResult(columns, run_sql(self.backend, sql))
 
     def sql(
         self, key: Hashable, build: Callable[[], Any], values: Mapping[Any, Any] | None = None
     ) -> tuple[tuple[str, ...], str]:
         """The column names and SQL of the query `key` names, for `values`."""
         bound = {_operation(parameter): value for parameter, value in (values or {}).items()}
-        full_key = (key, frozenset(bound))
-        with self._lock:
-            known = full_key in self._plans
-            plan = self._plans.get(full_key)
-            if known:
-                self._plans.move_to_end(full_key)
-                self.hits += plan is not None
+        full_key = (self.identity, key, frozenset(bound))
+        known, plan = self.store.plan(full_key)
         if known and plan is None:
             return self._compile_with_values(_as_table(build()), bound)
         if not known:
             expr = _as_table(build())
             plan = self._compile(expr, list(bound))
+            self.store.keep(full_key, plan)
             with self._lock:
-                self._plans[full_key] = plan
-                while len(self._plans) > self.capacity:
-                    self._plans.popitem(last=False)
                 self.misses += 1
             if plan is None:
                 return self._compile_with_values(expr, bound)
+        else:
+            with self._lock:
+                self.hits += 1
         assert plan is not None
         return plan.columns, self._render(plan, bound)
 
+    def hint(self, key: Hashable) -> Any:
+        """What a caller noted with `set_hint` on a table of this identity, or None: what it
+        learnt from earlier runs to pick its next query by (a window's last size)."""
+        return self.store.hint((self.identity, key))
+
+    def set_hint(self, key: Hashable, value: Any) -> None:
+        self.store.set_hint((self.identity, key), value)
+
+    def planned(self) -> list[Hashable]:
+        """The plan keys kept for this table's identity (without their parameters)."""
+        keys = [key for key in self.store.planned() if isinstance(key, tuple)]
+        return [key[1] for key in keys if key[0] == self.identity]
+
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"plans": len(self._plans), "hits": self.hits, "misses": self.misses}
+            return {"hits": self.hits, "misses": self.misses}
 
     def _compile(self, expr: Any, parameters: Sequence[Any]) -> CompiledQuery | None:
         self._register(expr)
@@ -188,36 +266,6 @@ class QueryPlans:
         self._register(expr)
         params = {parameter.to_expr(): value for parameter, value in bound.items()}
         return tuple(expr.columns), self.backend.compile(expr, params=params or None)
-
-    def _run(self, sql: str) -> list[tuple[Any, ...]]:
-        """`sql` run on the backend's own connection, rows as tuples of Python values."""
-        name = self.backend.name
-        if name == "duckdb":
-            return self.backend.con.execute(sql).fetchall()
-        if name == "postgres":
-            connection = self.backend.con
-            with connection.cursor() as cursor, connection.transaction():
-                cursor.execute(sql)
-                return cursor.fetchall()
-        if name == "pyspark":
-            return [tuple(row) for row in self.backend.raw_sql(sql).collect()]
-        raise NotImplementedError(
-            f"running planned queries on the {name!r} Ibis backend is not supported"
-        )
-
-
-class _Hints(OrderedDict[Hashable, Any]):
-    """A dict that forgets its least recently written entries beyond `capacity`."""
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def __setitem__(self, key: Hashable, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
 
 
 def _as_table(expr: Any) -> Any:

@@ -106,12 +106,14 @@ def counter_by_label(metrics_texts: list[str], name: str, label: str) -> dict[st
 
 
 def tick_report(rows: list[Scan], monitors: list[str], ticks: list[datetime]) -> dict[str, Any]:
-    """Expected against recorded ticks, statuses, lag and per-tick makespan."""
-    seen = {(row.monitor, row.scheduled_for) for row in rows}
+    """Expected against recorded ticks, statuses, lag and per-tick makespan. A monitor's
+    tick of minute T is its scan scheduled in [T, T + 1m) (`daemon.spread_ticks` moves it
+    up to a minute past T); lag counts from its own scheduled time, makespan from T."""
+    seen = {(row.monitor, _minute(row.scheduled_for)) for row in rows}
     missed = [(m, t) for t in ticks for m in monitors if (m, t) not in seen]
     per_tick = []
     for tick in ticks:
-        of_tick = [row for row in rows if row.scheduled_for == tick]
+        of_tick = [row for row in rows if _minute(row.scheduled_for) == tick]
         finished = [row.finished_at for row in of_tick if row.finished_at is not None]
         lags = [row.lag for row in of_tick]
         per_tick.append(
@@ -140,6 +142,10 @@ def tick_report(rows: list[Scan], monitors: list[str], ticks: list[datetime]) ->
         "per_tick": per_tick,
         "top_errors": errors.most_common(3),
     }
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def log_entries(log_path: Path) -> Iterator[tuple[str, str]]:

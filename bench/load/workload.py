@@ -74,12 +74,17 @@ def write_config(
     datasets: list[tuple[str, Path, bool]],
     kinds: list[str],
     now: datetime,
+    spread_ticks: str | None = None,
 ) -> None:
     """Datasets by absolute path; drift and quality monitors compare the last hour with a
-    fixed reference day (its profile is cached after the first scan)."""
+    fixed reference day (its profile is cached after the first scan); `spread_ticks` sets
+    `daemon.spread_ticks` (default: not set, every tick on the minute)."""
     reference = f"{{start: '{(now - timedelta(days=2)).isoformat()}', "
     reference += f"end: '{(now - timedelta(days=1)).isoformat()}'}}"
-    lines = [f"store: {{url: '{store_url}'}}", "datasets:"]
+    lines = [f"store: {{url: '{store_url}'}}"]
+    if spread_ticks:
+        lines.append(f"daemon: {{spread_ticks: {spread_ticks}}}")
+    lines.append("datasets:")
     lines += [
         f"  {name}: {{format: parquet, path: '{file}', time_column: timestamp}}"
         for name, file, _ in datasets

@@ -116,7 +116,7 @@ def run(
     names = {monitor.name for monitor in loaded.monitors}
     monitor_jobs = [job for job in scheduler.get_jobs() if job.id in names]
     for monitor in loaded.monitors:
-        schedule = data_markup(describe_schedule(monitor))
+        schedule = data_markup(describe_schedule(monitor, spread=loaded.daemon.spread_ticks))
         console.print(f"scheduled [bold]{data_markup(monitor.name)}[/]: {schedule}")
     if once:
         return

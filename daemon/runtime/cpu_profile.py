@@ -8,8 +8,9 @@ stack shows now (`classify`):
 
 - `compile`: building and compiling queries (Ibis expressions, sqlglot);
 - `execute`: the engine running them, as seen from the calling thread (DuckDB, psycopg,
-  Spark's gateway); which of `compile` and `execute` a stack shows is decided by its
-  innermost frame in either library, since each runs inside the other;
+  Spark's gateway, and `detectors.sql_runner`, which calls into them); which of `compile`
+  and `execute` a stack shows is decided by its innermost frame in either library, since
+  each runs inside the other;
 - `detector`: the detectors' own statistics (scipy, numpy, `detectors/` outside queries);
 - `audit`, `outbox`: appending audit events; writing and sending Slack messages;
 - `store`: every other store access (SQLAlchemy, the SQLite and PostgreSQL drivers);
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import sys
 import threading
@@ -37,6 +39,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from types import FrameType
+
+log = logging.getLogger(__name__)
 
 #: The environment variable naming the profile's JSON file.
 PROFILE_VARIABLE = "WARDEN_CPU_PROFILE"
@@ -49,7 +53,10 @@ WRITE_EVERY = 5.0
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit", ("/daemon/store/audit.py",)),
     ("outbox", ("/daemon/slack/", "/slack_sdk/")),
-    ("execute", ("/site-packages/duckdb/", "/psycopg", "/py4j/", "/pyarrow/")),
+    (
+        "execute",
+        ("/site-packages/duckdb/", "/psycopg", "/py4j/", "/pyarrow/", "/detectors/sql_runner.py"),
+    ),
     ("compile", ("/sqlglot/", "/ibis/")),
     ("store", ("/sqlalchemy/", "/sqlmodel/", "/sqlite3/", "/daemon/store/", "/alembic/")),
     ("detector", ("/detectors/", "/scipy/", "/numpy/")),
@@ -65,7 +72,9 @@ INNERMOST_KINDS = ("execute", "compile")
 def classify(frame: FrameType | None) -> str:
     """The kind of work a thread's stack (innermost `frame` outwards) shows."""
     files = []
-    while frame is not None:
+    # Only frames: CPython 3.11 can hand another thread's frame chain over mid-change (seen
+    # once in a 5-minute bench: an `f_back` that was a datetime); the stack then ends there.
+    while isinstance(frame, FrameType):
         files.append(frame.f_code.co_filename)
         frame = frame.f_back
     for kind, fragments in KINDS:
@@ -123,7 +132,10 @@ class CpuProfile:
     def _loop(self) -> None:
         next_write = time.monotonic() + WRITE_EVERY
         while not self._stop.wait(INTERVAL):
-            self.sample()
+            try:
+                self.sample()
+            except Exception:  # a profile must never stop profiling: lose one sample
+                log.debug("a CPU profile sample failed", exc_info=True)
             if time.monotonic() >= next_write:
                 self.write()
                 next_write = time.monotonic() + WRITE_EVERY

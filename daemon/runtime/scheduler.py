@@ -17,6 +17,7 @@ and at start, it resumes what dead daemons left (`daemon.runtime.reconciler`). E
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,10 @@ from detectors.timeparse import format_duration
 log = logging.getLogger(__name__)
 
 
-def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
+def trigger_for(
+    monitor: MonitorConfig, spread: timedelta = timedelta(0)
+) -> CronTrigger | IntervalTrigger:
+    """The monitor's trigger; an interval one moved by `tick_offset` within `spread`."""
     schedule = monitor.schedule
     if schedule.cron is not None:
         return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
@@ -51,12 +55,27 @@ def trigger_for(monitor: MonitorConfig) -> CronTrigger | IntervalTrigger:
     # Anchor intervals on the epoch so every replica computes the same tick times.
     return IntervalTrigger(
         seconds=int(schedule.every.total_seconds()),
-        start_date=datetime(2000, 1, 1, tzinfo=UTC),
+        start_date=datetime(2000, 1, 1, tzinfo=UTC) + tick_offset(monitor, spread),
         timezone=UTC,
     )
 
 
-def describe_schedule(monitor: MonitorConfig, now: datetime | None = None) -> str:
+def tick_offset(monitor: MonitorConfig, spread: timedelta) -> timedelta:
+    """A whole number of seconds below `spread` and below the monitor's interval, fixed by
+    its name (`daemon.spread_ticks`); zero without a spread or for cron schedules."""
+    every = monitor.schedule.every
+    if every is None:
+        return timedelta(0)
+    seconds = int(min(spread, every).total_seconds())
+    if seconds < 1:
+        return timedelta(0)
+    digest = hashlib.sha256(monitor.name.encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % seconds)
+
+
+def describe_schedule(
+    monitor: MonitorConfig, now: datetime | None = None, spread: timedelta = timedelta(0)
+) -> str:
     """`every 15m, next 2025-01-01 12:15:00 UTC` or `cron "5 0 * * *", next ...`."""
     schedule = monitor.schedule
     if schedule.cron:
@@ -64,7 +83,8 @@ def describe_schedule(monitor: MonitorConfig, now: datetime | None = None) -> st
     else:
         assert schedule.every is not None
         what = f"every {format_duration(schedule.every)}"
-    upcoming = trigger_for(monitor).get_next_fire_time(None, now or datetime.now(UTC))
+    trigger = trigger_for(monitor, spread)
+    upcoming = trigger.get_next_fire_time(None, now or datetime.now(UTC))
     return f"{what}, next {upcoming:%Y-%m-%d %H:%M:%S} UTC" if upcoming else what
 
 
@@ -99,7 +119,7 @@ def build_scheduler(
     )
     scheduler = BlockingScheduler(timezone=UTC)
     for monitor in config.monitors:
-        trigger = trigger_for(monitor)
+        trigger = trigger_for(monitor, config.daemon.spread_ticks)
         scheduler.add_job(
             _tick_with_time,
             trigger=trigger,

@@ -1,4 +1,4 @@
-"""File datasets kept open between a daemon's scans: one DuckDB instance per dataset.
+"""File datasets kept open between a daemon's scans: a few DuckDB instances per dataset.
 
 Opening a file dataset costs more than scanning a small window of it: a DuckDB instance,
 each file's footer checked, a `DESCRIBE`, a view, Ibis reading the view's schema (about
@@ -9,13 +9,15 @@ changed since: the same paths with the same size and modification time
 (a partition added, rewritten or removed), the dataset is opened again on the same DuckDB
 instance, so its checks, schema and view follow the files. The view reads the files at
 each query anyway; what is reused is the instance, what was learnt by opening, and each
-query's SQL, built and compiled on a monitor's first scan (`detectors.query_plans`, kept
-with the source until its files change).
+query's SQL, built and compiled on a monitor's first scan (`detectors.query_plans`, shared
+by every source of the dataset while its schema is unchanged).
 
-One scan at a time uses an open dataset (DuckDB connections are not shared between
-threads here). A scan that finds its dataset in use by another scan, or that needs one of
-its datasets twice, opens a private one as before rather than wait: two scans each
-holding one dataset and waiting for the other's can never block each other.
+One scan at a time uses an open instance (DuckDB connections are not shared between
+threads here). Scans of one dataset running at once each get an instance of their own, up to
+`PER_DATASET` kept per dataset; beyond it, or when a scan needs one of its datasets twice,
+it opens a private one rather than wait: two scans each holding one dataset and waiting for
+the other's can never block each other. Every instance's sources share their compiled
+queries (`detectors.query_plans`), so a new instance compiles nothing already compiled.
 
 SQL and Spark datasets are opened by every scan as before (their engines keep their own
 connection pools and sessions). `warden scan` from cron opens its datasets once per
@@ -41,9 +43,14 @@ from detectors.sources.files import duckdb_connection
 
 log = logging.getLogger(__name__)
 
-#: How many datasets a daemon keeps open at most; the least recently used one not in use
-#: is closed beyond it. An idle DuckDB instance with one view holds a few MB.
+#: How many DuckDB instances a daemon keeps open at most; the least recently used one not
+#: in use is closed beyond it. An idle instance with one view holds a few MB.
 DEFAULT_CAPACITY = 256
+#: Instances kept per dataset at most: scans of one dataset running at once each get one
+#: (a tick starts many monitors of a dataset together), beyond it a private one.
+PER_DATASET = 4
+#: (dataset name, its config as JSON, excluded files, slot 0 .. per_dataset - 1)
+_Key = tuple[str, str, tuple[str, ...], int]
 
 
 @dataclass
@@ -66,11 +73,12 @@ class _OpenDataset:
 class OpenSources:
     """The file datasets one daemon keeps open, by name, config and excluded files."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, per_dataset: int = PER_DATASET) -> None:
+        if capacity < 1 or per_dataset < 1:
+            raise ValueError("capacity and per_dataset must be at least 1")
         self.capacity = capacity
-        self._entries: OrderedDict[tuple[str, str, tuple[str, ...]], _OpenDataset] = OrderedDict()
+        self.per_dataset = per_dataset
+        self._entries: OrderedDict[_Key, _OpenDataset] = OrderedDict()
         self._lock = threading.Lock()
 
     @contextmanager
@@ -82,8 +90,8 @@ class OpenSources:
         if not dataset.is_file:
             yield open_dataset(name, dataset, excluded_files=excluded_files)
             return
-        entry = self._entry((name, dataset.model_dump_json(), tuple(sorted(excluded_files))))
-        if not entry.lock.acquire(blocking=False):
+        entry = self._free_entry((name, dataset.model_dump_json(), tuple(sorted(excluded_files))))
+        if entry is None:
             yield open_dataset(name, dataset, excluded_files=excluded_files)
             return
         try:
@@ -119,7 +127,16 @@ class OpenSources:
             "compile_reused": sum(e.plans["hits"] for e in entries),
         }
 
-    def _entry(self, key: tuple[str, str, tuple[str, ...]]) -> _OpenDataset:
+    def _free_entry(self, dataset: tuple[str, str, tuple[str, ...]]) -> _OpenDataset | None:
+        """A kept instance of `dataset` that no scan holds, now held (its lock acquired);
+        a new one when all are held and fewer than `per_dataset` are kept; else None."""
+        for slot in range(self.per_dataset):
+            entry = self._entry((*dataset, slot))
+            if entry.lock.acquire(blocking=False):
+                return entry
+        return None
+
+    def _entry(self, key: _Key) -> _OpenDataset:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -135,7 +152,7 @@ class OpenSources:
         for key in surplus:
             self._close(key)
 
-    def _close(self, key: tuple[str, str, tuple[str, ...]]) -> None:
+    def _close(self, key: _Key) -> None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not entry.lock.acquire(blocking=False):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 from sqlalchemy.exc import IntegrityError
@@ -58,25 +59,63 @@ def reference_profile(
         remembered = source.recall(("reference", key))
         if remembered is not None:
             return remembered, True
+        cached = _cached(store, source, key)
+        if cached is not None:
+            return cached, True
+    # Scans of one dataset starting together (a daemon's tick) would all compute the same
+    # missing reference: the first computes it, the others wait and read what it saved.
+    with _computing(key):
+        cached = None if refresh else _cached(store, source, key)
+        if cached is not None:
+            return cached, True
+        profile = source.profile(window.start, window.end, columns, options=options)
+        # another process may cache the same reference at the same moment; theirs is equal
+        with contextlib.suppress(IntegrityError):
+            _save(store, key, fingerprint, window, profile)
+    # Kept as the store keeps it (text sanitised), as a later scan reads it back.
+    source.remember(("reference", key), WindowProfile.from_dict(sanitize_json(profile.to_dict())))
+    return profile, False
+
+
+def _cached(store: Store, source: DatasetSource, key: str) -> WindowProfile | None:
+    """The profile the store caches under `key` (then remembered by `source`), or None
+    when it has none or an older or damaged one (recomputed and replaced then)."""
     # Read-only: on SQLite a writable session would take the write lock just to look.
     with store.session(readonly=True) as session:
         cached = session.exec(
             select(ReferenceProfile).where(ReferenceProfile.cache_key == key)
         ).first()
-        if cached is not None and not refresh:
-            try:
-                profile = WindowProfile.from_dict(cached.profile)
-                source.remember(("reference", key), profile)
-                return profile, True
-            except (ValueError, KeyError, TypeError):
-                pass  # an older or damaged entry: recompute and replace it below
-    profile = source.profile(window.start, window.end, columns, options=options)
-    # another scan may cache the same reference at the same moment; theirs is equal
-    with contextlib.suppress(IntegrityError):
-        _save(store, key, fingerprint, window, profile)
-    # Kept as the store keeps it (text sanitised), as a later scan reads it back.
-    source.remember(("reference", key), WindowProfile.from_dict(sanitize_json(profile.to_dict())))
-    return profile, False
+        if cached is None:
+            return None
+        try:
+            profile = WindowProfile.from_dict(cached.profile)
+        except (ValueError, KeyError, TypeError):
+            return None
+    source.remember(("reference", key), profile)
+    return profile
+
+
+#: Cache keys being computed in this process -> (their lock, how many scans hold or await it).
+_IN_FLIGHT: dict[str, tuple[threading.Lock, int]] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _computing(key: str) -> Iterator[None]:
+    """Held by one scan of this process at a time per cache key."""
+    with _IN_FLIGHT_LOCK:
+        lock, holders = _IN_FLIGHT.get(key, (threading.Lock(), 0))
+        _IN_FLIGHT[key] = (lock, holders + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        with _IN_FLIGHT_LOCK:
+            lock, holders = _IN_FLIGHT[key]
+            if holders == 1:
+                del _IN_FLIGHT[key]
+            else:
+                _IN_FLIGHT[key] = (lock, holders - 1)
 
 
 def _save(store: Store, key: str, fingerprint: str, window: Window, profile: WindowProfile) -> None:

@@ -23,7 +23,7 @@ from detectors.profile_queries import (
     raw_value_query,
 )
 from detectors.profiling import ProfileOptions, profile_window
-from detectors.query_plans import QueryPlans
+from detectors.query_plans import PlanStore, QueryPlans
 from detectors.sources.base import DatasetSource
 from detectors.sources.files import open_file_source
 
@@ -106,7 +106,7 @@ def _days(first: int, last: int) -> list[tuple[datetime, datetime]]:
 @pytest.mark.parametrize("timezone", [None, "UTC"])
 def test_the_sql_for_new_bounds_is_what_ibis_compiles_for_them(open_events, timezone):
     source = open_events(timezone)
-    plans = QueryPlans(source.table)
+    plans = QueryPlans(source.table, PlanStore())
     for start, end in _days(0, 4):
         window, values = parametrised_window(source.table, "ts", start, end)
         expr = window.aggregate(n=window.count(), total=window["amount"].sum())
@@ -124,7 +124,7 @@ def test_planned_rows_are_what_ibis_executes(open_events, timezone):
     """The driver's rows (no dataframe in between) hold the values Ibis's own execution
     returns, for each kind of query a profile runs."""
     source = open_events(timezone)
-    plans = QueryPlans(source.table)
+    plans = QueryPlans(source.table, PlanStore())
     window, values = parametrised_window(source.table, "ts", *_days(2, 3)[0])
     queries = {
         "aggregate": aggregate_query(
@@ -158,7 +158,7 @@ def test_profiles_through_kept_plans_equal_profiles_planned_afresh(open_events, 
         end=START + timedelta(days=3),
         columns=["amount", "kind"],
     )
-    plans = QueryPlans(kept.table)
+    plans = QueryPlans(kept.table, PlanStore())
     for start, end in _days(3, 12):  # the last days hold fewer kinds, then no rows at all
         profiles = [
             profile_window(
@@ -171,7 +171,7 @@ def test_profiles_through_kept_plans_equal_profiles_planned_afresh(open_events, 
                 reference=reference,
                 plans=given,
             )
-            for given in (plans, None)
+            for given in (plans, QueryPlans(kept.table, PlanStore()))
         ]
         assert profiles[0] == profiles[1], start
     assert profiles[0].rows == 0  # the case: an empty window went through the kept plans
@@ -195,7 +195,7 @@ def test_a_window_of_another_size_than_last_time_gets_the_quantiles_its_size_cal
         columns=["amount"],
         options=options,
     )
-    plans = QueryPlans(source.table)
+    plans = QueryPlans(source.table, PlanStore())
     sizes = []
     for start, end in _days(8, 12):  # 288, 288, 120, then 0 rows: sketched, then exact
         kept, fresh = (
@@ -210,24 +210,24 @@ def test_a_window_of_another_size_than_last_time_gets_the_quantiles_its_size_cal
                 options=options,
                 plans=given,
             )
-            for given in (plans, None)
+            for given in (plans, QueryPlans(source.table, PlanStore()))
         )
         assert kept == fresh, start
         sizes.append(kept.rows)
     assert sizes == [288, 288, 120, 0]
     # The case: the count ran once; the guess from 288 rows was wrong for 120, and the
     # exact aggregate was planned then.
-    aggregates = [key for key, _ in plans._plans if isinstance(key[0], tuple)]
+    aggregates = [key for key in plans.planned() if isinstance(key[0], tuple)]
     assert [key[0][0] for key in aggregates] == ["aggregate", "aggregate"]
     assert sorted(key[1] for key in aggregates) == [False, True]
-    assert [key for key, _ in plans._plans if key[0] == "count"] == [("count", "ts")]
+    assert [key for key in plans.planned() if key[0] == "count"] == [("count", "ts")]
 
 
 def test_a_query_without_its_sentinel_is_compiled_for_each_value(tmp_path: Path):
     """A bound the expression does not use leaves no sentinel in its SQL: nothing is kept
     for it, and each run compiles what Ibis compiles for the values."""
     source = _duckdb(_parquet(tmp_path / "events", None))
-    plans = QueryPlans(source.table)
+    plans = QueryPlans(source.table, PlanStore())
     unused, _ = BOUND_PARAMETERS[True]
     table = source.table
     for day in range(2):

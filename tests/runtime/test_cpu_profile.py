@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,6 +46,12 @@ def test_classify_by_precedence():
     assert classify(_stack("/venv/sqlalchemy/orm.py", "/w/daemon/scan/runner.py")) == "store"
     assert classify(_stack("/w/tests/elsewhere.py")) == "other"
     assert classify(None) == "other"
+    # The query runner calls into the engine's C code, which shows no frame of its own.
+    assert classify(_stack("/w/detectors/sql_runner.py", "/w/detectors/query_plans.py")) == (
+        "execute"
+    )
+    # What is not a frame ends the stack (CPython 3.11 once handed over a datetime).
+    assert classify(datetime(2025, 1, 1)) == "other"  # type: ignore[arg-type]
 
 
 def test_compile_and_execute_are_told_apart_by_the_innermost_frame():

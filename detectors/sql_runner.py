@@ -1,0 +1,27 @@
+"""Run compiled SQL on an Ibis backend's own connection; rows come back as tuples.
+
+The one place a planned query (`detectors.query_plans`) reaches the engine, so that a CPU
+profile (`daemon.runtime.cpu_profile`) counts the time spent here as the engine's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_sql(backend: Any, sql: str) -> list[tuple[Any, ...]]:
+    """`sql` run on `backend`'s connection (DuckDB, PostgreSQL or Spark), rows as tuples of
+    the driver's Python values: None for NULL, lists for arrays, datetimes for timestamps."""
+    name = backend.name
+    if name == "duckdb":
+        return backend.con.execute(sql).fetchall()
+    if name == "postgres":
+        connection = backend.con
+        with connection.cursor() as cursor, connection.transaction():
+            cursor.execute(sql)
+            return cursor.fetchall()
+    if name == "pyspark":
+        return [tuple(row) for row in backend.raw_sql(sql).collect()]
+    raise NotImplementedError(
+        f"running planned queries on the {name!r} Ibis backend is not supported"
+    )
