@@ -11,6 +11,9 @@ the tool's own:
   the default routes: the reference already cached by an earlier scan (of the clean day), the
   scan opens the drift incident and plans its default `relabel_batch` proposal.
 - Warden, CLI cached: the same command again (the incident is open, nothing new to plan).
+- DuckDB by hand, the engine's limit: the statistics a cached scan needs of the current
+  window in one hand-written DuckDB query over the file (reference cut points given), plus
+  one for the category counts; the whole process, Python and `import duckdb` included.
 - Evidently: both windows loaded into pandas, then `Report([DataDriftPreset()]).run(...)`.
 
 Workers run with compiled modules cached, as in an installation (the script byte-compiles
@@ -202,6 +205,65 @@ def cli_worker(config_path: str, at: str) -> dict[str, object]:
     }
 
 
+def reference_edges(data: Path) -> dict[str, list[float]]:
+    """Each numeric column's 19 interior cut points at the reference day's 5 % quantiles, as
+    a cached reference profile holds them (computed here, outside any timing)."""
+    import duckdb
+
+    split = (DAY0 + timedelta(days=1)).replace(tzinfo=None)
+    levels = [i / 20 for i in range(1, 20)]
+    columns = [f"num_{index:02d}" for index in range(NUMERIC)]
+    selects = ", ".join(f"quantile_cont({name}, {levels}) AS {name}" for name in columns)
+    row = (
+        duckdb.connect()
+        .execute(f"SELECT {selects} FROM read_parquet(?) WHERE timestamp < ?", [str(data), split])
+        .fetchone()
+    )
+    assert row is not None
+    return {name: [float(edge) for edge in edges] for name, edges in zip(columns, row, strict=True)}
+
+
+def duckdb_worker(data_path: str, edges_path: str) -> dict[str, object]:
+    """The hand-written limit: the current day's statistics that a cached Warden scan needs,
+    in one DuckDB query over the Parquet file (counts, moments, sketched quantiles and
+    counts at the reference's cut points for each numeric column, distinct counts for each
+    categorical one) and one more for the categories' counts. No store, no config, no test
+    statistics: what the engine alone costs, the whole process included."""
+    started = time.perf_counter()
+    import duckdb
+
+    compute_start = time.perf_counter()
+    edges = json.loads(Path(edges_path).read_text())
+    levels = [i / 100 for i in range(101)]
+    parts = ["count(*) AS n"]
+    for name, cuts in edges.items():
+        parts += [
+            f"count({name})",
+            f"min({name})",
+            f"max({name})",
+            f"avg({name})",
+            f"stddev_samp({name})",
+            f"approx_quantile({name}, {levels})",
+            *(f"sum(CAST({name} <= {cut!r} AS INTEGER))" for cut in cuts),
+        ]
+    categorical = [f"cat_{index:02d}" for index in range(CATEGORICAL)]
+    parts += [f"count(DISTINCT {name})" for name in categorical]
+    day = [(DAY0 + timedelta(days=d)).replace(tzinfo=None) for d in (1, 2)]
+    where = "FROM read_parquet(?) WHERE timestamp >= ? AND timestamp < ?"
+    connection = duckdb.connect()
+    connection.execute(f"SELECT {', '.join(parts)} {where}", [data_path, *day]).fetchall()
+    unions = " UNION ALL ".join(
+        f"SELECT '{name}' AS c, CAST({name} AS VARCHAR) AS v, count(*) AS n {where} GROUP BY 2"
+        for name in categorical
+    )
+    connection.execute(unions, [data_path, *day] * len(categorical)).fetchall()
+    return {
+        "compute_seconds": time.perf_counter() - compute_start,
+        "import_seconds": compute_start - started,
+        "drifted": [],
+    }
+
+
 def evidently_worker(data_path: str) -> dict[str, object]:
     started = time.perf_counter()
     import pandas as pd
@@ -302,13 +364,21 @@ def run_size(rows: int, out: Path, with_evidently: bool) -> list[Measurement]:
             rows, "warden CLI cached", ["cli", f"{alert_config}|{drifted_day.isoformat()}"], folder
         ),
     ]
+    edges = folder / "edges.json"
+    edges.write_text(json.dumps(reference_edges(data)))
+    results.append(measure(rows, "duckdb by hand", ["duckdb", f"{data}|{edges}"], folder))
     if with_evidently:
         results.append(measure(rows, "evidently", ["evidently", str(data)], folder))
     for item in results:
         print(
             f"   {item.tool:<19} wall {item.wall_seconds:7.1f} s  "
             f"compute {item.compute_seconds:7.1f} s  "
-            f"peak RSS {item.peak_rss_mb:7.0f} MB  drifted={item.drifted} agrees={item.agrees}"
+            f"peak RSS {item.peak_rss_mb:7.0f} MB"
+            + (
+                f"  drifted={item.drifted} agrees={item.agrees}"
+                if item.tool != "duckdb by hand"
+                else ""
+            )
             + (f"  proposals={item.proposals}" if item.proposals is not None else ""),
             flush=True,
         )
@@ -332,6 +402,17 @@ def summary(results: list[Measurement]) -> None:
         print(
             f"{rows:>10,}  {alert.wall_seconds:>16.1f} s "
             f"{alert.wall_seconds - cached.wall_seconds:>9.1f} s {versus}"
+        )
+    print("\nrows        warden cached vs DuckDB by hand (the engine's limit): wall   peak RSS")
+    for rows in sorted({r.rows for r in results}):
+        by_tool = {r.tool: r for r in results if r.rows == rows}
+        cached, limit = by_tool.get("warden (cached)"), by_tool.get("duckdb by hand")
+        if cached is None or limit is None:
+            continue
+        print(
+            f"{rows:>10,}  {cached.wall_seconds:>6.2f} s / {limit.wall_seconds:.2f} s = "
+            f"{cached.wall_seconds / limit.wall_seconds:.2f}x{'':>14}"
+            f"{cached.peak_rss_mb:>5.0f} / {limit.peak_rss_mb:.0f} MB"
         )
     print("\nrows        warden cached vs evidently: wall   compute   peak RSS   same verdicts")
     for rows in sorted({r.rows for r in results}):
@@ -372,6 +453,8 @@ def main() -> None:
             result = cli_worker(*target.split("|"))
         elif tool == "warden":
             result = warden_worker(target)
+        elif tool == "duckdb":
+            result = duckdb_worker(*target.split("|"))
         else:
             result = evidently_worker(target)
         print(json.dumps({**result, "peak_rss_mb": own_peak_rss_mb()}))
