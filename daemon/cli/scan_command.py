@@ -86,8 +86,7 @@ def scan(
     scan raised is reported as `error` and the others still run), 2 when Warden itself could
     not run (config, store).
     """
-    # Deferred: the engines load only to scan.
-    from daemon.remediation.proposal_queue import plan_pending
+    # Deferred: the engines load only to scan (and the playbooks only to plan, `_plan`).
     from daemon.remediation.proposal_requests import still_queued
     from daemon.scan import run_scan, sync_monitors
 
@@ -128,9 +127,9 @@ def scan(
                     "daemon while it ran; its result is the one recorded (warden runs, audit)"
                 )
             stop_if_asked("scan.recorded")
-            planned = plan_pending(
-                store, loaded, identity=planner, incident_ids=report.routed
-            ) + still_queued(store, report.routed)
+            planned = _plan(store, loaded, planner, report.routed) + still_queued(
+                store, report.routed
+            )
             reports.append(report)
             proposals.extend(planned)
             silenced.update(silenced_incidents(store, report.incident_ids))
@@ -142,6 +141,19 @@ def scan(
         print_proposals(proposals)
     if any(report.status == "error" for report in reports):
         raise typer.Exit(EXIT_MONITOR_ERROR)
+
+
+def _plan(
+    store: Store, config: WardenConfig, identity: str, routed: list[int]
+) -> list[PlanningOutcome]:
+    """Plan the proposals of the incidents this scan routed. The playbooks (and the
+    dataframe and engine modules some of them use) are imported only when there are some:
+    a scan that routed nothing, as most scans, starts without them."""
+    if not routed:
+        return []
+    from daemon.remediation.proposal_queue import plan_pending
+
+    return plan_pending(store, config, identity=identity, incident_ids=routed)
 
 
 def failed_report(monitor: MonitorConfig, at: datetime, error: Exception) -> ScanReport:

@@ -8,8 +8,9 @@ statistics, when the writer kept them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 
@@ -34,7 +35,10 @@ def read_parquet_schema(path: str, time_column: str) -> FileSchema:
     metadata = pq.ParquetFile(path).metadata
     arrow = metadata.schema.to_arrow_schema()
     columns = {field.name: _type_name(str(field.type)) for field in arrow}
-    start, end = _time_range(metadata, time_column)
+    field = arrow.field(time_column) if time_column in arrow.names else None
+    if field is None or not pa.types.is_timestamp(field.type):
+        return FileSchema(path, columns)
+    start, end = _time_range(metadata, time_column, field.type.unit)
     return FileSchema(path, columns, start, end)
 
 
@@ -44,25 +48,48 @@ def _type_name(arrow_type: str) -> str:
 
 
 def _time_range(
-    metadata: pq.FileMetaData, time_column: str
+    metadata: pq.FileMetaData, time_column: str, unit: str
 ) -> tuple[datetime | None, datetime | None]:
+    """The row groups' smallest and largest time, from their raw statistics (integers in
+    `unit` since the epoch, UTC): pyarrow's typed statistics would import pandas to build
+    its timestamps, which a scan otherwise never loads."""
     names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
     if time_column not in names:
         return None, None
     index = names.index(time_column)
+    per_microsecond = _TICKS_PER_MICROSECOND.get(unit)
+    if per_microsecond is None:
+        return None, None
     lows, highs = [], []
     for group in range(metadata.num_row_groups):
         statistics = metadata.row_group(group).column(index).statistics
         if statistics is None or not statistics.has_min_max:
             return None, None
-        lows.append(_as_utc(statistics.min))
-        highs.append(_as_utc(statistics.max))
+        low, high = statistics.min_raw, statistics.max_raw
+        if not isinstance(low, int) or not isinstance(high, int):
+            return None, None  # INT96 and other physical types: no usable range
+        # Down for the earliest, up for the latest: the range never leaves a row out.
+        lows.append(_instant(low, per_microsecond, floor=True))
+        highs.append(_instant(high, per_microsecond, floor=False))
     if not lows or None in lows or None in highs:
         return None, None
     return min(lows), max(highs)  # type: ignore[type-var]
 
 
-def _as_utc(value: object) -> datetime | None:
-    if not isinstance(value, datetime):
+#: Raw ticks per microsecond for each Arrow timestamp unit (fractions for coarser units).
+_TICKS_PER_MICROSECOND = {"ns": 1000, "us": 1, "ms": 1 / 1000, "s": 1 / 1_000_000}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instant(ticks: int, per_microsecond: float, *, floor: bool) -> datetime | None:
+    """`ticks` since the epoch as a UTC datetime at microsecond precision (rounded down or
+    up); None when out of Python's datetime range."""
+    if per_microsecond >= 1:
+        whole, rest = divmod(ticks, int(per_microsecond))
+        micros = whole if floor or rest == 0 else whole + 1
+    else:
+        micros = ticks * round(1 / per_microsecond)
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

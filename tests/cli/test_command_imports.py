@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,29 @@ def test_scan_loads_no_slack_client_agent_or_playbook_execution(demo_copy: Path,
     )
     assert "daemon.scan.runner" in modules  # it did scan
     assert _loaded(modules, NOT_FOR_SCAN) == []
+
+
+def test_a_scan_that_routes_nothing_loads_no_playbook_and_no_dataframe_library(tmp_path: Path):
+    """Playbooks (and pandas, which some of them use) load only to plan a proposal: the
+    scan that opens a drift incident plans its proposal; the same scan again, with the
+    incident already open and routed, plans nothing and loads neither."""
+    import pyarrow.parquet as pq
+
+    from tests.daemon.engine_cases import AT, events_table
+
+    pq.write_table(events_table(), tmp_path / "events.parquet")
+    day = (AT - timedelta(days=7)).isoformat()
+    (tmp_path / "warden.yaml").write_text(
+        "store: {url: 'sqlite:///warden.db'}\n"
+        "datasets:\n  events: {format: parquet, path: events.parquet, time_column: ts}\n"
+        "monitors:\n"
+        "  - {name: drift, kind: drift, dataset: events, columns: [amount, kind], window: 1d,\n"
+        f"     reference: {{start: '{day}', end: '{(AT - timedelta(days=1)).isoformat()}'}}}}\n"
+    )
+    scan = ("scan", "-c", "warden.yaml", "--at", AT.isoformat(), "--json")
+    first = _imported(tmp_path, tmp_path, *scan)
+    assert "daemon.remediation.proposal_queue" in first  # the case: the first one planned
+    (tmp_path / "again").mkdir()
+    again = _imported(tmp_path / "again", tmp_path, *scan)
+    assert "daemon.scan.runner" in again
+    assert _loaded(again, ("playbooks", "pandas", "daemon.remediation.proposal_queue")) == []

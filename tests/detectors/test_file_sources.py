@@ -137,3 +137,26 @@ def test_a_partition_with_a_changed_schema_is_named_by_its_path(tmp_path: Path):
         if f.method == "file_schema"
     ]
     assert finding.details["retyped"] == {"x": {"reference_type": "double", "file_type": "string"}}
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_a_file_s_time_range_comes_from_its_raw_statistics_in_any_unit(tmp_path: Path, unit):
+    """Footer statistics give each file's time range without reading data (and without the
+    dataframe library pyarrow would build typed statistics with): the earliest time rounded
+    down and the latest rounded up to the microsecond, so the range never leaves a row out."""
+    from detectors.sources.file_schemas import read_parquet_schema
+
+    first = 1_735_689_600 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    ticks = [first + 1, first + 5_000_001] if unit == "ns" else [first, first + 3]
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"ts": pa.array(ticks, pa.timestamp(unit, tz="UTC"))}), path)
+    schema = read_parquet_schema(str(path), "ts")
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    step = {"s": timedelta(seconds=3), "ms": timedelta(milliseconds=3)}.get(
+        unit, timedelta(microseconds=3)
+    )
+    if unit == "ns":  # 1 ns and 5,000,001 ns past the start: down to 0 us, up to 5,001 us
+        assert (schema.start, schema.end) == (start, start + timedelta(microseconds=5001))
+    else:
+        assert (schema.start, schema.end) == (start, start + step)
+    assert read_parquet_schema(str(path), "missing").start is None
