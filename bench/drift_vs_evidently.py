@@ -36,6 +36,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -404,28 +405,31 @@ def summary(results: list[Measurement]) -> None:
             f"{alert.wall_seconds - cached.wall_seconds:>9.1f} s {versus}"
         )
     print("\nrows        warden cached vs DuckDB by hand (the engine's limit): wall   peak RSS")
-    for rows in sorted({r.rows for r in results}):
-        by_tool = {r.tool: r for r in results if r.rows == rows}
-        cached, limit = by_tool.get("warden (cached)"), by_tool.get("duckdb by hand")
-        if cached is None or limit is None:
-            continue
+    for rows, cached, limit in _pairs(results, "warden (cached)", "duckdb by hand"):
         print(
             f"{rows:>10,}  {cached.wall_seconds:>6.2f} s / {limit.wall_seconds:.2f} s = "
             f"{cached.wall_seconds / limit.wall_seconds:.2f}x{'':>14}"
             f"{cached.peak_rss_mb:>5.0f} / {limit.peak_rss_mb:.0f} MB"
         )
     print("\nrows        warden cached vs evidently: wall   compute   peak RSS   same verdicts")
-    for rows in sorted({r.rows for r in results}):
-        by_tool = {r.tool: r for r in results if r.rows == rows}
-        cached, evidently = by_tool.get("warden (cached)"), by_tool.get("evidently")
-        if cached is None or evidently is None:
-            continue
+    for rows, cached, evidently in _pairs(results, "warden (cached)", "evidently"):
         print(
             f"{rows:>10,}  {evidently.wall_seconds / cached.wall_seconds:>28.1f}x "
             f"{evidently.compute_seconds / cached.compute_seconds:>8.1f}x "
             f"{cached.peak_rss_mb / evidently.peak_rss_mb:>9.2f}   "
             f"{'yes' if set(cached.drifted) == set(evidently.drifted) else 'NO'}"
         )
+
+
+def _pairs(
+    results: list[Measurement], first: str, second: str
+) -> Iterator[tuple[int, Measurement, Measurement]]:
+    """(rows, the `first` tool's measurement, the `second`'s) for each size both ran at."""
+    for rows in sorted({r.rows for r in results}):
+        by_tool = {r.tool: r for r in results if r.rows == rows}
+        one, other = by_tool.get(first), by_tool.get(second)
+        if one is not None and other is not None:
+            yield rows, one, other
 
 
 def main() -> None:

@@ -99,6 +99,13 @@ def _spark_events(master: str, folder: Path) -> DatasetSource:
     return open_spark_source("events", master=master, path=str(folder), time_column="ts")
 
 
+def _profile(table: Any, start: datetime, end: datetime, columns: list[str], **options: Any):
+    """The profile of `columns` of the events in [start, end)."""
+    return profile_window(
+        table, dataset="events", time_column="ts", start=start, end=end, columns=columns, **options
+    )
+
+
 def _days(first: int, last: int) -> list[tuple[datetime, datetime]]:
     return [(START + timedelta(days=d), START + timedelta(days=d + 1)) for d in range(first, last)]
 
@@ -150,27 +157,12 @@ def test_planned_rows_are_what_ibis_executes(open_events, timezone):
 @pytest.mark.parametrize("timezone", [None, "UTC"])
 def test_profiles_through_kept_plans_equal_profiles_planned_afresh(open_events, timezone):
     kept = open_events(timezone)
-    reference = profile_window(
-        kept.table,
-        dataset="events",
-        time_column="ts",
-        start=START,
-        end=START + timedelta(days=3),
-        columns=["amount", "kind"],
-    )
+    columns = ["amount", "kind"]
+    reference = _profile(kept.table, START, START + timedelta(days=3), columns)
     plans = QueryPlans(kept.table, PlanStore())
     for start, end in _days(3, 12):  # the last days hold fewer kinds, then no rows at all
         profiles = [
-            profile_window(
-                kept.table,
-                dataset="events",
-                time_column="ts",
-                start=start,
-                end=end,
-                columns=["amount", "kind"],
-                reference=reference,
-                plans=given,
-            )
+            _profile(kept.table, start, end, columns, reference=reference, plans=given)
             for given in (plans, QueryPlans(kept.table, PlanStore()))
         ]
         assert profiles[0] == profiles[1], start
@@ -186,26 +178,18 @@ def test_a_window_of_another_size_than_last_time_gets_the_quantiles_its_size_cal
     with the quantiles its real size calls for, as a count first would have chosen."""
     source = _duckdb(_parquet(tmp_path / "events", "UTC"))
     options = ProfileOptions(exact_quantile_rows=200)
-    reference = profile_window(
-        source.table,
-        dataset="events",
-        time_column="ts",
-        start=START,
-        end=START + timedelta(days=3),
-        columns=["amount"],
-        options=options,
+    reference = _profile(
+        source.table, START, START + timedelta(days=3), ["amount"], options=options
     )
     plans = QueryPlans(source.table, PlanStore())
     sizes = []
     for start, end in _days(8, 12):  # 288, 288, 120, then 0 rows: sketched, then exact
         kept, fresh = (
-            profile_window(
+            _profile(
                 source.table,
-                dataset="events",
-                time_column="ts",
-                start=start,
-                end=end,
-                columns=["amount"],
+                start,
+                end,
+                ["amount"],
                 reference=reference,
                 options=options,
                 plans=given,
