@@ -43,9 +43,11 @@ from typing import Any
 
 from detectors.sql_runner import run_sql
 
-#: Plans kept per process (a monitor needs a handful, monitors of one dataset and reference
-#: share them); least recently used ones are dropped.
-DEFAULT_CAPACITY = 2048
+#: Plans kept per process: a monitor needs about eight (its profiles, the reference's
+#: signature, a freshness timeline), monitors of one dataset and reference share them, so
+#: this holds a thousand distinct monitors' plans; least recently used ones are dropped.
+#: Most are a few hundred bytes of SQL, a wide table's aggregate some tens of kB.
+DEFAULT_CAPACITY = 8192
 #: Literals kept per process: a tick's monitors share a few window bounds.
 LITERAL_CAPACITY = 1024
 #: The literal of a one-value `SELECT <literal> AS "<name>"`, as Ibis compiles it.

@@ -11,7 +11,8 @@ from typing import Any
 
 def run_sql(backend: Any, sql: str) -> list[tuple[Any, ...]]:
     """`sql` run on `backend`'s connection (DuckDB, PostgreSQL or Spark), rows as tuples of
-    the driver's Python values: None for NULL, lists for arrays, datetimes for timestamps."""
+    the driver's Python values: None for NULL, lists for arrays, datetimes for timestamps
+    (aware in UTC where the column has a time zone)."""
     name = backend.name
     if name == "duckdb":
         return backend.con.execute(sql).fetchall()
@@ -21,7 +22,11 @@ def run_sql(backend: Any, sql: str) -> list[tuple[Any, ...]]:
             cursor.execute(sql)
             return cursor.fetchall()
     if name == "pyspark":
-        return [tuple(row) for row in backend.raw_sql(sql).collect()]
+        # Through Arrow, not `collect()`: Spark's Row values turn timestamps into naive
+        # datetimes in this process's local time zone, while Arrow keeps the session's
+        # (UTC) instant.
+        table = backend.raw_sql(sql).toArrow()
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
     raise NotImplementedError(
         f"running planned queries on the {name!r} Ibis backend is not supported"
     )

@@ -169,5 +169,5 @@ class OpenSources:
 def _plan_counts(source: DatasetSource | None) -> Counter[str]:
     if source is None:
         return Counter()
-    stats = source.plans.stats()
+    stats = source.plan_counts()
     return Counter(hits=stats["hits"], misses=stats["misses"])

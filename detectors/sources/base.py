@@ -30,8 +30,10 @@ from detectors.sources.errors import UnreadableFile
 from detectors.sources.file_schemas import FileSchema
 from detectors.timeline import Timeline
 
-#: Results a source remembers at most (`DatasetSource.remember`): a few per monitor on it.
-REMEMBERED = 256
+#: Results a source remembers at most (`DatasetSource.remember`): a reference profile and
+#: its window's signature for each of a few references; a rolling reference leaves one
+#: behind every tick, so the least recently used go.
+REMEMBERED = 16
 
 
 @dataclass
@@ -62,6 +64,12 @@ class DatasetSource:
         if value is not None:
             self._remembered.move_to_end(key)
         return value
+
+    def plan_counts(self) -> dict[str, int]:
+        """Queries run from kept plans ("hits") and plans compiled ("misses") by this
+        source; zeros when it ran none (without creating its plans)."""
+        plans = self._plans
+        return plans.stats() if plans is not None else {"hits": 0, "misses": 0}
 
     def remember(self, key: Hashable, value: Any) -> None:
         """Keep `value` under `key` (the least recently used beyond `REMEMBERED` go)."""

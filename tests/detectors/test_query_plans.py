@@ -6,6 +6,7 @@ kept plans equal profiles planned afresh."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -271,3 +272,24 @@ def _normal(rows: Any) -> list[tuple[Any, ...]]:
         return None if math.isnan(number) else round(number, 9)
 
     return sorted((tuple(value(v) for v in row) for row in rows), key=repr)
+
+
+@pytest.mark.parametrize("timezone", [None, "UTC"])
+def test_engine_times_are_utc_whatever_the_process_time_zone(
+    open_events, timezone, monkeypatch: pytest.MonkeyPatch
+):
+    """Rows come from the drivers as they are, and Spark's would carry the Python process's
+    local time: with the process on Los Angeles time, a freshness timeline still reads the
+    newest and oldest event times in UTC on every engine."""
+    source = open_events(timezone)
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        assert datetime(2025, 1, 1, 12).astimezone().utcoffset() == timedelta(hours=-8)
+        timeline = source.timeline(START, START + timedelta(days=1), timedelta(hours=1))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert timeline.latest == START + timedelta(days=1) - timedelta(minutes=5)
+    assert timeline.earliest == START
+    assert timeline.counts == (12,) * 24
