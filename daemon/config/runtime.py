@@ -38,11 +38,11 @@ class DaemonConfig(ConfigModel):
         f"{HEARTBEAT_SECONDS}s, so at least {3 * HEARTBEAT_SECONDS}s).",
     )
 
-    spread_ticks: Duration = Field(
-        default_factory=lambda: timedelta(0),
+    spread_ticks: Duration | None = Field(
+        None,
         description="Spread interval monitors' ticks over this much time instead of starting "
-        "them all on the same boundary (default 0s: every `every: 1m` monitor ticks at "
-        "second 0 of each minute). Each monitor keeps a fixed offset, in whole seconds, "
+        "them all on the same boundary (unset by default: every `every: 1m` monitor ticks "
+        "at second 0 of each minute). Each monitor keeps a fixed offset, in whole seconds, "
         "below this and below its own interval, derived from its name, so every replica "
         "computes the same tick times; a tick's windows end at its own time. With a "
         "thousand monitors a minute, `1m` turns one burst into a steady stream. Cron "
@@ -51,8 +51,8 @@ class DaemonConfig(ConfigModel):
 
     @field_validator("spread_ticks")
     @classmethod
-    def _spread_within_an_hour(cls, value: timedelta) -> timedelta:
-        if value > timedelta(hours=1):
+    def _spread_within_an_hour(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value > timedelta(hours=1):
             raise ValueError("must be at most 1h (ticks are moved by less than this)")
         return value
 

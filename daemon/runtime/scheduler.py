@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 def trigger_for(
-    monitor: MonitorConfig, spread: timedelta = timedelta(0)
+    monitor: MonitorConfig, spread: timedelta | None = None
 ) -> CronTrigger | IntervalTrigger:
     """The monitor's trigger; an interval one moved by `tick_offset` within `spread`."""
     schedule = monitor.schedule
@@ -60,11 +60,11 @@ def trigger_for(
     )
 
 
-def tick_offset(monitor: MonitorConfig, spread: timedelta) -> timedelta:
+def tick_offset(monitor: MonitorConfig, spread: timedelta | None) -> timedelta:
     """A whole number of seconds below `spread` and below the monitor's interval, fixed by
     its name (`daemon.spread_ticks`); zero without a spread or for cron schedules."""
     every = monitor.schedule.every
-    if every is None:
+    if every is None or spread is None:
         return timedelta(0)
     seconds = int(min(spread, every).total_seconds())
     if seconds < 1:
@@ -74,7 +74,7 @@ def tick_offset(monitor: MonitorConfig, spread: timedelta) -> timedelta:
 
 
 def describe_schedule(
-    monitor: MonitorConfig, now: datetime | None = None, spread: timedelta = timedelta(0)
+    monitor: MonitorConfig, now: datetime | None = None, spread: timedelta | None = None
 ) -> str:
     """`every 15m, next 2025-01-01 12:15:00 UTC` or `cron "5 0 * * *", next ...`."""
     schedule = monitor.schedule

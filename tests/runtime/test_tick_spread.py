@@ -33,7 +33,7 @@ def _monitors(count: int, schedule: dict) -> list[MonitorConfig]:
 
 def test_without_a_spread_every_monitor_ticks_on_the_boundary():
     for monitor in _monitors(20, {"every": "1m"}):
-        assert tick_offset(monitor, timedelta(0)) == timedelta(0)
+        assert tick_offset(monitor, None) == timedelta(0)
         tick = trigger_for(monitor).get_next_fire_time(
             None, datetime(2025, 1, 1, 12, 0, 1, tzinfo=UTC)
         )
@@ -75,5 +75,9 @@ def test_cron_schedules_are_not_moved():
 def test_the_spread_is_read_from_the_config_and_capped_at_an_hour():
     config = _config([{"name": "m", "schedule": {"every": "1m"}}], {"spread_ticks": "1m"})
     assert config.daemon.spread_ticks == timedelta(minutes=1)
+    assert _config([{"name": "m", "schedule": {"every": "1m"}}]).daemon.spread_ticks is None
+    # What a config holds survives being written out and read back (unset stays unset).
+    dumped = config.model_dump(mode="json")
+    assert WardenConfig.model_validate(dumped).daemon.spread_ticks == timedelta(minutes=1)
     with pytest.raises(ValidationError, match="at most 1h"):
         _config([{"name": "m", "schedule": {"every": "1m"}}], {"spread_ticks": "2h"})
