@@ -32,7 +32,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config.models import DatasetConfig
@@ -116,15 +116,14 @@ class OpenSources:
         """Open datasets, how many scans opened or reused one, and how many queries were
         compiled or run again from their compiled SQL, summed over them."""
         with self._lock:
-            entries = [
-                replace(e, plans=e.plans + _plan_counts(e.source)) for e in self._entries.values()
-            ]
+            entries = list(self._entries.values())
+        plans = sum((e.plans + _plan_counts(e.source) for e in entries), Counter[str]())
         return {
             "open": len(entries),
             "opened": sum(e.opened for e in entries),
             "reused": sum(e.reused for e in entries),
-            "compiled": sum(e.plans["misses"] for e in entries),
-            "compile_reused": sum(e.plans["hits"] for e in entries),
+            "compiled": plans["misses"],
+            "compile_reused": plans["hits"],
         }
 
     def _free_entry(self, dataset: tuple[str, str, tuple[str, ...]]) -> _OpenDataset | None:
