@@ -28,6 +28,21 @@ BOUND_PARAMETERS: dict[bool, tuple[Any, Any]] = {
     naive: (ibis.param(dtype), ibis.param(dtype))
     for naive, dtype in ((True, dt.Timestamp()), (False, dt.Timestamp(timezone="UTC")))
 }
+#: The bound parameters by a name that every process gives them alike: how an archived
+#: plan (`detectors.plan_records`) says which sentinel stands for which bound.
+NAMED_PARAMETERS: dict[str, Any] = {
+    f"{'naive' if naive else 'utc'}_{side}": parameter
+    for naive, pair in BOUND_PARAMETERS.items()
+    for side, parameter in zip(("low", "high"), pair, strict=True)
+}
+_NAMES_BY_OPERATION = {parameter.op(): name for name, parameter in NAMED_PARAMETERS.items()}
+
+
+def parameter_name(parameter: Any) -> str | None:
+    """The stable name of one of `BOUND_PARAMETERS` (as an expression or its operation);
+    None for any other parameter."""
+    operation = parameter.op() if hasattr(parameter, "op") else parameter
+    return _NAMES_BY_OPERATION.get(operation)
 
 
 def is_naive(dtype: dt.DataType) -> bool:

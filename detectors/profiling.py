@@ -23,6 +23,7 @@ from typing import Any
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
 
+from detectors.plan_store import QueryResult
 from detectors.profile import ColumnKind, ColumnProfile, Histogram, WindowProfile
 from detectors.profile_queries import (
     OTHER_CATEGORY,
@@ -33,7 +34,7 @@ from detectors.profile_queries import (
     parametrised_window,
     raw_value_query,
 )
-from detectors.query_plans import QueryPlans, QueryResult
+from detectors.query_plans import QueryPlans
 
 #: Numeric columns with at most this many distinct values in the reference (flags, 0/1
 #: labels, 1-5 ratings) are profiled and compared as categorical, as Evidently does.

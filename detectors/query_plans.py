@@ -27,6 +27,14 @@ way): the SQL is always exactly what Ibis compiles for those values (tested). A 
 name everything `build` depends on besides the plans' table; which parameters are bound is
 part of the key already.
 
+Plans also outlive the process when the table's plans are given a `PlanArchive` (the
+store's: `daemon.scan.plan_archive`): a plan not in memory is looked up there by a plan id
+(`detectors.plan_records`) before anything is built, and each plan compiled is handed to
+it. A `warden scan` from cron then builds and compiles nothing an earlier run compiled,
+and writes bounds with learnt literal templates (`detectors.literal_templates`), not the
+compiler. Plans whose expression reads an in-memory table or a Python function (which a
+new process would have to register first) stay in memory only.
+
 Results come back as Python values from the driver (DuckDB, psycopg, Spark rows), with no
 dataframe in between: `None` for SQL NULL, lists for arrays, `datetime` for timestamps.
 """
@@ -37,17 +45,23 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from detectors.literal_templates import LiteralTemplate, learn_template
+from detectors.plan_records import (
+    NotStable,
+    PlanArchive,
+    PlanRecord,
+    code_version,
+    digest,
+    stable_text,
+)
+from detectors.plan_store import SHARED_PLANS, CompiledQuery, PlanStore, QueryResult
 from detectors.sql_runner import run_sql
 
-#: Plans kept per process: a monitor needs about eight (its profiles, the reference's
-#: signature, a freshness timeline), monitors of one dataset and reference share them, so
-#: this holds a thousand distinct monitors' plans; least recently used ones are dropped.
-#: Most are a few hundred bytes of SQL, a wide table's aggregate some tens of kB.
-DEFAULT_CAPACITY = 8192
+__all__ = ["SHARED_PLANS", "CompiledQuery", "PlanStore", "QueryPlans", "QueryResult"]
+
 #: Literals kept per process: a tick's monitors share a few window bounds.
 LITERAL_CAPACITY = 1024
 #: The literal of a one-value `SELECT <literal> AS "<name>"`, as Ibis compiles it.
@@ -55,88 +69,10 @@ _LITERAL = re.compile(r"^SELECT\s+(?P<literal>.+?)\s+AS\s+[\"`]", re.DOTALL)
 #: (backend name, type, value) -> the literal its compiler writes; shared by every table.
 _LITERALS: OrderedDict[tuple[str, Any, Any], str] = OrderedDict()
 _LITERALS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """A query's rows as tuples, and its column names in order."""
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-
-    def first(self) -> dict[str, Any]:
-        """The first row by column name (an aggregate's only row); {} when there is none."""
-        return dict(zip(self.columns, self.rows[0], strict=True)) if self.rows else {}
-
-    def column(self, name: str) -> list[Any]:
-        index = self.columns.index(name)
-        return [row[index] for row in self.rows]
-
-
-@dataclass(frozen=True)
-class CompiledQuery:
-    """SQL compiled with a sentinel in place of each parameter's value."""
-
-    sql: str
-    #: (parameter operation, the sentinel's literal in `sql`)
-    sentinels: tuple[tuple[Any, str], ...]
-    columns: tuple[str, ...]
-
-
-class _Bounded(OrderedDict[Hashable, Any]):
-    """A dict that forgets its least recently written entries beyond `capacity`."""
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def __setitem__(self, key: Hashable, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
-
-
-class PlanStore:
-    """Compiled queries and hints by (table identity, key), least recently used dropped
-    beyond `capacity` each; thread-safe. One per process (`SHARED_PLANS`) by default."""
-
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.capacity = capacity
-        self._plans: _Bounded = _Bounded(capacity)
-        self._hints: _Bounded = _Bounded(capacity)
-        self._lock = threading.Lock()
-
-    def plan(self, key: Hashable) -> tuple[bool, CompiledQuery | None]:
-        """(whether `key` was planned, its plan: None when it cannot be)."""
-        with self._lock:
-            if key not in self._plans:
-                return False, None
-            self._plans.move_to_end(key)
-            return True, self._plans[key]
-
-    def keep(self, key: Hashable, plan: CompiledQuery | None) -> None:
-        with self._lock:
-            self._plans[key] = plan
-
-    def hint(self, key: Hashable) -> Any:
-        with self._lock:
-            return self._hints.get(key)
-
-    def set_hint(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._hints[key] = value
-
-    def planned(self) -> list[Hashable]:
-        """The planned keys, least recently used first (the tests read them)."""
-        with self._lock:
-            return list(self._plans)
-
-
-#: The process's plans: every source whose table compiles to the same SQL with the same
-#: schema on the same kind of engine shares them (the sources a daemon opens on several
-#: DuckDB instances of one dataset, or afresh for each scan of a SQL table).
-SHARED_PLANS = PlanStore()
+#: (backend name, type as text) -> its learnt literal template, or None when none fits.
+_TEMPLATES: dict[tuple[str, str], LiteralTemplate | None] = {}
+#: The archive group literal templates are kept under (beside the tables' identities).
+TEMPLATE_GROUP = "literal-templates"
 
 
 class QueryPlans:
@@ -149,17 +85,23 @@ class QueryPlans:
     kept plan and plans it compiled.
     """
 
-    def __init__(self, table: Any, store: PlanStore | None = None) -> None:
+    def __init__(
+        self, table: Any, store: PlanStore | None = None, archive: PlanArchive | None = None
+    ) -> None:
         import ibis
 
         self.table = table
         self.backend = ibis.get_backend(table)
         self.store = store if store is not None else SHARED_PLANS
+        self.archive = archive
         schema = tuple((name, str(dtype)) for name, dtype in table.schema().items())
         self.identity = (self.backend.name, self.backend.compile(table), schema)
+        self.identity_id = digest(stable_text(self.identity))
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        #: plans this object took from the archive instead of compiling them
+        self.loaded = 0
 
     def rows(
         self, key: Hashable, build: Callable[[], Any], values: Mapping[Any, Any] | None = None
@@ -179,6 +121,13 @@ class QueryPlans:
         if known and plan is None:
             return self._compile_with_values(_as_table(build()), bound)
         if not known:
+            plan_id = self._plan_id(key, bound)
+            plan = self._load(plan_id)
+            if plan is not None:
+                self.store.keep(full_key, plan)
+                with self._lock:
+                    self.loaded += 1
+                return plan.columns, self._render(plan, bound)
             expr = _as_table(build())
             plan = self._compile(expr, list(bound))
             self.store.keep(full_key, plan)
@@ -186,6 +135,8 @@ class QueryPlans:
                 self.misses += 1
             if plan is None:
                 return self._compile_with_values(expr, bound)
+            if plan_id is not None and _archivable(expr):
+                self._save(plan_id, plan)
         else:
             with self._lock:
                 self.hits += 1
@@ -206,8 +157,43 @@ class QueryPlans:
         return [key[1] for key in keys if key[0] == self.identity]
 
     def stats(self) -> dict[str, int]:
+        """Queries run from kept plans ("hits", those taken from the archive included),
+        plans compiled ("misses") and plans taken from the archive ("loaded")."""
         with self._lock:
-            return {"hits": self.hits, "misses": self.misses}
+            return {"hits": self.hits + self.loaded, "misses": self.misses, "loaded": self.loaded}
+
+    def _plan_id(self, key: Hashable, bound: Mapping[Any, Any]) -> str | None:
+        """The archive's id of the plan `key` names with these parameters bound; None when
+        there is no archive, or the key or a parameter has no stable name."""
+        if self.archive is None:
+            return None
+        from detectors.profile_queries import parameter_name
+
+        names = [parameter_name(parameter) for parameter in bound]
+        if any(name is None for name in names):
+            return None
+        try:
+            key_text = stable_text(key)
+        except NotStable:
+            return None
+        return digest(self.identity_id, key_text, ",".join(sorted(map(str, names))), code_version())
+
+    def _load(self, plan_id: str | None) -> CompiledQuery | None:
+        """The archived plan `plan_id`, or None (the table's records are read once per
+        process and store, `PlanStore.archived`)."""
+        archive = self.archive
+        if plan_id is None or archive is None:
+            return None
+        record = self.store.archived(self.identity_id, plan_id, archive.load)
+        return _from_record(record) if record is not None else None
+
+    def _save(self, plan_id: str, plan: CompiledQuery) -> None:
+        from detectors.profile_queries import parameter_name
+
+        assert self.archive is not None
+        sentinels = [[parameter_name(p), literal] for p, literal in plan.sentinels]
+        record = {"sql": plan.sql, "sentinels": sentinels, "columns": list(plan.columns)}
+        self.archive.save(self.identity_id, plan_id, record)
 
     def _compile(self, expr: Any, parameters: Sequence[Any]) -> CompiledQuery | None:
         self._register(expr)
@@ -242,18 +228,43 @@ class QueryPlans:
             if literal is not None:
                 _LITERALS.move_to_end(key)
                 return literal
-        import ibis
-
-        compiled = self.backend.compile(ibis.literal(value, type=parameter.dtype))
-        match = _LITERAL.match(compiled)
-        if match is None:
-            raise ValueError(f"cannot find the literal in {compiled!r}")
-        literal = match.group("literal")
+        template = self._template(parameter.dtype)
+        written = template.render(value) if template is not None else None
+        literal = written if written is not None else self._compile_literal(parameter.dtype, value)
         with _LITERALS_LOCK:
             _LITERALS[key] = literal
             while len(_LITERALS) > LITERAL_CAPACITY:
                 _LITERALS.popitem(last=False)
         return literal
+
+    def _compile_literal(self, dtype: Any, value: Any) -> str:
+        """The literal Ibis's compiler writes for `value` of type `dtype`."""
+        import ibis
+
+        compiled = self.backend.compile(ibis.literal(value, type=dtype))
+        match = _LITERAL.match(compiled)
+        if match is None:
+            raise ValueError(f"cannot find the literal in {compiled!r}")
+        return match.group("literal")
+
+    def _template(self, dtype: Any) -> LiteralTemplate | None:
+        """The engine's learnt literal template for timestamps of type `dtype` (from the
+        process, the archive, or learnt now from the compiler); None for other types."""
+        if not dtype.is_timestamp():
+            return None
+        key = (self.backend.name, str(dtype))
+        if key in _TEMPLATES:
+            return _TEMPLATES[key]
+        template_id = digest(*key, code_version())
+        archived = self.archive.load(TEMPLATE_GROUP) if self.archive is not None else {}
+        template = LiteralTemplate.from_record(archived.get(template_id))
+        if template is None:
+            aware = dtype.timezone is not None
+            template = learn_template(lambda v: self._compile_literal(dtype, v), aware=aware)
+            if template is not None and self.archive is not None:
+                self.archive.save(TEMPLATE_GROUP, template_id, template.to_record())
+        _TEMPLATES[key] = template
+        return template
 
     def _register(self, expr: Any) -> None:
         """Make what `expr` reads known to the engine, as Ibis does before it executes
@@ -268,6 +279,40 @@ class QueryPlans:
         self._register(expr)
         params = {parameter.to_expr(): value for parameter, value in bound.items()}
         return tuple(expr.columns), self.backend.compile(expr, params=params or None)
+
+
+def _archivable(expr: Any) -> bool:
+    """Whether `expr`'s SQL runs in another process as it is: it reads no in-memory table
+    and calls no Python function, which a process must register with its engine first."""
+    import ibis.expr.operations as ops
+    from ibis.expr.operations.udf import InputType
+
+    node = expr.op()
+    if node.find(ops.InMemoryTable):
+        return False
+    functions = node.find((ops.ScalarUDF, ops.AggUDF))
+    return all(
+        getattr(function, "__input_type__", None) == InputType.BUILTIN for function in functions
+    )
+
+
+def _from_record(record: PlanRecord) -> CompiledQuery | None:
+    """The plan an archive record holds; None for a damaged one (then compiled again)."""
+    from detectors.profile_queries import NAMED_PARAMETERS
+
+    try:
+        sentinels = tuple(
+            (_operation(NAMED_PARAMETERS[name]), literal) for name, literal in record["sentinels"]
+        )
+        sql, columns = record["sql"], tuple(record["columns"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    texts = [sql, *columns, *(literal for _, literal in sentinels)]
+    if not all(isinstance(text, str) for text in texts):
+        return None
+    if any(literal not in sql for _, literal in sentinels):
+        return None
+    return CompiledQuery(sql, sentinels, columns)
 
 
 def _as_table(expr: Any) -> Any:

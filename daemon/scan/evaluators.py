@@ -23,6 +23,7 @@ from daemon.config.models import (
 from daemon.crash_points import pause_if_asked
 from daemon.scan.datasets import open_dataset, open_together
 from daemon.scan.open_sources import OpenSources
+from daemon.scan.plan_archive import plan_archive
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
@@ -86,6 +87,8 @@ def _open(context: ScanContext, name: str) -> DatasetSource:
         )
     else:
         source = open_dataset(name, dataset, excluded_files=context.excluded_files)
+    if source.plan_archive is None:  # its queries compiled by earlier processes are reused
+        source.plan_archive = plan_archive(context.store)
     pause_if_asked("scan.dataset_opened")  # tests: a writer changes the files mid-scan
     return source
 

@@ -36,6 +36,7 @@ from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
 from daemon.scan.open_sources import OpenSources
+from daemon.scan.plan_archive import plan_archive
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
@@ -333,6 +334,7 @@ def run_scan(
                 "alerts": [f for f in findings if f["alert"]],
             }
             session.add(run)
+            plan_archive(store).flush(session)  # queries it compiled, for the next process
             append_audit(
                 session,
                 actor=claimed_by,

@@ -425,6 +425,23 @@ class AgentThread(SQLModel, table=True):
     updated_at: datetime = _stamp_column()
 
 
+class CompiledQueryPlan(SQLModel, table=True):
+    """A query compiled by an earlier process, kept so that the next need not build it
+    (migration 0012; `daemon.scan.plan_archive`). `plan_id` names the table identity, the
+    plan key, the bound parameters and the code version (`detectors.plan_records`);
+    `record` is the plan as JSON text (SQL, sentinel literals, column names), stored as
+    text so that nothing rewrites the SQL. Rows of another code version are deleted by
+    the first process of a new version that saves a plan."""
+
+    __tablename__ = "compiled_query"
+
+    plan_id: str = Field(primary_key=True, max_length=64)
+    identity_id: str = Field(max_length=64, index=True)
+    code_version: str = Field(max_length=32, index=True)
+    record: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _stamp_column()
+
+
 ALL_TABLES = (
     Monitor,
     ScanRun,
@@ -441,5 +458,6 @@ ALL_TABLES = (
     ApiToken,
     ReportLinkKey,
     AgentThread,
+    CompiledQueryPlan,
     AuditEvent,
 )

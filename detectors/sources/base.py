@@ -17,6 +17,7 @@ from typing import Any
 import ibis
 from ibis.expr.types import Table
 
+from detectors.plan_records import PlanArchive
 from detectors.profile import WindowProfile
 from detectors.profile_queries import (
     BOUND_PARAMETERS,
@@ -48,6 +49,9 @@ class DatasetSource:
     unreadable: list[UnreadableFile] = field(default_factory=list)
     #: Per-file footer schemas (Parquet datasets only), for per-partition schema checks.
     file_schemas: list[FileSchema] = field(default_factory=list)
+    #: Where compiled queries outlive the process (`detectors.plan_records`); set before
+    #: the first query (by the scan: the store's archive), or None to keep them in memory.
+    plan_archive: PlanArchive | None = field(default=None, repr=False, compare=False)
     _plans: QueryPlans | None = field(default=None, init=False, repr=False, compare=False)
     _remembered: OrderedDict[Hashable, Any] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
@@ -84,7 +88,7 @@ class DatasetSource:
         keeps its file datasets open between scans (`daemon.scan.open_sources`), so a
         monitor's queries are compiled on its first scan only."""
         if self._plans is None:
-            self._plans = QueryPlans(self.table)
+            self._plans = QueryPlans(self.table, archive=self.plan_archive)
         return self._plans
 
     def columns(self) -> dict[str, str]:

@@ -255,6 +255,38 @@ def test_in_memory_tables_are_registered_before_their_first_query():
     assert profile.rows == 288
 
 
+class _DictArchive:
+    """A `PlanArchive` in a dict (the store's is tested in tests/scan/test_plan_archive.py)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def load(self, identity_id: str) -> dict[str, Any]:
+        return dict(self.records.get(identity_id, {}))
+
+    def save(self, identity_id: str, plan_id: str, record: dict[str, Any]) -> None:
+        self.records.setdefault(identity_id, {})[plan_id] = record
+
+
+def test_queries_over_an_in_memory_table_stay_in_the_process(tmp_path: Path):
+    """A new process would have to register the in-memory table first: such plans are
+    not archived; the file table's are, and a new plan store takes them from it."""
+    import ibis
+
+    source = _duckdb(_parquet(tmp_path / "events", "UTC"))
+    archive = _DictArchive()
+    plans = QueryPlans(source.table, PlanStore(), archive)
+    names = ibis.memtable({"kind": ["a", "b"]})
+    joined = lambda: source.table.semi_join(names, "kind").aggregate(n=ibis._.count())  # noqa: E731
+    counted = lambda: source.table.aggregate(n=ibis._.count())  # noqa: E731
+    assert plans.rows("kinds", joined).rows == [(2000,)]
+    assert plans.rows("all", counted).rows == [(ROWS,)]
+    assert len(archive.records[plans.identity_id]) == 1
+    fresh = QueryPlans(source.table, PlanStore(), archive)
+    assert fresh.rows("all", counted).rows == [(ROWS,)]
+    assert fresh.stats() == {"hits": 1, "misses": 0, "loaded": 1}
+
+
 def _normal(rows: Any) -> list[tuple[Any, ...]]:
     """Rows comparable across drivers and pandas: numbers as floats (NaN and NULL as None),
     arrays as tuples, rows sorted (group-by output has no order)."""

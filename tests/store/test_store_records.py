@@ -17,6 +17,7 @@ from daemon.store.models import (
     ApiToken,
     Approval,
     AuditEvent,
+    CompiledQueryPlan,
     DaemonInstance,
     Incident,
     IncidentStatus,
@@ -233,6 +234,13 @@ def _records() -> list[SQLModel]:
             outcome="proposed",
             created_at=AWARE,
             updated_at=NAIVE,
+        ),
+        CompiledQueryPlan(
+            plan_id="9" * 64,
+            identity_id="a" * 64,
+            code_version="b" * 32,
+            record='{"sql": "SELECT \'\\u0000\'", "sentinels": [], "columns": ["x"]}',
+            created_at=AWARE,
         ),
         AuditEvent(
             seq=1,
