@@ -23,6 +23,7 @@ from typing import Any
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
 
+from detectors import small_windows
 from detectors.plan_store import QueryResult
 from detectors.profile import ColumnKind, ColumnProfile, Histogram, WindowProfile
 from detectors.profile_queries import (
@@ -139,6 +140,34 @@ def profile_window(
     last_rows = plans.hint(size_key)
     if last_rows is None:
         last_rows = plans.rows(("count", time_column), lambda: window().count(), bounds).rows[0][0]
+    # A small window is read whole and profiled here (`detectors.small_windows`): cheaper
+    # than the engine's aggregate, whose cost has a floor per aggregate function.
+    small = min(options.raw_value_limit, options.exact_quantile_rows)
+    if (
+        reference is not None
+        and int(last_rows) <= small
+        and small_windows.eligible(plans.backend.name, schema, columns, kinds)
+    ):
+        read = plans.rows(
+            ("window_rows", time_column, tuple(columns), tuple(kinds[c] for c in columns), small),
+            lambda: small_windows.window_rows_query(window(), columns, kinds, small + 1),
+            bounds,
+        )
+        if len(read.rows) <= small:  # else larger than last time: the engine path below
+            plans.set_hint(size_key, len(read.rows))
+            categorical = [name for name in columns if kinds[name] == "categorical"]
+            return _assembled(
+                dataset,
+                start,
+                end,
+                schema,
+                columns,
+                kinds,
+                edges,
+                small_windows.aggregate_row(read.rows, columns, kinds, edges, ranges),
+                small_windows.category_counts(read.rows, columns, categorical, options.top_k),
+                {name: _present(read.column(name)) for name in numeric} if read.rows else {},
+            )
     exact = int(last_rows) <= options.exact_quantile_rows
     row = aggregate(exact)
     if (int(row["__rows"]) <= options.exact_quantile_rows) != exact:
@@ -180,6 +209,26 @@ def profile_window(
         )
         raw_values = {name: _present(raw.column(name)) for name in numeric}
 
+    return _assembled(
+        dataset, start, end, schema, columns, kinds, edges, row, categories, raw_values
+    )
+
+
+def _assembled(
+    dataset: str,
+    start: datetime | None,
+    end: datetime | None,
+    schema: Any,
+    columns: Sequence[str],
+    kinds: dict[str, ColumnKind],
+    edges: dict[str, tuple[float, ...]],
+    row: dict[str, Any],
+    categories: dict[str, dict[str, int]],
+    raw_values: dict[str, tuple[float, ...]],
+) -> WindowProfile:
+    """The profile of a window from its aggregate `row` (as the aggregate query names its
+    values), its category counts and its raw numeric values."""
+    rows = int(row["__rows"])
     profiles = {
         name: _column_profile(
             name, kinds[name], str(schema[name]), rows, row, edges, categories, raw_values
