@@ -59,6 +59,7 @@ from detectors.plan_records import (
 )
 from detectors.plan_store import SHARED_PLANS, CompiledQuery, PlanStore, QueryResult
 from detectors.sql_runner import run_sql
+from detectors.work_labels import doing
 
 __all__ = ["SHARED_PLANS", "CompiledQuery", "PlanStore", "QueryPlans", "QueryResult"]
 
@@ -119,7 +120,8 @@ class QueryPlans:
         full_key = (self.identity, key, frozenset(bound))
         known, plan = self.store.plan(full_key)
         if known and plan is None:
-            return self._compile_with_values(_as_table(build()), bound)
+            with doing("compile"):
+                return self._compile_with_values(_as_table(build()), bound)
         if not known:
             plan_id = self._plan_id(key, bound)
             plan = self._load(plan_id)
@@ -128,13 +130,15 @@ class QueryPlans:
                 with self._lock:
                     self.loaded += 1
                 return plan.columns, self._render(plan, bound)
-            expr = _as_table(build())
-            plan = self._compile(expr, list(bound))
+            with doing("compile"):
+                expr = _as_table(build())
+                plan = self._compile(expr, list(bound))
             self.store.keep(full_key, plan)
             with self._lock:
                 self.misses += 1
             if plan is None:
-                return self._compile_with_values(expr, bound)
+                with doing("compile"):
+                    return self._compile_with_values(expr, bound)
             if plan_id is not None and _archivable(expr):
                 self._save(plan_id, plan)
         else:
@@ -241,7 +245,8 @@ class QueryPlans:
         """The literal Ibis's compiler writes for `value` of type `dtype`."""
         import ibis
 
-        compiled = self.backend.compile(ibis.literal(value, type=dtype))
+        with doing("compile"):
+            compiled = self.backend.compile(ibis.literal(value, type=dtype))
         match = _LITERAL.match(compiled)
         if match is None:
             raise ValueError(f"cannot find the literal in {compiled!r}")

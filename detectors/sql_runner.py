@@ -1,18 +1,25 @@
 """Run compiled SQL on an Ibis backend's own connection; rows come back as tuples.
 
-The one place a planned query (`detectors.query_plans`) reaches the engine, so that a CPU
-profile (`daemon.runtime.cpu_profile`) counts the time spent here as the engine's.
+The one place a planned query (`detectors.query_plans`) reaches the engine, marked as
+`execute` for the CPU profile (`detectors.work_labels`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from detectors.work_labels import doing
+
 
 def run_sql(backend: Any, sql: str) -> list[tuple[Any, ...]]:
     """`sql` run on `backend`'s connection (DuckDB, PostgreSQL or Spark), rows as tuples of
     the driver's Python values: None for NULL, lists for arrays, datetimes for timestamps
     (aware in UTC where the column has a time zone)."""
+    with doing("execute"):
+        return _run(backend, sql)
+
+
+def _run(backend: Any, sql: str) -> list[tuple[Any, ...]]:
     name = backend.name
     if name == "duckdb":
         return backend.con.execute(sql).fetchall()

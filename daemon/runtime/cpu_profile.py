@@ -2,22 +2,23 @@
 
 Off unless `WARDEN_CPU_PROFILE` names a JSON file (the bench `bench/scheduler_load.py` sets
 it). Then a thread wakes every `INTERVAL` seconds, reads each Python thread's own CPU clock
-(`pthread_getcpuclockid`: CPU time, not wall time, so a thread waiting on a lock or a socket
-counts nothing) and charges the CPU it used since the last sample to the kind of work its
-stack shows now (`classify`):
+(CPU time, not wall time, so a thread waiting on a lock or a socket counts nothing) and
+charges the CPU it used since the last sample to the kind of work the thread marked itself
+as doing now (`detectors.work_labels`: the innermost `with doing(kind)` block it is in):
 
-- `compile`: building and compiling queries (Ibis expressions, sqlglot);
-- `execute`: the engine running them, as seen from the calling thread (DuckDB, psycopg,
-  Spark's gateway, and `detectors.sql_runner`, which calls into them); which of `compile`
-  and `execute` a stack shows is decided by its innermost frame in either library, since
-  each runs inside the other;
-- `detector`: the detectors' own statistics (scipy, numpy, `detectors/` outside queries);
-- `audit`, `outbox`: appending audit events; writing and sending Slack messages;
-- `store`: every other store access (SQLAlchemy, the SQLite and PostgreSQL drivers);
-- `scheduler`: APScheduler's own bookkeeping; `other`: anything else.
+- `compile`: building and compiling queries (`detectors.query_plans`);
+- `execute`: the engine running them, as seen from the calling thread
+  (`detectors.sql_runner`);
+- `detector`: the detectors' own statistics (`detect_drift`, `detect_quality`, ...);
+- `audit`, `outbox`: appending audit events; sending Slack messages;
+- `store`: any other work inside a store transaction (`Store.session`);
+- `other`: anything not marked (configuration, scheduling, the scan's own glue, queries
+  outside the planned ones).
 
-A stack that shows several kinds is charged to the first in that order of precedence
-(an audit append is `audit`, though it runs through SQLAlchemy). Threads the engine starts
+It reads no frames: walking another thread's stack (`f_back`) is not safe in CPython 3.11
+and crashed the daemon with a segmentation fault under load. A thread's clock is read by
+its kernel thread id (Linux's per-thread CPU clock), so a thread that ended between the
+listing and the read gives an error, not a read of freed memory. Threads the engine starts
 itself (DuckDB's workers) are not Python threads: their CPU is the process's total minus
 what was charged and the profiler's own CPU (`profiler`), reported as `unattributed`. The
 file is rewritten atomically every `WRITE_EVERY` seconds, so it survives a daemon that
@@ -38,7 +39,8 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import FrameType
+
+from detectors.work_labels import current
 
 log = logging.getLogger(__name__)
 
@@ -48,54 +50,26 @@ PROFILE_VARIABLE = "WARDEN_CPU_PROFILE"
 INTERVAL = 0.01
 #: Seconds between rewrites of the file.
 WRITE_EVERY = 5.0
-
-#: (kind, path fragments of a frame's file that show it), in order of precedence.
-KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("audit", ("/daemon/store/audit.py",)),
-    ("outbox", ("/daemon/slack/", "/slack_sdk/")),
-    (
-        "execute",
-        ("/site-packages/duckdb/", "/psycopg", "/py4j/", "/pyarrow/", "/detectors/sql_runner.py"),
-    ),
-    ("compile", ("/sqlglot/", "/ibis/")),
-    ("store", ("/sqlalchemy/", "/sqlmodel/", "/sqlite3/", "/daemon/store/", "/alembic/")),
-    ("detector", ("/detectors/", "/scipy/", "/numpy/")),
-    ("scheduler", ("/apscheduler/",)),
-)
-KIND_NAMES = (*(kind for kind, _ in KINDS), "other")
-#: Kinds decided by the innermost frame that shows one of them rather than by precedence:
-#: Ibis compiles inside its backend's `execute`, and the engine runs inside Ibis, so the
-#: frame nearest the CPU says which of the two is at work.
-INNERMOST_KINDS = ("execute", "compile")
+#: The kinds of work the profile reports (those the code marks, and `other`).
+KIND_NAMES = ("audit", "outbox", "execute", "compile", "store", "detector", "other")
 
 
-def classify(frame: FrameType | None) -> str:
-    """The kind of work a thread's stack (innermost `frame` outwards) shows."""
-    files = []
-    # Only frames: CPython 3.11 can hand another thread's frame chain over mid-change (seen
-    # once in a 5-minute bench: an `f_back` that was a datetime); the stack then ends there.
-    while isinstance(frame, FrameType):
-        files.append(frame.f_code.co_filename)
-        frame = frame.f_back
-    for kind, fragments in KINDS:
-        if kind in INNERMOST_KINDS:
-            engine = _innermost_engine_kind(files)
-            if engine is not None:
-                return engine
-            continue
-        if any(fragment in path for path in files for fragment in fragments):
-            return kind
-    return "other"
+def thread_cpu_seconds(thread: threading.Thread) -> float | None:
+    """CPU seconds `thread` has used, or None when it has ended (or has not started).
 
-
-def _innermost_engine_kind(files: list[str]) -> str | None:
-    """`execute` or `compile`, by the innermost frame (first in `files`) that shows either."""
-    fragments = [(kind, f) for kind, fs in KINDS if kind in INNERMOST_KINDS for f in fs]
-    for path in files:
-        for kind, fragment in fragments:
-            if fragment in path:
-                return kind
-    return None
+    On Linux the clock is named by the kernel thread id (`MAKE_THREAD_CPUCLOCK(tid,
+    CPUCLOCK_SCHED)`, as glibc's `pthread_getcpuclockid` builds it): an ended thread's id
+    gives EINVAL. Elsewhere `pthread_getcpuclockid` of a live thread."""
+    try:
+        if sys.platform == "linux":
+            if thread.native_id is None:
+                return None
+            return time.clock_gettime((~thread.native_id << 3) | 6)
+        if thread.ident is None or not thread.is_alive():
+            return None
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    except (OSError, ProcessLookupError):
+        return None
 
 
 class CpuProfile:
@@ -141,23 +115,20 @@ class CpuProfile:
                 next_write = time.monotonic() + WRITE_EVERY
 
     def sample(self) -> None:
-        """Charge each thread's CPU since the last sample to what its stack shows now."""
-        frames = sys._current_frames()
+        """Charge each thread's CPU since the last sample to the kind it marked now."""
         me = threading.get_ident()
         for thread in threading.enumerate():
             ident = thread.ident
-            if ident is None or ident == me or thread.native_id is None:
+            if ident is None or ident == me:
                 continue
-            try:
-                clock = time.pthread_getcpuclockid(ident)
-                used = time.clock_gettime(clock)
-            except (OSError, ProcessLookupError):
-                continue  # the thread ended between enumerate and here
+            used = thread_cpu_seconds(thread)
+            if used is None:
+                continue  # ended between the listing and here
             before = self._last.get(ident)
             self._last[ident] = used
             if before is None or used <= before:
                 continue
-            self.seconds[classify(frames.get(ident))] += used - before
+            self.seconds[current(ident) or "other"] += used - before
         self.samples += 1
         self.own_seconds = time.thread_time()
 

@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from daemon.store.engine import Store
 from daemon.store.models import OutboxMessage, OutboxStatus
 from daemon.store.types import utcnow
+from detectors.work_labels import doing
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ def _deliver(store: Store, client: WebClient, message_id: int) -> Delivery:
     return _record(store, row, OutboxStatus.sent, external_id=ts, channel=channel)
 
 
+@doing("outbox")  # the CPU profile's kind of work (detectors.work_labels)
 def _send(
     client: WebClient, row: OutboxMessage, root: OutboxMessage | None
 ) -> tuple[str | None, str | None]:

@@ -55,6 +55,7 @@ from daemon.store.engine import AUDIT_HOOKS, may_append
 from daemon.store.errors import StoreError
 from daemon.store.models import AuditEvent
 from daemon.store.types import utcnow
+from detectors.work_labels import doing
 
 #: prev_hash of the first event.
 GENESIS_HASH = "0" * 64
@@ -142,6 +143,7 @@ def event_hash(
     return hmac.new(key, canonical_json(document).encode("ascii"), hashlib.sha256).hexdigest()
 
 
+@doing("audit")  # the CPU profile's kind of work (detectors.work_labels)
 def append_audit(
     session: Session,
     *,

@@ -31,6 +31,7 @@ from sqlmodel import Session
 from daemon.store.errors import StoreError, connect_failure_message, driver_reason, mask_url
 from daemon.store.schema_version import is_at_newest_revision
 from daemon.store.urls import is_memory_sqlite, parse_store_url
+from detectors.work_labels import doing
 
 #: How long a SQLite writer waits for the lock before failing, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -76,14 +77,15 @@ class Store:
         session = Session(self._readonly_engine if readonly else self.engine)
         session.expire_on_commit = False
         session.info[AUDIT_HOOKS] = self.audit_hooks
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with doing("store"):  # for the CPU profile; work marked inside keeps its own mark
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def connect(self, *, readonly: bool = False) -> Connection:
         """A Core connection (for migrations and administration); use it as a context manager."""

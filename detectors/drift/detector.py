@@ -43,6 +43,7 @@ from detectors.drift.params import DriftParams
 from detectors.drift.registry import companion_p_value, get_method
 from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
+from detectors.work_labels import doing
 
 
 def choose_method(
@@ -86,6 +87,7 @@ class _Scored:
     p_value: float
 
 
+@doing("detector")  # the CPU profile's kind of work (detectors.work_labels)
 def detect_drift(
     reference: WindowProfile,
     current: WindowProfile,

@@ -41,6 +41,7 @@ from detectors.freshness.params import FreshnessParams
 from detectors.results import DetectorResult, Finding
 from detectors.timeline import Timeline
 from detectors.timeparse import format_duration
+from detectors.work_labels import doing
 
 
 def timeline_bounds(
@@ -58,6 +59,7 @@ def timeline_bounds(
     return start, end, step
 
 
+@doing("detector")  # the CPU profile's kind of work (detectors.work_labels)
 def detect_freshness(timeline: Timeline, at: datetime, params: FreshnessParams) -> DetectorResult:
     """Check lag, gaps and volume of a timeline read for a scan at `at` (module docstring)."""
     if timeline.latest is None:

@@ -31,8 +31,10 @@ from detectors.quality.file_schemas import file_schema_findings
 from detectors.quality.params import QualityParams
 from detectors.results import DetectorResult, Finding
 from detectors.sources.file_schemas import FileSchema
+from detectors.work_labels import doing
 
 
+@doing("detector")  # the CPU profile's kind of work (detectors.work_labels)
 def detect_quality(
     reference: WindowProfile,
     current: WindowProfile,

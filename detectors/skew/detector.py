@@ -24,8 +24,10 @@ from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
 from detectors.skew.params import SkewParams
 from detectors.skew.values import ValueSkewStats
+from detectors.work_labels import doing
 
 
+@doing("detector")  # the CPU profile's kind of work (detectors.work_labels)
 def detect_skew(
     offline: WindowProfile,
     serving: WindowProfile,
