@@ -39,7 +39,8 @@ T0+1m, ... T0+(M-1)m are measured (default M=10):
 - **Where the CPU goes**: each daemon runs with `WARDEN_CPU_PROFILE` set
   (`daemon.runtime.cpu_profile`): its Python threads' CPU time charged to compile, execute,
   detector, audit, outbox, store or other by the kind of work each thread marked itself as
-  doing (`detectors.work_labels`), the engine's own threads as `unattributed`; printed as milliseconds per recorded scan and shares.
+  doing (`detectors.work_labels`), the engine's own threads as `unattributed`; printed as
+  milliseconds per recorded scan and shares.
 - **CPU share**: the daemons' utime+stime (`/proc/<pid>/stat`) over the M minutes divided by
   the wall time, in cores and as a share of `--cores` (default 2), summed over replicas and
   per replica; PostgreSQL's own CPU is not included. **Memory**: peak RSS (`VmHWM`) and RSS
