@@ -78,17 +78,16 @@ class StorePlanArchive:
     def flush(self, session: Session) -> int:
         """Write the kept plans in `session`'s transaction (a plan another process wrote
         meanwhile is left as it is); the first flush of a process also deletes other code
-        versions' plans. Returns how many were written."""
+        versions' plans. Returns how many were written. A write that fails is rolled back
+        to a savepoint and logged, so keeping plans never costs the transaction its own
+        writes (a scan's result): the plans are compiled again by a later process."""
         with self._lock:
             pending, self._pending = self._pending, {}
-            prune, self._pruned = not self._pruned, True
+            prune = bool(pending) and not self._pruned
+            self._pruned = self._pruned or prune
         if not pending:
             return 0
         version = code_version()
-        if prune:
-            session.execute(
-                delete(CompiledQueryPlan).where(col(CompiledQueryPlan.code_version) != version)
-            )
         now = utcnow()
         rows = [
             {
@@ -100,8 +99,16 @@ class StorePlanArchive:
             }
             for plan_id, (identity, text) in pending.items()
         ]
-        for first in range(0, len(rows), ROWS_PER_INSERT):
-            session.execute(_insert_new(session, rows[first : first + ROWS_PER_INSERT]))
+        try:
+            with session.begin_nested():
+                if prune:
+                    stale = col(CompiledQueryPlan.code_version) != version
+                    session.execute(delete(CompiledQueryPlan).where(stale))
+                for first in range(0, len(rows), ROWS_PER_INSERT):
+                    session.execute(_insert_new(session, rows[first : first + ROWS_PER_INSERT]))
+        except SQLAlchemyError as error:
+            log.warning("compiled queries could not be kept in the store (a cache): %s", error)
+            return 0
         return len(rows)
 
 

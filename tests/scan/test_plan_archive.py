@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from daemon.scan.plan_archive import StorePlanArchive
 from daemon.store.engine import Store, open_store
-from daemon.store.models import CompiledQueryPlan
+from daemon.store.models import CompiledQueryPlan, Monitor
 from detectors.plan_records import NotStable, code_version, stable_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +208,23 @@ def test_plans_of_another_code_version_are_deleted_and_a_plan_is_written_once(
         "1" * 64: {"sql": "SELECT 1", "sentinels": [], "columns": ["x"]}
     }
     assert archives[0].load("another table") == {}
+
+
+def test_plans_that_cannot_be_written_never_cost_the_transaction_its_own_writes(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'warden.db'}")
+    archive = StorePlanArchive(store)
+    with store.connect() as connection:
+        connection.execute(sa.text("DROP TABLE compiled_query"))
+        connection.commit()
+    archive.save("t", "1" * 64, {"sql": "SELECT 1", "sentinels": [], "columns": ["x"]})
+    with store.session() as session:
+        session.add(Monitor(name="m", kind="drift", dataset="d", config={}, config_hash="h"))
+        assert archive.flush(session) == 0
+    with store.session(readonly=True) as session:
+        assert session.get(Monitor, "m") is not None
+    store.close()
 
 
 def test_a_store_that_cannot_be_read_only_costs_a_compile(tmp_path: Path) -> None:
