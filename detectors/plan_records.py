@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -43,9 +44,27 @@ class PlanArchive(Protocol):
         compile)."""
         ...
 
-    def save(self, identity_id: str, plan_id: str, record: PlanRecord) -> None:
-        """Keep `record` (written later, in a transaction of the archive's choosing)."""
+    def save(
+        self, identity_id: str, plan_id: str, record: PlanRecord, *, replace: bool = False
+    ) -> None:
+        """Keep `record` (written later, in a transaction of the archive's choosing);
+        `replace` drops the group's other records when it is written."""
         ...
+
+
+@dataclass(frozen=True)
+class RecordedTable:
+    """A table an earlier process opened and recorded (`detectors.sources.recorded_files`):
+    what its plans need to run archived queries without the expression layer."""
+
+    #: the engine's name, as Ibis names its backend ("duckdb")
+    engine: str
+    #: `detectors.query_plans.table_identity` of the table as it was opened then
+    identity_id: str
+    #: the engine's own connection (DuckDB), on which the table's view exists
+    connection: Any
+    #: builds the Ibis table on `connection`, when a query must be compiled after all
+    open_table: Callable[[], Any]
 
 
 class NotStable(ValueError):
@@ -83,13 +102,19 @@ def digest(*parts: str) -> str:
 
 @cache
 def code_version() -> str:
-    """A hash of what builds and compiles queries: the Ibis and SQLGlot versions and the
-    source text of every module under `detectors/` (read once per process, a few ms)."""
-    import ibis
-    import sqlglot
+    """A hash of what builds and compiles queries: the Ibis, SQLGlot and DuckDB versions and
+    the source text of every module under `detectors/` (read once per process, a few ms;
+    the versions from the installed packages' metadata, which imports none of them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "absent"
 
     root = Path(__file__).resolve().parent
-    parts = [f"ibis {ibis.__version__}", f"sqlglot {sqlglot.__version__}"]
+    parts = [f"{name} {installed(name)}" for name in ("ibis-framework", "sqlglot", "duckdb")]
     for path in sorted(root.rglob("*.py")):
         parts.append(str(path.relative_to(root)))
         parts.append(path.read_text(encoding="utf-8", errors="replace"))

@@ -44,7 +44,7 @@ class CompiledQuery:
     """SQL compiled with a sentinel in place of each parameter's value."""
 
     sql: str
-    #: (parameter operation, the sentinel's literal in `sql`)
+    #: (the parameter's name, or its Ibis operation; the sentinel's literal in `sql`)
     sentinels: tuple[tuple[Any, str], ...]
     columns: tuple[str, ...]
 

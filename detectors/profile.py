@@ -24,6 +24,8 @@ PROFILE_SCHEMA_VERSION = 1
 QUANTILE_LEVELS: tuple[float, ...] = tuple(round(i / 100, 2) for i in range(101))
 
 ColumnKind = Literal["numeric", "categorical", "datetime", "other"]
+#: The category that a profile's top-K counts sum every rarer value into.
+OTHER_CATEGORY = "__other__"
 
 
 @dataclass(frozen=True)

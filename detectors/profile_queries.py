@@ -9,16 +9,18 @@ the same objects every scan, bound to their values when a query runs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
 
-from detectors.profile import QUANTILE_LEVELS, ColumnKind
+from detectors.profile import OTHER_CATEGORY, QUANTILE_LEVELS, ColumnKind
+from detectors.window_bounds import as_bound, bound_names
+from detectors.window_bounds import bound_values as named_bound_values
 
-OTHER_CATEGORY = "__other__"
+__all__ = ["BOUND_PARAMETERS", "NAMED_PARAMETERS", "OTHER_CATEGORY"]
 
 #: The window bounds as Ibis scalar parameters (low, high), for columns without a time zone
 #: (True) and with one (False). The same objects every scan, so a monitor's queries are the
@@ -28,12 +30,13 @@ BOUND_PARAMETERS: dict[bool, tuple[Any, Any]] = {
     naive: (ibis.param(dtype), ibis.param(dtype))
     for naive, dtype in ((True, dt.Timestamp()), (False, dt.Timestamp(timezone="UTC")))
 }
-#: The bound parameters by a name that every process gives them alike: how an archived
-#: plan (`detectors.plan_records`) says which sentinel stands for which bound.
+#: The bound parameters by a name that every process gives them alike
+#: (`detectors.window_bounds`): how an archived plan (`detectors.plan_records`) says which
+#: sentinel stands for which bound, and how a scan binds them without building them.
 NAMED_PARAMETERS: dict[str, Any] = {
-    f"{'naive' if naive else 'utc'}_{side}": parameter
+    name: parameter
     for naive, pair in BOUND_PARAMETERS.items()
-    for side, parameter in zip(("low", "high"), pair, strict=True)
+    for name, parameter in zip(bound_names(naive), pair, strict=True)
 }
 _NAMES_BY_OPERATION = {parameter.op(): name for name, parameter in NAMED_PARAMETERS.items()}
 
@@ -64,9 +67,9 @@ def window_filter(
     naive = is_naive(column.type())
     predicates = []
     if start is not None:
-        predicates.append(column >= _bound(start, naive))
+        predicates.append(column >= as_bound(start, naive))
     if end is not None:
-        predicates.append(column < _bound(end, naive))
+        predicates.append(column < as_bound(end, naive))
     return table.filter(*predicates) if predicates else table
 
 
@@ -74,15 +77,10 @@ def bound_values(
     time_type: dt.DataType, start: datetime | None, end: datetime | None
 ) -> dict[Any, datetime]:
     """The values of `BOUND_PARAMETERS` for the window [start, end) of a time column of
-    type `time_type` (an open bound has none)."""
-    naive = is_naive(time_type)
-    low, high = BOUND_PARAMETERS[naive]
-    values = {}
-    if start is not None:
-        values[low] = _bound(start, naive)
-    if end is not None:
-        values[high] = _bound(end, naive)
-    return values
+    type `time_type` (an open bound has none); `detectors.window_bounds.bound_values`
+    gives them by name, as plans take them without Ibis."""
+    named = named_bound_values(is_naive(time_type), start, end)
+    return {NAMED_PARAMETERS[name]: value for name, value in named.items()}
 
 
 def parametrised_window(
@@ -99,12 +97,6 @@ def parametrised_window(
     if high in values:
         predicates.append(column < high)
     return (table.filter(*predicates) if predicates else table), values
-
-
-def _bound(instant: datetime, naive: bool) -> datetime:
-    if not naive or instant.tzinfo is None:
-        return instant
-    return instant.astimezone(UTC).replace(tzinfo=None)
 
 
 def count_true(condition: Any) -> Any:

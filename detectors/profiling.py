@@ -15,27 +15,22 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import ibis.expr.datatypes as dt
-from ibis.expr.types import Table
+from typing import TYPE_CHECKING, Any
 
 from detectors import small_windows
+from detectors.column_types import ColumnType, column_kind, column_types
 from detectors.plan_store import QueryResult
-from detectors.profile import ColumnKind, ColumnProfile, Histogram, WindowProfile
-from detectors.profile_queries import (
-    OTHER_CATEGORY,
-    aggregate_query,
-    bound_values,
-    category_query,
-    histogram_query,
-    parametrised_window,
-    raw_value_query,
-)
+from detectors.profile import OTHER_CATEGORY, ColumnKind, ColumnProfile, Histogram, WindowProfile
 from detectors.query_plans import QueryPlans
+from detectors.window_bounds import bound_values
+
+if TYPE_CHECKING:
+    from ibis.expr.types import Table
+
+__all__ = ["LOW_CARDINALITY", "ProfileOptions", "column_kind", "profile_planned", "profile_window"]
 
 #: Numeric columns with at most this many distinct values in the reference (flags, 0/1
 #: labels, 1-5 ratings) are profiled and compared as categorical, as Evidently does.
@@ -62,17 +57,6 @@ class ProfileOptions:
     exact_quantile_rows: int = 100_000
 
 
-def column_kind(dtype: dt.DataType) -> ColumnKind:
-    """Map an engine type to the kind of statistics it gets."""
-    if dtype.is_boolean() or dtype.is_string():
-        return "categorical"
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype.is_temporal():
-        return "datetime"
-    return "other"
-
-
 def profile_window(
     table: Table,
     *,
@@ -93,17 +77,44 @@ def profile_window(
     `plans` are `table`'s kept queries (`detectors.query_plans`; a source keeps them between
     scans); without them, this profile's queries are built and compiled for it alone.
     """
-    options = options or ProfileOptions()
     plans = plans or QueryPlans(table)
     if plans.table is not table:
         raise ValueError("the query plans given belong to another table")
-    schema = table.schema()
-    bounds = bound_values(schema[time_column], start, end)
+    return profile_planned(
+        plans,
+        column_types(table.schema()),
+        dataset=dataset,
+        time_column=time_column,
+        start=start,
+        end=end,
+        columns=columns,
+        reference=reference,
+        options=options,
+    )
+
+
+def profile_planned(
+    plans: QueryPlans,
+    types: Mapping[str, ColumnType],
+    *,
+    dataset: str,
+    time_column: str,
+    start: datetime | None,
+    end: datetime | None,
+    columns: Sequence[str],
+    reference: WindowProfile | None = None,
+    options: ProfileOptions | None = None,
+) -> WindowProfile:
+    """`profile_window` of the table `plans` run their queries on, whose columns are
+    `types`: the Ibis table is touched only to build a query not planned yet, so a scan
+    whose queries were all compiled by an earlier process imports no expression layer."""
+    options = options or ProfileOptions()
+    bounds = bound_values(types[time_column].naive_time, start, end)
 
     def window() -> Table:
-        return parametrised_window(table, time_column, start, end)[0]
+        return _queries().parametrised_window(plans.table, time_column, start, end)[0]
 
-    kinds = _kinds(schema, columns, reference)
+    kinds = _kinds(types, columns, reference)
     numeric = [name for name in columns if kinds[name] == "numeric"]
     edges = _reference_edges(reference, numeric)
     ranges = _reference_ranges(reference, numeric)
@@ -120,7 +131,7 @@ def profile_window(
     def aggregate(exact: bool) -> dict[str, Any]:
         return plans.rows(
             (shape, exact),
-            lambda: aggregate_query(
+            lambda: _queries().aggregate_query(
                 window(),
                 columns,
                 kinds,
@@ -146,7 +157,7 @@ def profile_window(
     if (
         reference is not None
         and int(last_rows) <= small
-        and small_windows.eligible(plans.backend.name, schema, columns, kinds)
+        and small_windows.eligible(plans.engine, types, columns, kinds)
     ):
         read = plans.rows(
             ("window_rows", time_column, tuple(columns), tuple(kinds[c] for c in columns), small),
@@ -160,7 +171,7 @@ def profile_window(
                 dataset,
                 start,
                 end,
-                schema,
+                types,
                 columns,
                 kinds,
                 edges,
@@ -190,14 +201,16 @@ def profile_window(
         if edges:
             histogram_key = ("histogram", time_column, tuple(edges.items()))
             row.update(
-                plans.rows(histogram_key, lambda: histogram_query(window(), edges), bounds).first()
+                plans.rows(
+                    histogram_key, lambda: _queries().histogram_query(window(), edges), bounds
+                ).first()
             )
     categories: dict[str, dict[str, int]] = {}
     if rows and categorical:
         categories = _category_counts(
             plans.rows(
                 ("categories", time_column, tuple(categorical), options.top_k),
-                lambda: category_query(window(), categorical, options.top_k),
+                lambda: _queries().category_query(window(), categorical, options.top_k),
                 bounds,
             ),
             categorical,
@@ -205,20 +218,30 @@ def profile_window(
     raw_values: dict[str, tuple[float, ...]] = {}
     if numeric and 0 < rows <= options.raw_value_limit:
         raw = plans.rows(
-            ("raw", time_column, tuple(numeric)), lambda: raw_value_query(window(), numeric), bounds
+            ("raw", time_column, tuple(numeric)),
+            lambda: _queries().raw_value_query(window(), numeric),
+            bounds,
         )
         raw_values = {name: _present(raw.column(name)) for name in numeric}
 
     return _assembled(
-        dataset, start, end, schema, columns, kinds, edges, row, categories, raw_values
+        dataset, start, end, types, columns, kinds, edges, row, categories, raw_values
     )
+
+
+def _queries() -> Any:
+    """The query builders (`detectors.profile_queries`), imported when a query must be
+    built: they load Ibis, which a scan of archived queries never needs."""
+    from detectors import profile_queries
+
+    return profile_queries
 
 
 def _assembled(
     dataset: str,
     start: datetime | None,
     end: datetime | None,
-    schema: Any,
+    types: Mapping[str, ColumnType],
     columns: Sequence[str],
     kinds: dict[str, ColumnKind],
     edges: dict[str, tuple[float, ...]],
@@ -231,7 +254,7 @@ def _assembled(
     rows = int(row["__rows"])
     profiles = {
         name: _column_profile(
-            name, kinds[name], str(schema[name]), rows, row, edges, categories, raw_values
+            name, kinds[name], types[name].dtype, rows, row, edges, categories, raw_values
         )
         for name in columns
     }
@@ -241,16 +264,16 @@ def _assembled(
         end=end,
         rows=rows,
         columns=profiles,
-        schema={name: str(dtype) for name, dtype in schema.items()},
+        schema={name: column.dtype for name, column in types.items()},
     )
 
 
 def _kinds(
-    schema: Any, columns: Sequence[str], reference: WindowProfile | None
+    types: Mapping[str, ColumnType], columns: Sequence[str], reference: WindowProfile | None
 ) -> dict[str, ColumnKind]:
     """Each column's kind by its type; the reference decided which numeric columns are
     really categorical (0/1 flags, 1-5 ratings)."""
-    kinds = {name: column_kind(schema[name]) for name in columns}
+    kinds = {name: types[name].kind for name in columns}
     if reference is not None:
         for name in columns:
             ref_column = reference.columns.get(name)

@@ -35,89 +35,142 @@ and writes bounds with learnt literal templates (`detectors.literal_templates`),
 compiler. Plans whose expression reads an in-memory table or a Python function (which a
 new process would have to register first) stay in memory only.
 
+A table the scan knows from a record an earlier process kept
+(`detectors.plan_records.RecordedTable`: its engine, identity and raw connection) needs no
+Ibis at all while every query it asks for is archived: the Ibis table is built only when a
+plan must be compiled. Bound parameters are therefore named (`detectors.window_bounds`):
+a caller passes values by name, or as Ibis parameters.
+
 Results come back as Python values from the driver (DuckDB, psycopg, Spark rows), with no
 dataframe in between: `None` for SQL NULL, lists for arrays, `datetime` for timestamps.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from detectors.bound_keys import (
+    BoundKey,
+    bound_key,
+    dtype_of,
+    parameter_of,
+    sentinel,
+    timestamp_awareness,
+    type_text,
+)
 from detectors.literal_templates import LiteralTemplate, learn_template
 from detectors.plan_records import (
     NotStable,
     PlanArchive,
     PlanRecord,
+    RecordedTable,
     code_version,
     digest,
     stable_text,
 )
 from detectors.plan_store import SHARED_PLANS, CompiledQuery, PlanStore, QueryResult
-from detectors.sql_runner import run_sql
+from detectors.sql_runner import run_on_duckdb, run_sql
+from detectors.window_bounds import BOUND_TYPES
 from detectors.work_labels import doing
 
 __all__ = ["SHARED_PLANS", "CompiledQuery", "PlanStore", "QueryPlans", "QueryResult"]
+
+log = logging.getLogger(__name__)
 
 #: Literals kept per process: a tick's monitors share a few window bounds.
 LITERAL_CAPACITY = 1024
 #: The literal of a one-value `SELECT <literal> AS "<name>"`, as Ibis compiles it.
 _LITERAL = re.compile(r"^SELECT\s+(?P<literal>.+?)\s+AS\s+[\"`]", re.DOTALL)
-#: (backend name, type, value) -> the literal its compiler writes; shared by every table.
-_LITERALS: OrderedDict[tuple[str, Any, Any], str] = OrderedDict()
+#: (engine name, type as text, value) -> the literal its compiler writes; shared by every table.
+_LITERALS: OrderedDict[tuple[str, str, Any], str] = OrderedDict()
 _LITERALS_LOCK = threading.Lock()
-#: (backend name, type as text) -> its learnt literal template, or None when none fits.
+#: (engine name, type as text) -> its learnt literal template, or None when none fits.
 _TEMPLATES: dict[tuple[str, str], LiteralTemplate | None] = {}
 #: The archive group literal templates are kept under (beside the tables' identities).
 TEMPLATE_GROUP = "literal-templates"
 
 
 class QueryPlans:
-    """The compiled queries of one Ibis table, by plan key; thread-safe.
+    """The compiled queries of one table, by plan key; thread-safe.
 
-    Plans are kept in a `PlanStore` under the table's identity: the engine's name, the SQL
-    of the table itself and its schema. Two tables with the same identity are the same to
-    any query built on them (a query's SQL names the table as the table's own SQL does),
-    so their plans are shared. `hits` and `misses` count this object's queries run from a
-    kept plan and plans it compiled.
+    The table is an Ibis table, or a `RecordedTable` whose Ibis table is built only when a
+    query must be compiled. Plans are kept in a `PlanStore` under the table's identity id:
+    a hash of the engine's name, the SQL of the table itself and its schema. Two tables
+    with the same identity are the same to any query built on them (a query's SQL names
+    the table as the table's own SQL does), so their plans are shared. `hits` and `misses`
+    count this object's queries run from a kept plan and plans it compiled.
     """
 
     def __init__(
-        self, table: Any, store: PlanStore | None = None, archive: PlanArchive | None = None
+        self,
+        table: Any = None,
+        store: PlanStore | None = None,
+        archive: PlanArchive | None = None,
+        *,
+        recorded: RecordedTable | None = None,
     ) -> None:
-        import ibis
-
-        self.table = table
-        self.backend = ibis.get_backend(table)
+        if (table is None) == (recorded is None):
+            raise ValueError("give either an Ibis table or a recorded table")
         self.store = store if store is not None else SHARED_PLANS
         self.archive = archive
-        schema = tuple((name, str(dtype)) for name, dtype in table.schema().items())
-        self.identity = (self.backend.name, self.backend.compile(table), schema)
-        self.identity_id = digest(stable_text(self.identity))
+        self._recorded = recorded
+        self._table = table
+        self._backend: Any = None
+        if recorded is not None:
+            self.engine = recorded.engine
+            self.identity_id = recorded.identity_id
+        else:
+            self.engine, self.identity_id = table_identity(table)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         #: plans this object took from the archive instead of compiling them
         self.loaded = 0
 
+    @property
+    def table(self) -> Any:
+        """The Ibis table (a recorded table's is built now, the first time it is asked)."""
+        with self._lock:
+            if self._table is None:
+                assert self._recorded is not None
+                with doing("compile"):
+                    self._table = self._recorded.open_table()
+                _engine, identity_id = table_identity(self._table)
+                if identity_id != self.identity_id:
+                    # Its plans stay filed under the recorded identity: they run on the
+                    # same view either way; a process that opens the table anew files
+                    # them under its own.
+                    log.warning("a recorded table's identity changed when it was built")
+            return self._table
+
+    @property
+    def backend(self) -> Any:
+        """The table's Ibis backend (builds a recorded table's)."""
+        if self._backend is None:
+            import ibis
+
+            self._backend = ibis.get_backend(self.table)
+        return self._backend
+
     def rows(
         self, key: Hashable, build: Callable[[], Any], values: Mapping[Any, Any] | None = None
     ) -> QueryResult:
         """Run the query `key` names (built by `build` when not yet planned) with `values`
-        for its bound parameters (Ibis scalar parameters -> Python values)."""
+        for its bound parameters (parameter names or Ibis scalar parameters -> values)."""
         columns, sql = self.sql(key, build, values)
-        return QueryResult(columns, run_sql(self.backend, sql))
+        return QueryResult(columns, self._run(sql))
 
     def sql(
         self, key: Hashable, build: Callable[[], Any], values: Mapping[Any, Any] | None = None
     ) -> tuple[tuple[str, ...], str]:
         """The column names and SQL of the query `key` names, for `values`."""
-        bound = {_operation(parameter): value for parameter, value in (values or {}).items()}
-        full_key = (self.identity, key, frozenset(bound))
+        bound = {bound_key(parameter): value for parameter, value in (values or {}).items()}
+        full_key = (self.identity_id, key, frozenset(bound))
         known, plan = self.store.plan(full_key)
         if known and plan is None:
             with doing("compile"):
@@ -150,15 +203,15 @@ class QueryPlans:
     def hint(self, key: Hashable) -> Any:
         """What a caller noted with `set_hint` on a table of this identity, or None: what it
         learnt from earlier runs to pick its next query by (a window's last size)."""
-        return self.store.hint((self.identity, key))
+        return self.store.hint((self.identity_id, key))
 
     def set_hint(self, key: Hashable, value: Any) -> None:
-        self.store.set_hint((self.identity, key), value)
+        self.store.set_hint((self.identity_id, key), value)
 
     def planned(self) -> list[Hashable]:
         """The plan keys kept for this table's identity (without their parameters)."""
         keys = [key for key in self.store.planned() if isinstance(key, tuple)]
-        return [key[1] for key in keys if key[0] == self.identity]
+        return [key[1] for key in keys if key[0] == self.identity_id]
 
     def stats(self) -> dict[str, int]:
         """Queries run from kept plans ("hits", those taken from the archive included),
@@ -166,21 +219,26 @@ class QueryPlans:
         with self._lock:
             return {"hits": self.hits + self.loaded, "misses": self.misses, "loaded": self.loaded}
 
-    def _plan_id(self, key: Hashable, bound: Mapping[Any, Any]) -> str | None:
+    def built(self) -> bool:
+        """Whether the Ibis table exists (always, unless a recorded table's was never
+        needed: every query it ran was archived)."""
+        return self._table is not None
+
+    def _run(self, sql: str) -> list[tuple[Any, ...]]:
+        if self._recorded is not None:
+            return run_on_duckdb(self._recorded.connection, sql)
+        return run_sql(self.backend, sql)
+
+    def _plan_id(self, key: Hashable, bound: Mapping[BoundKey, Any]) -> str | None:
         """The archive's id of the plan `key` names with these parameters bound; None when
         there is no archive, or the key or a parameter has no stable name."""
-        if self.archive is None:
-            return None
-        from detectors.profile_queries import parameter_name
-
-        names = [parameter_name(parameter) for parameter in bound]
-        if any(name is None for name in names):
+        if self.archive is None or not all(isinstance(name, str) for name in bound):
             return None
         try:
             key_text = stable_text(key)
         except NotStable:
             return None
-        return digest(self.identity_id, key_text, ",".join(sorted(map(str, names))), code_version())
+        return digest(self.identity_id, key_text, ",".join(sorted(bound)), code_version())
 
     def _load(self, plan_id: str | None) -> CompiledQuery | None:
         """The archived plan `plan_id`, or None (the table's records are read once per
@@ -192,83 +250,82 @@ class QueryPlans:
         return _from_record(record) if record is not None else None
 
     def _save(self, plan_id: str, plan: CompiledQuery) -> None:
-        from detectors.profile_queries import parameter_name
-
         assert self.archive is not None
-        sentinels = [[parameter_name(p), literal] for p, literal in plan.sentinels]
+        sentinels = [[name, literal] for name, literal in plan.sentinels]
         record = {"sql": plan.sql, "sentinels": sentinels, "columns": list(plan.columns)}
         self.archive.save(self.identity_id, plan_id, record)
 
-    def _compile(self, expr: Any, parameters: Sequence[Any]) -> CompiledQuery | None:
+    def _compile(self, expr: Any, parameters: Sequence[BoundKey]) -> CompiledQuery | None:
+        backend = self.backend
         self._register(expr)
         columns = tuple(expr.columns)
         if not parameters:
-            return CompiledQuery(self.backend.compile(expr), (), columns)
-        sentinels = {parameter: _sentinel(parameter, i) for i, parameter in enumerate(parameters)}
+            return CompiledQuery(backend.compile(expr), (), columns)
+        sentinels = {key: sentinel(key, i) for i, key in enumerate(parameters)}
         if any(value is None for value in sentinels.values()):
             return None
-        literals = tuple((p, self._literal(p, value)) for p, value in sentinels.items())
-        sql = self.backend.compile(expr, params={p.to_expr(): v for p, v in sentinels.items()})
+        literals = tuple((key, self._literal(key, value)) for key, value in sentinels.items())
+        params = {parameter_of(key): value for key, value in sentinels.items()}
+        sql = backend.compile(expr, params=params)
         if any(literal not in sql for _, literal in literals):
             return None
         return CompiledQuery(sql, literals, columns)
 
-    def _render(self, plan: CompiledQuery, bound: Mapping[Any, Any]) -> str:
+    def _render(self, plan: CompiledQuery, bound: Mapping[BoundKey, Any]) -> str:
         if not plan.sentinels:
             return plan.sql
-        literals = {
-            sentinel: self._literal(parameter, bound[parameter])
-            for parameter, sentinel in plan.sentinels
-        }
+        literals = {sentinel: self._literal(key, bound[key]) for key, sentinel in plan.sentinels}
         # One pass, so that a value's literal is never taken for another sentinel.
         pattern = "|".join(re.escape(sentinel) for sentinel in literals)
         return re.sub(pattern, lambda match: literals[match.group(0)], plan.sql)
 
-    def _literal(self, parameter: Any, value: Any) -> str:
-        """`value` as the backend writes a literal of `parameter`'s type (kept)."""
-        key = (self.backend.name, parameter.dtype, value)
+    def _literal(self, key: BoundKey, value: Any) -> str:
+        """`value` as the engine writes a literal of the parameter `key`'s type (kept)."""
+        cache_key = (self.engine, type_text(key), value)
         with _LITERALS_LOCK:
-            literal = _LITERALS.get(key)
+            literal = _LITERALS.get(cache_key)
             if literal is not None:
-                _LITERALS.move_to_end(key)
+                _LITERALS.move_to_end(cache_key)
                 return literal
-        template = self._template(parameter.dtype)
+        template = self._template(key)
         written = template.render(value) if template is not None else None
-        literal = written if written is not None else self._compile_literal(parameter.dtype, value)
+        literal = written if written is not None else self._compile_literal(key, value)
         with _LITERALS_LOCK:
-            _LITERALS[key] = literal
+            _LITERALS[cache_key] = literal
             while len(_LITERALS) > LITERAL_CAPACITY:
                 _LITERALS.popitem(last=False)
         return literal
 
-    def _compile_literal(self, dtype: Any, value: Any) -> str:
-        """The literal Ibis's compiler writes for `value` of type `dtype`."""
+    def _compile_literal(self, key: BoundKey, value: Any) -> str:
+        """The literal Ibis's compiler writes for `value` of the parameter `key`'s type."""
         import ibis
 
+        backend = self.backend
         with doing("compile"):
-            compiled = self.backend.compile(ibis.literal(value, type=dtype))
+            compiled = backend.compile(ibis.literal(value, type=dtype_of(key)))
         match = _LITERAL.match(compiled)
         if match is None:
             raise ValueError(f"cannot find the literal in {compiled!r}")
         return match.group("literal")
 
-    def _template(self, dtype: Any) -> LiteralTemplate | None:
-        """The engine's learnt literal template for timestamps of type `dtype` (from the
-        process, the archive, or learnt now from the compiler); None for other types."""
-        if not dtype.is_timestamp():
+    def _template(self, key: BoundKey) -> LiteralTemplate | None:
+        """The engine's learnt literal template for the timestamps of parameter `key`'s
+        type (from the process, the archive, or learnt now from the compiler); None for
+        other types."""
+        aware = timestamp_awareness(key)
+        if aware is None:
             return None
-        key = (self.backend.name, str(dtype))
-        if key in _TEMPLATES:
-            return _TEMPLATES[key]
-        template_id = digest(*key, code_version())
+        type_key = (self.engine, type_text(key))
+        if type_key in _TEMPLATES:
+            return _TEMPLATES[type_key]
+        template_id = digest(*type_key, code_version())
         archived = self.archive.load(TEMPLATE_GROUP) if self.archive is not None else {}
         template = LiteralTemplate.from_record(archived.get(template_id))
         if template is None:
-            aware = dtype.timezone is not None
-            template = learn_template(lambda v: self._compile_literal(dtype, v), aware=aware)
+            template = learn_template(lambda v: self._compile_literal(key, v), aware=aware)
             if template is not None and self.archive is not None:
                 self.archive.save(TEMPLATE_GROUP, template_id, template.to_record())
-        _TEMPLATES[key] = template
+        _TEMPLATES[type_key] = template
         return template
 
     def _register(self, expr: Any) -> None:
@@ -278,12 +335,22 @@ class QueryPlans:
         self.backend._run_pre_execute_hooks(expr)
 
     def _compile_with_values(
-        self, expr: Any, bound: Mapping[Any, Any]
+        self, expr: Any, bound: Mapping[BoundKey, Any]
     ) -> tuple[tuple[str, ...], str]:
         """`expr` compiled for these values (a query whose sentinels could not be found)."""
         self._register(expr)
-        params = {parameter.to_expr(): value for parameter, value in bound.items()}
+        params = {parameter_of(key): value for key, value in bound.items()}
         return tuple(expr.columns), self.backend.compile(expr, params=params or None)
+
+
+def table_identity(table: Any) -> tuple[str, str]:
+    """(engine name, identity id) of an Ibis table: the id hashes the engine's name, the
+    table's own SQL and its schema."""
+    import ibis
+
+    backend = ibis.get_backend(table)
+    schema = tuple((name, str(dtype)) for name, dtype in table.schema().items())
+    return backend.name, digest(stable_text((backend.name, backend.compile(table), schema)))
 
 
 def _archivable(expr: Any) -> bool:
@@ -303,14 +370,12 @@ def _archivable(expr: Any) -> bool:
 
 def _from_record(record: PlanRecord) -> CompiledQuery | None:
     """The plan an archive record holds; None for a damaged one (then compiled again)."""
-    from detectors.profile_queries import NAMED_PARAMETERS
-
     try:
-        sentinels = tuple(
-            (_operation(NAMED_PARAMETERS[name]), literal) for name, literal in record["sentinels"]
-        )
+        sentinels = tuple((str(name), literal) for name, literal in record["sentinels"])
         sql, columns = record["sql"], tuple(record["columns"])
     except (KeyError, TypeError, ValueError):
+        return None
+    if any(name not in BOUND_TYPES for name, _ in sentinels):
         return None
     texts = [sql, *columns, *(literal for _, literal in sentinels)]
     if not all(isinstance(text, str) for text in texts):
@@ -322,16 +387,3 @@ def _from_record(record: PlanRecord) -> CompiledQuery | None:
 
 def _as_table(expr: Any) -> Any:
     return expr if hasattr(expr, "columns") else expr.as_table()
-
-
-def _operation(parameter: Any) -> Any:
-    return parameter.op() if hasattr(parameter, "op") else parameter
-
-
-def _sentinel(parameter: Any, index: int) -> Any:
-    """A value of `parameter`'s type that no data holds; None when the type has none."""
-    dtype = parameter.dtype
-    if not dtype.is_timestamp():
-        return None
-    moment = datetime(1901 + index, 2, 3, 4, 5, 6, 71829)
-    return moment.replace(tzinfo=UTC) if dtype.timezone is not None else moment

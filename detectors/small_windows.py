@@ -32,28 +32,32 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ibis.expr.types import Table
+from detectors.column_types import ColumnType
+from detectors.profile import OTHER_CATEGORY, QUANTILE_LEVELS, ColumnKind
 
-from detectors.profile import QUANTILE_LEVELS, ColumnKind
-from detectors.profile_queries import OTHER_CATEGORY
+if TYPE_CHECKING:
+    from ibis.expr.types import Table
 
 #: Engines whose aggregate semantics this module restates.
 ENGINES = frozenset({"duckdb"})
 
 
 def eligible(
-    backend_name: str, schema: Any, columns: Sequence[str], kinds: Mapping[str, ColumnKind]
+    engine: str,
+    types: Mapping[str, ColumnType],
+    columns: Sequence[str],
+    kinds: Mapping[str, ColumnKind],
 ) -> bool:
     """Whether a window of these columns can be profiled from its rows here."""
-    if backend_name not in ENGINES:
+    if engine not in ENGINES:
         return False
     for name in columns:
-        dtype = schema[name]
-        if kinds[name] == "numeric" and not (dtype.is_floating() or dtype.is_integer()):
+        family = types[name].family
+        if kinds[name] == "numeric" and family not in ("floating", "integer"):
             return False
-        if kinds[name] == "categorical" and not (dtype.is_string() or dtype.is_boolean()):
+        if kinds[name] == "categorical" and family not in ("string", "boolean"):
             return False
     return True
 

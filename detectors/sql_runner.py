@@ -1,4 +1,4 @@
-"""Run compiled SQL on an Ibis backend's own connection; rows come back as tuples.
+"""Run compiled SQL on an engine's own connection; rows come back as tuples.
 
 The one place a planned query (`detectors.query_plans`) reaches the engine, marked as
 `execute` for the CPU profile (`detectors.work_labels`).
@@ -17,6 +17,12 @@ def run_sql(backend: Any, sql: str) -> list[tuple[Any, ...]]:
     (aware in UTC where the column has a time zone)."""
     with doing("execute"):
         return _run(backend, sql)
+
+
+def run_on_duckdb(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    """`sql` run on a DuckDB connection itself (no Ibis backend around it)."""
+    with doing("execute"):
+        return connection.execute(sql).fetchall()
 
 
 def _run(backend: Any, sql: str) -> list[tuple[Any, ...]]:

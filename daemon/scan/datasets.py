@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from daemon.config.models import DatasetConfig
+from detectors.plan_records import PlanArchive
 from detectors.sources.base import DatasetSource
 from detectors.sources.files import duckdb_connection, open_file_source
-from detectors.sources.spark import open_spark_source
-from detectors.sources.sql import open_sql_source
 
 #: Environment variable overriding the embedded DuckDB's memory budget (e.g. "2GB").
 MEMORY_LIMIT_VARIABLE = "WARDEN_DUCKDB_MEMORY_LIMIT"
@@ -22,11 +21,16 @@ def open_dataset(
     *,
     excluded_files: Iterable[str] = (),
     connection: Any | None = None,
+    archive: PlanArchive | None = None,
 ) -> DatasetSource:
-    """Open `name`; raises detectors.sources.SourceError with a person-readable message."""
+    """Open `name`; raises detectors.sources.SourceError with a person-readable message.
+
+    With an `archive` (the store's, `daemon.scan.plan_archive`), a file dataset opened on
+    its own connection may be reopened from an earlier process's record of it, without
+    Ibis (`detectors.sources.recorded_files`), and its queries compiled then are reused.
+    """
     if config.format in ("parquet", "csv"):
         assert config.path is not None  # guaranteed by DatasetConfig validation
-        connection = connection or duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
         return open_file_source(
             name,
             path=config.path,
@@ -36,8 +40,12 @@ def open_dataset(
             entity_column=config.entity_column,
             excluded=excluded_files,
             connection=connection,
+            memory_limit=os.environ.get(MEMORY_LIMIT_VARIABLE),
+            archive=archive,
         )
     if config.format == "spark":
+        from detectors.sources.spark import open_spark_source
+
         return open_spark_source(
             name,
             time_column=config.time_column,
@@ -51,6 +59,8 @@ def open_dataset(
         )
     assert config.url is not None and config.table is not None
     assert config.format == "postgres" or config.format == "duckdb", config.format
+    from detectors.sources.sql import open_sql_source
+
     return open_sql_source(
         name,
         url=config.url,

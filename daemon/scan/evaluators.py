@@ -39,7 +39,6 @@ from detectors.quality.params import QualityParams
 from detectors.results import DetectorResult
 from detectors.skew.detector import detect_skew
 from detectors.skew.params import SkewParams
-from detectors.skew.values import JoinSpec, value_skew_stats
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import SourceError
 
@@ -86,7 +85,12 @@ def _open(context: ScanContext, name: str) -> DatasetSource:
             context.sources.lease(name, dataset, context.excluded_files)
         )
     else:
-        source = open_dataset(name, dataset, excluded_files=context.excluded_files)
+        source = open_dataset(
+            name,
+            dataset,
+            excluded_files=context.excluded_files,
+            archive=plan_archive(context.store),
+        )
     if source.plan_archive is None:  # its queries compiled by earlier processes are reused
         source.plan_archive = plan_archive(context.store)
     pause_if_asked("scan.dataset_opened")  # tests: a writer changes the files mid-scan
@@ -235,6 +239,9 @@ def evaluate_skew(context: ScanContext) -> Evaluation:
     values = None
     if same_engine and serving.entity_column and offline.entity_column:
         assert window.start is not None and window.end is not None
+        # Imported here: it builds an Ibis join, which no other monitor kind needs.
+        from detectors.skew.values import JoinSpec, value_skew_stats
+
         values = value_skew_stats(
             serving.table,
             offline.table,

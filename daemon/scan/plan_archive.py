@@ -39,7 +39,8 @@ class StorePlanArchive:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._pending: dict[str, tuple[str, str]] = {}  # plan id -> (identity id, JSON)
+        #: plan id -> (identity id, JSON, whether it replaces the group's other records)
+        self._pending: dict[str, tuple[str, str, bool]] = {}
         self._lock = threading.Lock()
         self._pruned = False
 
@@ -59,16 +60,23 @@ class StorePlanArchive:
             rows = []
         records = {plan_id: _decoded(text) for plan_id, text in rows}
         with self._lock:
-            for plan_id, (pending_identity, text) in self._pending.items():
+            for plan_id, (pending_identity, text, _replace) in self._pending.items():
                 if pending_identity == identity_id:
                     records[plan_id] = _decoded(text)
         return {plan_id: record for plan_id, record in records.items() if record is not None}
 
-    def save(self, identity_id: str, plan_id: str, record: PlanRecord) -> None:
-        """Keep `record` until the next `flush`."""
+    def save(
+        self, identity_id: str, plan_id: str, record: PlanRecord, *, replace: bool = False
+    ) -> None:
+        """Keep `record` until the next `flush`; with `replace`, the flush that writes it
+        deletes the other records of its group (`identity_id`)."""
         text = json.dumps(record, ensure_ascii=True, sort_keys=True)
         with self._lock:
-            self._pending[plan_id] = (identity_id, text)
+            if replace:
+                for other, (group, _text, _replace) in list(self._pending.items()):
+                    if group == identity_id and other != plan_id:
+                        del self._pending[other]
+            self._pending[plan_id] = (identity_id, text, replace)
 
     def pending(self) -> int:
         """Plans waiting for the next `flush`."""
@@ -97,8 +105,9 @@ class StorePlanArchive:
                 "record": text,
                 "created_at": now,
             }
-            for plan_id, (identity, text) in pending.items()
+            for plan_id, (identity, text, _replace) in pending.items()
         ]
+        replacing = [(identity, plan_id) for plan_id, (identity, _, on) in pending.items() if on]
         try:
             with session.begin_nested():
                 if prune:
@@ -106,6 +115,11 @@ class StorePlanArchive:
                     session.execute(delete(CompiledQueryPlan).where(stale))
                 for first in range(0, len(rows), ROWS_PER_INSERT):
                     session.execute(_insert_new(session, rows[first : first + ROWS_PER_INSERT]))
+                for group, kept in replacing:
+                    others = (col(CompiledQueryPlan.identity_id) == group) & (
+                        col(CompiledQueryPlan.plan_id) != kept
+                    )
+                    session.execute(delete(CompiledQueryPlan).where(others))
         except SQLAlchemyError as error:
             log.warning("compiled queries could not be kept in the store (a cache): %s", error)
             return 0

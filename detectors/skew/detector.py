@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,8 +23,10 @@ from detectors.drift.registry import companion_p_value, get_method
 from detectors.profile import ColumnProfile, WindowProfile
 from detectors.results import DetectorResult, Finding
 from detectors.skew.params import SkewParams
-from detectors.skew.values import ValueSkewStats
 from detectors.work_labels import doing
+
+if TYPE_CHECKING:  # its module builds Ibis joins; only a skew scan with entities needs it
+    from detectors.skew.values import ValueSkewStats
 
 
 @doing("detector")  # the CPU profile's kind of work (detectors.work_labels)

@@ -2,34 +2,36 @@
 
 Every engine (DuckDB over files, PostgreSQL, DuckDB tables, Spark...) is reached through the
 same `DatasetSource`; only how the table is opened differs (`files.py`, `sql.py`).
+
+A file dataset that an earlier process opened on the same files is opened from its record
+(`detectors.sources.recorded_files`): a DuckDB view, its column types and its table
+identity, with no Ibis table yet. The table is built the first time something asks for it
+(a query not compiled before, a playbook); a scan whose queries are all archived never
+does, and never imports Ibis.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis
-from ibis.expr.types import Table
-
-from detectors.plan_records import PlanArchive
+from detectors.column_types import ColumnType, column_types
+from detectors.plan_records import PlanArchive, RecordedTable
 from detectors.profile import WindowProfile
-from detectors.profile_queries import (
-    BOUND_PARAMETERS,
-    bound_values,
-    is_naive,
-    parametrised_window,
-)
-from detectors.profiling import ProfileOptions, column_kind, profile_window
+from detectors.profiling import ProfileOptions, profile_planned
 from detectors.query_plans import QueryPlans
 from detectors.sources.errors import UnreadableFile
 from detectors.sources.file_schemas import FileSchema
 from detectors.timeline import Timeline
+from detectors.window_bounds import bound_names, bound_values
+
+if TYPE_CHECKING:
+    from ibis.expr.types import Table
 
 #: Results a source remembers at most (`DatasetSource.remember`): a reference profile and
 #: its window's signature for each of a few references; a rolling reference leaves one
@@ -37,25 +39,67 @@ from detectors.timeline import Timeline
 REMEMBERED = 16
 
 
-@dataclass
 class DatasetSource:
-    """A dataset opened as an Ibis table; `spec` identifies it for cache fingerprints."""
+    """A dataset opened as an Ibis table (`table`), or from a record of an earlier opening
+    (`recorded`, with its column `types`: the table is built when first asked for);
+    `spec` identifies it for cache fingerprints."""
 
-    name: str
-    table: Table
-    time_column: str
-    entity_column: str | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    unreadable: list[UnreadableFile] = field(default_factory=list)
-    #: Per-file footer schemas (Parquet datasets only), for per-partition schema checks.
-    file_schemas: list[FileSchema] = field(default_factory=list)
-    #: Where compiled queries outlive the process (`detectors.plan_records`); set before
-    #: the first query (by the scan: the store's archive), or None to keep them in memory.
-    plan_archive: PlanArchive | None = field(default=None, repr=False, compare=False)
-    _plans: QueryPlans | None = field(default=None, init=False, repr=False, compare=False)
-    _remembered: OrderedDict[Hashable, Any] = field(
-        default_factory=OrderedDict, init=False, repr=False, compare=False
-    )
+    def __init__(
+        self,
+        name: str,
+        table: Table | None = None,
+        *,
+        time_column: str,
+        entity_column: str | None = None,
+        spec: dict[str, Any] | None = None,
+        unreadable: list[UnreadableFile] | None = None,
+        file_schemas: list[FileSchema] | None = None,
+        plan_archive: PlanArchive | None = None,
+        recorded: RecordedTable | None = None,
+        types: dict[str, ColumnType] | None = None,
+    ) -> None:
+        if (table is None) == (recorded is None):
+            raise ValueError("a source is opened from a table or from a record, not both")
+        if recorded is not None and types is None:
+            raise ValueError("a source opened from a record needs its column types")
+        self.name = name
+        self.time_column = time_column
+        self.entity_column = entity_column
+        self.spec = spec if spec is not None else {}
+        self.unreadable = unreadable if unreadable is not None else []
+        #: Per-file footer schemas (Parquet datasets only), for per-partition schema checks.
+        self.file_schemas = file_schemas if file_schemas is not None else []
+        #: Where compiled queries outlive the process (`detectors.plan_records`); set before
+        #: the first query (by the scan: the store's archive), or None to keep them in memory.
+        self.plan_archive = plan_archive
+        self._table = table
+        self._recorded = recorded
+        self._types = types
+        self._plans: QueryPlans | None = None
+        self._lock = threading.Lock()
+        self._remembered: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"DatasetSource({self.name!r}, time_column={self.time_column!r}, spec={self.spec!r})"
+
+    @property
+    def table(self) -> Table:
+        """The dataset as an Ibis table (a recorded source's is built now, once)."""
+        if self._table is None:
+            self._table = self.plans.table
+        return self._table
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this source was opened from a record (`detectors.sources.recorded_files`)."""
+        return self._recorded is not None
+
+    @property
+    def types(self) -> dict[str, ColumnType]:
+        """Each column's type, in the table's order."""
+        if self._types is None:
+            self._types = column_types(self.table.schema())
+        return self._types
 
     def recall(self, key: Hashable) -> Any:
         """What `remember` kept under `key`, or None.
@@ -87,22 +131,25 @@ class DatasetSource:
         """The table's queries, built and compiled once and kept with the source: a daemon
         keeps its file datasets open between scans (`daemon.scan.open_sources`), so a
         monitor's queries are compiled on its first scan only."""
-        if self._plans is None:
-            self._plans = QueryPlans(self.table, archive=self.plan_archive)
-        return self._plans
+        with self._lock:
+            if self._plans is None:
+                if self._recorded is not None:
+                    self._plans = QueryPlans(recorded=self._recorded, archive=self.plan_archive)
+                else:
+                    self._plans = QueryPlans(self._table, archive=self.plan_archive)
+            return self._plans
 
     def columns(self) -> dict[str, str]:
         """Column name -> engine type, as text."""
-        return {name: str(dtype) for name, dtype in self.table.schema().items()}
+        return {name: column.dtype for name, column in self.types.items()}
 
     def default_columns(self) -> list[str]:
         """Columns monitored when a monitor names none: all but time, entity and temporal ones."""
-        schema = self.table.schema()
         skip = {self.time_column, self.entity_column}
         return [
             name
-            for name, dtype in schema.items()
-            if name not in skip and column_kind(dtype) in ("numeric", "categorical")
+            for name, column in self.types.items()
+            if name not in skip and column.kind in ("numeric", "categorical")
         ]
 
     def profile(
@@ -114,8 +161,9 @@ class DatasetSource:
         reference: WindowProfile | None = None,
         options: ProfileOptions | None = None,
     ) -> WindowProfile:
-        return profile_window(
-            self.table,
+        return profile_planned(
+            self.plans,
+            self.types,
             dataset=self.name,
             time_column=self.time_column,
             start=start,
@@ -123,7 +171,6 @@ class DatasetSource:
             columns=columns,
             reference=reference,
             options=options,
-            plans=self.plans,
         )
 
     def window_signature(self, start: datetime | None, end: datetime | None) -> str:
@@ -153,12 +200,14 @@ class DatasetSource:
         self.remember(("signature", start, end), signature)
         return signature
 
-    def _bounds(self, start: datetime | None, end: datetime | None) -> dict[Any, datetime]:
-        return bound_values(self.table.schema()[self.time_column], start, end)
+    def _bounds(self, start: datetime | None, end: datetime | None) -> dict[str, datetime]:
+        return bound_values(self.types[self.time_column].naive_time, start, end)
 
     def _window(self, start: datetime | None, end: datetime | None) -> Table:
         """The rows between the bound parameters (`detectors.profile_queries`); only which
         of `start` and `end` are set shapes it, their values are bound when it runs."""
+        from detectors.profile_queries import parametrised_window
+
         return parametrised_window(self.table, self.time_column, start, end)[0]
 
     def _signature_query(self, start: datetime | None, end: datetime | None) -> Table:
@@ -168,8 +217,12 @@ class DatasetSource:
 
     def _bucket_query(self, start: datetime, end: datetime, seconds: int) -> Table:
         """Rows per `seconds` bucket, counted from the window's lower bound."""
+        import ibis
+
+        from detectors.profile_queries import NAMED_PARAMETERS
+
         window = self._window(start, end)
-        low, _ = BOUND_PARAMETERS[is_naive(window[self.time_column].type())]
+        low = NAMED_PARAMETERS[bound_names(self.types[self.time_column].naive_time)[0]]
         offset = window[self.time_column].epoch_seconds() - low.epoch_seconds()
         bucket = (offset // seconds).cast("int64")
         return window.mutate(bucket=bucket).group_by("bucket").aggregate(n=ibis._.count())

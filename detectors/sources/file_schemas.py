@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,37 @@ class FileSchema:
             return False
         return (end is None or self.start < end) and (start is None or self.end >= start)
 
+    def to_record(self) -> dict[str, Any]:
+        """As JSON-safe values (`detectors.sources.recorded_files` keeps it)."""
+        return {
+            "path": self.path,
+            "columns": self.columns,
+            "start": self.start.isoformat() if self.start is not None else None,
+            "end": self.end.isoformat() if self.end is not None else None,
+        }
+
+    @classmethod
+    def from_record(cls, record: Any) -> FileSchema:
+        """What `to_record` wrote; raises ValueError (or KeyError, TypeError) otherwise."""
+        columns = record["columns"]
+        if not isinstance(record["path"], str) or not isinstance(columns, dict):
+            raise ValueError("not a file schema record")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
+            raise ValueError("not a file schema record")
+        start, end = (record[side] for side in ("start", "end"))
+        return cls(
+            record["path"],
+            dict(columns),
+            datetime.fromisoformat(start) if start is not None else None,
+            datetime.fromisoformat(end) if end is not None else None,
+        )
+
 
 def read_parquet_schema(path: str, time_column: str) -> FileSchema:
     """Read the footer of `path`; raises on an unreadable file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     metadata = pq.ParquetFile(path).metadata
     arrow = metadata.schema.to_arrow_schema()
     columns = {field.name: _type_name(str(field.type)) for field in arrow}

@@ -160,7 +160,8 @@ def test_scan_loads_no_slack_client_agent_or_playbook_execution(demo_copy: Path,
 def test_a_scan_that_routes_nothing_loads_no_playbook_and_no_dataframe_library(tmp_path: Path):
     """Playbooks (and pandas, which some of them use) load only to plan a proposal: the
     scan that opens a drift incident plans its proposal; the same scan again, with the
-    incident already open and routed, plans nothing and loads neither."""
+    incident already open and routed, plans nothing and loads neither, nor Ibis: every
+    query it runs was compiled by the first (`detectors.sources.recorded_files`)."""
     import pyarrow.parquet as pq
 
     from tests.daemon.engine_cases import AT, events_table
@@ -181,3 +182,6 @@ def test_a_scan_that_routes_nothing_loads_no_playbook_and_no_dataframe_library(t
     again = _imported(tmp_path / "again", tmp_path, *scan)
     assert "daemon.scan.runner" in again
     assert _loaded(again, ("playbooks", "pandas", "daemon.remediation.proposal_queue")) == []
+    # Its queries and its dataset's opening were kept by the first: no expression layer.
+    assert "ibis" in first
+    assert _loaded(again, ("ibis", "sqlglot", "pyarrow")) == []

@@ -27,6 +27,7 @@ from detectors.profiling import ProfileOptions, profile_window
 from detectors.query_plans import PlanStore, QueryPlans
 from detectors.sources.base import DatasetSource
 from detectors.sources.files import open_file_source
+from tests.detectors.archives import DictArchive
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 ROWS = 3000
@@ -255,26 +256,13 @@ def test_in_memory_tables_are_registered_before_their_first_query():
     assert profile.rows == 288
 
 
-class _DictArchive:
-    """A `PlanArchive` in a dict (the store's is tested in tests/scan/test_plan_archive.py)."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-
-    def load(self, identity_id: str) -> dict[str, Any]:
-        return dict(self.records.get(identity_id, {}))
-
-    def save(self, identity_id: str, plan_id: str, record: dict[str, Any]) -> None:
-        self.records.setdefault(identity_id, {})[plan_id] = record
-
-
 def test_queries_over_an_in_memory_table_stay_in_the_process(tmp_path: Path):
     """A new process would have to register the in-memory table first: such plans are
     not archived; the file table's are, and a new plan store takes them from it."""
     import ibis
 
     source = _duckdb(_parquet(tmp_path / "events", "UTC"))
-    archive = _DictArchive()
+    archive = DictArchive()
     plans = QueryPlans(source.table, PlanStore(), archive)
     names = ibis.memtable({"kind": ["a", "b"]})
     joined = lambda: source.table.semi_join(names, "kind").aggregate(n=ibis._.count())  # noqa: E731
@@ -325,3 +313,18 @@ def test_engine_times_are_utc_whatever_the_process_time_zone(
     assert timeline.latest == START + timedelta(days=1) - timedelta(minutes=5)
     assert timeline.earliest == START
     assert timeline.counts == (12,) * 24
+
+
+def test_the_bounds_named_without_ibis_are_the_parameters_ibis_builds():
+    """`detectors.window_bounds` names the bound parameters and their types without Ibis;
+    `detectors.profile_queries` builds them: both say the same."""
+    from detectors.profile_queries import NAMED_PARAMETERS
+    from detectors.window_bounds import BOUND_TYPES, bound_names, is_aware
+
+    assert set(NAMED_PARAMETERS) == set(BOUND_TYPES)
+    for name, parameter in NAMED_PARAMETERS.items():
+        assert str(parameter.type()) == BOUND_TYPES[name]
+        assert is_aware(name) == (parameter.type().timezone is not None)
+    for naive in (True, False):
+        named = [NAMED_PARAMETERS[name] for name in bound_names(naive)]
+        assert all(a is b for a, b in zip(BOUND_PARAMETERS[naive], named, strict=True))

@@ -1,9 +1,11 @@
 """Compiled queries outlive the process (issue 17, item 1): a `warden scan` run again in a
-new process builds and compiles nothing an earlier one compiled, and finds the same; a
-schema change builds them again; a damaged archive only costs a compile.
+new process builds and compiles nothing an earlier one compiled, imports no expression
+layer (Ibis, SQLGlot, PyArrow), and finds the same; a schema change builds them again; a
+damaged archive only costs a compile.
 
 Each scan runs in a fresh Python process (`_PROBE`), which counts the queries and literals
-Ibis compiled for it by wrapping the three methods of `QueryPlans` that call the compiler.
+Ibis compiled for it by wrapping the three methods of `QueryPlans` that call the compiler,
+and lists which of the expression layer's packages it imported.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 AT = "2025-01-03T00:00:00+00:00"
 
 #: Runs `warden scan --json` in this new process; prints its reports, then one line of
-#: counts: {"compiled": queries Ibis compiled, "literals": literals it compiled}.
+#: counts: {"compiled": queries Ibis compiled, "literals": literals it compiled, "loaded":
+#: the packages of the expression layer it imported}.
 _PROBE = textwrap.dedent(
     """
     import contextlib, io, json, sys
@@ -58,6 +61,8 @@ _PROBE = textwrap.dedent(
     with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
         main()
     print(printed.getvalue().strip())
+    layer = ("ibis", "sqlglot", "pyarrow")
+    counts["loaded"] = sorted(name for name in layer if name in sys.modules)
     print(json.dumps(counts))
     """
 )
@@ -145,8 +150,9 @@ def test_a_new_process_compiles_nothing_an_earlier_scan_compiled(
     first, first_counts = _scan(config)
     assert {r["monitor"]: r["status"] for r in first} == {"drift": "alert", "fresh": "ok"}
     assert first_counts["compiled"] > 0
+    assert first_counts["loaded"] == ["ibis", "pyarrow", "sqlglot"]
     again, again_counts = _scan(config)
-    assert again_counts == {"compiled": 0, "literals": 0}
+    assert again_counts == {"compiled": 0, "literals": 0, "loaded": []}
     assert _verdicts(again) == _verdicts(first)
 
 
@@ -161,7 +167,7 @@ def test_a_schema_change_builds_the_queries_again(tmp_path: Path, store_url: str
     assert "score" in columns
     old = [v for v in _verdicts(first) if v[0] == "fresh"]
     assert [v for v in _verdicts(changed) if v[0] == "fresh"] == old
-    assert _scan(config)[1] == {"compiled": 0, "literals": 0}
+    assert _scan(config)[1] == {"compiled": 0, "literals": 0, "loaded": []}
 
 
 def test_a_damaged_plan_is_compiled_again(tmp_path: Path, store_url: str) -> None:
@@ -208,6 +214,25 @@ def test_plans_of_another_code_version_are_deleted_and_a_plan_is_written_once(
         "1" * 64: {"sql": "SELECT 1", "sentinels": [], "columns": ["x"]}
     }
     assert archives[0].load("another table") == {}
+
+
+def test_a_record_that_replaces_its_group_deletes_the_older_ones_when_written(
+    store: Store,
+) -> None:
+    """A file dataset's opening record replaces its older ones (one per dataset is kept):
+    in the process before the flush, and in the store by the flush."""
+    archive = StorePlanArchive(store)
+    archive.save("dataset", "a" * 64, {"state": 1}, replace=True)
+    with store.session() as session:
+        assert archive.flush(session) == 1
+    archive.save("other", "b" * 64, {"state": 1}, replace=True)
+    archive.save("dataset", "c" * 64, {"state": 2}, replace=True)
+    archive.save("dataset", "d" * 64, {"state": 3}, replace=True)
+    assert archive.load("dataset") == {"a" * 64: {"state": 1}, "d" * 64: {"state": 3}}
+    with store.session() as session:
+        assert archive.flush(session) == 2
+    assert archive.load("dataset") == {"d" * 64: {"state": 3}}
+    assert archive.load("other") == {"b" * 64: {"state": 1}}
 
 
 def test_plans_that_cannot_be_written_never_cost_the_transaction_its_own_writes(
