@@ -19,8 +19,12 @@ it opens a private one rather than wait: two scans each holding one dataset and 
 the other's can never block each other. Every instance's sources share their compiled
 queries (`detectors.query_plans`), so a new instance compiles nothing already compiled.
 
-SQL and Spark datasets are opened by every scan as before (their engines keep their own
-connection pools and sessions). `warden scan` from cron opens its datasets once per
+A PostgreSQL dataset keeps its connection the same way (one per slot): each scan opens the
+table on it again (a schema query of a millisecond, so a changed table is seen), but does
+not connect anew. A connection that the server closed, or that a scan failed on, is
+dropped, and the next scan connects again. Spark datasets share the process's one session
+already; a DuckDB database file is opened by every scan (a connection kept open would hold
+the file against its writers). `warden scan` from cron opens its datasets once per
 process and does not use this.
 """
 
@@ -39,6 +43,7 @@ from daemon.config.models import DatasetConfig
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE, open_dataset
 from daemon.scan.file_changes import Fingerprints, dataset_fingerprints
 from detectors.sources.base import DatasetSource
+from detectors.sources.errors import SourceError
 from detectors.sources.files import duckdb_connection
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,9 @@ _Key = tuple[str, str, tuple[str, ...], int]
 
 @dataclass
 class _OpenDataset:
-    """One dataset's DuckDB instance, and the source opened on it for `fingerprints`."""
+    """One dataset's engine connection (a DuckDB instance, a PostgreSQL connection; None
+    until the first scan of a PostgreSQL dataset connects), and the source opened on it
+    for `fingerprints` (file datasets)."""
 
     connection: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,12 +94,19 @@ class OpenSources:
     ) -> Iterator[DatasetSource]:
         """`name` opened for one scan: the kept one when its files are unchanged and no other
         scan holds it; else a private one (SQL and Spark datasets: always)."""
-        if not dataset.is_file:
-            yield open_dataset(name, dataset, excluded_files=excluded_files)
-            return
-        entry = self._free_entry((name, dataset.model_dump_json(), tuple(sorted(excluded_files))))
+        kept = dataset.is_file or dataset.format == "postgres"
+        key = (name, dataset.model_dump_json(), tuple(sorted(excluded_files)))
+        entry = self._free_entry(key, with_duckdb=dataset.is_file) if kept else None
         if entry is None:
             yield open_dataset(name, dataset, excluded_files=excluded_files)
+            return
+        if not dataset.is_file:
+            try:
+                with self._on_kept_connection(entry, name, dataset) as source:
+                    yield source
+            finally:
+                entry.lock.release()
+                self._close_beyond_capacity()
             return
         try:
             prints = dataset_fingerprints(dataset)
@@ -112,6 +126,35 @@ class OpenSources:
             entry.lock.release()
             self._close_beyond_capacity()
 
+    @contextmanager
+    def _on_kept_connection(
+        self, entry: _OpenDataset, name: str, dataset: DatasetConfig
+    ) -> Iterator[DatasetSource]:
+        """`name` opened on the entry's kept connection, or on a new one when there is none
+        or the kept one fails to open it (the server closed it); a scan that fails drops
+        the connection, so the next one connects again."""
+        source = None
+        if entry.connection is not None and not _closed(entry.connection):
+            try:
+                source = open_dataset(name, dataset, connection=entry.connection)
+                entry.reused += 1
+            except SourceError:  # a server restart, an idle timeout: connect again below
+                log.info("the kept connection of %s failed; connecting again", name)
+        if source is None:
+            if entry.connection is not None:
+                _disconnect(entry.connection, name)
+                entry.connection = None
+            source = open_dataset(name, dataset)
+            entry.connection = source.table.get_backend()
+            entry.opened += 1
+        try:
+            yield source
+        except BaseException:
+            if entry.connection is not None:
+                _disconnect(entry.connection, name)
+            entry.connection = None
+            raise
+
     def stats(self) -> dict[str, int]:
         """Open datasets, how many scans opened or reused one, and how many queries were
         compiled or run again from their compiled SQL, summed over them."""
@@ -126,20 +169,27 @@ class OpenSources:
             "compile_reused": plans["hits"],
         }
 
-    def _free_entry(self, dataset: tuple[str, str, tuple[str, ...]]) -> _OpenDataset | None:
+    def _free_entry(
+        self, dataset: tuple[str, str, tuple[str, ...]], *, with_duckdb: bool
+    ) -> _OpenDataset | None:
         """A kept instance of `dataset` that no scan holds, now held (its lock acquired);
-        a new one when all are held and fewer than `per_dataset` are kept; else None."""
+        a new one (`with_duckdb`: on a new DuckDB instance) when all are held and fewer
+        than `per_dataset` are kept; else None."""
         for slot in range(self.per_dataset):
-            entry = self._entry((*dataset, slot))
+            entry = self._entry((*dataset, slot), with_duckdb=with_duckdb)
             if entry.lock.acquire(blocking=False):
                 return entry
         return None
 
-    def _entry(self, key: _Key) -> _OpenDataset:
+    def _entry(self, key: _Key, *, with_duckdb: bool) -> _OpenDataset:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                connection = duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
+                connection = (
+                    duckdb_connection(os.environ.get(MEMORY_LIMIT_VARIABLE))
+                    if with_duckdb
+                    else None
+                )
                 entry = _OpenDataset(connection)
                 self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -158,11 +208,24 @@ class OpenSources:
                 return  # in use: closed later, when over capacity again
             del self._entries[key]
         try:
-            entry.connection.disconnect()
-        except Exception:  # closing is best effort: the instance is dropped either way
-            log.debug("closing the DuckDB instance of %s failed", key[0], exc_info=True)
+            if entry.connection is not None:
+                _disconnect(entry.connection, key[0])
         finally:
             entry.lock.release()
+
+
+def _closed(connection: Any) -> bool:
+    """Whether a kept PostgreSQL connection can no longer be used (the server closed it, or
+    a query failed on it): psycopg knows without asking the server."""
+    raw = getattr(connection, "con", None)
+    return bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+
+
+def _disconnect(connection: Any, name: str) -> None:
+    try:
+        connection.disconnect()
+    except Exception:  # closing is best effort: the connection is dropped either way
+        log.debug("closing the connection of %s failed", name, exc_info=True)
 
 
 def _plan_counts(source: DatasetSource | None) -> Counter[str]:

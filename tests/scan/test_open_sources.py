@@ -1,10 +1,13 @@
-"""A daemon keeps its file datasets open between scans (issue 17, item 3), and what it
-reuses never changes what a scan finds: new, rewritten and removed files are seen, a
-dataset held by one scan is not shared with another, and results equal fresh opens."""
+"""A daemon keeps its file datasets open between scans, and its PostgreSQL datasets'
+connections (issue 17, item 3), and what it reuses never changes what a scan finds: new,
+rewritten and removed files are seen, a changed table is seen, a dataset held by one scan
+is not shared with another, a connection the server closed is replaced, and results equal
+fresh opens."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,3 +172,56 @@ def test_scans_through_kept_datasets_find_what_fresh_scans_find(
     # both, as the fresh ones did.
     assert kept_status[(0, "drift")] == "ok"
     assert kept_status[(2, "drift")] == "alert"
+
+
+@pytest.fixture
+def postgres_events() -> Iterator[str]:
+    """The URL of a scratch PostgreSQL database holding the events as table `events`."""
+    import ibis
+
+    from tests.conftest import _fresh_postgres_database
+
+    for url in _fresh_postgres_database():
+        backend = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
+        try:
+            backend.create_table("events", events_table().to_pandas())
+        finally:
+            backend.disconnect()
+        yield url
+
+
+def _server_pid(source) -> int:
+    return int(source.table.get_backend().raw_sql("SELECT pg_backend_pid()").fetchone()[0])
+
+
+def test_a_postgres_dataset_keeps_its_connection_and_still_sees_table_changes(
+    postgres_events: str,
+):
+    """Each scan opens the table again on the kept connection (a column added is seen);
+    a connection the server closed is replaced at the next scan, which succeeds."""
+    config = engine_config(
+        "sqlite://", {"format": "postgres", "url": postgres_events, "table": "events"}
+    )
+    dataset = config.datasets["events"]
+    sources = OpenSources()
+    with sources.lease("events", dataset) as first:
+        pid = _server_pid(first)
+        columns = set(first.columns())
+    with sources.lease("events", dataset) as second:
+        assert _server_pid(second) == pid  # the case: the same server connection
+        second.table.get_backend().raw_sql("ALTER TABLE events ADD COLUMN note TEXT").close()
+    with sources.lease("events", dataset) as third:
+        assert set(third.columns()) == columns | {"note"}
+        assert _server_pid(third) == pid
+    assert _opened_and_reused(sources) == (1, 1, 2)
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_events)
+    with admin.connect() as connection:  # the server ends the kept connection
+        connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    with sources.lease("events", dataset) as fourth:
+        assert _server_pid(fourth) != pid
+        assert _rows(fourth) == events_table().num_rows
+    assert _opened_and_reused(sources) == (1, 2, 2)
