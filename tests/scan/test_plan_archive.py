@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,13 @@ def _write_events(folder: Path, *, extra_column: bool = False) -> None:
     pq.write_table(pa.table(columns), folder / "part-0.parquet")
 
 
-def _config(tmp_path: Path, store_url: str) -> Path:
+def _config(tmp_path: Path, store_url: str, dataset: str | None = None) -> Path:
+    """A drift and a freshness monitor of the events: the Parquet folder, or `dataset` (the
+    dataset's config as YAML flow text)."""
     data = tmp_path / "events"
     _write_events(data)
+    if dataset is None:
+        dataset = f"{{format: parquet, path: '{data}', time_column: ts}}"
     config = tmp_path / "warden.yaml"
     config.write_text(
         textwrap.dedent(
@@ -93,7 +98,7 @@ def _config(tmp_path: Path, store_url: str) -> Path:
             store: {{url: '{store_url}'}}
             playbooks: {{work_root: '{tmp_path / "work"}'}}
             datasets:
-              events: {{format: parquet, path: '{data}', time_column: ts}}
+              events: {dataset}
             routes:
               - {{match: {{}}, playbook: null}}
             monitors:
@@ -154,6 +159,50 @@ def test_a_new_process_compiles_nothing_an_earlier_scan_compiled(
     again, again_counts = _scan(config)
     assert again_counts == {"compiled": 0, "literals": 0, "loaded": []}
     assert _verdicts(again) == _verdicts(first)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_a_new_process_compiles_nothing_on_postgres_and_spark_either(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    """Kept plans are the engine's own SQL: a second process on a PostgreSQL table or a
+    Spark source compiles nothing either (these sources are opened through Ibis, which
+    they need to connect: only file datasets are reopened without it)."""
+    store_url = f"sqlite:///{tmp_path / 'warden.db'}"
+    if engine == "postgres":
+        url = request.getfixturevalue("postgres_events")
+        dataset = f"{{format: postgres, url: '{url}', table: events, time_column: ts}}"
+    else:
+        master = request.getfixturevalue("spark_master")
+        dataset = (
+            f"{{format: spark, url: '{master}', path: '{tmp_path / 'events'}', time_column: ts}}"
+        )
+    config = _config(tmp_path, store_url, dataset)
+    first, first_counts = _scan(config)
+    assert {r["monitor"]: r["status"] for r in first} == {"drift": "alert", "fresh": "ok"}
+    assert first_counts["compiled"] > 0
+    again, again_counts = _scan(config)
+    assert (again_counts["compiled"], again_counts["literals"]) == (0, 0)
+    assert _verdicts(again) == _verdicts(first)
+
+
+@pytest.fixture
+def postgres_events(tmp_path: Path) -> Iterator[str]:
+    """The URL of a scratch PostgreSQL database whose table `events` holds the events."""
+    import ibis
+
+    from tests.conftest import _fresh_postgres_database
+
+    _write_events(tmp_path / "source")
+    events = pq.read_table(tmp_path / "source" / "part-0.parquet")
+    for url in _fresh_postgres_database():
+        backend = ibis.connect(url.replace("postgresql+psycopg://", "postgres://"))
+        try:
+            backend.create_table("events", events.to_pandas())
+        finally:
+            backend.disconnect()
+        yield url
 
 
 def test_a_schema_change_builds_the_queries_again(tmp_path: Path, store_url: str) -> None:
