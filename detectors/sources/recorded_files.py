@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.column_types import ColumnType, column_types
+from detectors.column_types import ColumnType
 from detectors.plan_records import PlanArchive, RecordedTable, code_version, digest
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import UnreadableFile
@@ -137,11 +137,10 @@ def record(
     older records (written with the archive's next flush)."""
     if len(statement) > RECORD_LIMIT:
         return
-    from detectors.query_plans import table_identity
-
-    table = source.table
-    _engine, identity_id = table_identity(table)
-    types = column_types(table.schema())
+    # The source's own plans and types: what its scan computes anyway, not a second
+    # compile of the table.
+    identity_id = source.plans.identity_id
+    types = source.types
     archive.save(
         opened.group,
         opened.state_id,
