@@ -60,6 +60,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from playbooks.base import PlanRefused
+from playbooks.engine_query import fetch_one
 from playbooks.window_rows import json_value
 
 #: Name of the column that carries each row's id in the tables built here.
@@ -370,11 +371,13 @@ def check_id_column(table: ir.Table, id_column: str) -> None:
             f"{', '.join(table.schema().names)}"
         )
     column = table[id_column]
-    stats = table.aggregate(
-        rows=table.count(), distinct=column.nunique(), missing=column.isnull().sum()
-    ).execute()
-    rows, distinct = int(stats["rows"].iloc[0]), int(stats["distinct"].iloc[0])
-    missing = int(stats["missing"].fillna(0).iloc[0])
+    stats = fetch_one(
+        table.aggregate(
+            rows=table.count(), distinct=column.nunique(), missing=column.isnull().sum()
+        )
+    )
+    assert stats is not None  # an aggregate without a group by has one row
+    rows, distinct, missing = (int(value or 0) for value in stats)
     if missing:
         raise PlanRefused(
             f"id_column {id_column!r} is missing in {missing:,} rows of the window; name a "

@@ -29,6 +29,7 @@ import ibis
 import ibis.expr.types as ir
 
 from playbooks.base import PlanRefused
+from playbooks.engine_query import fetch, fetch_value
 from playbooks.selection import MAX_GROUPS, RowKeys, Selection, check_probabilities, top_rows
 
 
@@ -88,22 +89,19 @@ def select_label_issues(
 
 
 def _label_counts(labelled: ir.Table, label: ir.StringValue) -> dict[str, int]:
-    distinct = int(label.nunique().execute())
+    distinct = int(fetch_value(label.nunique()))
     if distinct > MAX_GROUPS:
         raise PlanRefused(f"the label column has {distinct:,} distinct values; it is not a class")
-    counts = labelled.group_by(warden_label=label).aggregate(rows=lambda t: t.count()).execute()
-    return {str(v): int(r) for v, r in zip(counts["warden_label"], counts["rows"], strict=True)}
+    counts = fetch(labelled.group_by(warden_label=label).aggregate(rows=lambda t: t.count()))
+    return {str(value): int(rows) for value, rows in counts}
 
 
 def _thresholds(
     labelled: ir.Table, label: ir.StringValue, self_confidence: ir.FloatingValue
 ) -> dict[str, float]:
-    means = (
+    means = fetch(
         labelled.mutate(warden_label=label, warden_self_confidence=self_confidence)
         .group_by("warden_label")
         .aggregate(threshold=lambda t: t.warden_self_confidence.mean())
-        .execute()
     )
-    return {
-        str(v): float(t) for v, t in zip(means["warden_label"], means["threshold"], strict=True)
-    }
+    return {str(value): float(threshold) for value, threshold in means}

@@ -19,8 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from playbooks.base import LabelStudioTarget
 from playbooks.files import write_durably
 
@@ -89,6 +87,8 @@ def _request(
     params: dict[str, Any] | None = None,
     missing_ok: bool = False,
 ) -> Any:
+    import httpx  # here: planning, which imports this module, never sends a request
+
     url = target.url + path
     try:
         response = httpx.request(

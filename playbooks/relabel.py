@@ -47,6 +47,7 @@ from playbooks.base import (
     Verification,
 )
 from playbooks.drift_density import select_drift_dense
+from playbooks.engine_query import fetch_value
 from playbooks.engine_rows import check_columns, fetch_rows
 from playbooks.files import sha256_of, write_durably
 from playbooks.label_issues import select_label_issues
@@ -159,7 +160,7 @@ class RelabelBatch(Playbook):
             names = [*columns, time_column, params.id_column]
             check_columns(source.table, names, context.dataset.name)
             current = window_filter(source.table, time_column, start, end)
-            rows_in_window = int(current.count().execute())
+            rows_in_window = int(fetch_value(current.count()))
             if rows_in_window == 0:
                 raise PlanRefused(f"the window of incident {incident.id} holds no rows to label")
             keys = RowKeys.for_window(current, params.id_column, params.seed)

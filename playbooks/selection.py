@@ -35,14 +35,16 @@ share a hash; should a boundary split them, which of them is `-2` was arbitrary 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
 from playbooks.base import PlanRefused
+from playbooks.engine_query import fetch, fetch_one, fetch_value
 from playbooks.engine_rows import (
     ROW_ID,
     check_id_column,
@@ -111,32 +113,39 @@ def quantised(score: ir.FloatingValue) -> ir.FloatingValue:
 
 
 def top_rows(
-    table: ir.Table, score: ir.FloatingValue, n: int, *, descending: bool, keys: RowKeys
+    table: ir.Table,
+    score: ir.NumericValue,
+    n: int,
+    *,
+    descending: bool,
+    keys: RowKeys,
+    in_quanta: bool = False,
 ) -> Selection:
     """The n rows with the best rounded score (missing scores last), ties by the seeded key.
+
+    `score` is a float rounded here to SCORE_QUANTUM, or with `in_quanta` an integer
+    already counted in whole quanta (exact on every engine: nothing left to round).
 
     Only the rows that can be chosen are keyed: those whose rounded score is at least as
     good as the n-th best (all rows when there are at most n, or when the n-th best score
     is missing). The boundary is compared in whole quanta, an integer, so it crosses from
-    the engine to Python and back exactly.
+    the engine to Python and back exactly, and so do the chosen scores (their quanta).
     """
-    scored = table.mutate(warden_quanta=quanta(score))
+    scored = table.mutate(warden_quanta=score if in_quanta else quanta(score))
     boundary = _nth_best(scored, n, descending=descending)
     if boundary is not None:
         value = scored.warden_quanta
         scored = scored.filter(value >= boundary if descending else value <= boundary)
-    keyed = keys.attach(scored)
-    ranked = keyed.mutate(warden_score=keyed.warden_quanta * SCORE_QUANTUM)
-    order = ranked.warden_score.desc() if descending else ranked.warden_score.asc()
-    missing_last = ranked.warden_score.isnull()
-    chosen = (
+    ranked = keys.attach(scored)
+    order = ranked.warden_quanta.desc() if descending else ranked.warden_quanta.asc()
+    missing_last = ranked.warden_quanta.isnull()
+    chosen = fetch(
         ranked.order_by([missing_last, order, ranked[SEED_KEY]])
         .limit(n)
-        .select(ROW_ID, "warden_score")
-        .execute()
+        .select(ROW_ID, "warden_quanta")
     )
-    scores = [float(s) if s is not None and not math.isnan(s) else 0.0 for s in chosen.iloc[:, 1]]
-    return Selection(tuple(str(r) for r in chosen[ROW_ID]), tuple(scores))
+    scores = tuple(0.0 if q is None else int(q) * SCORE_QUANTUM for _, q in chosen)
+    return Selection(tuple(str(row_id) for row_id, _ in chosen), scores)
 
 
 def _nth_best(scored: ir.Table, n: int, *, descending: bool) -> int | None:
@@ -144,16 +153,14 @@ def _nth_best(scored: ir.Table, n: int, *, descending: bool) -> int | None:
     when there are fewer than n rows or the n-th has no score (then every row may be
     chosen)."""
     order = scored.warden_quanta.desc() if descending else scored.warden_quanta.asc()
-    found = (
+    found = fetch(
         scored.order_by([scored.warden_quanta.isnull(), order])
         .limit(1, offset=n - 1)
         .select("warden_quanta")
-        .execute()
     )
-    if found.empty:
+    if not found or found[0][0] is None:
         return None
-    value = found.iloc[0, 0]
-    return None if pd.isna(value) else int(value)
+    return int(found[0][0])
 
 
 def check_probabilities(table: ir.Table, columns: Sequence[str], *, allow_missing: bool) -> None:
@@ -165,7 +172,9 @@ def check_probabilities(table: ir.Table, columns: Sequence[str], *, allow_missin
         measures[f"low{position}"] = column.min()
         measures[f"high{position}"] = column.max()
         measures[f"missing{position}"] = column.isnull().sum()
-    stats = table.aggregate(**measures).execute().iloc[0]
+    row = fetch_one(table.aggregate(**measures))
+    assert row is not None  # an aggregate without a group by has one row
+    stats = dict(zip(measures, row, strict=True))
     for position, name in enumerate(columns):
         missing = stats[f"missing{position}"]
         if not allow_missing and missing is not None and int(missing) > 0:
@@ -235,7 +244,7 @@ def select_stratified(
     }
     while True:
         chosen = _first_in_seeded_order(marked, wanted, fractions, keys, time_column)
-        found = chosen.groupby("warden_stratum").size().to_dict() if len(chosen) else {}
+        found = Counter(stratum for _, stratum in chosen)
         short = [
             name
             for name, quota in wanted.items()
@@ -245,27 +254,24 @@ def select_stratified(
             break
         for name in short:
             fractions[name] = min(1.0, fractions[name] * 4)
-    row_ids = tuple(str(r) for r in chosen[ROW_ID])
+    row_ids = tuple(str(row_id) for row_id, _ in chosen)
     return Selection(row_ids, tuple(0.0 for _ in row_ids))
 
 
 def _strata_sizes(marked: ir.Table, stratify_by: str | None) -> dict[str, int]:
     """Rows per stratum, one group-by; refuses a `stratify_by` column with more than
     MAX_GROUPS values (at most MAX_GROUPS + 1 groups are brought back to tell)."""
-    sizes = (
-        marked.group_by("warden_stratum")
-        .aggregate(rows=lambda t: t.count())
-        .limit(MAX_GROUPS + 1)
-        .execute()
+    sizes = fetch(
+        marked.group_by("warden_stratum").aggregate(rows=lambda t: t.count()).limit(MAX_GROUPS + 1)
     )
     if len(sizes) > MAX_GROUPS:
-        distinct = int(marked.warden_stratum.nunique().execute())
+        distinct = int(fetch_value(marked.warden_stratum.nunique()))
         raise PlanRefused(
             f"stratify_by column {stratify_by!r} has {distinct:,} distinct values in the "
             f"window, more than {MAX_GROUPS:,}: strata that small are not a sample of "
             "anything; stratify by a coarser column or leave stratify_by out (time slices)"
         )
-    return {str(s): int(r) for s, r in zip(sizes["warden_stratum"], sizes["rows"], strict=True)}
+    return {str(stratum): int(rows) for stratum, rows in sizes}
 
 
 def _pass_fraction(quota: int, size: int) -> float:
@@ -282,10 +288,10 @@ def _first_in_seeded_order(
     fractions: dict[str, float],
     keys: RowKeys,
     time_column: str,
-) -> pd.DataFrame:
+) -> list[tuple[Any, ...]]:
     """The first `wanted[s]` rows of each stratum s in seeded order among the rows that pass
-    its pre-filter (`fractions[s]`), ordered by stratum and rank: `ROW_ID` and
-    `warden_stratum`."""
+    its pre-filter (`fractions[s]`), ordered by stratum and rank: (`ROW_ID`,
+    `warden_stratum`) pairs."""
     part = marked.filter(marked.warden_stratum.isin(list(wanted)))
     bounds = {name: threshold(f) for name, f in fractions.items() if f < 1.0}
     if bounds:
@@ -300,11 +306,10 @@ def _first_in_seeded_order(
         *[(keyed.warden_stratum == name, count) for name, count in wanted.items()], else_=0
     )
     ranked = keyed.mutate(warden_rank=rank, warden_quota=quota)
-    return (
+    return fetch(
         ranked.filter(ranked.warden_rank < ranked.warden_quota)
         .order_by(["warden_stratum", "warden_rank"])
         .select(ROW_ID, "warden_stratum")
-        .execute()
     )
 
 
@@ -312,8 +317,9 @@ def _strata(table: ir.Table, stratify_by: str | None, time_column: str) -> ir.St
     if stratify_by:
         return table[stratify_by].cast("string").fill_null(MISSING)  # type: ignore[no-any-return]
     micros = epoch_micros(table, time_column)
-    bounds = table.aggregate(low=micros.min(), high=micros.max()).execute().iloc[0]
-    low, high = int(bounds["low"]), int(bounds["high"])
+    bounds = fetch_one(table.aggregate(low=micros.min(), high=micros.max()))
+    assert bounds is not None  # an aggregate without a group by has one row
+    low, high = int(bounds[0]), int(bounds[1])
     span = high - low
     if span == 0:
         return ibis.literal("slice 01")

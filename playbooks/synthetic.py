@@ -41,12 +41,9 @@ import json
 import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from detectors.params import Duration
@@ -62,15 +59,18 @@ from playbooks.base import (
     PlaybookParams,
     Verification,
 )
-from playbooks.copula import GENERATOR, GENERATOR_VERSION, sample
+from playbooks.engine_query import fetch_value
 from playbooks.engine_rows import ROW_ID
 from playbooks.files import move_file, sha256_of, write_durably
 from playbooks.registry import register
-from playbooks.synthetic_drift import drifted_columns
 from playbooks.synthetic_files import hive_keys, manifest_path, manifest_text, partition_folder
-from playbooks.synthetic_fit import ReferenceFit, fit_reference
-from playbooks.synthetic_ids import fresh_ids, fresh_values, still_fresh
-from playbooks.synthetic_reader import PROVENANCE, synthetic_files, synthetic_rows_between
+
+if TYPE_CHECKING:
+    from playbooks.synthetic_fit import ReferenceFit
+
+# The fitting, sampling and checking modules (pandas, PyArrow, SciPy) are imported by the
+# methods that use them: importing `playbooks` registers every playbook, and planning a
+# relabel or a quarantine should not load a data frame library it never uses.
 
 PATTERNS = ("missing_partition", "volume_drop")
 
@@ -140,6 +140,10 @@ class SyntheticBackfill(Playbook):
         self, incident: IncidentView, params: PlaybookParams, context: PlaybookContext
     ) -> Plan:
         assert isinstance(params, SyntheticBackfillParams)
+        from playbooks.copula import GENERATOR, GENERATOR_VERSION
+        from playbooks.synthetic_ids import fresh_ids
+        from playbooks.synthetic_reader import synthetic_rows_between
+
         start, bucket, finding = self._partition(incident)
         end = start + bucket
         reference_window = {
@@ -249,6 +253,11 @@ class SyntheticBackfill(Playbook):
         ]
 
     def verify(self, plan: Plan, context: PlaybookContext) -> Verification:
+        import pyarrow.parquet as pq
+
+        from playbooks.synthetic_drift import drifted_columns
+        from playbooks.synthetic_ids import still_fresh
+
         details = plan.steps[0].details
         target = Path(plan.steps[0].target)
         if not target.exists():
@@ -324,6 +333,8 @@ class SyntheticBackfill(Playbook):
         self, table: ir.Table, params: SyntheticBackfillParams, context: PlaybookContext
     ) -> list[str]:
         """The columns generated rows have (besides time and provenance), dataset order."""
+        from playbooks.synthetic_reader import PROVENANCE
+
         available = list(table.schema().names)
         named = [*params.columns, *([params.id_column] if params.id_column else [])]
         unknown = [name for name in named if name not in available]
@@ -351,6 +362,8 @@ class SyntheticBackfill(Playbook):
         columns: list[str],
         params: SyntheticBackfillParams,
     ) -> ReferenceFit:
+        from playbooks.synthetic_fit import fit_reference
+
         return fit_reference(
             table,
             time_column=context.dataset.time_column,
@@ -401,9 +414,16 @@ class SyntheticBackfill(Playbook):
         self, table: ir.Table, context: PlaybookContext, start: datetime, end: datetime
     ) -> int:
         window = window_filter(table, context.dataset.time_column, start, end)
-        return int(window.count().execute())
+        return int(fetch_value(window.count()))
 
     def _generated_bytes(self, plan: Plan, context: PlaybookContext) -> bytes:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from playbooks.copula import GENERATOR, GENERATOR_VERSION, sample
+        from playbooks.synthetic_ids import fresh_values
+
         details = plan.steps[0].details
         with context.source() as source:
             fitted = self._refit(plan, source.table, context)
@@ -427,4 +447,4 @@ class SyntheticBackfill(Playbook):
         return buffer.getvalue()
 
 
-__all__ = ["SyntheticBackfill", "SyntheticBackfillParams", "partition_folder", "synthetic_files"]
+__all__ = ["SyntheticBackfill", "SyntheticBackfillParams", "partition_folder"]

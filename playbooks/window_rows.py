@@ -13,12 +13,12 @@ True
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+import sys
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from detectors.timeparse import parse_instant
 from playbooks.base import PlanRefused
@@ -33,8 +33,12 @@ def window_bounds(window: dict[str, Any]) -> tuple[datetime, datetime]:
 
 def json_value(value: Any) -> Any:
     """A JSON-ready, deterministic form of one cell: times as ISO 8601 (UTC), missing
-    values as None, numpy scalars as Python numbers."""
-    if value is None or value is pd.NaT:
+    values as None, numpy scalars as Python numbers.
+
+    pandas values (from a plan that reads a data frame) are handled when pandas is loaded;
+    it is not imported here, since no other cell can be one of them."""
+    pd = sys.modules.get("pandas")
+    if value is None or (pd is not None and value is pd.NaT):
         return None
     if isinstance(value, float | np.floating):
         number = float(value)
@@ -43,11 +47,14 @@ def json_value(value: Any) -> Any:
         return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
-    if isinstance(value, pd.Timestamp | datetime):
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("UTC").tz_localize(None)
-        return stamp.isoformat() + "Z"
+    if pd is not None and isinstance(value, pd.Timestamp):
+        if value.tzinfo is not None:
+            value = value.tz_convert("UTC").tz_localize(None)
+        return value.isoformat() + "Z"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -58,9 +65,10 @@ def json_value(value: Any) -> Any:
         return [json_value(item) for item in value]
     if isinstance(value, dict):
         return {str(key): json_value(item) for key, item in value.items()}
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
+    if pd is not None:
+        try:
+            if pd.isna(value):
+                return None
+        except (TypeError, ValueError):
+            pass
     return str(value)
