@@ -7,7 +7,7 @@ COPY daemon ./daemon
 COPY detectors ./detectors
 COPY playbooks ./playbooks
 COPY agents ./agents
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres,assets]'
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,0 +1,162 @@
+"""Inspect many asset files in worker processes, each bounded in memory and time.
+
+One hostile file must not take the daemon down or stall it: files are inspected
+(`inspect.inspect_file`) by a pool of `spawn`ed worker processes, each with an address-space
+limit (`PoolLimits.worker_memory_bytes`, `RLIMIT_AS`) and a limit on the seconds one file may
+take (`PoolLimits.seconds_per_file`). A file that exceeds either, or kills its worker, is
+reported `unreadable` with reason `worker_failed` (memory, a crash) or `timeout`; the pool is
+then replaced and the files that were in flight beside it are inspected again. Workers are
+replaced every `TASKS_PER_WORKER` files, so no slow leak accumulates.
+
+`inspect_files` reports progress through a callback (files done, files in all).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult, Pool
+from typing import Any
+
+from detectors.assets.inspect import AssetFacts, Limits, inspect_file
+from detectors.assets.walk import FoundFile
+
+#: Files a worker inspects before it is replaced by a fresh one.
+TASKS_PER_WORKER = 10_000
+#: Files waiting per worker: enough to keep workers busy, few enough that the oldest in
+#: flight has surely started when its deadline is counted.
+QUEUED_PER_WORKER = 2
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """`workers` processes (default: the machine's cores, at most 4), each limited to
+    `worker_memory_bytes` of address space, and `seconds_per_file` seconds a file."""
+
+    workers: int = 0
+    worker_memory_bytes: int = 2 * 1024**3
+    seconds_per_file: float = 60.0
+
+    def worker_count(self, files: int) -> int:
+        wanted = self.workers or min(4, os.cpu_count() or 1)
+        return max(1, min(wanted, files))
+
+
+def inspect_files(
+    root: str,
+    files: Sequence[FoundFile],
+    limits: Limits | None = None,
+    pool_limits: PoolLimits | None = None,
+    progress: Progress | None = None,
+) -> list[AssetFacts]:
+    """The facts of every file, in the order given (see the module docstring)."""
+    limits = limits or Limits()
+    pool_limits = pool_limits or PoolLimits()
+    if not files:
+        return []
+    results: dict[int, AssetFacts] = {}
+    pending = deque(range(len(files)))
+    workers = pool_limits.worker_count(len(files))
+    while pending:
+        with _Workers(workers, pool_limits.worker_memory_bytes) as pool:
+            failed = _run(pool, root, files, pending, results, limits, pool_limits, progress)
+        if failed is not None:
+            index, reason, detail = failed
+            found = files[index]
+            results[index] = AssetFacts(
+                found.path,
+                found.size,
+                found.mtime_ns,
+                found.inode,
+                status="unreadable",
+                reason=reason,
+                detail=detail,
+            )
+            if progress is not None:
+                progress(len(results), len(files))
+    return [results[index] for index in range(len(files))]
+
+
+def _run(
+    pool: Pool,
+    root: str,
+    files: Sequence[FoundFile],
+    pending: deque[int],
+    results: dict[int, AssetFacts],
+    limits: Limits,
+    pool_limits: PoolLimits,
+    progress: Progress | None,
+) -> tuple[int, str, str] | None:
+    """Inspect `pending` files on `pool` until none is left (None), or until the oldest file
+    in flight fails (its index, reason and detail; the others in flight go back to the front
+    of `pending`)."""
+    in_flight: deque[tuple[int, AsyncResult[AssetFacts]]] = deque()
+    capacity = QUEUED_PER_WORKER * getattr(pool, "_processes", 1)
+    while pending or in_flight:
+        while pending and len(in_flight) < capacity:
+            index = pending.popleft()
+            in_flight.append((index, pool.apply_async(inspect_file, (root, files[index], limits))))
+        index, waiting = in_flight[0]
+        try:
+            # The oldest file has had the whole queue ahead of it; its deadline counts
+            # from now, so a slow neighbour does not eat into it.
+            facts = waiting.get(timeout=pool_limits.seconds_per_file)
+        except multiprocessing.TimeoutError:
+            failed = (index, "timeout", f"took more than {pool_limits.seconds_per_file:g} s")
+        except (MemoryError, queue.Empty) as error:
+            failed = (index, "worker_failed", f"the worker ran out of memory: {error!r}")
+        except Exception as error:  # noqa: BLE001 - a bug in inspection, kept per file
+            failed = (index, "worker_failed", f"{type(error).__name__}: {error}")
+        else:
+            in_flight.popleft()
+            results[index] = facts
+            if progress is not None:
+                progress(len(results), len(files))
+            continue
+        in_flight.popleft()
+        pending.extendleft(reversed([other for other, _ in in_flight]))
+        return failed
+    return None
+
+
+class _Workers:
+    """A spawned pool, terminated (not joined) on the way out: a hung worker never returns."""
+
+    def __init__(self, processes: int, memory_bytes: int) -> None:
+        self.processes = processes
+        self.memory_bytes = memory_bytes
+        self.pool: Pool | None = None
+
+    def __enter__(self) -> Pool:
+        context = multiprocessing.get_context("spawn")
+        self.pool = context.Pool(
+            self.processes,
+            initializer=_limit_worker,
+            initargs=(self.memory_bytes,),
+            maxtasksperchild=TASKS_PER_WORKER,
+        )
+        return self.pool
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self.pool is not None
+        self.pool.terminate()
+        self.pool.join()
+
+
+def _limit_worker(memory_bytes: int) -> None:
+    """In each worker: one BLAS thread (a thread pool's reservations would count against the
+    address-space limit), then the limit itself."""
+    import resource
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    if memory_bytes > 0:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -1,0 +1,188 @@
+"""The files of an asset dataset: a folder or a glob, walked without leaving its root.
+
+A dataset's `path` is a folder (every file below it, at any depth) or a glob (`*` and `?`
+within one path segment, `**` across segments, `[...]` a character class), whose root is
+its longest leading part without wildcards. Hidden files and folders (a name starting with
+`.`) are skipped.
+
+The walk never follows a symbolic link: a link whose target resolves inside the root is
+reported as a `symlink` problem (the target is walked on its own if it is under the root),
+one that leads outside as `symlink_outside_root`, a dangling one as `broken_symlink`. A
+folder that cannot be listed (`unreadable_folder`) or an entry that is not a regular file
+(a FIFO, a socket, a device: `not_a_regular_file`) is a problem, not an error: the rest of
+the dataset is still walked. Only a root that is missing or is not a folder is an error
+(`AssetSourceError`), since then nothing can be checked at all.
+
+>>> pattern_regex("photos/**/*.jpg").pattern
+'^photos/(?:.*/)?[^/]*\\\\.jpg$'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: What a path must match to be walked below a glob's root, by segment.
+_WILDCARDS = ("*", "?", "[")
+
+
+class AssetSourceError(RuntimeError):
+    """The dataset's root cannot be walked at all (missing, not a folder)."""
+
+
+@dataclass(frozen=True, order=True)
+class FoundFile:
+    """A regular file under the root: `path` relative to it (POSIX separators), its size in
+    bytes, modification time in nanoseconds since the epoch and inode number, from one
+    `lstat` (a change to any of them means the file changed)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True, order=True)
+class WalkProblem:
+    """An entry the walk could not take as a file: `path` relative to the root, `reason`
+    one of `unreadable_folder`, `broken_symlink`, `symlink`, `symlink_outside_root`,
+    `not_a_regular_file`, and `detail` in words."""
+
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Walk:
+    root: Path
+    files: tuple[FoundFile, ...]
+    problems: tuple[WalkProblem, ...]
+
+
+def split_pattern(path: str) -> tuple[Path, str | None]:
+    """(root folder, pattern relative to it or None) of a dataset `path`."""
+    parts = Path(path).parts
+    fixed = []
+    for part in parts:
+        if any(mark in part for mark in _WILDCARDS):
+            break
+        fixed.append(part)
+    if len(fixed) == len(parts):
+        return Path(path), None
+    root = Path(*fixed) if fixed else Path(".")
+    return root, "/".join(parts[len(fixed) :])
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A compiled regex matching relative POSIX paths against a glob `pattern`."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            out.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            out.append("[^/]")
+            index += 1
+        elif pattern[index] == "[" and "]" in pattern[index + 2 :]:
+            end = pattern.index("]", index + 2)
+            body = pattern[index + 1 : end]
+            negated = body.startswith("!")
+            body = re.escape(body[1:] if negated else body).replace("\\-", "-")
+            out.append(f"[{'^' if negated else ''}{body}]")
+            index = end + 1
+        else:
+            out.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+def walk_assets(path: str) -> Walk:
+    """Every file (and every problem) the dataset `path` names, sorted by path."""
+    root, pattern = split_pattern(path)
+    try:
+        mode = os.stat(root, follow_symlinks=False).st_mode
+    except OSError as error:
+        raise AssetSourceError(f"asset folder {str(root)!r} cannot be read: {error}") from error
+    if not stat.S_ISDIR(mode):
+        raise AssetSourceError(f"asset path {str(root)!r} is not a folder")
+    matches = pattern_regex(pattern).match if pattern else None
+    files: list[FoundFile] = []
+    problems: list[WalkProblem] = []
+    real_root = os.path.realpath(root)
+    for relative, entry in _entries(root, "", problems):
+        if matches is not None and not matches(relative):
+            continue
+        found = _classify(entry, relative, real_root, problems)
+        if found is not None:
+            files.append(found)
+    return Walk(root, tuple(sorted(files)), tuple(sorted(problems)))
+
+
+def _entries(
+    folder: Path, prefix: str, problems: list[WalkProblem]
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(relative path, entry) of every non-hidden entry below `folder`, depth first; folders
+    are entered only when they are real folders (never through a link)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        problems.append(WalkProblem(prefix.rstrip("/") or ".", "unreadable_folder", str(error)))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        relative = prefix + entry.name
+        try:
+            is_folder = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_folder = False
+        if is_folder:
+            yield from _entries(Path(entry.path), relative + "/", problems)
+        else:
+            yield relative, entry
+
+
+def _classify(
+    entry: os.DirEntry[str], relative: str, real_root: str, problems: list[WalkProblem]
+) -> FoundFile | None:
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except OSError as error:  # removed since the listing, or no permission to stat
+        problems.append(WalkProblem(relative, "not_a_regular_file", str(error)))
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        target = os.path.realpath(entry.path)
+        if not os.path.exists(target):
+            problems.append(WalkProblem(relative, "broken_symlink", "the link's target is gone"))
+        elif os.path.commonpath([real_root, target]) != real_root:
+            problems.append(
+                WalkProblem(
+                    relative,
+                    "symlink_outside_root",
+                    "the link leads outside the dataset's folder; it is not followed",
+                )
+            )
+        else:
+            problems.append(
+                WalkProblem(relative, "symlink", "a link inside the dataset; it is not followed")
+            )
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        problems.append(
+            WalkProblem(relative, "not_a_regular_file", "a FIFO, socket or device, not read")
+        )
+        return None
+    return FoundFile(relative, info.st_size, info.st_mtime_ns, info.st_ino)
