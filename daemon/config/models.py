@@ -35,12 +35,16 @@ from daemon.config.routing import (
     RouteConfig,
 )
 from daemon.config.runtime import DaemonConfig
+from detectors.assets.params import AssetParams
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
 from detectors.skew.params import SkewParams
 from detectors.timeformat import ENGINE_OF_FORMAT, format_problem
+
+#: The time of a file of an asset dataset, as monitors and incidents name it.
+ASSET_TIME = "asset_time"
 
 
 class StoreConfig(ConfigModel):
@@ -63,8 +67,9 @@ class DatasetConfig(ConfigModel):
     """Where a dataset lives: files (`path`), a SQL table (`url` + `table`), or Spark (a
     catalog `table` or Parquet files at `path`, on the master at `url`)."""
 
-    format: Literal["parquet", "csv", "postgres", "duckdb", "spark"] = Field(
-        description="parquet | csv | postgres | duckdb | spark"
+    format: Literal["parquet", "csv", "postgres", "duckdb", "spark", "files"] = Field(
+        description="parquet | csv | postgres | duckdb | spark | files (binary assets: "
+        "images, audio, any file; watched by `kind: assets` monitors)"
     )
     path: str | None = Field(
         None,
@@ -85,7 +90,15 @@ class DatasetConfig(ConfigModel):
         default_factory=dict,
         description="Spark settings for the session, for spark (spark.driver.memory: 2g...).",
     )
-    time_column: str = Field(description="Event-time column; windows are cut on it.")
+    time_column: str = Field(
+        description="Event-time column; windows are cut on it. Not given for files datasets, "
+        f"whose files' times come from `time_from` (the column is then {ASSET_TIME!r})."
+    )
+    time_from: Literal["path", "mtime"] | None = Field(
+        None,
+        description="For files datasets: where a file's time comes from: `path` (a hive "
+        "folder such as date=2025-01-01/, else the modification time) or `mtime` (default).",
+    )
     time_format: str | None = Field(
         None,
         description='How a text time column is written, in strptime style ("%m/%d/%Y '
@@ -102,6 +115,23 @@ class DatasetConfig(ConfigModel):
     def is_file(self) -> bool:
         return self.format in ("parquet", "csv")
 
+    @property
+    def is_assets(self) -> bool:
+        return self.format == "files"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _asset_time(cls, data: Any) -> Any:
+        """A files dataset has no time column: its files' times stand in, as ASSET_TIME."""
+        if isinstance(data, dict) and data.get("format") == "files":
+            if "time_column" in data:
+                raise ValueError(
+                    "a files dataset has no `time_column`; say where its files' times come "
+                    "from with `time_from: path` or `time_from: mtime`"
+                )
+            return {**data, "time_column": ASSET_TIME}
+        return data
+
     @field_validator("time_format")
     @classmethod
     def _time_format(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -114,6 +144,14 @@ class DatasetConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _location(self) -> DatasetConfig:
+        if self.time_from is not None and self.format != "files":
+            raise ValueError("`time_from` is for files datasets; tables have a `time_column`")
+        if self.format == "files":
+            if not self.path:
+                raise ValueError("a files dataset needs `path` (a folder or a glob)")
+            if self.url or self.table or self.time_format or self.spark_conf:
+                raise ValueError("a files dataset takes `path` and `time_from`, nothing else")
+            return self
         if self.spark_conf and self.format != "spark":
             raise ValueError("`spark_conf` is for spark datasets only")
         if self.format == "spark":
@@ -268,10 +306,24 @@ class SkewMonitor(MonitorBase, SkewParams):
     )
 
 
-MONITOR_KINDS = ("drift", "quality", "freshness", "skew")
+class AssetsMonitor(MonitorBase, AssetParams):
+    """Integrity, duplicates and near copies of a files dataset's files whose time falls
+    in the window (`detectors.assets`)."""
+
+    kind: Literal["assets"]
+    window: Duration = Field(
+        description="The files whose time falls in this window, ending at the scan time, "
+        "are reported on (every file is checked once, when it is new or changed)."
+    )
+    reference: ReferenceConfig | None = Field(
+        None, description="Files the window's properties are compared with (property drift)."
+    )
+
+
+MONITOR_KINDS = ("drift", "quality", "freshness", "skew", "assets")
 
 MonitorConfig = Annotated[
-    DriftMonitor | QualityMonitor | FreshnessMonitor | SkewMonitor,
+    DriftMonitor | QualityMonitor | FreshnessMonitor | SkewMonitor | AssetsMonitor,
     Field(discriminator="kind"),
 ]
 

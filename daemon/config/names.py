@@ -2,7 +2,8 @@
 the names that identify an entry must be unique.
 
 A monitor's `dataset`, `offline` and `reference.dataset` must name a dataset under
-`datasets`; a route's or maintenance window's `match.monitor` and `match.dataset` must name
+`datasets` (and an `assets` monitor a files dataset, any other kind a table); a route's or
+maintenance window's `match.monitor` and `match.dataset` must name
 a monitor or dataset the config defines; and monitor, route and maintenance window names may
 each be used once. Every problem is found, not just the first.
 
@@ -89,6 +90,9 @@ def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) ->
         check_unique(where, monitor, "monitor", first_monitor_use)
         check(f"{where}.dataset", monitor.get("dataset"), "dataset", dataset_names)
         check(f"{where}.offline", monitor.get("offline"), "dataset", dataset_names)
+        kind_problem = _kind_problem(monitor, datasets if isinstance(datasets, dict) else {})
+        if kind_problem is not None:
+            problems.append(NameProblem(f"{where}.kind", kind_problem, f"{where}.kind"))
         reference = monitor.get("reference")
         if isinstance(reference, dict):
             check(f"{where}.reference.dataset", reference.get("dataset"), "dataset", dataset_names)
@@ -103,6 +107,27 @@ def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) ->
                 check(f"{path}.dataset", match.get("dataset"), "dataset", dataset_names, many=True)
             check_unique(where, entry, noun, first_use)
     return problems
+
+
+def _kind_problem(monitor: Mapping[str, Any], datasets: Mapping[str, Any]) -> str | None:
+    """Why a monitor's kind cannot read its dataset: `assets` monitors read files datasets
+    (binary assets), every other kind reads tables; None when they fit."""
+    kind, name = monitor.get("kind"), monitor.get("dataset")
+    dataset = datasets.get(name) if isinstance(name, str) else None
+    if not isinstance(kind, str) or not isinstance(dataset, dict):
+        return None
+    is_files = dataset.get("format") == "files"
+    if kind == "assets" and not is_files:
+        return (
+            f"an assets monitor watches a files dataset (format: files); dataset {name!r} is "
+            f"{dataset.get('format')!r}"
+        )
+    if kind != "assets" and is_files:
+        return (
+            f"a {kind} monitor reads a table; dataset {name!r} holds binary files "
+            "(format: files): watch it with kind: assets"
+        )
+    return None
 
 
 def _entries(data: Mapping[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:

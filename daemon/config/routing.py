@@ -51,6 +51,10 @@ PATTERNS = (
     "volume_drop",
     "distribution_skew",
     "value_skew",
+    "corrupt_asset",
+    "unreadable_asset",
+    "duplicate_asset",
+    "near_duplicate_asset",
 )
 PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]

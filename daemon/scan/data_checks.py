@@ -21,6 +21,7 @@ dataset that cannot be reached or read is a problem with the reason, never a tra
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,8 @@ def check_data(config: WardenConfig) -> DataReport:
         name: _dataset_columns(name, config, report) for name, dataset in config.datasets.items()
     }
     for name, dataset in config.datasets.items():
+        if dataset.is_assets:  # files, not columns: only its folder is checked
+            continue
         names = {
             "time_column": dataset.time_column,
             "entity_column": dataset.entity_column,
@@ -90,6 +93,9 @@ def _dataset_columns(name: str, config: WardenConfig, report: DataReport) -> dic
     """The dataset's columns (name -> type), read as a scan reads them; None (and a
     problem) when they cannot be read."""
     dataset = config.datasets[name]
+    if dataset.is_assets:
+        _check_asset_folder(name, dataset.path or "", report)
+        return None
     try:
         source = open_dataset(name, dataset)
     except SourceError as error:
@@ -119,6 +125,25 @@ def _dataset_columns(name: str, config: WardenConfig, report: DataReport) -> dic
         return source.columns()
     finally:
         _close(source.table, dataset.format)
+
+
+def _check_asset_folder(name: str, path: str, report: DataReport) -> None:
+    """A files dataset's folder (or a glob's root) must be a folder Warden can list."""
+    from detectors.assets.walk import split_pattern
+
+    root, _ = split_pattern(path)
+    if not root.is_dir():
+        where = f"datasets.{name}.path"
+        report.problems.append(
+            DataProblem(
+                where, f"asset folder {str(root)!r} does not exist or is not a folder", where
+            )
+        )
+    elif not os.access(root, os.R_OK | os.X_OK):
+        where = f"datasets.{name}.path"
+        report.problems.append(
+            DataProblem(where, f"asset folder {str(root)!r} cannot be listed", where)
+        )
 
 
 def _close(table: Any, dataset_format: str) -> None:

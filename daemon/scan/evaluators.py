@@ -266,3 +266,8 @@ def evaluate_skew(context: ScanContext) -> Evaluation:
         result,
         {"serving": window.to_dict(), "offline": {**window.to_dict(), "dataset": monitor.offline}},
     )
+
+
+# The assets evaluator lives in its own module; importing it here registers it with the
+# others (it imports this module's registry, so it comes last).
+from daemon.scan import asset_evaluator  # noqa: E402, F401

@@ -16,6 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from daemon.store.asset_models import AssetRecord
+from daemon.store.columns import json_column, stamp_column, time_column
+
 # The enums are re-exported: callers import the allowed values of a column with its table.
 from daemon.store.states import (  # noqa: F401
     AgentThreadStatus,
@@ -26,39 +29,12 @@ from daemon.store.states import (  # noqa: F401
     RunStatus,
     ScanStatus,
 )
-from daemon.store.types import JSONType, UTCDateTime, utcnow
+from daemon.store.types import JSONType, UTCDateTime
 
 #: Incident statuses that count as "still a problem": at most one incident per fingerprint
 #: may be in one of these at a time (enforced by a partial unique index).
 ACTIVE_INCIDENT_STATUSES = ("open", "acknowledged", "remediating")
 _ACTIVE_SQL = "status IN ('open', 'acknowledged', 'remediating')"
-
-#: Constraint and index names are fixed by convention rather than left to each backend
-#: (PostgreSQL would say `monitor_pkey`, SQLite nothing), so a later migration can drop or alter
-#: them by name on both. Set before the tables below are declared, which is when names are given.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
-
-
-def _json_column(nullable: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(JSONType, nullable=nullable))
-
-
-def _time_column(nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-def _stamp_column(index: bool = False) -> Any:
-    """A required timestamp that defaults to now (UTC)."""
-    return Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index)
-    )
 
 
 class Monitor(SQLModel, table=True):
@@ -69,9 +45,9 @@ class Monitor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=200)
     kind: str = Field(max_length=50)
     dataset: str = Field(max_length=200)
-    config: dict[str, Any] = _json_column()
+    config: dict[str, Any] = json_column()
     config_hash: str = Field(max_length=64)
-    updated_at: datetime = _stamp_column()
+    updated_at: datetime = stamp_column()
 
 
 class ScanRun(SQLModel, table=True):
@@ -87,12 +63,12 @@ class ScanRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     monitor: str = Field(max_length=200, index=True)
     scheduled_for: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    started_at: datetime = _stamp_column()
-    finished_at: datetime | None = _time_column()
+    started_at: datetime = stamp_column()
+    finished_at: datetime | None = time_column()
     #: Indexed (migration 0005): the reconciler looks for `running` rows every minute.
     status: str = Field(default=ScanStatus.running, max_length=30, index=True)
     claimed_by: str | None = Field(default=None, max_length=200)
-    result: dict[str, Any] | None = _json_column(nullable=True)
+    result: dict[str, Any] | None = json_column(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
@@ -108,12 +84,12 @@ class ReferenceProfile(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cache_key: str = Field(max_length=64, unique=True)
     dataset: str = Field(max_length=200, index=True)
-    window_start: datetime | None = _time_column()
-    window_end: datetime | None = _time_column()
+    window_start: datetime | None = time_column()
+    window_end: datetime | None = time_column()
     source_fingerprint: str = Field(max_length=64)
     schema_version: int = Field(default=1)
-    profile: dict[str, Any] = _json_column()
-    created_at: datetime = _stamp_column()
+    profile: dict[str, Any] = json_column()
+    created_at: datetime = stamp_column()
 
 
 class Incident(SQLModel, table=True):
@@ -135,27 +111,27 @@ class Incident(SQLModel, table=True):
     monitor: str = Field(max_length=200, index=True)
     dataset: str = Field(max_length=200, index=True)
     pattern: str = Field(max_length=100, index=True)
-    scope: dict[str, Any] = _json_column()
+    scope: dict[str, Any] = json_column()
     severity: str = Field(default="warning", max_length=20)
     status: str = Field(default=IncidentStatus.open, max_length=20, index=True)
     title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
-    first_seen: datetime = _stamp_column(index=True)
-    last_seen: datetime = _stamp_column()
+    first_seen: datetime = stamp_column(index=True)
+    last_seen: datetime = stamp_column()
     occurrences: int = Field(default=1)
     clean_streak: int = Field(default=0)
-    evidence: dict[str, Any] = _json_column()
+    evidence: dict[str, Any] = json_column()
     previous_incident_id: int | None = Field(default=None, foreign_key="incident.id")
     #: The newest scan time applied to this incident; older or equal scans (replays, re-runs)
     #: neither count an occurrence nor a clean scan (migration 0002).
-    last_checked_at: datetime | None = _time_column()
-    acknowledged_at: datetime | None = _time_column()
-    resolved_at: datetime | None = _time_column()
+    last_checked_at: datetime | None = time_column()
+    acknowledged_at: datetime | None = time_column()
+    resolved_at: datetime | None = time_column()
     closed_reason: str | None = Field(default=None, max_length=200)
     #: When a person closed it (migration 0003); `false_alarm` when they said it was one.
-    closed_at: datetime | None = _time_column()
+    closed_at: datetime | None = time_column()
     false_alarm: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     #: The routing decision (`daemon.incidents.routing.RouteDecision.to_dict`), set when it opens.
-    route: dict[str, Any] | None = _json_column(nullable=True)
+    route: dict[str, Any] | None = json_column(nullable=True)
     #: The silence or maintenance window that covered its latest detection, if any: the
     #: detection is recorded, but nothing is routed or notified while it holds.
     silenced_by: str | None = Field(default=None, max_length=200)
@@ -172,13 +148,13 @@ class Silence(SQLModel, table=True):
     dataset: str | None = Field(default=None, max_length=200)
     monitor: str | None = Field(default=None, max_length=200)
     pattern: str | None = Field(default=None, max_length=100)
-    starts_at: datetime = _stamp_column()
-    ends_at: datetime = _stamp_column(index=True)
+    starts_at: datetime = stamp_column()
+    ends_at: datetime = stamp_column(index=True)
     created_by: str = Field(max_length=200)
     reason: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
     #: Set when someone ends the silence before `ends_at`.
-    expired_at: datetime | None = _time_column()
+    expired_at: datetime | None = time_column()
 
 
 class PlaybookRun(SQLModel, table=True):
@@ -189,8 +165,8 @@ class PlaybookRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     playbook: str = Field(max_length=100)
-    params: dict[str, Any] = _json_column()
-    plan: dict[str, Any] = _json_column()
+    params: dict[str, Any] = json_column()
+    plan: dict[str, Any] = json_column()
     plan_hash: str = Field(max_length=64)
     origin: str = Field(default="rule", max_length=20)
     approval_policy: str = Field(default="human", max_length=20)
@@ -198,9 +174,9 @@ class PlaybookRun(SQLModel, table=True):
     step_log: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
-    created_at: datetime = _stamp_column()
-    updated_at: datetime = _stamp_column()
-    heartbeat_at: datetime | None = _time_column()
+    created_at: datetime = stamp_column()
+    updated_at: datetime = stamp_column()
+    heartbeat_at: datetime | None = time_column()
     claimed_by: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Who asked for the proposal (migration 0004): the person who ran `warden agent
@@ -234,13 +210,13 @@ class ProposalRequest(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", index=True)
     status: str = Field(default=ProposalStatus.pending, max_length=20, index=True)
     attempts: int = Field(default=0)
-    next_attempt_at: datetime = _stamp_column()
+    next_attempt_at: datetime = stamp_column()
     claimed_by: str | None = Field(default=None, max_length=200)
-    claimed_at: datetime | None = _time_column()
+    claimed_at: datetime | None = time_column()
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     run_id: int | None = Field(default=None, foreign_key="playbook_run.id")
-    created_at: datetime = _stamp_column()
-    updated_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
+    updated_at: datetime = stamp_column()
 
 
 class Approval(SQLModel, table=True):
@@ -255,7 +231,7 @@ class Approval(SQLModel, table=True):
     decision: str = Field(max_length=20)
     plan_hash: str = Field(max_length=64)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    at: datetime = _stamp_column()
+    at: datetime = stamp_column()
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -271,17 +247,17 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=200)
     dedupe_key: str = Field(max_length=200, unique=True)
-    payload: dict[str, Any] = _json_column()
+    payload: dict[str, Any] = json_column()
     #: Migration 0004.
     kind: str = Field(default="post", max_length=20, sa_column_kwargs={"server_default": "post"})
     incident_id: int | None = Field(default=None, index=True)
     status: str = Field(default=OutboxStatus.pending, max_length=20, index=True)
     attempts: int = Field(default=0)
-    next_attempt_at: datetime = _stamp_column()
+    next_attempt_at: datetime = stamp_column()
     external_id: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = _stamp_column()
-    sent_at: datetime | None = _time_column()
+    created_at: datetime = stamp_column()
+    sent_at: datetime | None = time_column()
 
 
 class SlackInteraction(SQLModel, table=True):
@@ -298,12 +274,12 @@ class SlackInteraction(SQLModel, table=True):
     team_id: str | None = Field(default=None, max_length=50)
     user_id: str | None = Field(default=None, max_length=50)
     action: str = Field(max_length=50)
-    payload: dict[str, Any] = _json_column()
-    received_at: datetime = _stamp_column()
+    payload: dict[str, Any] = json_column()
+    received_at: datetime = stamp_column()
     #: pending -> done | refused | failed
     status: str = Field(default="pending", max_length=20, index=True)
     result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    processed_at: datetime | None = _time_column()
+    processed_at: datetime | None = time_column()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -319,7 +295,7 @@ class AuditEvent(SQLModel, table=True):
     # hash covers seq, so it must be known before the insert, and a sequence would leave gaps
     # on rollback that `verify_audit_chain` would rightly report as deleted events.
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    at: datetime = _stamp_column(index=True)
+    at: datetime = stamp_column(index=True)
     actor: str = Field(max_length=200)
     action: str = Field(max_length=100, index=True)
     entity_type: str = Field(max_length=50)
@@ -349,9 +325,9 @@ class DaemonInstance(SQLModel, table=True):
     host: str = Field(max_length=200)
     pid: int
     version: str = Field(max_length=50)
-    started_at: datetime = _stamp_column()
-    heartbeat_at: datetime = _stamp_column(index=True)
-    stopped_at: datetime | None = _time_column()
+    started_at: datetime = stamp_column()
+    heartbeat_at: datetime = stamp_column(index=True)
+    stopped_at: datetime | None = time_column()
     #: Why it stopped: `shutdown` (SIGTERM or Ctrl-C), `presumed_dead` (found silent).
     stop_reason: str | None = Field(default=None, max_length=50)
 
@@ -365,7 +341,7 @@ class StoreIdentity(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     store_id: str = Field(max_length=64)
-    created_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
 
 
 class ApiToken(SQLModel, table=True):
@@ -383,11 +359,11 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     person: str = Field(max_length=100, index=True)
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
     created_by: str = Field(max_length=200)
-    revoked_at: datetime | None = _time_column()
+    revoked_at: datetime | None = time_column()
     revoked_by: str | None = Field(default=None, max_length=200)
-    last_used_at: datetime | None = _time_column()
+    last_used_at: datetime | None = time_column()
 
 
 class ReportLinkKey(SQLModel, table=True):
@@ -399,7 +375,7 @@ class ReportLinkKey(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     key: str = Field(max_length=64)
-    created_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
 
 
 class AgentThread(SQLModel, table=True):
@@ -421,8 +397,8 @@ class AgentThread(SQLModel, table=True):
     run_id: int | None = Field(default=None, foreign_key="playbook_run.id", index=True)
     #: The graph's last outcome (`proposed`, `escalated`, `closed:...`) or why it failed.
     outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = _stamp_column()
-    updated_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
+    updated_at: datetime = stamp_column()
 
 
 class CompiledQueryPlan(SQLModel, table=True):
@@ -439,7 +415,7 @@ class CompiledQueryPlan(SQLModel, table=True):
     identity_id: str = Field(max_length=64, index=True)
     code_version: str = Field(max_length=32, index=True)
     record: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = _stamp_column()
+    created_at: datetime = stamp_column()
 
 
 ALL_TABLES = (
@@ -460,4 +436,5 @@ ALL_TABLES = (
     AgentThread,
     CompiledQueryPlan,
     AuditEvent,
+    AssetRecord,
 )

@@ -11,7 +11,7 @@ one that leads outside as `symlink_outside_root`, a dangling one as `broken_syml
 folder that cannot be listed (`unreadable_folder`) or an entry that is not a regular file
 (a FIFO, a socket, a device: `not_a_regular_file`) is a problem, not an error: the rest of
 the dataset is still walked. Only a root that is missing or is not a folder is an error
-(`AssetSourceError`), since then nothing can be checked at all.
+(`SourceError`), since then nothing can be checked at all.
 
 >>> pattern_regex("photos/**/*.jpg").pattern
 '^photos/(?:.*/)?[^/]*\\\\.jpg$'
@@ -26,12 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from detectors.sources.errors import SourceError
+
 #: What a path must match to be walked below a glob's root, by segment.
 _WILDCARDS = ("*", "?", "[")
-
-
-class AssetSourceError(RuntimeError):
-    """The dataset's root cannot be walked at all (missing, not a folder)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -114,9 +112,11 @@ def walk_assets(path: str) -> Walk:
     try:
         mode = os.stat(root, follow_symlinks=False).st_mode
     except OSError as error:
-        raise AssetSourceError(f"asset folder {str(root)!r} cannot be read: {error}") from error
+        raise SourceError(
+            f"asset folder {str(root)!r} cannot be read: {error}", key="path"
+        ) from error
     if not stat.S_ISDIR(mode):
-        raise AssetSourceError(f"asset path {str(root)!r} is not a folder")
+        raise SourceError(f"asset path {str(root)!r} is not a folder", key="path")
     matches = pattern_regex(pattern).match if pattern else None
     files: list[FoundFile] = []
     problems: list[WalkProblem] = []

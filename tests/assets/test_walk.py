@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.assets.walk import AssetSourceError, split_pattern, walk_assets
+from detectors.assets.walk import split_pattern, walk_assets
+from detectors.sources.errors import SourceError
 
 
 def _tree(root: Path) -> None:
@@ -72,8 +73,8 @@ def test_links_are_never_followed_and_each_kind_is_reported(tmp_path: Path):
 
 
 def test_a_missing_root_or_a_file_root_is_an_error(tmp_path: Path):
-    with pytest.raises(AssetSourceError, match="cannot be read"):
+    with pytest.raises(SourceError, match="cannot be read"):
         walk_assets(str(tmp_path / "nowhere"))
     (tmp_path / "file.jpg").write_bytes(b"x")
-    with pytest.raises(AssetSourceError, match="not a folder"):
+    with pytest.raises(SourceError, match="not a folder"):
         walk_assets(str(tmp_path / "file.jpg"))

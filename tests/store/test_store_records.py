@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 
+from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
@@ -252,6 +253,35 @@ def _records() -> list[SQLModel]:
             payload=DOCUMENT,
             prev_hash="0" * 64,
             hash="f" * 64,
+        ),
+        AssetRecord(
+            id=1,
+            dataset="photos",
+            path="date=2025-01-01/caf\u00e9 \u00fc.jpg",
+            size=2**40,
+            mtime_ns=1_735_689_600_123_456_789,
+            inode=2**50,
+            status="corrupt",
+            reason="undecodable",
+            detail="the image does not decode: image file is truncated",
+            sha256="e" * 64,
+            kind="image",
+            format="JPEG",
+            width=4000,
+            height=3000,
+            aspect=4000 / 3000,
+            brightness=0.123456789,
+            p99=0.98,
+            blur=1234.5,
+            phash=-(2**63),  # signed 64-bit hashes at both ends of the range
+            dhash=2**63 - 1,
+            duration_seconds=None,
+            sample_rate=None,
+            metrics_version=1,
+            event_time=AWARE,
+            first_seen_at=AWARE,
+            checked_at=AWARE,
+            gone_at=None,
         ),
     ]
 

@@ -1,0 +1,178 @@
+"""The store's record of an asset dataset's files (`AssetRecord`), kept in step with a walk.
+
+A scan walks the dataset, asks the catalogue which files are new or changed since their
+record (size, modification time or inode differ), has only those read and decoded, and
+saves what was found in batches of `BATCH` files, each in its own transaction: a scan that
+stops half-way keeps what it read, and the next one reads only the rest. Files the walk no
+longer finds get `gone_at` (their rows stay: a later copy is still a duplicate of them);
+a file that comes back is present again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_
+from sqlalchemy import select as sql_select
+from sqlmodel import col, select, update
+
+from daemon.store.asset_models import AssetRecord
+from daemon.store.engine import Store
+from detectors.assets.inspect import AssetFacts
+from detectors.assets.walk import FoundFile
+
+#: Files saved per transaction.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    size: int
+    mtime_ns: int
+    inode: int
+    gone: bool
+
+
+class AssetCatalogue:
+    def __init__(self, store: Store, dataset: str) -> None:
+        self.store = store
+        self.dataset = dataset
+
+    def known(self) -> dict[str, KnownFile]:
+        """Every recorded file of the dataset by path, with the identity it was read with."""
+        columns = (
+            col(AssetRecord.path),
+            col(AssetRecord.size),
+            col(AssetRecord.mtime_ns),
+            col(AssetRecord.inode),
+            col(AssetRecord.gone_at),
+        )
+        with self.store.session(readonly=True) as session:
+            rows = session.execute(
+                sql_select(*columns).where(col(AssetRecord.dataset) == self.dataset)
+            ).all()
+        return {
+            path: KnownFile(size, mtime_ns, inode, gone is not None)
+            for path, size, mtime_ns, inode, gone in rows
+        }
+
+    @staticmethod
+    def to_read(files: Iterable[FoundFile], known: Mapping[str, KnownFile]) -> list[FoundFile]:
+        """The files that are new or changed since they were read."""
+        stale = []
+        for found in files:
+            record = known.get(found.path)
+            if record is None or (record.size, record.mtime_ns, record.inode) != (
+                found.size,
+                found.mtime_ns,
+                found.inode,
+            ):
+                stale.append(found)
+        return stale
+
+    def save(
+        self, facts: Sequence[AssetFacts], times: Mapping[str, datetime | None], at: datetime
+    ) -> None:
+        """Record what was read of each file (insert or replace its row), BATCH at a time."""
+        for start in range(0, len(facts), BATCH):
+            part = facts[start : start + BATCH]
+            with self.store.session() as session:
+                existing = {
+                    record.path: record
+                    for record in session.exec(
+                        select(AssetRecord).where(
+                            AssetRecord.dataset == self.dataset,
+                            col(AssetRecord.path).in_([item.path for item in part]),
+                        )
+                    ).all()
+                }
+                for item in part:
+                    values = item.to_dict()
+                    record = existing.get(item.path)
+                    if record is None:
+                        record = AssetRecord(dataset=self.dataset, first_seen_at=at, **values)
+                    else:
+                        for key, value in values.items():
+                            setattr(record, key, value)
+                    record.event_time = times.get(item.path)
+                    record.checked_at = at
+                    record.gone_at = None
+                    session.add(record)
+                session.commit()
+
+    def mark_present(self, paths: Iterable[str], at: datetime) -> int:
+        """Set `gone_at` on the records whose file the walk did not find (returns how many
+        went), and clear it on those it found again."""
+        present = set(paths)
+        known = self.known()
+        went = [path for path, record in known.items() if not record.gone and path not in present]
+        back = [path for path, record in known.items() if record.gone and path in present]
+        with self.store.session() as session:
+            for chosen, value in ((went, at), (back, None)):
+                for start in range(0, len(chosen), BATCH):
+                    session.exec(  # type: ignore[call-overload]
+                        update(AssetRecord)
+                        .where(
+                            and_(
+                                col(AssetRecord.dataset) == self.dataset,
+                                col(AssetRecord.path).in_(chosen[start : start + BATCH]),
+                            )
+                        )
+                        .values(gone_at=value)
+                    )
+            session.commit()
+        return len(went)
+
+    def in_window(self, start: datetime, end: datetime) -> list[AssetRecord]:
+        """The present files whose time falls in [start, end), by path."""
+        with self.store.session(readonly=True) as session:
+            records = session.exec(
+                select(AssetRecord)
+                .where(
+                    AssetRecord.dataset == self.dataset,
+                    col(AssetRecord.gone_at).is_(None),
+                    col(AssetRecord.event_time) >= start,
+                    col(AssetRecord.event_time) < end,
+                )
+                .order_by(col(AssetRecord.path))
+            ).all()
+            for record in records:
+                session.expunge(record)
+        return list(records)
+
+    def with_hashes(
+        self, sha256s: Iterable[str] = (), phashes: Iterable[int] = ()
+    ) -> list[AssetRecord]:
+        """The present files having one of these content hashes or perceptual hashes."""
+        sha256s, phashes = sorted(set(sha256s)), sorted(set(phashes))
+        found: dict[int, AssetRecord] = {}
+        with self.store.session(readonly=True) as session:
+            for values, column in ((sha256s, AssetRecord.sha256), (phashes, AssetRecord.phash)):
+                for start in range(0, len(values), BATCH):
+                    for record in session.exec(
+                        select(AssetRecord).where(
+                            AssetRecord.dataset == self.dataset,
+                            col(AssetRecord.gone_at).is_(None),
+                            col(column).in_(values[start : start + BATCH]),
+                        )
+                    ).all():
+                        session.expunge(record)
+                        assert record.id is not None
+                        found[record.id] = record
+        return sorted(found.values(), key=lambda record: record.path)
+
+    def perceptual_hashes(self) -> list[int]:
+        """The distinct pHashes of the dataset's present images."""
+        with self.store.session(readonly=True) as session:
+            values = session.exec(
+                select(AssetRecord.phash)
+                .where(
+                    AssetRecord.dataset == self.dataset,
+                    col(AssetRecord.gone_at).is_(None),
+                    col(AssetRecord.phash).is_not(None),
+                )
+                .distinct()
+            ).all()
+        return [int(value) for value in values if value is not None]
