@@ -85,6 +85,7 @@ def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) ->
             first_use[name] = path
 
     first_monitor_use: dict[str, str] = {}
+    assets_monitor_of: dict[str, str] = {}
     for index, monitor in monitors:
         where = f"monitors[{index}]"
         check_unique(where, monitor, "monitor", first_monitor_use)
@@ -93,6 +94,18 @@ def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) ->
         kind_problem = _kind_problem(monitor, datasets if isinstance(datasets, dict) else {})
         if kind_problem is not None:
             problems.append(NameProblem(f"{where}.kind", kind_problem, f"{where}.kind"))
+        if monitor.get("kind") == "assets" and isinstance(monitor.get("dataset"), str):
+            # One record per file and dataset: two monitors would read it with two sets of
+            # limits and race each other to write it.
+            dataset_name = monitor["dataset"]
+            if dataset_name in assets_monitor_of:
+                message = (
+                    f"dataset {dataset_name!r} is already watched by the assets monitor at "
+                    f"{place(assets_monitor_of[dataset_name])}; one assets monitor per dataset"
+                )
+                problems.append(NameProblem(f"{where}.dataset", message, f"{where}.dataset"))
+            else:
+                assets_monitor_of[dataset_name] = where
         reference = monitor.get("reference")
         if isinstance(reference, dict):
             check(f"{where}.reference.dataset", reference.get("dataset"), "dataset", dataset_names)

@@ -33,6 +33,8 @@ class KnownFile:
     mtime_ns: int
     inode: int
     gone: bool
+    #: `ok`, `corrupt` or `unreadable`; an unreadable file is read again at every scan.
+    status: str = "ok"
 
 
 class AssetCatalogue:
@@ -48,26 +50,38 @@ class AssetCatalogue:
             col(AssetRecord.mtime_ns),
             col(AssetRecord.inode),
             col(AssetRecord.gone_at),
+            col(AssetRecord.status),
         )
         with self.store.session(readonly=True) as session:
             rows = session.execute(
                 sql_select(*columns).where(col(AssetRecord.dataset) == self.dataset)
             ).all()
         return {
-            path: KnownFile(size, mtime_ns, inode, gone is not None)
-            for path, size, mtime_ns, inode, gone in rows
+            path: KnownFile(size, mtime_ns, inode, gone is not None, status)
+            for path, size, mtime_ns, inode, gone, status in rows
         }
 
     @staticmethod
     def to_read(files: Iterable[FoundFile], known: Mapping[str, KnownFile]) -> list[FoundFile]:
-        """The files that are new or changed since they were read."""
+        """The files that are new or changed since they were read, and those that could not
+        be read last time (a timeout, a permission fixed since: a chmod changes no size or
+        time, so they would otherwise never be read again)."""
         stale = []
         for found in files:
             record = known.get(found.path)
-            if record is None or (record.size, record.mtime_ns, record.inode) != (
-                found.size,
-                found.mtime_ns,
-                found.inode,
+            if (
+                record is None
+                or record.status == "unreadable"
+                or (
+                    record.size,
+                    record.mtime_ns,
+                    record.inode,
+                )
+                != (
+                    found.size,
+                    found.mtime_ns,
+                    found.inode,
+                )
             ):
                 stale.append(found)
         return stale

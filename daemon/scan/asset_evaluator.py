@@ -108,7 +108,7 @@ def file_time(found: FoundFile, time_from: str) -> datetime:
             if equals and value:
                 try:
                     return parse_instant(value)
-                except ValueError:
+                except (ValueError, OverflowError):  # not a time, or one out of range
                     continue
     return datetime.fromtimestamp(found.mtime_ns / 1e9, UTC)
 
@@ -123,4 +123,5 @@ def _file(record: AssetRecord) -> FileRecord:
         record.phash,
         record.dhash,
         record.first_seen_at,
+        record.mtime_ns,
     )

@@ -4,8 +4,9 @@ One row per (dataset, path): the file's identity when it was last read (size, mo
 time in ns, inode: any change means it is read again), what the read found (`status`,
 `reason`, sha256, measurements, perceptual hashes; see `detectors.assets.inspect`), the
 file's event time (from its path, its modification time or the manifest), and when it was
-first and last seen. A file no longer present keeps its row with `gone_at` set, so a later
-file can still be called a duplicate of it and an incident can still name it.
+first and last seen. A file no longer present keeps its row with `gone_at` set, so an
+incident can still name it; it is nobody's original any more (duplicates are of present
+files).
 
 Hashes are signed 64-bit integers (SQLite and PostgreSQL have no unsigned type); sizes,
 times and inodes are 64-bit too.

@@ -12,8 +12,9 @@ most `MAX_LISTED` of them, with the full `count`:
   changed during the scan, a worker that timed out) and walk problems (links, FIFOs,
   unreadable folders); reported, never read through;
 - `duplicate_asset`: a file of the window byte-identical (sha256) to an earlier file, each
-  pair as (path, original). "Earlier" is first seen earlier, then the smaller path, so the
-  copy and not the original is the one a quarantine moves. Empty files are corrupt, not
+  pair as (path, original). "Earlier" is first seen earlier, then (for files one scan found
+  together) modified earlier, then the smaller path, so the copy and not the original is
+  the one a quarantine moves. Empty files are corrupt, not
   duplicates of each other;
 - `near_duplicate_asset`: an image of the window whose pHash is within
   `near_duplicate_distance` bits of an earlier image's and whose dHash is within
@@ -49,10 +50,13 @@ class FileRecord:
     phash: int | None
     dhash: int | None
     first_seen_at: datetime
+    mtime_ns: int = 0
 
     @property
-    def order(self) -> tuple[datetime, str]:
-        return (self.first_seen_at, self.path)
+    def order(self) -> tuple[datetime, int, str]:
+        """Which of two files came first: first seen by Warden, then (files found by the
+        same scan) last modified, then path."""
+        return (self.first_seen_at, self.mtime_ns, self.path)
 
 
 def hamming(a: int, b: int) -> int:

@@ -37,6 +37,8 @@ def open_image(data: bytes, max_pixels: int, broken: Any) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise broken("decompression_bomb", str(error)) from error
+    except MemoryError:
+        raise  # the worker's memory limit, not the file's fault (the pool reports it)
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError...
         raise broken("not_an_image", f"no image format recognises the content: {error}") from error
     width, height = image.size
@@ -49,6 +51,8 @@ def open_image(data: bytes, max_pixels: int, broken: Any) -> Image.Image:
             # Decode at 1/2 to 1/8 scale: all of the data is still read (a cut file fails).
             image.draft("L", (THUMBNAIL, THUMBNAIL))
         image.load()
+    except MemoryError:
+        raise
     except Exception as error:  # truncation, bad chunks, codec errors
         raise broken("undecodable", f"the image does not decode: {error}") from error
     image.info["warden_size"] = (width, height)  # the stored size, before draft scaling
@@ -60,6 +64,8 @@ def measure_image(image: Image.Image, broken: Any) -> dict[str, Any]:
     width, height = image.info.get("warden_size", image.size)
     try:
         grey = _grey(image)
+    except MemoryError:
+        raise
     except Exception as error:  # an unusual mode Pillow cannot convert
         raise broken("undecodable", f"the image cannot be converted to grey: {error}") from error
     levels = np.asarray(grey, dtype=np.float64)

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from detectors.assets.walk import FoundFile
+from detectors.assets.walk import FoundFile, signed64
 
 #: Extension (lower case) -> the Pillow format its content must have.
 IMAGE_FORMATS = {
@@ -117,13 +117,21 @@ class AssetFacts:
         return asdict(self)
 
 
-class _Broken(Exception):
-    """The content is corrupt for `reason`."""
+class _Problem(Exception):
+    """Why a file is not `ok`: `reason` (a short code) and `detail` (in words)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class _Broken(_Problem):
+    """The content is corrupt."""
+
+
+class _Unreadable(_Problem):
+    """The file could not be read as it was."""
 
 
 def inspect_file(root: str, found: FoundFile, limits: Limits) -> AssetFacts:
@@ -172,13 +180,6 @@ def _fault_if_asked(path: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _Unreadable(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 def _read(path: Path, found: FoundFile, limits: Limits) -> bytes:
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -189,7 +190,7 @@ def _read(path: Path, found: FoundFile, limits: Limits) -> bytes:
         raise _Unreadable("changed_during_scan", str(error)) from error
     try:
         before = os.fstat(descriptor)
-        if not stat.S_ISREG(before.st_mode) or before.st_ino != found.inode:
+        if not stat.S_ISREG(before.st_mode) or signed64(before.st_ino) != found.inode:
             raise _Unreadable("changed_during_scan", "the path names another file than walked")
         if before.st_size > limits.max_bytes:
             raise _Unreadable(
@@ -208,6 +209,7 @@ def _read(path: Path, found: FoundFile, limits: Limits) -> bytes:
         os.close(descriptor)
     data = b"".join(chunks)
     unchanged = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+    unchanged = unchanged and signed64(after.st_mtime_ns) == found.mtime_ns
     if not unchanged or len(data) != after.st_size or after.st_size != found.size:
         raise _Unreadable("changed_during_scan", "the file changed while it was read")
     return data
@@ -218,7 +220,8 @@ def _image_facts(data: bytes, expected: str, limits: Limits) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         image = open_image(data, limits.max_pixels, _Broken)
-        if image.format != expected:
+        # A phone's multi-picture JPEG opens as MPO: still the JPEG its extension says.
+        if image.format != expected and (expected, image.format) != ("JPEG", "MPO"):
             raise _Broken(
                 "type_mismatch",
                 f"the content is {image.format}, not the {expected} its extension says",

@@ -40,7 +40,10 @@ class AssetParams(StrictModel):
         0, ge=0, le=64, description="Decoding processes (0: the machine's cores, at most 4)."
     )
     seconds_per_file: float = Field(
-        60.0, gt=0, description="A file that takes longer to check is reported unreadable."
+        60.0,
+        ge=1,
+        description="A file that takes longer to check is reported unreadable (and read again "
+        "at the next scan).",
     )
     worker_memory_mb: int = Field(
         2048, ge=256, description="Address space each decoding process may use, in MB."

@@ -4,9 +4,12 @@ One hostile file must not take the daemon down or stall it: files are inspected
 (`inspect.inspect_file`) by a pool of `spawn`ed worker processes, each with an address-space
 limit (`PoolLimits.worker_memory_bytes`, `RLIMIT_AS`) and a limit on the seconds one file may
 take (`PoolLimits.seconds_per_file`). A file that exceeds either, or kills its worker, is
-reported `unreadable` with reason `worker_failed` (memory, a crash) or `timeout`; the pool is
-then replaced and the files that were in flight beside it are inspected again. Workers are
-replaced every `TASKS_PER_WORKER` files, so no slow leak accumulates.
+reported `unreadable` with reason `worker_failed` (out of memory, an error) or `timeout` (a
+hang; also a worker killed outright, whose file the pool loses and which is noticed only at
+the time limit); the pool is then replaced and the files that were in flight beside it are
+inspected again. Unreadable files are read again at the next scan. A fresh pool's workers
+first import the decoders (`WARM_UP_SECONDS`), so start-up is never counted against a
+file. Workers are replaced every `TASKS_PER_WORKER` files, so no slow leak accumulates.
 
 `inspect_files` reports progress through a callback (files done, files in all).
 """
@@ -30,6 +33,9 @@ TASKS_PER_WORKER = 10_000
 #: Files waiting per worker: enough to keep workers busy, few enough that the oldest in
 #: flight has surely started when its deadline is counted.
 QUEUED_PER_WORKER = 2
+#: Seconds a fresh pool's workers have to start and import the decoders (numpy, SciPy,
+#: Pillow, ImageHash) before any file is timed: start-up is not a file's fault.
+WARM_UP_SECONDS = 120.0
 
 Progress = Callable[[int, int], None]
 
@@ -141,12 +147,32 @@ class _Workers:
             initargs=(self.memory_bytes,),
             maxtasksperchild=TASKS_PER_WORKER,
         )
+        try:
+            # One warm-up task per worker: each imports the decoders before files are timed.
+            # Workers that cannot start at all (respawned in a loop by the pool) end here,
+            # as a clear error, instead of every file timing out one by one.
+            self.pool.map_async(_warm_up, range(self.processes), chunksize=1).get(
+                timeout=WARM_UP_SECONDS
+            )
+        except multiprocessing.TimeoutError:
+            self.__exit__()
+            raise RuntimeError(
+                f"the {self.processes} decoding worker(s) did not start within "
+                f"{WARM_UP_SECONDS:g} s (memory limit too low for the decoders?)"
+            ) from None
         return self.pool
 
     def __exit__(self, *exc: Any) -> None:
         assert self.pool is not None
         self.pool.terminate()
         self.pool.join()
+
+
+def _warm_up(_: int) -> bool:
+    """Import what decoding needs (in a worker)."""
+    import detectors.assets.image_measures  # noqa: F401
+
+    return True
 
 
 def _limit_worker(memory_bytes: int) -> None:

@@ -36,7 +36,8 @@ _WILDCARDS = ("*", "?", "[")
 class FoundFile:
     """A regular file under the root: `path` relative to it (POSIX separators), its size in
     bytes, modification time in nanoseconds since the epoch and inode number, from one
-    `lstat` (a change to any of them means the file changed)."""
+    `lstat` (a change to any of them means the file changed; the last two as signed 64-bit
+    integers, `signed64`)."""
 
     path: str
     size: int
@@ -48,7 +49,7 @@ class FoundFile:
 class WalkProblem:
     """An entry the walk could not take as a file: `path` relative to the root, `reason`
     one of `unreadable_folder`, `broken_symlink`, `symlink`, `symlink_outside_root`,
-    `not_a_regular_file`, and `detail` in words."""
+    `not_a_regular_file`, `undecodable_name`, and `detail` in words."""
 
     path: str
     reason: str
@@ -98,7 +99,8 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
             body = pattern[index + 1 : end]
             negated = body.startswith("!")
             body = re.escape(body[1:] if negated else body).replace("\\-", "-")
-            out.append(f"[{'^' if negated else ''}{body}]")
+            # A negated class never matches the separator, as in a shell.
+            out.append(f"[^/{body}]" if negated else f"[{body}]")
             index = end + 1
         else:
             out.append(re.escape(pattern[index]))
@@ -110,7 +112,9 @@ def walk_assets(path: str) -> Walk:
     """Every file (and every problem) the dataset `path` names, sorted by path."""
     root, pattern = split_pattern(path)
     try:
-        mode = os.stat(root, follow_symlinks=False).st_mode
+        # The root may itself be a link (a mount point, a configured path): it is the
+        # config's choice, so it is followed once; nothing below it is.
+        mode = os.stat(root).st_mode
     except OSError as error:
         raise SourceError(
             f"asset folder {str(root)!r} cannot be read: {error}", key="path"
@@ -133,26 +137,40 @@ def walk_assets(path: str) -> Walk:
 def _entries(
     folder: Path, prefix: str, problems: list[WalkProblem]
 ) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """(relative path, entry) of every non-hidden entry below `folder`, depth first; folders
-    are entered only when they are real folders (never through a link)."""
-    try:
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
-    except OSError as error:
-        problems.append(WalkProblem(prefix.rstrip("/") or ".", "unreadable_folder", str(error)))
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        relative = prefix + entry.name
+    """(relative path, entry) of every non-hidden entry below `folder`; folders are entered
+    only when they are real folders (never through a link), with a stack rather than
+    recursion, so no depth of nesting can exhaust Python's stack. A name that is not valid
+    UTF-8 cannot be stored or shown faithfully: it is a problem (`undecodable_name`)."""
+    stack = [(folder, prefix)]
+    while stack:
+        current, current_prefix = stack.pop()
         try:
-            is_folder = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_folder = False
-        if is_folder:
-            yield from _entries(Path(entry.path), relative + "/", problems)
-        else:
-            yield relative, entry
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+        except OSError as error:
+            where = current_prefix.rstrip("/") or "."
+            problems.append(WalkProblem(where, "unreadable_folder", str(error)))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative = current_prefix + entry.name
+            try:
+                relative.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(relative).decode("utf-8", "backslashreplace")
+                problems.append(
+                    WalkProblem(shown, "undecodable_name", "the name is not valid UTF-8")
+                )
+                continue
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                stack.append((Path(entry.path), relative + "/"))
+            else:
+                yield relative, entry
 
 
 def _classify(
@@ -185,4 +203,12 @@ def _classify(
             WalkProblem(relative, "not_a_regular_file", "a FIFO, socket or device, not read")
         )
         return None
-    return FoundFile(relative, info.st_size, info.st_mtime_ns, info.st_ino)
+    return FoundFile(relative, info.st_size, signed64(info.st_mtime_ns), signed64(info.st_ino))
+
+
+def signed64(value: int) -> int:
+    """`value` as a signed 64-bit integer (two's complement), as the store keeps it: a
+    modification time after 2262 or an inode above 2^63 (some network file systems) would
+    not fit a BIGINT otherwise. Only compared for equality, so the wrap loses nothing."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= 1 << 63 else value

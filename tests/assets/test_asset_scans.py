@@ -16,6 +16,7 @@ from daemon.config.models import WardenConfig
 from daemon.scan.asset_evaluator import file_time
 from daemon.scan.runner import run_scan, sync_monitors
 from daemon.store.engine import Store
+from detectors.assets.inspect import FAULT_VARIABLE
 from detectors.assets.walk import FoundFile
 from tests.assets.scenes import encoded, resized, scene
 
@@ -31,13 +32,16 @@ def _folder(root: Path) -> None:
     good = encoded(scene(20), "JPEG", quality=90)
     (day / "cut.jpg").write_bytes(good[: len(good) // 2])
     (day / "copy-of-3.png").write_bytes((day / "scene-3.png").read_bytes())
+    # Found by the same scan: the one modified later is the copy, whatever the names say.
+    original = os.stat(day / "scene-3.png").st_mtime_ns
+    os.utime(day / "copy-of-3.png", ns=(original + 10**9, original + 10**9))
     (day / "smaller-5.jpg").write_bytes(encoded(resized(scene(5), 0.6), "JPEG", quality=70))
     old = root / "date=2025-05-01"  # outside the window: read and recorded, not reported
     old.mkdir()
     (old / "old-cut.png").write_bytes(b"not a png")
 
 
-def _config(root: Path) -> WardenConfig:
+def _config(root: Path, **params: Any) -> WardenConfig:
     return WardenConfig.model_validate(
         {
             "datasets": {"photos": {"format": "files", "path": str(root), "time_from": "path"}},
@@ -48,6 +52,7 @@ def _config(root: Path) -> WardenConfig:
                     "dataset": "photos",
                     "window": "2d",  # the dated day, for scans on the next day
                     "workers": 2,
+                    **params,
                 }
             ],
         }
@@ -76,7 +81,7 @@ def test_a_drawn_folder_gives_exactly_its_known_problems(tmp_path: Path, store: 
     assert found["corrupt_asset"]["paths"] == [f"{DAY}/cut.jpg"]
     assert found["corrupt_asset"]["reasons"] == {f"{DAY}/cut.jpg": "undecodable"}
     assert found["duplicate_asset"]["pairs"] == [
-        {"path": f"{DAY}/scene-3.png", "original": f"{DAY}/copy-of-3.png"}
+        {"path": f"{DAY}/copy-of-3.png", "original": f"{DAY}/scene-3.png"}
     ]
     (near,) = found["near_duplicate_asset"]["pairs"]
     assert {near["path"], near["original"]} == {f"{DAY}/scene-5.png", f"{DAY}/smaller-5.jpg"}
@@ -92,6 +97,22 @@ def test_a_drawn_folder_gives_exactly_its_known_problems(tmp_path: Path, store: 
     third = _scan(config, store, AT + timedelta(minutes=10))
     assert third.summary["read"] == 1 and third.summary["gone"] == 1
     assert set(_findings(third)) == {"corrupt_asset", "near_duplicate_asset"}
+
+
+def test_a_file_that_could_not_be_read_is_read_again_at_the_next_scan(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    root = tmp_path / "photos"
+    _folder(root)
+    config = _config(root, seconds_per_file=2)
+    sync_monitors(store, config)
+    monkeypatch.setenv(FAULT_VARIABLE, f"hang:{DAY}/scene-0.png")
+    first = _scan(config, store)
+    assert _findings(first)["unreadable_asset"]["reasons"] == {f"{DAY}/scene-0.png": "timeout"}
+    monkeypatch.delenv(FAULT_VARIABLE)
+    second = _scan(config, store, AT + timedelta(minutes=5))
+    assert second.summary["read"] == 1  # the timed-out file only, not the others
+    assert "unreadable_asset" not in _findings(second)
 
 
 def test_a_missing_folder_is_a_monitor_error_not_a_crash(tmp_path: Path, store: Store):
@@ -117,6 +138,19 @@ def test_a_file_time_comes_from_a_hive_folder_or_the_modification_time():
     assert file_time(dated, "mtime") == datetime(2025, 1, 9, tzinfo=UTC)
     undated = FoundFile("camera=2/a.jpg", 1, mtime, 1)
     assert file_time(undated, "path") == datetime(2025, 1, 9, tzinfo=UTC)
+    out_of_range = FoundFile("date=0001-01-01T00:00+01:00/a.jpg", 1, mtime, 1)
+    assert file_time(out_of_range, "path") == datetime(2025, 1, 9, tzinfo=UTC)
+
+
+def test_one_assets_monitor_per_dataset():
+    monitor = {"kind": "assets", "dataset": "d", "window": "1d"}
+    with pytest.raises(ValueError, match="one assets monitor per dataset"):
+        WardenConfig.model_validate(
+            {
+                "datasets": {"d": {"format": "files", "path": "x"}},
+                "monitors": [{"name": "a", **monitor}, {"name": "b", **monitor}],
+            }
+        )
 
 
 @pytest.mark.parametrize(

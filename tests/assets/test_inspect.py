@@ -157,3 +157,12 @@ def test_signed64_keeps_the_high_bit_as_the_sign():
 def _distance(a: int | None, b: int | None) -> int:
     assert a is not None and b is not None
     return bin((a ^ b) & (2**64 - 1)).count("1")
+
+
+def test_a_multi_picture_jpeg_from_a_camera_is_a_jpeg(tmp_path: Path):
+    import io
+
+    buffer = io.BytesIO()
+    scene(7).save(buffer, "MPO", save_all=True, append_images=[scene(8)])
+    facts = _facts(tmp_path, "camera.jpg", buffer.getvalue())
+    assert (facts.status, facts.format) == ("ok", "MPO")

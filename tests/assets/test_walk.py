@@ -4,6 +4,7 @@ never a step outside the dataset's root."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,44 @@ def test_a_missing_root_or_a_file_root_is_an_error(tmp_path: Path):
     (tmp_path / "file.jpg").write_bytes(b"x")
     with pytest.raises(SourceError, match="not a folder"):
         walk_assets(str(tmp_path / "file.jpg"))
+
+
+def test_names_that_are_not_utf8_deep_folders_and_a_linked_root(tmp_path: Path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.jpg").write_bytes(b"x")
+    with open(os.path.join(os.fsencode(root), b"bad\xff.png"), "wb") as handle:
+        handle.write(b"x")
+    deep = root / ("d/" * 300)
+    deep.mkdir(parents=True)
+    (deep / "bottom.jpg").write_bytes(b"x")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(150)  # folders nested deeper than the walk could recurse
+    try:
+        walk = walk_assets(str(root))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert [f.path for f in walk.files] == ["d/" * 300 + "bottom.jpg", "ok.jpg"]
+    assert [(p.path, p.reason) for p in walk.problems] == [("bad\\xff.png", "undecodable_name")]
+    # A root that is itself a link (a mount point, say) is the config's choice: followed.
+    os.symlink(root, tmp_path / "linked")
+    assert len(walk_assets(str(tmp_path / "linked")).files) == 2
+
+
+def test_a_negated_class_never_matches_the_separator(tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").write_bytes(b"x")
+    (tmp_path / "a_b").write_bytes(b"x")
+    assert [f.path for f in walk_assets(f"{tmp_path}/a[!x]b").files] == ["a_b"]
+
+
+def test_times_and_inodes_beyond_63_bits_are_kept_as_signed_integers(tmp_path: Path):
+    from detectors.assets.walk import signed64
+
+    assert signed64(2**64 - 1) == -1 and signed64(2**63) == -(2**63) and signed64(5) == 5
+    (tmp_path / "future.jpg").write_bytes(b"x")
+    far = 2**63 + 12_345  # nanoseconds: the year 2262 and later
+    os.utime(tmp_path / "future.jpg", ns=(far, far))
+    (found,) = walk_assets(str(tmp_path)).files
+    stored = os.lstat(tmp_path / "future.jpg").st_mtime_ns  # what the file system kept
+    assert found.mtime_ns == signed64(stored) and -(2**63) <= found.mtime_ns < 2**63
