@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,37 @@ def split_pattern(path: str) -> tuple[Path, str | None]:
     return root, "/".join(parts[len(fixed) :])
 
 
+def folder_filter(pattern: str | None) -> Callable[[str], bool]:
+    """Whether a folder (its path relative to the root, `a/b`) can hold a match of
+    `pattern`: each of its names must match the pattern's segment at that depth, until a
+    `**` segment, below which anything can. The walk enters no other folder (a pattern
+    `*/img/*.jpg` under /mnt does not list all of /mnt).
+
+    >>> can_hold = folder_filter("cam*/img/*.jpg")
+    >>> can_hold("cam1"), can_hold("cam1/img"), can_hold("other"), can_hold("cam1/img/x")
+    (True, True, False, False)
+    """
+    if pattern is None:
+        return lambda folder: True
+    parts = pattern.split("/")
+    # The last segment names files, unless it is `**`, which reaches any depth.
+    segments = parts if "**" in parts[-1] else parts[:-1]
+    tests = [None if "**" in segment else pattern_regex(segment).match for segment in segments]
+
+    def can_hold(folder: str) -> bool:
+        for depth, name in enumerate(folder.split("/")):
+            if depth >= len(tests):
+                return False
+            test = tests[depth]
+            if test is None:  # a `**` segment: anything below may match
+                return True
+            if not test(name):
+                return False
+        return True
+
+    return can_hold
+
+
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """A compiled regex matching relative POSIX paths against a glob `pattern`."""
     out = []
@@ -125,7 +156,7 @@ def walk_assets(path: str) -> Walk:
     files: list[FoundFile] = []
     problems: list[WalkProblem] = []
     real_root = os.path.realpath(root)
-    for relative, entry in _entries(root, "", problems):
+    for relative, entry in _entries(root, "", problems, folder_filter(pattern)):
         if matches is not None and not matches(relative):
             continue
         found = _classify(entry, relative, real_root, problems)
@@ -135,10 +166,11 @@ def walk_assets(path: str) -> Walk:
 
 
 def _entries(
-    folder: Path, prefix: str, problems: list[WalkProblem]
+    folder: Path, prefix: str, problems: list[WalkProblem], can_hold: Callable[[str], bool]
 ) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """(relative path, entry) of every non-hidden entry below `folder`; folders are entered
-    only when they are real folders (never through a link), with a stack rather than
+    only when they are real folders (never through a link) that `can_hold` a match (so a
+    folder the pattern could not reach is neither listed nor reported), with a stack rather than
     recursion, so no depth of nesting can exhaust Python's stack. A name that is not valid
     UTF-8 cannot be stored or shown faithfully: it is a problem (`undecodable_name`)."""
     stack = [(folder, prefix)]
@@ -168,7 +200,8 @@ def _entries(
             except OSError:
                 is_folder = False
             if is_folder:
-                stack.append((Path(entry.path), relative + "/"))
+                if can_hold(relative):
+                    stack.append((Path(entry.path), relative + "/"))
             else:
                 yield relative, entry
 

@@ -120,3 +120,22 @@ def test_times_and_inodes_beyond_63_bits_are_kept_as_signed_integers(tmp_path: P
     (found,) = walk_assets(str(tmp_path)).files
     stored = os.lstat(tmp_path / "future.jpg").st_mtime_ns  # what the file system kept
     assert found.mtime_ns == signed64(stored) and -(2**63) <= found.mtime_ns < 2**63
+
+
+def test_a_glob_enters_only_folders_that_can_hold_a_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("cam1/img/a.jpg", "cam1/raw/b.jpg", "cam2/img/c.jpg", "other/img/d.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting(path):  # type: ignore[no-untyped-def]
+        listed.append(os.path.relpath(path, tmp_path))
+        return real_scandir(path)
+
+    monkeypatch.setattr("detectors.assets.walk.os.scandir", counting)
+    walk = walk_assets(f"{tmp_path}/cam*/img/*.jpg")
+    assert [f.path for f in walk.files] == ["cam1/img/a.jpg", "cam2/img/c.jpg"]
+    assert sorted(listed) == [".", "cam1", "cam1/img", "cam2", "cam2/img"]
