@@ -107,11 +107,6 @@ def quanta(score: ir.FloatingValue) -> ir.IntegerValue:
     return (score / SCORE_QUANTUM + 0.5).floor()  # type: ignore[no-any-return]
 
 
-def quantised(score: ir.FloatingValue) -> ir.FloatingValue:
-    """`score` rounded to SCORE_QUANTUM (`quanta` times the quantum)."""
-    return quanta(score) * SCORE_QUANTUM  # type: ignore[no-any-return]
-
-
 def top_rows(
     table: ir.Table,
     score: ir.NumericValue,

@@ -116,11 +116,13 @@ class AssetCatalogue:
                     session.add(record)
                 session.commit()
 
-    def mark_present(self, paths: Iterable[str], at: datetime) -> int:
+    def mark_present(
+        self, paths: Iterable[str], known: Mapping[str, KnownFile], at: datetime
+    ) -> int:
         """Set `gone_at` on the records whose file the walk did not find (returns how many
-        went), and clear it on those it found again."""
+        went), and clear it on those it found again; `known` is `known()` as the scan began
+        (`save` only ever clears `gone_at`, so it is still right for this)."""
         present = set(paths)
-        known = self.known()
         went = [path for path, record in known.items() if not record.gone and path not in present]
         back = [path for path, record in known.items() if record.gone and path in present]
         with self.store.session() as session:

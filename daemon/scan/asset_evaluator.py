@@ -16,6 +16,7 @@ up to date, then report on the files whose time falls in the window.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -44,9 +45,10 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
     params = AssetParams.model_validate(monitor.model_dump(include=set(AssetParams.model_fields)))
     walk = walk_assets(dataset.path)
     catalogue = AssetCatalogue(context.store, monitor.dataset)
-    stale = catalogue.to_read(walk.files, catalogue.known())
+    known = catalogue.known()
+    stale = catalogue.to_read(walk.files, known)
     _read(context, str(walk.root), stale, catalogue, params, dataset.time_from or "mtime")
-    went = catalogue.mark_present((found.path for found in walk.files), context.at)
+    went = catalogue.mark_present((found.path for found in walk.files), known, context.at)
     window = current_window(monitor.dataset, context.at, monitor.window)
     assert window.start is not None and window.end is not None
     in_window = [_file(record) for record in catalogue.in_window(window.start, window.end)]
@@ -64,10 +66,7 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         in_window, [_file(record) for record in related], hash_pairs, walk.problems, params
     )
     summary = {**result.summary, "read": len(stale), "gone": went, "walked": len(walk.files)}
-    return Evaluation(
-        type(result)(result.status, result.findings, result.message, summary),
-        {"current": window.to_dict()},
-    )
+    return Evaluation(replace(result, summary=summary), {"current": window.to_dict()})
 
 
 def _read(

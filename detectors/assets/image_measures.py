@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from detectors.assets.inspect import IMAGE_FORMATS, THUMBNAIL
+from detectors.assets.walk import signed64
 
 try:
     import imagehash
@@ -23,7 +24,6 @@ except ImportError as missing:  # pragma: no cover - depends on the installation
 
 #: Every format an asset image may be, tried in this order when a file is opened.
 FORMATS = tuple(dict.fromkeys(IMAGE_FORMATS.values()))
-_SIGN = 1 << 63
 
 
 def open_image(data: bytes, max_pixels: int, broken: Any) -> Image.Image:
@@ -80,15 +80,14 @@ def measure_image(image: Image.Image, broken: Any) -> dict[str, Any]:
         "brightness": float(levels.mean() / 255.0),
         "p99": float(np.percentile(levels, 99) / 255.0),
         "blur": float(laplacian.var()) if laplacian.size else 0.0,
-        "phash": signed64(imagehash.phash(grey)),
-        "dhash": signed64(imagehash.dhash(grey)),
+        "phash": hash_value(imagehash.phash(grey)),
+        "dhash": hash_value(imagehash.dhash(grey)),
     }
 
 
-def signed64(image_hash: Any) -> int:
-    """A 64-bit ImageHash as a signed 64-bit integer (two's complement)."""
-    value = int(str(image_hash), 16)
-    return value - (1 << 64) if value & _SIGN else value
+def hash_value(image_hash: Any) -> int:
+    """A 64-bit ImageHash as the signed 64-bit integer the store keeps (`walk.signed64`)."""
+    return signed64(int(str(image_hash), 16))
 
 
 def _grey(image: Image.Image) -> Image.Image:

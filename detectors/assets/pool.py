@@ -71,7 +71,9 @@ def inspect_files(
     workers = pool_limits.worker_count(len(files))
     while pending:
         with _Workers(workers, pool_limits.worker_memory_bytes) as pool:
-            failed = _run(pool, root, files, pending, results, limits, pool_limits, progress)
+            failed = _run(
+                pool, workers, root, files, pending, results, limits, pool_limits, progress
+            )
         if failed is not None:
             index, reason, detail = failed
             found = files[index]
@@ -91,6 +93,7 @@ def inspect_files(
 
 def _run(
     pool: Pool,
+    workers: int,
     root: str,
     files: Sequence[FoundFile],
     pending: deque[int],
@@ -103,7 +106,7 @@ def _run(
     in flight fails (its index, reason and detail; the others in flight go back to the front
     of `pending`)."""
     in_flight: deque[tuple[int, AsyncResult[AssetFacts]]] = deque()
-    capacity = QUEUED_PER_WORKER * getattr(pool, "_processes", 1)
+    capacity = QUEUED_PER_WORKER * workers
     while pending or in_flight:
         while pending and len(in_flight) < capacity:
             index = pending.popleft()

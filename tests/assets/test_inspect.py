@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detectors.assets.image_measures import signed64
+from detectors.assets.image_measures import hash_value
 from detectors.assets.inspect import Limits, inspect_file
 from detectors.assets.walk import walk_assets
 from tests.assets.scenes import brightened, encoded, resized, scene
@@ -141,7 +141,7 @@ def test_near_copies_hash_close_and_distinct_scenes_hash_far(tmp_path: Path):
     assert min(apart) > 10
 
 
-def test_signed64_keeps_the_high_bit_as_the_sign():
+def test_hash_values_keep_the_high_bit_as_the_sign():
     class Hash:
         def __init__(self, text: str) -> None:
             self.text = text
@@ -149,9 +149,9 @@ def test_signed64_keeps_the_high_bit_as_the_sign():
         def __str__(self) -> str:
             return self.text
 
-    assert signed64(Hash("ffffffffffffffff")) == -1
-    assert signed64(Hash("7fffffffffffffff")) == 2**63 - 1
-    assert signed64(Hash("8000000000000000")) == -(2**63)
+    assert hash_value(Hash("ffffffffffffffff")) == -1
+    assert hash_value(Hash("7fffffffffffffff")) == 2**63 - 1
+    assert hash_value(Hash("8000000000000000")) == -(2**63)
 
 
 def _distance(a: int | None, b: int | None) -> int:
