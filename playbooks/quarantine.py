@@ -13,6 +13,10 @@ files are out of the dataset's folder, so every later read by Warden (or anyone)
 out; `rollback` (`warden quarantine
 release`) moves them back, byte-identical.
 
+An asset dataset (`format: files`) moves the files its incident's findings name: broken
+files, and the later copy of each duplicate pair, never the original it duplicates
+(`playbooks/asset_quarantine.py`).
+
 A table (PostgreSQL, DuckDB) has no files to move: its quarantine excludes the incident's
 window instead, recorded in the table's database with a clean view
 (`playbooks/sql_quarantine.py`); releasing lifts the exclusion. No row is changed.
@@ -23,7 +27,6 @@ window instead, recorded in the table's database with a clean view
 
 from __future__ import annotations
 
-import glob
 import json
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ from detectors.sources.discovery import discover_files
 from detectors.sources.errors import SourceError
 from detectors.sources.file_schemas import read_parquet_schema
 from detectors.sources.quarantine_table import QUARANTINE_TABLE
+from playbooks.asset_quarantine import plan_asset_quarantine
 from playbooks.base import (
     IncidentView,
     Plan,
@@ -45,7 +49,15 @@ from playbooks.base import (
     PlaybookContext,
     PlaybookParams,
 )
-from playbooks.files import move_file, sha256_of, write_durably
+from playbooks.files import move_file, write_durably
+from playbooks.quarantine_moves import (
+    MANIFEST,
+    check_kept,
+    dataset_root,
+    files_plan,
+    move_steps,
+    quarantine_folder,
+)
 from playbooks.registry import register
 from playbooks.sql_quarantine import (
     check_clean_view,
@@ -57,8 +69,6 @@ from playbooks.sql_quarantine import (
 )
 from playbooks.window_rows import window_bounds
 
-MANIFEST = "manifest.json"
-
 
 class QuarantineParams(PlaybookParams):
     max_files: int = Field(
@@ -68,10 +78,6 @@ class QuarantineParams(PlaybookParams):
         description="Refuse to plan a quarantine of more files than this (a policy bound: "
         "a window-level problem touching thousands of files needs a person's look first).",
     )
-
-
-def quarantine_folder(context: PlaybookContext, incident_id: int) -> Path:
-    return context.work_root / "quarantine" / f"incident-{incident_id}"
 
 
 @register
@@ -90,11 +96,13 @@ class Quarantine(Playbook):
         dataset = context.dataset
         if dataset.format in ("postgres", "duckdb"):
             return self._plan_table(incident, params, context)
+        if dataset.format == "files":
+            return plan_asset_quarantine(self.name, incident, params, context, params.max_files)
         if dataset.format not in ("parquet", "csv"):
             raise PlanRefused(
                 f"dataset {dataset.name!r} is a {dataset.format} dataset; quarantine moves "
-                "files of parquet and csv datasets and excludes windows of postgres and "
-                "duckdb tables"
+                "files of parquet, csv and asset datasets and excludes windows of postgres "
+                "and duckdb tables"
             )
         affected = sorted(self._affected_files(incident, context))
         if not affected:
@@ -106,43 +114,17 @@ class Quarantine(Playbook):
             raise PlanRefused(
                 f"{len(affected)} files are affected, more than max_files={params.max_files}"
             )
-        root = _dataset_root(dataset.path)
+        root = dataset_root(dataset.path)
         target = quarantine_folder(context, incident.id)
-        steps = []
-        total = 0
-        destinations: dict[Path, Path] = {}
-        for path in affected:
-            destination = target / _inside(path, root)
-            if destination in destinations:
-                raise PlanRefused(
-                    f"{path} and {destinations[destination]} would both be quarantined as "
-                    f"{destination}; nothing was moved"
-                )
-            destinations[destination] = path
-            size = path.stat().st_size
-            total += size
-            steps.append(
-                PlanStep(
-                    "move",
-                    str(path),
-                    {
-                        "to": str(destination),
-                        "sha256": sha256_of(path),
-                        "bytes": size,
-                    },
-                )
-            )
-        steps.append(PlanStep("write_manifest", str(target / MANIFEST), {"files": len(steps)}))
-        return Plan(
-            playbook=self.name,
-            incident_id=incident.id,
-            params=params.model_dump(),
-            summary=(
-                f"Move {len(affected)} file(s), {total:,} bytes, of dataset {dataset.name!r} "
-                f"into {target}. Nothing is deleted; `warden quarantine release {incident.id}` "
-                "moves them back unchanged."
-            ),
-            steps=tuple(steps),
+        steps, total = move_steps([(path, None) for path in affected], root, target)
+        return files_plan(
+            self.name,
+            incident.id,
+            params,
+            steps,
+            target,
+            f"Move {len(affected)} file(s), {total:,} bytes, of dataset {dataset.name!r} "
+            f"into {target}.",
         )
 
     def _plan_table(
@@ -227,6 +209,7 @@ class Quarantine(Playbook):
                     )
                 )
             elif step.action == "move":
+                check_kept(step)
                 outcome = move_file(
                     Path(step.target), Path(step.details["to"]), step.details["sha256"]
                 )
@@ -300,34 +283,6 @@ class Quarantine(Playbook):
             if schema.overlaps(start, end):
                 affected.add(path)
         return affected
-
-
-def _dataset_root(path: str) -> Path:
-    """The folder below which the dataset's files keep their relative paths."""
-    if glob.has_magic(path):
-        prefix = path[: min(path.index(c) for c in "*?[" if c in path)]
-        return Path(prefix if prefix.endswith("/") else Path(prefix).parent).resolve()
-    target = Path(path).resolve()
-    return target if target.is_dir() else target.parent
-
-
-def _inside(path: Path, root: Path) -> Path:
-    """`path`'s place below the dataset's `root`, refusing (PlanRefused) a file that is
-    a symbolic link or whose real path lies outside the root: quarantine moves the
-    dataset's own files, never a link's target elsewhere on the machine."""
-    if path.is_symlink():
-        raise PlanRefused(
-            f"{path} is a symbolic link; quarantine moves only the dataset's own files "
-            "(replace the link with the file, or quarantine the target's own dataset)"
-        )
-    real = path.resolve()
-    try:
-        return real.relative_to(root)
-    except ValueError:
-        raise PlanRefused(
-            f"{real} lies outside the dataset's folder {root} (reached through a symbolic "
-            "link); quarantine never touches a file outside the dataset"
-        ) from None
 
 
 def _manifest(plan: Plan, status: str) -> str:

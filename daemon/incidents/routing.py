@@ -48,10 +48,9 @@ DEFAULT_ROUTES: dict[str, Route] = {
     "distribution_skew": Route(
         "quarantine", "human", note="quarantine the skewed serving partitions"
     ),
-    # Asset findings are reported only until the quarantine of asset files lands (issue 18
-    # names quarantine for the first three); until then a plan could only be refused.
-    "corrupt_asset": Route(None, "human", note="move the broken files out by hand for now"),
-    "duplicate_asset": Route(None, "human", note="remove the later copies by hand for now"),
+    "corrupt_asset": Route("quarantine", "human", note="move the broken files out"),
+    "duplicate_asset": Route("quarantine", "human", note="move the later copies out"),
+    # A near copy may be a legitimate second shot: a person looks before anything moves.
     "near_duplicate_asset": Route(None, "human", note="review the pairs"),
     "unreadable_asset": Route(None, "human", note="fix the file's permissions, size or link"),
 }

@@ -142,7 +142,7 @@ def test_file_scoped_incident_and_refusals(tmp_path: Path):
     with pytest.raises(PlanRefused, match="more than max_files=2"):
         PLAYBOOK.plan(_window_incident(0), QuarantineParams(max_files=2), many)
     table = PlaybookContext(DatasetLocation("t", "spark", "", "ts"), tmp_path / "w")
-    with pytest.raises(PlanRefused, match="moves files of parquet and csv datasets"):
+    with pytest.raises(PlanRefused, match="moves files of parquet, csv and asset datasets"):
         PLAYBOOK.plan(_window_incident(0), QuarantineParams(), table)
     (tmp_path / "csv").mkdir()
     (tmp_path / "csv" / "events.csv").write_text("ts,x\n2025-03-01T00:00:00Z,1\n")
