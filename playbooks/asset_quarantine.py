@@ -3,7 +3,7 @@
 Asset findings name files by their path relative to the dataset's root
 (`detectors.assets.detector`):
 
-- `details.paths` (`corrupt_asset`): every listed file is moved;
+- `details.paths` (`corrupt_asset`, `unlisted_asset`): every listed file is moved;
 - `details.pairs` (`duplicate_asset`, `near_duplicate_asset`, `split_leakage`): each pair
   is `{path, original}` with `path` the later copy. The copy is moved and the original
   stays. Near copies can chain (B is near A, C is near B but not near A): C's original is B,
@@ -29,7 +29,13 @@ from playbooks.base import IncidentView, Plan, PlanRefused, PlaybookContext, Pla
 from playbooks.quarantine_moves import files_plan, move_steps, quarantine_folder, unlisted
 
 #: The patterns whose files a quarantine moves.
-MOVABLE = ("corrupt_asset", "duplicate_asset", "near_duplicate_asset", "split_leakage")
+MOVABLE = (
+    "corrupt_asset",
+    "duplicate_asset",
+    "near_duplicate_asset",
+    "split_leakage",
+    "unlisted_asset",
+)
 #: Patterns whose pairs are byte-identical: the original must still hold the same bytes.
 IDENTICAL = ("duplicate_asset",)
 

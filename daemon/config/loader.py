@@ -197,22 +197,23 @@ def _secret_problems(
 
 
 def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make the file's relative dataset paths and SQLite store path relative to its folder,
-    so a config works the same from any working directory."""
+    """Make the file's relative dataset paths (and manifests) and SQLite store path relative
+    to its folder, so a config works the same from any working directory."""
     data = copy.deepcopy(raw)
     for dataset in (
         (data.get("datasets") or {}).values() if isinstance(data.get("datasets"), dict) else ()
     ):
-        if (
-            isinstance(dataset, dict)
-            and isinstance(dataset.get("path"), str)
-            and dataset["path"]
-            and not os.path.isabs(dataset["path"])
-            and "://" not in dataset["path"]  # a URI (s3a://, hdfs://) for Spark
-        ):
-            dataset["path"] = os.path.normpath(base / dataset["path"]) + (
-                "/" if dataset["path"].endswith("/") else ""
-            )
+        for key in ("path", "manifest"):
+            if (
+                isinstance(dataset, dict)
+                and isinstance(dataset.get(key), str)
+                and dataset[key]
+                and not os.path.isabs(dataset[key])
+                and "://" not in dataset[key]  # a URI (s3a://, hdfs://) for Spark
+            ):
+                dataset[key] = os.path.normpath(base / dataset[key]) + (
+                    "/" if dataset[key].endswith("/") else ""
+                )
     playbooks = data.get("playbooks")
     if playbooks is None and isinstance(data, dict):
         playbooks = data["playbooks"] = {}

@@ -94,10 +94,18 @@ class DatasetConfig(ConfigModel):
         description="Event-time column; windows are cut on it. Not given for files datasets, "
         f"whose files' times come from `time_from` (the column is then {ASSET_TIME!r})."
     )
-    time_from: Literal["path", "mtime"] | None = Field(
+    time_from: Literal["path", "mtime", "manifest"] | None = Field(
         None,
         description="For files datasets: where a file's time comes from: `path` (a hive "
-        "folder such as date=2025-01-01/, else the modification time) or `mtime` (default).",
+        "folder such as date=2025-01-01/, else the modification time), `mtime` (default) or "
+        "`manifest` (its `time` column, else the modification time).",
+    )
+    manifest: str | None = Field(
+        None,
+        description="For files datasets: a CSV or Parquet table listing the files, with "
+        "`path` (relative to the dataset's folder) and optionally `label`, `split` "
+        "(train/eval: pairs of copies across splits are split_leakage) and `time`. Files "
+        "it does not list are unlisted_asset, rows whose file is missing missing_asset.",
     )
     time_format: str | None = Field(
         None,
@@ -127,7 +135,7 @@ class DatasetConfig(ConfigModel):
             if "time_column" in data:
                 raise ValueError(
                     "a files dataset has no `time_column`; say where its files' times come "
-                    "from with `time_from: path` or `time_from: mtime`"
+                    "from with `time_from: path`, `mtime` or `manifest`"
                 )
             return {**data, "time_column": ASSET_TIME}
         return data
@@ -146,11 +154,17 @@ class DatasetConfig(ConfigModel):
     def _location(self) -> DatasetConfig:
         if self.time_from is not None and self.format != "files":
             raise ValueError("`time_from` is for files datasets; tables have a `time_column`")
+        if self.manifest is not None and self.format != "files":
+            raise ValueError("`manifest` is for files datasets (a table listing the files)")
         if self.format == "files":
             if not self.path:
                 raise ValueError("a files dataset needs `path` (a folder or a glob)")
             if self.url or self.table or self.time_format or self.spark_conf:
-                raise ValueError("a files dataset takes `path` and `time_from`, nothing else")
+                raise ValueError(
+                    "a files dataset takes `path`, `time_from` and `manifest`, nothing else"
+                )
+            if self.time_from == "manifest" and not self.manifest:
+                raise ValueError("`time_from: manifest` needs `manifest` (the table of files)")
             return self
         if self.spark_conf and self.format != "spark":
             raise ValueError("`spark_conf` is for spark datasets only")

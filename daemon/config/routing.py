@@ -55,6 +55,9 @@ PATTERNS = (
     "unreadable_asset",
     "duplicate_asset",
     "near_duplicate_asset",
+    "split_leakage",
+    "missing_asset",
+    "unlisted_asset",
 )
 PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]

@@ -53,6 +53,9 @@ DEFAULT_ROUTES: dict[str, Route] = {
     # A near copy may be a legitimate second shot: a person looks before anything moves.
     "near_duplicate_asset": Route(None, "human", note="review the pairs"),
     "unreadable_asset": Route(None, "human", note="fix the file's permissions, size or link"),
+    "split_leakage": Route("quarantine", "human", note="move the later copy out"),
+    "missing_asset": Route(None, "human", note="restore the files or drop their rows"),
+    "unlisted_asset": Route(None, "human", note="list the files or move them out"),
 }
 
 NO_ROUTE = Route(None, "human", note="no rule matched; the agent proposes when enabled")

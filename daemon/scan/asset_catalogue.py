@@ -141,6 +141,35 @@ class AssetCatalogue:
             session.commit()
         return len(went)
 
+    def recorded_times(self) -> tuple[list[str], list[datetime | None]]:
+        """The present files' paths and recorded times, as two lists (for the manifest's
+        engine to compare with its own)."""
+        with self.store.session(readonly=True) as session:
+            rows = session.execute(
+                sql_select(col(AssetRecord.path), col(AssetRecord.event_time)).where(
+                    col(AssetRecord.dataset) == self.dataset, col(AssetRecord.gone_at).is_(None)
+                )
+            ).all()
+        return [row[0] for row in rows], [row[1] for row in rows]
+
+    def set_times(self, times: Mapping[str, datetime]) -> None:
+        """Give these files new times (the manifest changed them), BATCH per transaction."""
+        items = sorted(times.items())
+        for start in range(0, len(items), BATCH):
+            with self.store.session() as session:
+                for path, time in items[start : start + BATCH]:
+                    session.exec(  # type: ignore[call-overload]
+                        update(AssetRecord)
+                        .where(
+                            and_(
+                                col(AssetRecord.dataset) == self.dataset,
+                                col(AssetRecord.path) == path,
+                            )
+                        )
+                        .values(event_time=time)
+                    )
+                session.commit()
+
     def in_window(self, start: datetime, end: datetime) -> list[AssetRecord]:
         """The present files whose time falls in [start, end), by path."""
         with self.store.session(readonly=True) as session:

@@ -8,25 +8,32 @@ up to date, then report on the files whose time falls in the window.
 2. A file's time is its modification time, or with `time_from: path` the first folder of
    its path written `name=<date or time>` (hive style, `date=2025-01-01/`), else its
    modification time.
+   With `time_from: manifest`, the manifest's `time` column (else the modification time);
+   a time the manifest changes for a file already recorded is updated at the next scan.
 3. The window's records, the files sharing a content or perceptual hash with them and the
    near pairs of perceptual hashes (multi-index search over the dataset's distinct pHashes)
-   go to `detectors.assets.detector`.
+   go to `detectors.assets.detector`, with what the manifest (if any) says: the splits of
+   those files, its rows whose file is missing and the window's files it does not list.
+   The manifest itself is not one of the dataset's files when it lies in its folder.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from daemon.config.models import AssetsMonitor
 from daemon.scan.asset_catalogue import BATCH, AssetCatalogue
 from daemon.scan.evaluators import Evaluation, ScanContext, evaluator
 from daemon.scan.windows import current_window
 from daemon.store.asset_models import AssetRecord
-from detectors.assets.detector import FileRecord, detect_assets
+from detectors.assets.detector import MAX_LISTED, FileRecord, ManifestFacts, detect_assets
 from detectors.assets.inspect import Limits
+from detectors.assets.manifest import Manifest
 from detectors.assets.near_duplicates import search
 from detectors.assets.params import AssetParams
 from detectors.assets.pool import PoolLimits, inspect_files
@@ -44,29 +51,85 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
     assert dataset.path is not None  # a files dataset always has one (config)
     params = AssetParams.model_validate(monitor.model_dump(include=set(AssetParams.model_fields)))
     walk = walk_assets(dataset.path)
-    catalogue = AssetCatalogue(context.store, monitor.dataset)
-    known = catalogue.known()
-    stale = catalogue.to_read(walk.files, known)
-    _read(context, str(walk.root), stale, catalogue, params, dataset.time_from or "mtime")
-    went = catalogue.mark_present((found.path for found in walk.files), known, context.at)
-    window = current_window(monitor.dataset, context.at, monitor.window)
-    assert window.start is not None and window.end is not None
-    in_window = [_file(record) for record in catalogue.in_window(window.start, window.end)]
-    probes = [f.phash for f in in_window if f.phash is not None and f.status == "ok"]
-    hash_pairs = (
-        search(probes, catalogue.perceptual_hashes(), max_distance=params.near_duplicate_distance)
-        if probes
-        else []
-    )
-    related = catalogue.with_hashes(
-        (f.sha256 for f in in_window if f.sha256),
-        [*probes, *(value for pair in hash_pairs for value in pair[:2])],
-    )
-    result = detect_assets(
-        in_window, [_file(record) for record in related], hash_pairs, walk.problems, params
-    )
-    summary = {**result.summary, "read": len(stale), "gone": went, "walked": len(walk.files)}
+    with ExitStack() as stack:
+        manifest = (
+            stack.enter_context(Manifest(dataset.manifest, str(walk.root)))
+            if dataset.manifest
+            else None
+        )
+        files = _without_manifest(walk.files, walk.root, dataset.manifest)
+        catalogue = AssetCatalogue(context.store, monitor.dataset)
+        known = catalogue.known()
+        stale = catalogue.to_read(files, known)
+        times = _Times(dataset.time_from or "mtime", manifest)
+        _read(context, str(walk.root), stale, catalogue, params, times)
+        went = catalogue.mark_present((found.path for found in files), known, context.at)
+        if manifest is not None and dataset.time_from == "manifest":
+            catalogue.set_times(manifest.changed_times(*catalogue.recorded_times()))
+        window = current_window(monitor.dataset, context.at, monitor.window)
+        assert window.start is not None and window.end is not None
+        in_window = [_file(record) for record in catalogue.in_window(window.start, window.end)]
+        probes = [f.phash for f in in_window if f.phash is not None and f.status == "ok"]
+        hash_pairs = (
+            search(
+                probes, catalogue.perceptual_hashes(), max_distance=params.near_duplicate_distance
+            )
+            if probes
+            else []
+        )
+        related = [
+            _file(record)
+            for record in catalogue.with_hashes(
+                (f.sha256 for f in in_window if f.sha256),
+                [*probes, *(value for pair in hash_pairs for value in pair[:2])],
+            )
+        ]
+        facts = (
+            None
+            if manifest is None
+            else ManifestFacts(
+                manifest.splits({f.path for f in (*in_window, *related)}),
+                manifest.missing(
+                    [found.path for found in files], window.start, window.end, MAX_LISTED
+                ),
+                manifest.unlisted([f.path for f in in_window], MAX_LISTED),
+            )
+        )
+    result = detect_assets(in_window, related, hash_pairs, walk.problems, params, facts)
+    summary = {**result.summary, "read": len(stale), "gone": went, "walked": len(files)}
     return Evaluation(replace(result, summary=summary), {"current": window.to_dict()})
+
+
+def _without_manifest(
+    files: tuple[FoundFile, ...], root: Path, manifest: str | None
+) -> tuple[FoundFile, ...]:
+    """The walk's files less the manifest itself, when it lies in the dataset's folder."""
+    if not manifest:
+        return files
+    real = os.path.realpath(manifest)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) != real_root:
+        return files
+    inside = Path(real).relative_to(real_root).as_posix()
+    return tuple(found for found in files if found.path != inside)
+
+
+class _Times:
+    """A file's time, from `time_from`: its path, its modification time or the manifest."""
+
+    def __init__(self, time_from: str, manifest: Manifest | None) -> None:
+        self.time_from = time_from
+        self.manifest = manifest
+
+    def of(self, part: list[FoundFile]) -> dict[str, datetime]:
+        listed = (
+            self.manifest.times(found.path for found in part)
+            if self.manifest is not None and self.time_from == "manifest"
+            else {}
+        )
+        return {
+            found.path: listed.get(found.path) or file_time(found, self.time_from) for found in part
+        }
 
 
 def _read(
@@ -75,7 +138,7 @@ def _read(
     stale: list[FoundFile],
     catalogue: AssetCatalogue,
     params: AssetParams,
-    time_from: str,
+    times: _Times,
 ) -> None:
     """Read the stale files, BATCH at a time, saving each batch before the next."""
     limits = Limits(max_bytes=params.max_file_bytes, max_pixels=params.max_pixels)
@@ -87,8 +150,7 @@ def _read(
     for start in range(0, len(stale), BATCH):
         part = stale[start : start + BATCH]
         facts = inspect_files(root, part, limits, pool_limits)
-        times = {found.path: file_time(found, time_from) for found in part}
-        catalogue.save(facts, times, context.at)
+        catalogue.save(facts, times.of(part), context.at)
         log.info(
             "%s: %d of %d new or changed files checked",
             context.monitor.name,
@@ -100,7 +162,8 @@ def _read(
 
 def file_time(found: FoundFile, time_from: str) -> datetime:
     """The file's time: with `path`, the first `name=<time>` folder that parses as a date or
-    time (UTC); otherwise, or without one, its modification time."""
+    time (UTC); otherwise, or without one, its modification time (also for `manifest`, for
+    a file the manifest gives no time)."""
     if time_from == "path":
         for part in PurePosixPath(found.path).parts[:-1]:
             _, equals, value = part.partition("=")

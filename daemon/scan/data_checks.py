@@ -95,6 +95,8 @@ def _dataset_columns(name: str, config: WardenConfig, report: DataReport) -> dic
     dataset = config.datasets[name]
     if dataset.is_assets:
         _check_asset_folder(name, dataset.path or "", report)
+        if dataset.manifest:
+            _check_manifest(name, dataset.manifest, dataset.path or "", dataset.time_from, report)
         return None
     try:
         source = open_dataset(name, dataset)
@@ -144,6 +146,29 @@ def _check_asset_folder(name: str, path: str, report: DataReport) -> None:
         report.problems.append(
             DataProblem(where, f"asset folder {str(root)!r} cannot be listed", where)
         )
+
+
+def _check_manifest(
+    name: str, file: str, path: str, time_from: str | None, report: DataReport
+) -> None:
+    """A files dataset's manifest must be a table with a `path` column (and a `time`
+    column when the files' times come from it)."""
+    from detectors.assets.manifest import Manifest
+    from detectors.assets.walk import split_pattern
+
+    where = f"datasets.{name}.manifest"
+    try:
+        with Manifest(file, str(split_pattern(path)[0])) as manifest:
+            if time_from == "manifest" and not manifest.has_time:
+                report.problems.append(
+                    DataProblem(
+                        where,
+                        f"manifest {file!r} has no `time` column, and time_from is manifest",
+                        where,
+                    )
+                )
+    except SourceError as error:
+        report.problems.append(DataProblem(where, str(error), where))
 
 
 def _close(table: Any, dataset_format: str) -> None:

@@ -21,16 +21,27 @@ most `MAX_LISTED` of them, with the full `count`:
   `near_duplicate_confirm` bits, and which is not byte-identical to it; each pair with both
   distances.
 
-A window with no file is `insufficient_data`.
+With a manifest (`detectors.assets.manifest`):
+
+- `split_leakage`: a file of the window that copies (byte-identical or near, as above) an
+  earlier file the manifest puts in another split, paired with the earliest such file;
+  each pair names both splits and whether it is `identical` or `near`;
+- `missing_asset`: manifest rows whose file the folder does not hold (with a `time`
+  column, the rows whose time falls in the window; without, every row);
+- `unlisted_asset`: files of the window the manifest does not list.
+
+A window with no file is `insufficient_data`, unless the manifest lists files for it that
+are missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from detectors.assets.manifest import Listing
 from detectors.assets.params import AssetParams
 from detectors.assets.walk import WalkProblem
 from detectors.results import DetectorResult, Finding
@@ -64,24 +75,42 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & _BITS).bit_count()
 
 
+@dataclass(frozen=True)
+class ManifestFacts:
+    """What the dataset's manifest says about the window: the split of each file it lists
+    with one (for the window's files and those they pair with), and the paths the manifest
+    and the folder disagree on."""
+
+    splits: Mapping[str, str]
+    missing: Listing
+    unlisted: Listing
+
+
 def detect_assets(
     window: Sequence[FileRecord],
     related: Iterable[FileRecord],
     hash_pairs: Iterable[tuple[int, int, int]],
     problems: Sequence[WalkProblem],
     params: AssetParams,
+    manifest: ManifestFacts | None = None,
 ) -> DetectorResult:
     summary = {"files": len(window), "walk_problems": len(problems)}
+    listed = _manifest_findings(manifest) if manifest else []
     if not window:
+        if listed:  # the window's files are all missing: that is the finding
+            return DetectorResult.from_findings(listed, summary=summary)
         return DetectorResult.insufficient(
             "no file of the dataset has its time in the window", summary
         )
     everyone = {record.path: record for record in (*window, *related)}
+    copies = _Copies(everyone.values(), hash_pairs, params)
     findings = [
         *_corrupt(window),
         *_unreadable(window, problems),
-        *_duplicates(window, everyone.values()),
-        *_near_duplicates(window, everyone.values(), hash_pairs, params),
+        *_duplicates(window, copies),
+        *_near_duplicates(window, copies, params),
+        *(_leakage(window, copies, manifest.splits) if manifest else []),
+        *listed,
     ]
     return DetectorResult.from_findings(findings, summary=summary)
 
@@ -109,17 +138,71 @@ def _unreadable(window: Sequence[FileRecord], problems: Sequence[WalkProblem]) -
     return [Finding("unreadable_asset", None, "read", len(items), 0, True, details=details)]
 
 
-def _duplicates(window: Sequence[FileRecord], everyone: Iterable[FileRecord]) -> list[Finding]:
-    first_of: dict[str, FileRecord] = {}
-    for record in everyone:
-        if record.sha256 and record.size > 0:
-            seen = first_of.get(record.sha256)
-            if seen is None or record.order < seen.order:
-                first_of[record.sha256] = record
+class _Copies:
+    """The earlier files each file is a copy of: byte-identical (same sha256, not empty)
+    or near (pHash within the search's distance, dHash within `near_duplicate_confirm`,
+    not byte-identical)."""
+
+    def __init__(
+        self,
+        everyone: Iterable[FileRecord],
+        hash_pairs: Iterable[tuple[int, int, int]],
+        params: AssetParams,
+    ) -> None:
+        self.confirm = params.near_duplicate_confirm
+        self.by_sha: dict[str, list[FileRecord]] = {}
+        self.by_hash: dict[int, list[FileRecord]] = {}
+        for record in everyone:
+            if record.sha256 and record.size > 0:
+                self.by_sha.setdefault(record.sha256, []).append(record)
+            if record.phash is not None and record.status == "ok":
+                self.by_hash.setdefault(record.phash, []).append(record)
+        # Distance 0 included: files with one pHash are near each other.
+        self.close: dict[int, set[int]] = {value: {value} for value in self.by_hash}
+        for a, b, _ in hash_pairs:
+            if a in self.close and b in self.close:
+                self.close[a].add(b)
+                self.close[b].add(a)
+
+    def identical(self, record: FileRecord) -> list[FileRecord]:
+        if not record.sha256 or record.size == 0:
+            return []
+        return [
+            other
+            for other in self.by_sha.get(record.sha256, ())
+            if other.order < record.order and other.path != record.path
+        ]
+
+    def near(self, record: FileRecord) -> list[FileRecord]:
+        if record.phash is None or record.dhash is None or record.status != "ok":
+            return []
+        return [
+            other
+            for value in sorted(self.close.get(record.phash, ()))
+            for other in self.by_hash[value]
+            if other.order < record.order
+            and other.sha256 != record.sha256
+            and other.dhash is not None
+            and hamming(other.dhash, record.dhash) <= self.confirm
+        ]
+
+
+def _first(records: Iterable[FileRecord]) -> FileRecord | None:
+    return min(records, key=lambda record: record.order, default=None)
+
+
+def _distances(record: FileRecord, original: FileRecord) -> dict[str, int]:
+    return {
+        "phash_distance": hamming(record.phash or 0, original.phash or 0),
+        "dhash_distance": hamming(record.dhash or 0, original.dhash or 0),
+    }
+
+
+def _duplicates(window: Sequence[FileRecord], copies: _Copies) -> list[Finding]:
     pairs = []
     for record in window:
-        original = first_of.get(record.sha256 or "") if record.size > 0 else None
-        if original is not None and original.path != record.path:
+        original = _first(copies.identical(record))
+        if original is not None:
             pairs.append({"path": record.path, "original": original.path})
     if not pairs:
         return []
@@ -131,42 +214,14 @@ def _duplicates(window: Sequence[FileRecord], everyone: Iterable[FileRecord]) ->
 
 
 def _near_duplicates(
-    window: Sequence[FileRecord],
-    everyone: Iterable[FileRecord],
-    hash_pairs: Iterable[tuple[int, int, int]],
-    params: AssetParams,
+    window: Sequence[FileRecord], copies: _Copies, params: AssetParams
 ) -> list[Finding]:
-    by_hash: dict[int, list[FileRecord]] = {}
-    for record in everyone:
-        if record.phash is not None and record.status == "ok":
-            by_hash.setdefault(record.phash, []).append(record)
-    close: dict[int, set[int]] = {value: {value} for value in by_hash}  # distance 0 included
-    for a, b, _ in hash_pairs:
-        if a in close and b in close:
-            close[a].add(b)
-            close[b].add(a)
     pairs = []
     for record in window:
-        if record.phash is None or record.dhash is None or record.status != "ok":
-            continue
-        earlier = [
-            other
-            for value in sorted(close.get(record.phash, ()))
-            for other in by_hash[value]
-            if other.order < record.order
-            and other.sha256 != record.sha256
-            and other.dhash is not None
-            and hamming(other.dhash, record.dhash) <= params.near_duplicate_confirm
-        ]
-        if earlier:
-            original = min(earlier, key=lambda other: other.order)
+        original = _first(copies.near(record))
+        if original is not None:
             pairs.append(
-                {
-                    "path": record.path,
-                    "original": original.path,
-                    "phash_distance": hamming(record.phash, original.phash or 0),
-                    "dhash_distance": hamming(record.dhash, original.dhash or 0),
-                }
+                {"path": record.path, "original": original.path, **_distances(record, original)}
             )
     if not pairs:
         return []
@@ -181,3 +236,52 @@ def _near_duplicates(
             details=_listed("pairs", pairs),
         )
     ]
+
+
+def _leakage(
+    window: Sequence[FileRecord], copies: _Copies, splits: Mapping[str, str]
+) -> list[Finding]:
+    """Each file of the window that copies (exactly or nearly) an earlier file of another
+    split, paired with the earliest such file."""
+    pairs = []
+    for record in window:
+        split = splits.get(record.path)
+        if split is None:
+            continue
+        for kind, found in (("identical", copies.identical), ("near", copies.near)):
+            original = _first(
+                other for other in found(record) if splits.get(other.path, split) != split
+            )
+            if original is not None:
+                pair = {
+                    "path": record.path,
+                    "original": original.path,
+                    "split": split,
+                    "original_split": splits[original.path],
+                    "kind": kind,
+                }
+                pairs.append(
+                    pair if kind == "identical" else {**pair, **_distances(record, original)}
+                )
+                break
+    if not pairs:
+        return []
+    return [
+        Finding(
+            "split_leakage", None, "copies", len(pairs), 0, True, details=_listed("pairs", pairs)
+        )
+    ]
+
+
+def _manifest_findings(manifest: ManifestFacts) -> list[Finding]:
+    findings = []
+    for pattern, listing in (
+        ("missing_asset", manifest.missing),
+        ("unlisted_asset", manifest.unlisted),
+    ):
+        if listing.count:
+            details = {"paths": list(listing.paths), "count": listing.count}
+            findings.append(
+                Finding(pattern, None, "manifest", listing.count, 0, True, details=details)
+            )
+    return findings
