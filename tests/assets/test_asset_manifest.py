@@ -157,7 +157,7 @@ def test_the_manifest_is_read_by_the_engine_with_clear_errors(tmp_path: Path):
     with pytest.raises(SourceError, match="has no `path` column"):
         Manifest(str(tmp_path / "nopath.csv"), str(root))
     (tmp_path / "badtime.csv").write_text("path,time\na.png,yesterday\nb.png,2025-01-01\n")
-    with pytest.raises(SourceError, match="1 row\\(s\\) have a time.*'yesterday'"):
+    with pytest.raises(SourceError, match=r"1 row\(s\) have a time.*'yesterday'"):
         Manifest(str(tmp_path / "badtime.csv"), str(root))
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(SourceError, match="cannot be read"):
