@@ -132,9 +132,7 @@ def test_the_manifest_is_read_by_the_engine_with_clear_errors(tmp_path: Path):
         {
             "PATH": ["a.png", "b.png", "b.png", "c.png"],
             "split": ["train", "eval", "train", None],
-            "time": pa.array(
-                [datetime(2025, 1, d, 6) for d in (1, 2, 3, 4)], pa.timestamp("us")
-            ),
+            "time": pa.array([datetime(2025, 1, d, 6) for d in (1, 2, 3, 4)], pa.timestamp("us")),
         }
     )
     pq.write_table(table, tmp_path / "m.parquet")
@@ -175,11 +173,7 @@ def test_a_manifest_must_fit_its_dataset(tmp_path: Path):
         WardenConfig.model_validate({"datasets": {"p": {**table, "manifest": "m.csv"}}})
     (tmp_path / "m.csv").write_text("path\na.png\n")
     config = WardenConfig.model_validate(
-        {
-            "datasets": {
-                "p": {**files, "time_from": "manifest", "manifest": str(tmp_path / "m.csv")}
-            }
-        }
+        {"datasets": {"p": {**files, "time_from": "manifest", "manifest": str(tmp_path / "m.csv")}}}
     )
     (problem,) = check_data(config).problems
     assert "has no `time` column, and time_from is manifest" in str(problem)
