@@ -332,6 +332,11 @@ class AssetsMonitor(MonitorBase, AssetParams):
     reference: ReferenceConfig | None = Field(
         None, description="Files the window's properties are compared with (property drift)."
     )
+    drift: DriftParams = Field(
+        default_factory=DriftParams,
+        description="How property drift is tested (the drift monitors' methods, thresholds "
+        "and multiple-testing correction), when a reference is given.",
+    )
 
 
 MONITOR_KINDS = ("drift", "quality", "freshness", "skew", "assets")

@@ -58,6 +58,7 @@ PATTERNS = (
     "split_leakage",
     "missing_asset",
     "unlisted_asset",
+    "asset_property_drift",
 )
 PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]

@@ -15,6 +15,8 @@ up to date, then report on the files whose time falls in the window.
    go to `detectors.assets.detector`, with what the manifest (if any) says: the splits of
    those files, its rows whose file is missing and the window's files it does not list.
    The manifest itself is not one of the dataset's files when it lies in its folder.
+4. With a `reference`, the window's files' properties are compared with the reference's
+   (`asset_properties`: `asset_property_drift`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path, PurePosixPath
 
 from daemon.config.models import AssetsMonitor
 from daemon.scan.asset_catalogue import BATCH, AssetCatalogue
+from daemon.scan.asset_properties import property_drift
 from daemon.scan.evaluators import Evaluation, ScanContext, evaluator
-from daemon.scan.windows import current_window
+from daemon.scan.windows import current_window, reference_window
 from daemon.store.asset_models import AssetRecord
 from detectors.assets.detector import MAX_LISTED, FileRecord, ManifestFacts, detect_assets
 from detectors.assets.inspect import Limits
@@ -38,6 +41,7 @@ from detectors.assets.near_duplicates import search
 from detectors.assets.params import AssetParams
 from detectors.assets.pool import PoolLimits, inspect_files
 from detectors.assets.walk import FoundFile, walk_assets
+from detectors.results import DetectorResult, Status
 from detectors.timeparse import parse_instant
 
 log = logging.getLogger(__name__)
@@ -97,7 +101,14 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         )
     result = detect_assets(in_window, related, hash_pairs, walk.problems, params, facts)
     summary = {**result.summary, "read": len(stale), "gone": went, "walked": len(files)}
-    return Evaluation(replace(result, summary=summary), {"current": window.to_dict()})
+    windows = {"current": window.to_dict()}
+    if monitor.reference is not None and result.status in (Status.ok, Status.alert):
+        reference = reference_window(monitor.dataset, monitor.reference, context.at)
+        drift = property_drift(context.store, window, reference, monitor.drift)
+        result = DetectorResult.from_findings([*result.findings, *drift.findings])
+        summary["property_drift"] = drift.message or drift.status.value
+        windows["reference"] = reference.to_dict()
+    return Evaluation(replace(result, summary=summary), windows)
 
 
 def _without_manifest(

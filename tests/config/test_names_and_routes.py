@@ -25,7 +25,8 @@ PATTERNS_LISTED = (
     "feature_drift, label_drift, prediction_drift, category_emergence, null_spike, "
     "out_of_range, schema_change, corrupt_partition, stale_data, missing_partition, "
     "volume_drop, distribution_skew, value_skew, corrupt_asset, unreadable_asset, "
-    "duplicate_asset, near_duplicate_asset, split_leakage, missing_asset, unlisted_asset"
+    "duplicate_asset, near_duplicate_asset, split_leakage, missing_asset, unlisted_asset, "
+    "asset_property_drift"
 )
 
 
