@@ -115,6 +115,9 @@ class PlaybookContext:
     work_root: Path
     open_source: Callable[[], DatasetSource] | None = None
     label_studio: LabelStudioTarget | None = None
+    #: The folder Label Studio serves local files from: a task of an asset file names it
+    #: relative to this (`/data/local-files/?d=...`).
+    files_root: str = "/"
     #: Told each step as `apply` completes it (the runner reports steps while a run goes
     #: on); set where the plan is applied, never pickled.
     on_step: Callable[[dict[str, Any]], None] | None = None

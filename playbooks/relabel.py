@@ -12,6 +12,8 @@ under `<work_root>/relabel/incident-<id>/batch-<batch>/`:
 
 - `tasks.jsonl`: one Label Studio task per line, `{"data": {...row..., "warden_row_id",
   "warden_batch"}, "meta": {...why it was chosen...}}` (import it into a project as JSON);
+  a task of an asset dataset's file also names the file for Label Studio's Local Files
+  storage (`playbooks/asset_tasks.py`: `"image": "/data/local-files/?d=..."`);
 - `manifest.json`: incident, strategy, guideline version, seed, window, row ids, the plan
   hash and the tasks file's sha256;
 - with a `label_studio` block in the config, the tasks are also created in that project,
@@ -35,7 +37,9 @@ from typing import Any, Literal
 import ibis.expr.types as ir
 from pydantic import Field, model_validator
 
+from detectors.assets.walk import split_pattern
 from detectors.profile_queries import window_filter
+from playbooks.asset_tasks import file_reference
 from playbooks.base import (
     IncidentView,
     Plan,
@@ -375,6 +379,9 @@ class RelabelBatch(Playbook):
         tasks = []
         for row_id, score in zip(wanted, select.details["scores"], strict=True):
             row = dict(by_id[row_id])
+            if context.dataset.format == "files":  # the task shows the file itself
+                root = str(split_pattern(context.dataset.path)[0])
+                row.update(file_reference(root, row["path"], row.get("kind"), context.files_root))
             row["warden_batch"] = tasks_step.details["batch"]
             tasks.append(
                 {

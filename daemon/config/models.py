@@ -396,6 +396,20 @@ class LabelStudioConfig(ConfigModel):
         default_factory=lambda: timedelta(seconds=30),
         description="How long one API request may take (default 30s).",
     )
+    document_root: str = Field(
+        "/",
+        description="For tasks of asset files: the server's "
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT. A task names its file as "
+        "/data/local-files/?d=<its path relative to this folder>; the project needs a "
+        "Local Files storage over a folder that holds the files.",
+    )
+
+    @field_validator("document_root")
+    @classmethod
+    def _absolute_root(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("document_root must be an absolute path (as the server sees it)")
+        return value
 
 
 #: The endpoints `http.public_endpoints` may open: `docs` is /docs, /redoc and /openapi.json.

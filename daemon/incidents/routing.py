@@ -56,9 +56,7 @@ DEFAULT_ROUTES: dict[str, Route] = {
     "split_leakage": Route("quarantine", "human", note="move the later copy out"),
     "missing_asset": Route(None, "human", note="restore the files or drop their rows"),
     "unlisted_asset": Route(None, "human", note="list the files or move them out"),
-    # Issue 18 names relabel_batch; its tasks for asset files (Label Studio's local-files
-    # form) are not built yet, and a plan would only be refused.
-    "asset_property_drift": Route(None, "human", note="look at the drifted property"),
+    "asset_property_drift": Route("relabel_batch", "human"),
 }
 
 NO_ROUTE = Route(None, "human", note="no rule matched; the agent proposes when enabled")

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents.routing import RouteDecision
+from daemon.scan.asset_table import open_asset_records
 from daemon.scan.datasets import open_dataset
 from daemon.store.audit import append_audit
 from daemon.store.json_safety import sanitize_json
@@ -57,7 +58,12 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
             time_format=settings.time_format,
         ),
         Path(config.playbooks.work_root),
-        open_source=partial(open_dataset, dataset, settings),
+        open_source=(
+            partial(open_asset_records, config.store.url, dataset)
+            if settings.is_assets
+            else partial(open_dataset, dataset, settings)
+        ),
+        files_root=studio.document_root if studio else "/",
         label_studio=None
         if studio is None
         else LabelStudioTarget(

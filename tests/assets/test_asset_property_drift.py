@@ -5,9 +5,11 @@ changed, and the comparison agrees with scipy's exact two-sample KS test."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from scipy.stats import ks_2samp
 from sqlmodel import select
@@ -20,6 +22,7 @@ from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from detectors.drift.params import DriftParams
 from tests.assets.scenes import brightened, encoded, scene
+from tests.cli.conftest import run_warden
 
 FIRST = date(2025, 6, 1)
 AT = datetime(2025, 6, 9, tzinfo=UTC)  # the scan: the current window is 8 June
@@ -117,3 +120,37 @@ def test_the_statistic_is_scipys_exact_ks(tmp_path: Path, store: Store):
     assert brightness.statistic is not None and brightness.p_value is not None
     assert abs(brightness.statistic - exact.statistic) < 1e-12
     assert abs(brightness.p_value - exact.pvalue) < 1e-9
+
+
+def test_a_drifted_property_proposes_a_batch_of_the_files_to_label(tmp_path: Path):
+    root = tmp_path / "photos"
+    _week(root)
+    _day(root, 7, range(500, 500 + 3 * PER_DAY), darker=True)
+    (tmp_path / "warden.yaml").write_text(
+        "datasets:\n  photos: {format: files, path: photos, time_from: path}\n"
+        "monitors:\n  - name: photos-look\n    kind: assets\n    dataset: photos\n"
+        "    window: 1d\n    reference: {offset: 1d, window: 7d}\n    workers: 1\n"
+    )
+    scan = run_warden("scan", "--at", "2025-06-09", "--json", cwd=tmp_path)
+    assert scan.code == 0, scan.stderr
+    (run,) = [
+        json.loads(line)
+        for line in run_warden("runs", "list", "--json", cwd=tmp_path).stdout.splitlines()
+    ]
+    assert run["playbook"] == "relabel_batch"
+    assert run_warden("approve", str(run["id"]), "--as", "alice", cwd=tmp_path).code == 0
+    executed = run_warden("runs", "execute", "--json", cwd=tmp_path)
+    (outcome,) = [json.loads(line) for line in executed.stdout.splitlines()]
+    assert outcome["status"] == "succeeded", (outcome, executed.stderr)
+    (tasks_file,) = (tmp_path / "warden-work" / "relabel").rglob("tasks.jsonl")
+    tasks = [json.loads(line) for line in tasks_file.read_text().splitlines()]
+    assert len(tasks) == 3 * PER_DAY  # every file of the drifted day, none of the week
+    for task in tasks:
+        data = task["data"]
+        assert data["path"].startswith("date=2025-06-08/") and data["kind"] == "image"
+        url = data["image"]
+        assert url.startswith("/data/local-files/?d=")
+        # Label Studio's document root defaults to /: d is the file's path below it.
+        served = Path("/") / unquote(url.removeprefix("/data/local-files/?d="))
+        assert served == (root / data["path"]).resolve()
+        assert served.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
