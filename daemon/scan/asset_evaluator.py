@@ -32,15 +32,14 @@ from daemon.config.models import AssetsMonitor
 from daemon.scan.asset_catalogue import BATCH, AssetCatalogue
 from daemon.scan.asset_properties import property_drift
 from daemon.scan.evaluators import Evaluation, ScanContext, evaluator
-from daemon.scan.windows import current_window, reference_window
-from daemon.store.asset_models import AssetRecord
-from detectors.assets.detector import MAX_LISTED, FileRecord, ManifestFacts, detect_assets
+from daemon.scan.windows import Window, current_window, reference_window
+from detectors.assets.detector import MAX_LISTED, ManifestFacts, detect_assets
 from detectors.assets.inspect import Limits
 from detectors.assets.manifest import Manifest
 from detectors.assets.near_duplicates import search
 from detectors.assets.params import AssetParams
-from detectors.assets.pool import PoolLimits, inspect_files
-from detectors.assets.walk import FoundFile, walk_assets
+from detectors.assets.pool import Inspector, PoolLimits
+from detectors.assets.walk import FoundFile, WalkProblem, walk_assets
 from detectors.results import DetectorResult, Status
 from detectors.timeparse import parse_instant
 
@@ -55,6 +54,7 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
     assert dataset.path is not None  # a files dataset always has one (config)
     params = AssetParams.model_validate(monitor.model_dump(include=set(AssetParams.model_fields)))
     walk = walk_assets(dataset.path)
+    window = current_window(monitor.dataset, context.at, monitor.window)
     with ExitStack() as stack:
         manifest = (
             stack.enter_context(Manifest(dataset.manifest, str(walk.root)))
@@ -63,44 +63,11 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         )
         files = _without_manifest(walk.files, walk.root, dataset.manifest)
         catalogue = AssetCatalogue(context.store, monitor.dataset)
-        known = catalogue.known()
-        stale = catalogue.to_read(files, known)
-        times = _Times(dataset.time_from or "mtime", manifest)
-        _read(context, str(walk.root), stale, catalogue, params, times)
-        went = catalogue.mark_present((found.path for found in files), known, context.at)
-        if manifest is not None and dataset.time_from == "manifest":
-            catalogue.set_times(manifest.changed_times(*catalogue.recorded_times()))
-        window = current_window(monitor.dataset, context.at, monitor.window)
-        assert window.start is not None and window.end is not None
-        in_window = [_file(record) for record in catalogue.in_window(window.start, window.end)]
-        probes = [f.phash for f in in_window if f.phash is not None and f.status == "ok"]
-        hash_pairs = (
-            search(
-                probes, catalogue.perceptual_hashes(), max_distance=params.near_duplicate_distance
-            )
-            if probes
-            else []
+        counts = _update_records(
+            context, catalogue, walk.root, files, manifest, params, dataset.time_from or "mtime"
         )
-        related = [
-            _file(record)
-            for record in catalogue.with_hashes(
-                (f.sha256 for f in in_window if f.sha256),
-                [*probes, *(value for pair in hash_pairs for value in pair[:2])],
-            )
-        ]
-        facts = (
-            None
-            if manifest is None
-            else ManifestFacts(
-                manifest.splits({f.path for f in (*in_window, *related)}),
-                manifest.missing(
-                    [found.path for found in files], window.start, window.end, MAX_LISTED
-                ),
-                manifest.unlisted([f.path for f in in_window], MAX_LISTED),
-            )
-        )
-    result = detect_assets(in_window, related, hash_pairs, walk.problems, params, facts)
-    summary = {**result.summary, "read": len(stale), "gone": went, "walked": len(files)}
+        result = _report(catalogue, window, files, walk.problems, manifest, params)
+    summary = {**result.summary, **counts}
     windows = {"current": window.to_dict()}
     if monitor.reference is not None and result.status in (Status.ok, Status.alert):
         reference = reference_window(monitor.dataset, monitor.reference, context.at)
@@ -109,6 +76,59 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         summary["property_drift"] = drift.message or drift.status.value
         windows["reference"] = reference.to_dict()
     return Evaluation(replace(result, summary=summary), windows)
+
+
+def _update_records(
+    context: ScanContext,
+    catalogue: AssetCatalogue,
+    root: Path,
+    files: tuple[FoundFile, ...],
+    manifest: Manifest | None,
+    params: AssetParams,
+    time_from: str,
+) -> dict[str, int]:
+    """Read the new and changed files, mark the gone ones, take the manifest's new times;
+    the counts for the summary."""
+    known = catalogue.known()
+    stale = catalogue.to_read(files, known)
+    _read(context, str(root), stale, catalogue, params, _Times(time_from, manifest))
+    went = catalogue.mark_present((found.path for found in files), known, context.at)
+    if manifest is not None and time_from == "manifest":
+        catalogue.set_times(manifest.changed_times(*catalogue.recorded_times()))
+    return {"read": len(stale), "gone": went, "walked": len(files)}
+
+
+def _report(
+    catalogue: AssetCatalogue,
+    window: Window,
+    files: tuple[FoundFile, ...],
+    problems: tuple[WalkProblem, ...],
+    manifest: Manifest | None,
+    params: AssetParams,
+) -> DetectorResult:
+    """The findings about the window's files, with the files they copy."""
+    assert window.start is not None and window.end is not None
+    in_window = catalogue.in_window(window.start, window.end)
+    probes = [f.phash for f in in_window if f.phash is not None and f.status == "ok"]
+    hash_pairs = (
+        search(probes, catalogue.perceptual_hashes(), max_distance=params.near_duplicate_distance)
+        if probes
+        else []
+    )
+    related = catalogue.with_hashes(
+        (f.sha256 for f in in_window if f.sha256),
+        [*probes, *(value for pair in hash_pairs for value in pair[:2])],
+    )
+    facts = (
+        None
+        if manifest is None
+        else ManifestFacts(
+            manifest.splits({f.path for f in (*in_window, *related)}),
+            manifest.missing([found.path for found in files], window.start, window.end, MAX_LISTED),
+            manifest.unlisted([f.path for f in in_window], MAX_LISTED),
+        )
+    )
+    return detect_assets(in_window, related, hash_pairs, problems, params, facts)
 
 
 def _without_manifest(
@@ -158,17 +178,19 @@ def _read(
         worker_memory_bytes=params.worker_memory_mb * 1024 * 1024,
         seconds_per_file=params.seconds_per_file,
     )
-    for start in range(0, len(stale), BATCH):
-        part = stale[start : start + BATCH]
-        facts = inspect_files(root, part, limits, pool_limits)
-        catalogue.save(facts, times.of(part), context.at)
-        log.info(
-            "%s: %d of %d new or changed files checked",
-            context.monitor.name,
-            min(start + BATCH, len(stale)),
-            len(stale),
-            extra={"monitor": context.monitor.name},
-        )
+    if not stale:
+        return
+    with Inspector(root, len(stale), limits, pool_limits) as inspector:
+        for start in range(0, len(stale), BATCH):
+            part = stale[start : start + BATCH]
+            catalogue.save(inspector.inspect(part), times.of(part), context.at)
+            log.info(
+                "%s: %d of %d new or changed files checked",
+                context.monitor.name,
+                min(start + BATCH, len(stale)),
+                len(stale),
+                extra={"monitor": context.monitor.name},
+            )
 
 
 def file_time(found: FoundFile, time_from: str) -> datetime:
@@ -184,17 +206,3 @@ def file_time(found: FoundFile, time_from: str) -> datetime:
                 except (ValueError, OverflowError):  # not a time, or one out of range
                     continue
     return datetime.fromtimestamp(found.mtime_ns / 1e9, UTC)
-
-
-def _file(record: AssetRecord) -> FileRecord:
-    return FileRecord(
-        record.path,
-        record.status,
-        record.reason,
-        record.sha256,
-        record.size,
-        record.phash,
-        record.dhash,
-        record.first_seen_at,
-        record.mtime_ns,
-    )

@@ -31,14 +31,17 @@ def open_asset_records(store_url: str, name: str) -> DatasetSource:
     import ibis
     import pyarrow as pa
 
-    store = open_store(store_url)
+    store = open_store(store_url, migrate=False)  # the daemon that plans has migrated it
     selected = [getattr(AssetRecord, column) for column in (*TEXT_COLUMNS, *PROPERTIES)]
-    with store.session(readonly=True) as session:
-        rows = session.execute(
-            sql_select(*selected, col(AssetRecord.event_time))
-            .where(col(AssetRecord.dataset) == name, col(AssetRecord.gone_at).is_(None))
-            .order_by(col(AssetRecord.path))
-        ).all()
+    try:
+        with store.session(readonly=True) as session:
+            rows = session.execute(
+                sql_select(*selected, col(AssetRecord.event_time))
+                .where(col(AssetRecord.dataset) == name, col(AssetRecord.gone_at).is_(None))
+                .order_by(col(AssetRecord.path))
+            ).all()
+    finally:
+        store.close()  # a plan is made in the daemon: no connection left behind
     columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (len(selected) + 1)
     arrays: dict[str, Any] = {
         column: pa.array(list(values), pa.string())

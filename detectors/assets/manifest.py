@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from detectors.assets.duck_tables import create_table
 from detectors.sources.errors import SourceError
 
 MANIFEST_COLUMNS = ("path", "label", "split", "time")
@@ -155,16 +156,10 @@ class Manifest:
         """The files (of `paths`, recorded with the times `recorded`) whose time in the
         manifest is another: their new times. A file the manifest gives no time keeps its
         own."""
-        import pyarrow as pa
-
-        self._connection.register(
+        create_table(
+            self._connection,
             "recorded",
-            pa.table(
-                {
-                    "path": pa.array(list(paths), pa.string()),
-                    "recorded": pa.array(list(recorded), pa.timestamp("us", tz="UTC")),
-                }
-            ),
+            {"path": ("VARCHAR", paths), "recorded": ("TIMESTAMPTZ", recorded)},
         )
         rows = self._connection.execute(
             "SELECT m.path, m.time FROM (SELECT path, min(time) AS time FROM manifest "
@@ -210,9 +205,7 @@ class Manifest:
         ).fetchall()
 
     def _load(self, name: str, paths: Sequence[str]) -> None:
-        import pyarrow as pa
-
-        self._connection.register(name, pa.table({"path": pa.array(list(paths), pa.string())}))
+        create_table(self._connection, name, {"path": ("VARCHAR", paths)})
 
     def _fetch_one(self, query: str, values: dict[str, Any] | None = None) -> tuple[Any, ...]:
         rows = self._connection.execute(query, values or {}).fetchall()

@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import combinations
 
+from detectors.assets.duck_tables import create_table
+
 #: Bits per substring, and substrings per 64-bit hash.
 SUBSTRING_BITS = 16
 SUBSTRINGS = 4
@@ -57,7 +59,6 @@ def search(
     """(a, b, distance) for every distinct pair of a probe value and an indexed value with
     0 < distance <= max_distance, a < b, sorted (signed 64-bit values)."""
     import duckdb
-    import pyarrow as pa
 
     probe_values = sorted(set(probes))
     index_values = sorted(set(indexed))
@@ -65,19 +66,15 @@ def search(
         return []
     connection = duckdb.connect()
     try:
-        connection.register("probe", pa.table({"h": pa.array(probe_values, pa.int64())}))
-        connection.register("indexed", pa.table({"h": pa.array(index_values, pa.int64())}))
+        create_table(connection, "probe", {"h": ("BIGINT", probe_values)})
+        create_table(connection, "indexed", {"h": ("BIGINT", index_values)})
         rows = [
             (j, mask) for j, radius in enumerate(radii(max_distance)) for mask in flip_masks(radius)
         ]
-        connection.register(
+        create_table(
+            connection,
             "masks",
-            pa.table(
-                {
-                    "j": pa.array([j for j, _ in rows], pa.int32()),
-                    "mask": pa.array([m for _, m in rows], pa.int64()),
-                }
-            ),
+            {"j": ("INTEGER", [j for j, _ in rows]), "mask": ("BIGINT", [m for _, m in rows])},
         )
         substrings = " UNION ALL ".join(
             f"SELECT h, {j} AS j, (h >> {SUBSTRING_BITS * j}) & {_MASK} AS part FROM {{table}}"

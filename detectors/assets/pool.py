@@ -11,7 +11,8 @@ inspected again. Unreadable files are read again at the next scan. A fresh pool'
 first import the decoders (`WARM_UP_SECONDS`), so start-up is never counted against a
 file. Workers are replaced every `TASKS_PER_WORKER` files, so no slow leak accumulates.
 
-`inspect_files` reports progress through a callback (files done, files in all).
+`inspect_files` reports progress through a callback (files done, files in all); an
+`Inspector` keeps one pool for many batches of files.
 """
 
 from __future__ import annotations
@@ -62,19 +63,62 @@ def inspect_files(
     progress: Progress | None = None,
 ) -> list[AssetFacts]:
     """The facts of every file, in the order given (see the module docstring)."""
-    limits = limits or Limits()
-    pool_limits = pool_limits or PoolLimits()
     if not files:
         return []
-    results: dict[int, AssetFacts] = {}
-    pending = deque(range(len(files)))
-    workers = pool_limits.worker_count(len(files))
-    while pending:
-        with _Workers(workers, pool_limits.worker_memory_bytes) as pool:
+    with Inspector(root, len(files), limits, pool_limits) as inspector:
+        return inspector.inspect(files, progress)
+
+
+class Inspector:
+    """A pool of workers kept for many batches of files (`inspect`), so that a scan that
+    saves its work every few hundred files starts its workers once, not once a batch
+    (spawning and importing the decoders takes about a second). `expected` files in all
+    size the pool."""
+
+    def __init__(
+        self,
+        root: str,
+        expected: int,
+        limits: Limits | None = None,
+        pool_limits: PoolLimits | None = None,
+    ) -> None:
+        self.root = root
+        self.limits = limits or Limits()
+        self.pool_limits = pool_limits or PoolLimits()
+        self.workers = self.pool_limits.worker_count(max(1, expected))
+        self._pool: _Workers | None = None
+
+    def __enter__(self) -> Inspector:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close()
+
+    def inspect(
+        self, files: Sequence[FoundFile], progress: Progress | None = None
+    ) -> list[AssetFacts]:
+        """The facts of every file of `files`, in their order."""
+        results: dict[int, AssetFacts] = {}
+        pending = deque(range(len(files)))
+        while pending:
+            if self._pool is None:
+                self._pool = _Workers(self.workers, self.pool_limits.worker_memory_bytes)
+                self._pool.__enter__()
+            assert self._pool.pool is not None
             failed = _run(
-                pool, workers, root, files, pending, results, limits, pool_limits, progress
+                self._pool.pool,
+                self.workers,
+                self.root,
+                files,
+                pending,
+                results,
+                self.limits,
+                self.pool_limits,
+                progress,
             )
-        if failed is not None:
+            if failed is None:
+                break
+            self._close()  # a hung or broken worker: a fresh pool for the rest
             index, reason, detail = failed
             found = files[index]
             results[index] = AssetFacts(
@@ -88,7 +132,12 @@ def inspect_files(
             )
             if progress is not None:
                 progress(len(results), len(files))
-    return [results[index] for index in range(len(files))]
+        return [results[index] for index in range(len(files))]
+
+    def _close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.__exit__()
 
 
 def _run(
