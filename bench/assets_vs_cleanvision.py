@@ -237,8 +237,10 @@ def main() -> None:
     warden = str(Path(sys.executable).with_name("warden"))
     scan = [warden, "scan", "--json"]  # now: the window (100 years) holds every file
     family = truth["family"]
-    print("tool         run            seconds  peak RSS MB   exact: pairs prec  recall"
-          "   near: pairs prec  recall")
+    print(
+        "tool         run            seconds  peak RSS MB   exact: pairs prec  recall"
+        "   near: pairs prec  recall"
+    )
     first = measured(scan, work)
     (base / "warden-first-scan.json").write_text(first["stdout"])  # to look at the pairs
     got = warden_pairs(first["stdout"])
@@ -249,7 +251,9 @@ def main() -> None:
         flush=True,
     )
     cached = measured(scan, work)
-    print(f"{'warden':<12} {'rescan, same':<14} {cached['seconds']:>7.1f} {cached['rss_mb']:>12.0f}")
+    print(
+        f"{'warden':<12} {'rescan, same':<14} {cached['seconds']:>7.1f} {cached['rss_mb']:>12.0f}"
+    )
     new = max(1, args.images // 100)
     extra = base / "extra"
     if extra.exists():
