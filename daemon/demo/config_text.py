@@ -14,7 +14,7 @@ datasets:
     time_column: timestamp
     entity_column: id
     roles: {label: repaid, prediction: y_pred_proba}
-
+@PHOTOS_DATASET@
 monitors:
   - name: loans-drift
     kind: drift
@@ -39,4 +39,27 @@ monitors:
     expected_every: 1d
     lookback: 14d
     schedule: {every: 1h}
+@PHOTOS_MONITOR@"""
+
+#: The image dataset and its monitor, when the `assets` extra is installed.
+PHOTOS_DATASET = """\
+  photos:
+    format: files                # binary files: one folder of pictures per day
+    path: data/photos/
+    time_from: path              # a picture's time is its date=YYYY-MM-DD/ folder
 """
+PHOTOS_MONITOR = """
+  - name: photos-integrity
+    kind: assets
+    dataset: photos
+    window: 1d
+    schedule: {cron: "5 0 * * *"}
+    workers: 1
+"""
+
+
+def demo_config(with_photos: bool) -> str:
+    """The demo's config, with or without the image dataset."""
+    return DEMO_CONFIG.replace("@PHOTOS_DATASET@", PHOTOS_DATASET if with_photos else "").replace(
+        "@PHOTOS_MONITOR@", PHOTOS_MONITOR if with_photos else ""
+    )

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from daemon.cli.common import UsageProblem, status_style
 from daemon.config import load_config
-from daemon.demo.config_text import DEMO_CONFIG
+from daemon.demo.config_text import demo_config
 from daemon.demo.data import (
     DRIFT_FROM,
     LAST_DAY,
@@ -28,6 +28,8 @@ from daemon.demo.data import (
     REFERENCE_END,
     generate,
 )
+from daemon.demo.photo_quarantine import quarantine_photos
+from daemon.demo.photos import available, generate_photos
 from daemon.remediation.proposal_queue import plan_pending
 from daemon.reporting.queries import IncidentFilter, incident_row, list_incidents
 from daemon.scan import ScanReport, run_scan, sync_monitors
@@ -69,7 +71,14 @@ def prepare_folder(folder: Path) -> None:
                 f"{folder} is not empty and was not made by `warden demo`; "
                 "choose an empty or new folder"
             )
-        for name in ("data", "warden.yaml", "warden.db", "warden.db-wal", "warden.db-shm"):
+        for name in (
+            "data",
+            "warden.yaml",
+            "warden.db",
+            "warden.db-wal",
+            "warden.db-shm",
+            "warden-work",
+        ):
             target = folder / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -97,8 +106,24 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     console.print(
         f"[green]✓[/] wrote {data.rows:,} rows in {data.days} daily partitions under {data.folder}"
     )
+    with_photos = available()
+    if with_photos:
+        with console.status("drawing the pictures..."):
+            photos = generate_photos(
+                folder / "data" / "photos", FIRST_SCAN.date() - timedelta(days=1), LAST_DAY
+            )
+        console.print(
+            f"[green]✓[/] drew {photos.files} pictures under {photos.folder}; on {LAST_DAY} an "
+            f"upload was cut short ({photos.cut}), one picture was stored twice "
+            f"({photos.copy}) and one again smaller ({photos.near_copy})"
+        )
+    else:
+        console.print(
+            "[yellow]![/] the image part of the demo needs the assets extra: "
+            "pip install 'ml-warden[assets]'"
+        )
     config_path = folder / "warden.yaml"
-    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    config_path.write_text(demo_config(with_photos), encoding="utf-8")
     console.print(f"[green]✓[/] wrote the config {config_path}")
     config = load_config(config_path)
     store = open_store(config.store.url)
@@ -146,6 +171,8 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
                 progress.advance(task)
             day_table.add_row(at.date().isoformat(), *cells, ", ".join(notes) or "-")
     console.print(day_table)
+    if with_photos:
+        quarantine_photos(store, config, console)
     incidents = [incident_row(i) for i in list_incidents(store, IncidentFilter())]
     store.close()
     summary = Table(title="Incidents, and what Warden proposes", header_style="bold")
@@ -179,6 +206,13 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
         "relabel. Here the null spike cleared before anyone approved, so its proposal "
         "expired.\n"
     )
+    if with_photos:
+        console.print(
+            "The pictures: the cut upload and the copy stored twice were moved under "
+            f"{folder / 'warden-work' / 'quarantine'} (the original stays; `warden quarantine "
+            "release INCIDENT` brings them back byte for byte), and the smaller copy waits "
+            "for a person: a near copy may be a second shot on purpose.\n"
+        )
     warden = warden_command()
     config_arg = f"--config {config_path}"
     console.print("[bold]Try next:[/]")

@@ -30,6 +30,11 @@ def test_demo_finds_every_injected_fault_and_nothing_else(demo_folder):
         ("prediction_drift", "open", ("y_pred_proba",)),
         ("label_drift", "open", ("repaid",)),
         ("null_spike", "resolved", ("credit_score",)),
+        # The pictures: the cut upload and the byte copy quarantined (approved in the demo),
+        # the smaller copy left to a person.
+        ("corrupt_asset", "resolved", ()),
+        ("duplicate_asset", "resolved", ()),
+        ("near_duplicate_asset", "open", ()),
     }
     by_pattern = {i["pattern"]: i for i in incidents}
     assert by_pattern["feature_drift"]["first_seen"].startswith(
@@ -44,7 +49,13 @@ def test_demo_writes_nothing_outside_its_folder(demo_folder):
     assert sorted(p.name for p in home.iterdir()) == ["my-demo"]
     assert sorted(
         p.name for p in (home / "my-demo").iterdir() if not p.name.startswith("warden.db")
-    ) == [".warden-demo", "data", "warden.yaml"]
+    ) == [".warden-demo", "data", "warden-work", "warden.yaml"]
+    quarantined = home / "my-demo" / "warden-work" / "quarantine"
+    assert sorted(p.name for p in quarantined.rglob("*.jpg")) == [
+        "photo-000-copy.jpg",
+        "upload-cut.jpg",
+    ]
+    assert (home / "my-demo" / "data" / "photos" / "date=2025-01-29" / "photo-000.jpg").exists()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path):

@@ -21,13 +21,18 @@ def test_scan_json_contract(demo_folder):
     ran = run_warden("scan", "-c", "my-demo/warden.yaml", "--at", "2025-02-10", "--json", cwd=home)
     assert ran.code == 0, ran.stderr
     reports = [json.loads(line) for line in ran.stdout.splitlines()]
-    assert [r["monitor"] for r in reports] == ["loans-drift", "loans-quality", "loans-freshness"]
+    assert [r["monitor"] for r in reports] == [
+        "loans-drift",
+        "loans-quality",
+        "loans-freshness",
+        "photos-integrity",
+    ]
     for report in reports:
         assert {"monitor", "kind", "dataset", "status", "findings", "incident_id"} <= set(report)
         assert report["status"] in {"ok", "alert", "error", "insufficient_data"}
         for finding in report["findings"]:
             assert set(finding) >= FINDING_KEYS
-    drift, quality, _ = reports
+    drift, quality, *_ = reports
     assert drift["status"] == "alert" and isinstance(drift["incident_id"], int)
     assert drift["reference_cached"] is True  # the demo computed it already
     assert quality["status"] == "alert"

@@ -50,6 +50,10 @@ def test_incidents_list_takes_durations_and_iso_times(demo_folder):
         "prediction_drift",
         "label_drift",
         "null_spike",
+        # the pictures' problems, found by the last scan (12 February)
+        "corrupt_asset",
+        "duplicate_asset",
+        "near_duplicate_asset",
     }
     assert _patterns(home, "--since", "3000d") == everything
     # Last seen at or after 11 Feb, written as a duration back from now: the null spike was
@@ -133,6 +137,7 @@ def test_audit_log_accepts_known_actions_and_families(demo_folder):
         "incident.routed",
         "incident.updated",
         "incident.resolved",
+        "incident.remediating",  # the pictures' quarantines, approved in the demo
     }
 
 
