@@ -1,8 +1,8 @@
 """An image folder checked by Warden's asset monitor and by cleanvision, same images.
 
-Seeded JPEG images (256x192): distinct pictures (random fields of the 64 lowest 2-D
-cosine frequencies with a few discs, so that two pictures differ where a perceptual hash
-looks), 2 %
+Seeded JPEG images (256x192, drawn as the demo draws its pictures: random fields of the
+64 lowest 2-D cosine frequencies with a few discs, so that two pictures differ where a
+perceptual hash looks): distinct pictures, 2 %
 byte copies of earlier images and 2 % near copies (resized to 75 % and re-encoded at
 quality 70). The truth (which file copies which) is kept beside them and read only to
 score the tools. Each tool runs as a whole process of its own, its peak resident memory
@@ -37,35 +37,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-SIZE = (256, 192)
-
-
-def picture(seed: int) -> Any:
-    """A seeded RGB picture: per channel a random field of the 8x8 lowest 2-D cosine
-    frequencies (what a 64-bit pHash looks at), amplitudes falling with frequency, and a
-    few discs."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    width, height = SIZE
-    frequencies = np.arange(8)
-    # cos(pi (j x + i y) + phase) is the real part of a product of two complex waves, so a
-    # field of 64 of them is two small matrix products.
-    waves_y = np.exp(1j * np.pi * np.outer(np.arange(height) / height, frequencies))
-    waves_x = np.exp(1j * np.pi * np.outer(np.arange(width) / width, frequencies))
-    falloff = 1 + frequencies[:, None] + frequencies[None, :]
-    pixels = np.zeros((height, width, 3))
-    for channel in range(3):
-        weights = rng.normal(0, 1, (8, 8)) / falloff * np.exp(1j * rng.uniform(0, 6.3, (8, 8)))
-        pixels[:, :, channel] = 128 + 45 * (waves_y @ weights @ waves_x.T).real
-    ys, xs = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
-    for _ in range(rng.integers(2, 6)):
-        cx, cy, radius = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
-        disc = (xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2
-        pixels[disc] = rng.uniform(0, 255, 3)
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+from daemon.demo.photos import SIZE, picture  # the demo's seeded pictures, 256x192
 
 
 def write_images(folder: Path, count: int, start: int = 0) -> dict[str, Any]:
@@ -195,6 +167,25 @@ def cleanvision_pairs(stdout: str) -> dict[str, set[frozenset[str]]]:
     }
 
 
+def groups(pairs: set[frozenset[str]]) -> set[frozenset[str]]:
+    """The sets of files that pairs link together (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for pair in pairs:
+        a, b = sorted(pair)
+        parent[root(a)] = root(b)
+    found: dict[str, set[str]] = {}
+    for name in parent:
+        found.setdefault(root(name), set()).add(name)
+    return {frozenset(members) for members in found.values()}
+
+
 def score(pairs: set[frozenset[str]], copies: list[str], family: dict[str, str]) -> str:
     right = sum(1 for pair in pairs if len({family[name] for name in pair}) == 1)
     linked = {name for pair in pairs for name in pair if len({family[n] for n in pair}) == 1}
@@ -244,6 +235,7 @@ def main() -> None:
     first = measured(scan, work)
     (base / "warden-first-scan.json").write_text(first["stdout"])  # to look at the pairs
     got = warden_pairs(first["stdout"])
+    warden_exact_sets = groups(got["exact"])
     print(
         f"{'warden':<12} {'first scan':<14} {first['seconds']:>7.1f} {first['rss_mb']:>12.0f}"
         f"        {score(got['exact'], truth['exact'], family)}"
@@ -282,6 +274,11 @@ def main() -> None:
         env={"TQDM_DISABLE": "1"},
     )
     got = cleanvision_pairs(peer["stdout"])
+    same = groups(got["exact"]) == warden_exact_sets
+    print(
+        f"exact-duplicate sets: Warden {len(warden_exact_sets)}, cleanvision "
+        f"{len(groups(got['exact']))}, identical: {'yes' if same else 'no'}"
+    )
     print(
         f"{'cleanvision':<12} {'find_issues':<14} {peer['seconds']:>7.1f} {peer['rss_mb']:>12.0f}"
         f"        {score(got['exact'], truth['exact'], family)}"
