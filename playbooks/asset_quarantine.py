@@ -26,7 +26,7 @@ from typing import Any
 
 from detectors.assets.walk import split_pattern
 from playbooks.base import IncidentView, Plan, PlanRefused, PlaybookContext, PlaybookParams
-from playbooks.quarantine_moves import files_plan, move_steps, quarantine_folder, unlisted
+from playbooks.quarantine_moves import files_plan, listing_cut, move_steps, quarantine_folder
 
 #: The patterns whose files a quarantine moves.
 MOVABLE = (
@@ -119,7 +119,7 @@ def plan_asset_quarantine(
         summary += f" Not moved: {'; '.join(skipped[:5])}" + (
             f" and {len(skipped) - 5} more." if len(skipped) > 5 else "."
         )
-    listing = unlisted(incident)
+    listing = listing_cut(incident)
     if listing:
         summary += (
             f" The finding lists {listing[0]:,} of {listing[1]:,}; the rest are planned "

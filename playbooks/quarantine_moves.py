@@ -88,7 +88,7 @@ def files_plan(
     )
 
 
-def unlisted(incident: IncidentView) -> tuple[int, int] | None:
+def listing_cut(incident: IncidentView) -> tuple[int, int] | None:
     """(listed, counted) when the incident's finding lists fewer files than it counted."""
     for finding in incident.findings:
         details = finding.get("details") or {}

@@ -30,6 +30,7 @@ from daemon.scan.windows import Window
 from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from detectors.assets.inspect import METRICS_VERSION
+from detectors.assets.property_findings import property_findings
 from detectors.drift.params import DriftParams
 from detectors.results import DetectorResult
 
@@ -47,8 +48,6 @@ PROPERTIES = (
     "duration_seconds",
     "sample_rate",
 )
-#: The pattern every property finding is reported as.
-PATTERN = "asset_property_drift"
 _TIME = "event_time"
 
 
@@ -97,8 +96,7 @@ def property_drift(
     finally:
         connection.disconnect()
     result = detect_drift(profiles[0], profiles[1], params)
-    findings = [replace(finding, pattern=PATTERN) for finding in result.findings]
-    return replace(result, findings=tuple(findings))
+    return replace(result, findings=tuple(property_findings(result.findings)))
 
 
 def _properties(store: Store, window: Window, *, present_only: bool) -> Any:
