@@ -18,15 +18,19 @@ them, and a link or a FIFO is not the dataset's data to move.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
-from detectors.assets.walk import split_pattern
 from playbooks.base import IncidentView, Plan, PlanRefused, PlaybookContext, PlaybookParams
-from playbooks.quarantine_moves import files_plan, listing_cut, move_steps, quarantine_folder
+from playbooks.quarantine_moves import (
+    files_plan,
+    files_root,
+    listing_cut,
+    move_steps,
+    quarantine_folder,
+)
 
 #: The patterns whose files a quarantine moves.
 MOVABLE = (
@@ -36,7 +40,8 @@ MOVABLE = (
     "split_leakage",
     "unlisted_asset",
 )
-#: Patterns whose pairs are byte-identical: the original must still hold the same bytes.
+#: Patterns whose pairs are byte-identical (a `split_leakage` pair says so by its `kind`):
+#: the original must still hold the same bytes.
 IDENTICAL = ("duplicate_asset",)
 
 
@@ -47,6 +52,8 @@ class AssetMove:
 
     path: str
     keeps: str | None = None
+    #: The pair is byte-identical: the original must still hold the same bytes.
+    identical: bool = False
 
 
 def asset_moves(pattern: str, findings: Iterable[dict[str, Any]]) -> list[AssetMove]:
@@ -59,16 +66,20 @@ def asset_moves(pattern: str, findings: Iterable[dict[str, Any]]) -> list[AssetM
         )
     listed: list[str] = []
     copies: dict[str, str] = {}
+    identical: set[str] = set()
     for finding in findings:
         if finding.get("pattern") != pattern:
             continue
         details = finding.get("details") or {}
         listed.extend(_relative(path) for path in details.get("paths") or ())
         for pair in details.get("pairs") or ():
-            copies[_relative(pair["path"])] = _relative(pair["original"])
+            copy = _relative(pair["path"])
+            copies[copy] = _relative(pair["original"])
+            if pattern in IDENTICAL or pair.get("kind") == "identical":
+                identical.add(copy)
     moves = [AssetMove(path) for path in dict.fromkeys(listed)]
     moves += [
-        AssetMove(path, copies[path])
+        AssetMove(path, copies[path], path in identical)
         for path in sorted(copies)
         if _depth(path, copies) % 2 == 1 and path not in listed
     ]
@@ -86,7 +97,7 @@ def plan_asset_quarantine(
     duplicate pair (never its original, which is checked to be still there); refused for
     more than `max_files` files."""
     dataset = context.dataset
-    root = Path(os.path.realpath(split_pattern(dataset.path)[0]))
+    root = files_root(dataset)
     moves = asset_moves(incident.pattern, incident.findings)
     present, skipped = [], []
     for move in moves:
@@ -97,7 +108,7 @@ def plan_asset_quarantine(
         elif keeps is not None and not keeps.exists():
             skipped.append(f"{move.path} (its original {move.keeps} is gone: kept)")
         else:
-            present.append((path, keeps))
+            present.append((path, keeps, move.identical))
     if not present:
         raise PlanRefused(
             f"none of the files incident {incident.id} names is still in dataset "
@@ -107,8 +118,8 @@ def plan_asset_quarantine(
     if len(present) > max_files:
         raise PlanRefused(f"{len(present)} files are affected, more than max_files={max_files}")
     target = quarantine_folder(context, incident.id)
-    steps, total = move_steps(present, root, target, identical=incident.pattern in IDENTICAL)
-    kept = sum(1 for _, keeps in present if keeps is not None)
+    steps, total = move_steps(present, root, target)
+    kept = sum(1 for _, keeps, _ in present if keeps is not None)
     summary = (
         f"Move {len(present)} file(s), {total:,} bytes, of asset dataset {dataset.name!r} "
         f"into {target}"

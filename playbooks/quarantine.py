@@ -55,6 +55,8 @@ from playbooks.quarantine_moves import (
     check_kept,
     dataset_root,
     files_plan,
+    files_root,
+    inside,
     move_steps,
     quarantine_folder,
 )
@@ -116,7 +118,7 @@ class Quarantine(Playbook):
             )
         root = dataset_root(dataset.path)
         target = quarantine_folder(context, incident.id)
-        steps, total = move_steps([(path, None) for path in affected], root, target)
+        steps, total = move_steps([(path, None, False) for path in affected], root, target)
         return files_plan(
             self.name,
             incident.id,
@@ -209,7 +211,11 @@ class Quarantine(Playbook):
                     )
                 )
             elif step.action == "move":
-                check_kept(step)
+                # Checked again now, not only when planned: a folder swapped for a link
+                # since then must not lead the move outside the dataset.
+                if Path(step.target).exists():
+                    inside(Path(step.target), files_root(context.dataset))
+                check_kept(step, context.work_root, plan.incident_id)
                 outcome = move_file(
                     Path(step.target), Path(step.details["to"]), step.details["sha256"]
                 )
@@ -292,6 +298,8 @@ def _manifest(plan: Plan, status: str) -> str:
             "quarantined_path": step.details["to"],
             "sha256": step.details["sha256"],
             "bytes": step.details["bytes"],
+            # The original left in place of a moved copy (asset pairs only).
+            **({"keeps": step.details["keeps"]} if "keeps" in step.details else {}),
         }
         for step in plan.steps
         if step.action == "move"

@@ -11,10 +11,14 @@ checked before the move, so a quarantine never takes the last copy of the data a
 from __future__ import annotations
 
 import glob
+import json
+import os
 from pathlib import Path
 from typing import Any
 
+from detectors.assets.walk import split_pattern
 from playbooks.base import (
+    DatasetLocation,
     IncidentView,
     Plan,
     PlanRefused,
@@ -32,15 +36,16 @@ def quarantine_folder(context: PlaybookContext, incident_id: int) -> Path:
 
 
 def move_steps(
-    files: list[tuple[Path, Path | None]], root: Path, target: Path, identical: bool = False
+    files: list[tuple[Path, Path | None, bool]], root: Path, target: Path
 ) -> tuple[list[PlanStep], int]:
-    """One `move` step per (file, the original that stays or None), each file keeping its
-    place below `root` under `target`; and the bytes moved. With `identical`, the original
-    must hold the same bytes as the copy (checked here and again before the move)."""
+    """One `move` step per (file, the original that stays or None, whether the two are
+    byte-identical), each file keeping its place below `root` under `target`; and the bytes
+    moved. A byte-identical original must hold the same bytes as the copy (checked here and
+    again before the move)."""
     steps = []
     total = 0
     destinations: dict[Path, Path] = {}
-    for path, keeps in files:
+    for path, keeps, identical in files:
         destination = target / inside(path, root)
         if destination in destinations:
             raise PlanRefused(
@@ -99,13 +104,22 @@ def listing_cut(incident: IncidentView) -> tuple[int, int] | None:
     return None
 
 
-def check_kept(step: PlanStep) -> None:
-    """Before moving a copy: the original that stays must still be there (and, for a
-    byte-identical pair, still hold the same bytes), or the move would take the last copy
-    of the data out of the dataset."""
+def check_kept(step: PlanStep, work_root: Path, incident_id: int) -> None:
+    """Before moving a file: the original that stays must still be there (and, for a
+    byte-identical pair, still hold the same bytes), and no other quarantine in force may
+    keep this file as the original of a copy it moved (a chain of near copies split over
+    two incidents): either move would take the last copy of the data out of the dataset."""
+    if not Path(step.target).exists():
+        return  # already moved (a rerun)
+    for other in kept_elsewhere(work_root, incident_id):
+        if other == step.target:
+            raise MoveRefused(
+                f"{step.target} is the original another quarantine in force kept in place of "
+                "a copy it moved; release that one first"
+            )
     keeps = step.details.get("keeps")
-    if keeps is None or not Path(step.target).exists():
-        return  # not a pair, or already moved (a rerun)
+    if keeps is None:
+        return
     kept = Path(keeps)
     expected = step.details.get("keeps_sha256")
     if not kept.exists() or (expected and sha256_of(kept) != expected):
@@ -113,6 +127,27 @@ def check_kept(step: PlanStep) -> None:
             f"{kept}, the original that stays, is gone or changed since the plan; "
             f"{step.target} was not moved"
         )
+
+
+def kept_elsewhere(work_root: Path, incident_id: int) -> list[str]:
+    """The originals kept in place by the quarantines in force of other incidents."""
+    kept = []
+    for path in sorted((work_root / "quarantine").glob(f"incident-*/{MANIFEST}")):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # an unreadable manifest is listed by `quarantine list` as such
+        if document.get("incident_id") == incident_id or document.get("status") == "released":
+            continue
+        kept += [entry["keeps"] for entry in document.get("files", ()) if entry.get("keeps")]
+    return kept
+
+
+def files_root(dataset: DatasetLocation) -> Path:
+    """The real folder below which a file dataset's files keep their paths."""
+    if dataset.format == "files":
+        return Path(os.path.realpath(split_pattern(dataset.path)[0]))
+    return dataset_root(dataset.path)
 
 
 def dataset_root(path: str) -> Path:

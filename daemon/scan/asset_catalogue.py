@@ -27,7 +27,8 @@ from detectors.assets.walk import FoundFile
 
 #: Files saved per transaction.
 BATCH = 500
-#: The bound values an UPDATE of a changed file matches on, not sets.
+#: Bound values of an UPDATE of a changed file that are not in its SET list (`path` is
+#: matched on; the old_ values name the row).
 _MATCHED = ("path", "old_dataset", "old_path")
 #: Above this many hashes asked about, `with_hashes` reads every present file once.
 WHOLE_READ = 4 * BATCH

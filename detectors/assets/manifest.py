@@ -74,14 +74,25 @@ class Manifest:
                 key="manifest",
             )
         self.columns = tuple(name for name in MANIFEST_COLUMNS if name in found)
-        prefix = str(Path(root).resolve()).rstrip("/") + "/"
+        # A row may name its file from the root as configured or as resolved (a root
+        # reached through a link): both are taken off, and `a//b`, `a/./b` and a leading
+        # `./` are read as `a/b`.
+        prefixes = {
+            "configured": os.path.abspath(root).rstrip("/") + "/",
+            "resolved": str(Path(root).resolve()).rstrip("/") + "/",
+        }
 
         def column(name: str) -> str:
             return '"' + found[name].replace('"', '""') + '"'
 
-        path = f"regexp_replace(CAST({column('path')} AS VARCHAR), '^(\\./)+', '')"
+        path = (
+            "regexp_replace(regexp_replace(regexp_replace("
+            f"CAST({column('path')} AS VARCHAR), '/(\\./)+', '/', 'g'), '/{{2,}}', '/', 'g'), "
+            "'^(\\./)+', '')"
+        )
         selected = [
-            f"CASE WHEN starts_with({path}, $prefix) THEN {path}[length($prefix) + 1:] "
+            f"CASE WHEN starts_with({path}, $configured) THEN {path}[length($configured) + 1:] "
+            f"WHEN starts_with({path}, $resolved) THEN {path}[length($resolved) + 1:] "
             f"ELSE {path} END AS path"
         ]
         for name in ("label", "split"):
@@ -96,9 +107,7 @@ class Manifest:
             selected.append("NULL::VARCHAR AS time_text, NULL::TIMESTAMPTZ AS time")
         query = f"SELECT {', '.join(selected)} FROM {reader} WHERE {column('path')} IS NOT NULL"
         try:
-            self._connection.execute(
-                f"CREATE TEMP TABLE manifest AS {query}", {"prefix": prefix}
-            ).fetchall()
+            self._connection.execute(f"CREATE TEMP TABLE manifest AS {query}", prefixes).fetchall()
         except duckdb.Error as error:
             raise SourceError(
                 f"manifest {file!r} cannot be read: {error}", key="manifest"
@@ -131,8 +140,8 @@ class Manifest:
         return int(self._fetch_one("SELECT count(*) FROM manifest")[0])
 
     def splits(self, paths: Iterable[str]) -> dict[str, str]:
-        """The split of each of `paths` that the manifest lists with one (the first row's
-        when a path is listed twice)."""
+        """The split of each of `paths` that the manifest lists with one (the smallest by
+        text when a path is listed twice with different splits)."""
         return {
             path: split
             for path, split in self._for(

@@ -102,8 +102,9 @@ class Inspector:
         pending = deque(range(len(files)))
         while pending:
             if self._pool is None:
-                self._pool = _Workers(self.workers, self.pool_limits.worker_memory_bytes)
-                self._pool.__enter__()
+                workers = _Workers(self.workers, self.pool_limits.worker_memory_bytes)
+                workers.__enter__()  # kept only once started: a failed start raises as itself
+                self._pool = workers
             assert self._pool.pool is not None
             failed = _run(
                 self._pool.pool,

@@ -177,3 +177,15 @@ def test_a_manifest_must_fit_its_dataset(tmp_path: Path):
     )
     (problem,) = check_data(config).problems
     assert "has no `time` column, and time_from is manifest" in str(problem)
+
+
+def test_rows_may_name_files_through_the_linked_or_the_real_root(tmp_path: Path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    (tmp_path / "m.csv").write_text(f"path\n{link}/a.jpg\n{real}/b.jpg\n./c//d/./e.jpg\n")
+    with Manifest(str(tmp_path / "m.csv"), str(link)) as manifest:
+        listing = manifest.unlisted(["a.jpg", "b.jpg", "c/d/e.jpg", "new.jpg"], 10)
+        assert listing.paths == ("new.jpg",)
+        assert manifest.missing(["a.jpg", "b.jpg", "c/d/e.jpg"], None, None, 10).count == 0

@@ -155,3 +155,57 @@ def test_a_copy_whose_original_is_gone_or_changed_stays(tmp_path: Path):
     with pytest.raises(PlanRefused, match="is gone: kept"):
         playbook.plan(_duplicate_incident(), params, _context(tmp_path))
     assert (day / "copy.png").exists()
+
+
+def _near_incident(incident_id: int, copy: str, original: str) -> IncidentView:
+    pair = {"path": copy, "original": original, "phash_distance": 4, "dhash_distance": 5}
+    return IncidentView(
+        incident_id,
+        "photos",
+        "near_duplicate_asset",
+        findings=({"pattern": "near_duplicate_asset", "details": {"pairs": [pair], "count": 1}},),
+    )
+
+
+def test_a_chain_split_over_two_incidents_never_loses_its_last_picture(tmp_path: Path):
+    # b is near a, c near b only; the two pairs were found on two days (two incidents).
+    day = tmp_path / "photos" / "day"
+    day.mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (day / f"{name}.png").write_bytes(name.encode() * 10)
+    playbook, params, context = Quarantine(), QuarantineParams(), _context(tmp_path)
+    later = playbook.plan(_near_incident(2, "day/c.png", "day/b.png"), params, context)
+    earlier = playbook.plan(_near_incident(1, "day/b.png", "day/a.png"), params, context)
+    playbook.apply(later, context)  # c moves; b stays as its original
+    with pytest.raises(MoveRefused, match="another quarantine in force kept"):
+        playbook.apply(earlier, context)
+    assert (day / "b.png").exists() and (day / "a.png").exists()
+    playbook.rollback(later, context)  # once c is back, b may go
+    playbook.apply(earlier, context)
+    assert not (day / "b.png").exists() and (day / "c.png").exists()
+
+
+def test_a_folder_swapped_for_a_link_after_planning_is_not_followed(tmp_path: Path):
+    day = tmp_path / "photos" / "day"
+    day.mkdir(parents=True)
+    (day / "copy.png").write_bytes(b"same bytes")
+    (day / "first.png").write_bytes(b"same bytes")
+    playbook, context = Quarantine(), _context(tmp_path)
+    plan = playbook.plan(_duplicate_incident(), QuarantineParams(), context)
+    elsewhere = tmp_path / "elsewhere"
+    day.rename(elsewhere)
+    day.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(PlanRefused, match="lies outside the dataset's folder"):
+        playbook.apply(plan, context)
+    assert (elsewhere / "copy.png").read_bytes() == b"same bytes"
+
+
+def test_an_identical_leakage_pair_checks_the_originals_bytes():
+    pair = {"path": "eval/x.png", "original": "train/x.png", "kind": "identical"}
+    near = {"path": "eval/y.png", "original": "train/y.png", "kind": "near"}
+    finding = {"pattern": "split_leakage", "details": {"pairs": [pair, near]}}
+    moves = asset_moves("split_leakage", [finding])
+    assert moves == [
+        AssetMove("eval/x.png", "train/x.png", identical=True),
+        AssetMove("eval/y.png", "train/y.png", identical=False),
+    ]
