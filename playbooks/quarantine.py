@@ -57,6 +57,7 @@ from playbooks.quarantine_moves import (
     files_plan,
     files_root,
     inside,
+    kept_elsewhere,
     move_steps,
     quarantine_folder,
 )
@@ -188,6 +189,8 @@ class Quarantine(Playbook):
     def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
         log = []
         manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
+        # Read once, before any move: the originals other quarantines keep in place.
+        kept_by_others = kept_elsewhere(context.work_root, plan.incident_id)
         if any(step.action == "move" for step in plan.steps) and not manifest.exists():
             # The intent first: a quarantine stopped half-way is listed and releasable.
             write_durably(manifest, _manifest(plan, "quarantining"))
@@ -215,7 +218,7 @@ class Quarantine(Playbook):
                 # since then must not lead the move outside the dataset.
                 if Path(step.target).exists():
                     inside(Path(step.target), files_root(context.dataset))
-                check_kept(step, context.work_root, plan.incident_id)
+                check_kept(step, kept_by_others)
                 outcome = move_file(
                     Path(step.target), Path(step.details["to"]), step.details["sha256"]
                 )

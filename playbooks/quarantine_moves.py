@@ -104,19 +104,19 @@ def listing_cut(incident: IncidentView) -> tuple[int, int] | None:
     return None
 
 
-def check_kept(step: PlanStep, work_root: Path, incident_id: int) -> None:
+def check_kept(step: PlanStep, kept_by_others: set[str]) -> None:
     """Before moving a file: the original that stays must still be there (and, for a
     byte-identical pair, still hold the same bytes), and no other quarantine in force may
-    keep this file as the original of a copy it moved (a chain of near copies split over
-    two incidents): either move would take the last copy of the data out of the dataset."""
+    keep this file as the original of a copy it moved (`kept_by_others`, from
+    `kept_elsewhere`: a chain of near copies split over two incidents): either move would
+    take the last copy of the data out of the dataset."""
     if not Path(step.target).exists():
         return  # already moved (a rerun)
-    for other in kept_elsewhere(work_root, incident_id):
-        if other == step.target:
-            raise MoveRefused(
-                f"{step.target} is the original another quarantine in force kept in place of "
-                "a copy it moved; release that one first"
-            )
+    if step.target in kept_by_others:
+        raise MoveRefused(
+            f"{step.target} is the original another quarantine in force kept in place of "
+            "a copy it moved; release that one first"
+        )
     keeps = step.details.get("keeps")
     if keeps is None:
         return
@@ -129,9 +129,9 @@ def check_kept(step: PlanStep, work_root: Path, incident_id: int) -> None:
         )
 
 
-def kept_elsewhere(work_root: Path, incident_id: int) -> list[str]:
+def kept_elsewhere(work_root: Path, incident_id: int) -> set[str]:
     """The originals kept in place by the quarantines in force of other incidents."""
-    kept = []
+    kept: set[str] = set()
     for path in sorted((work_root / "quarantine").glob(f"incident-*/{MANIFEST}")):
         try:
             document = json.loads(path.read_text())
@@ -139,7 +139,7 @@ def kept_elsewhere(work_root: Path, incident_id: int) -> list[str]:
             continue  # an unreadable manifest is listed by `quarantine list` as such
         if document.get("incident_id") == incident_id or document.get("status") == "released":
             continue
-        kept += [entry["keeps"] for entry in document.get("files", ()) if entry.get("keeps")]
+        kept.update(entry["keeps"] for entry in document.get("files", ()) if entry.get("keeps"))
     return kept
 
 

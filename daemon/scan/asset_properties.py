@@ -19,8 +19,8 @@ the baseline).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select as sql_select
@@ -29,6 +29,7 @@ from sqlmodel import col
 from daemon.scan.windows import Window
 from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
+from detectors.assets.duck_tables import create_table
 from detectors.assets.inspect import METRICS_VERSION
 from detectors.assets.property_findings import property_findings
 from detectors.drift.params import DriftParams
@@ -60,28 +61,26 @@ def property_drift(
     from detectors.drift.detector import detect_drift
     from detectors.profiling import profile_window
 
-    reference_table = _properties(store, reference, present_only=False)
-    current_table = _properties(store, current, present_only=True)
+    reference_rows = _properties(store, reference, present_only=False)
+    current_rows = _properties(store, current, present_only=True)
     columns = [
         name
-        for name in PROPERTIES
-        if reference_table[name].length() - reference_table[name].null_count >= params.min_rows
+        for index, name in enumerate(PROPERTIES)
+        if sum(row[index] is not None for row in reference_rows) >= params.min_rows
     ]
     if not columns:
         return DetectorResult.insufficient(
             f"no property is known for {params.min_rows} reference files "
-            f"({reference_table.num_rows} decoded files in the reference window)"
+            f"({len(reference_rows)} decoded files in the reference window)"
         )
     connection = ibis.duckdb.connect()
     try:
         profiles: list[WindowProfile] = []
-        for name, table, window in (
-            ("reference", reference_table, reference),
-            ("current", current_table, current),
+        for name, rows, window in (
+            ("reference", reference_rows, reference),
+            ("current", current_rows, current),
         ):
-            # Registered on DuckDB's own connection: Ibis's create_table from Arrow writes
-            # SQL that DuckDB 2 refuses.
-            connection.con.register(name, table)
+            create_property_table(connection.con, name, rows, _TIME)
             profiles.append(
                 profile_window(
                     connection.table(name),
@@ -99,10 +98,30 @@ def property_drift(
     return replace(result, findings=tuple(property_findings(result.findings)))
 
 
-def _properties(store: Store, window: Window, *, present_only: bool) -> Any:
-    """The window's decoded files' properties and times, as an Arrow table."""
-    import pyarrow as pa
+def create_property_table(
+    connection: Any,
+    name: str,
+    rows: Sequence[Sequence[Any]],
+    time_column: str,
+    text_columns: Sequence[str] = (),
+) -> None:
+    """(Re)create DuckDB table `name` on `connection` from store rows holding
+    `text_columns`, PROPERTIES (as doubles) and the time, in that order."""
+    names = [*text_columns, *PROPERTIES, time_column]
+    types = ["VARCHAR"] * len(text_columns) + ["DOUBLE"] * len(PROPERTIES) + ["TIMESTAMPTZ"]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    create_table(
+        connection,
+        name,
+        {
+            column: (sql_type, values)
+            for column, sql_type, values in zip(names, types, columns, strict=True)
+        },
+    )
 
+
+def _properties(store: Store, window: Window, *, present_only: bool) -> list[Any]:
+    """The window's decoded files' properties and times, as store rows."""
     assert window.start is not None and window.end is not None
     conditions = [
         col(AssetRecord.dataset) == window.dataset,
@@ -115,12 +134,4 @@ def _properties(store: Store, window: Window, *, present_only: bool) -> Any:
         conditions.append(col(AssetRecord.gone_at).is_(None))
     selected = [getattr(AssetRecord, name) for name in (*PROPERTIES, _TIME)]
     with store.session(readonly=True) as session:
-        rows = session.execute(sql_select(*selected).where(*conditions)).all()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(PROPERTIES) + 1)
-    arrays = {
-        name: pa.array([None if value is None else float(value) for value in values], pa.float64())
-        for name, values in zip(PROPERTIES, columns[: len(PROPERTIES)], strict=True)
-    }
-    times: list[datetime] = list(columns[-1])
-    arrays[_TIME] = pa.array(times, pa.timestamp("us", tz="UTC"))
-    return pa.table(arrays)
+        return list(session.execute(sql_select(*selected).where(*conditions)).all())

@@ -11,13 +11,11 @@ other table; a record holds metadata of a few hundred bytes, not the file.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select as sql_select
 from sqlmodel import col
 
 from daemon.config.models import ASSET_TIME
-from daemon.scan.asset_properties import PROPERTIES
+from daemon.scan.asset_properties import PROPERTIES, create_property_table
 from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import open_store
 from detectors.sources.base import DatasetSource
@@ -29,7 +27,6 @@ TEXT_COLUMNS = ("path", "kind", "format", "status")
 def open_asset_records(store_url: str, name: str) -> DatasetSource:
     """The present files of dataset `name`, from the store at `store_url`, as a source."""
     import ibis
-    import pyarrow as pa
 
     store = open_store(store_url, migrate=False)  # the daemon that plans has migrated it
     selected = [getattr(AssetRecord, column) for column in (*TEXT_COLUMNS, *PROPERTIES)]
@@ -42,20 +39,8 @@ def open_asset_records(store_url: str, name: str) -> DatasetSource:
             ).all()
     finally:
         store.close()  # a plan is made in the daemon: no connection left behind
-    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (len(selected) + 1)
-    arrays: dict[str, Any] = {
-        column: pa.array(list(values), pa.string())
-        for column, values in zip(TEXT_COLUMNS, columns, strict=False)
-    }
-    for column, values in zip(PROPERTIES, columns[len(TEXT_COLUMNS) : -1], strict=True):
-        arrays[column] = pa.array(
-            [None if value is None else float(value) for value in values], pa.float64()
-        )
-    arrays[ASSET_TIME] = pa.array(list(columns[-1]), pa.timestamp("us", tz="UTC"))
     connection = ibis.duckdb.connect()
-    # Registered on DuckDB's own connection: Ibis's create_table from Arrow writes SQL that
-    # DuckDB 2 refuses.
-    connection.con.register("asset_records", pa.table(arrays))
+    create_property_table(connection.con, "asset_records", rows, ASSET_TIME, TEXT_COLUMNS)
     return DatasetSource(
         name,
         connection.table("asset_records"),

@@ -122,14 +122,18 @@ def _context(tmp_path: Path) -> PlaybookContext:
     )
 
 
-def _duplicate_incident() -> IncidentView:
-    pair = {"path": "day/copy.png", "original": "day/first.png"}
+def _pair_incident(incident_id: int, pattern: str, copy: str, original: str) -> IncidentView:
+    pair = {"path": copy, "original": original}
     return IncidentView(
-        5,
+        incident_id,
         "photos",
-        "duplicate_asset",
-        findings=({"pattern": "duplicate_asset", "details": {"pairs": [pair], "count": 1}},),
+        pattern,
+        findings=({"pattern": pattern, "details": {"pairs": [pair], "count": 1}},),
     )
+
+
+def _duplicate_incident() -> IncidentView:
+    return _pair_incident(5, "duplicate_asset", "day/copy.png", "day/first.png")
 
 
 def test_a_copy_whose_original_is_gone_or_changed_stays(tmp_path: Path):
@@ -158,13 +162,7 @@ def test_a_copy_whose_original_is_gone_or_changed_stays(tmp_path: Path):
 
 
 def _near_incident(incident_id: int, copy: str, original: str) -> IncidentView:
-    pair = {"path": copy, "original": original, "phash_distance": 4, "dhash_distance": 5}
-    return IncidentView(
-        incident_id,
-        "photos",
-        "near_duplicate_asset",
-        findings=({"pattern": "near_duplicate_asset", "details": {"pairs": [pair], "count": 1}},),
-    )
+    return _pair_incident(incident_id, "near_duplicate_asset", copy, original)
 
 
 def test_a_chain_split_over_two_incidents_never_loses_its_last_picture(tmp_path: Path):
