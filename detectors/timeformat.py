@@ -44,6 +44,8 @@ ENGINE_OF_FORMAT: dict[str, Engine] = {
     "duckdb": "duckdb",
     "postgres": "postgres",
     "spark": "spark",
+    "delta": "duckdb",
+    "iceberg": "duckdb",
 }
 
 

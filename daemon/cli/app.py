@@ -27,6 +27,7 @@ from daemon.cli import (
     scan_command,
     silences_commands,
     tokens_commands,
+    versions_commands,
 )
 from daemon.cli.common import UsageProblem, err_console
 from daemon.cli.safe_text import data_markup
@@ -75,6 +76,7 @@ runs_commands.register(app)
 app.add_typer(quarantine_commands.app, name="quarantine")
 app.add_typer(agent_commands.app, name="agent")
 app.add_typer(tokens_commands.app, name="tokens")
+app.add_typer(versions_commands.app, name="versions")
 
 EXIT_USAGE = 2
 

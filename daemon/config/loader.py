@@ -214,6 +214,9 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
                 dataset[key] = os.path.normpath(base / dataset[key]) + (
                     "/" if dataset[key].endswith("/") else ""
                 )
+        catalog = dataset.get("catalog") if isinstance(dataset, dict) else None
+        if isinstance(catalog, dict) and isinstance(catalog.get("uri"), str):
+            catalog["uri"] = _sqlite_relative_to(catalog["uri"], base)
     playbooks = data.get("playbooks")
     if playbooks is None and isinstance(data, dict):
         playbooks = data["playbooks"] = {}
@@ -225,17 +228,22 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             playbooks["work_root"] = os.path.normpath(base / work_root)
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
-        url = store["url"]
-        prefix = "sqlite:///"
-        rest = url[len(prefix) :]
-        if (
-            url.startswith(prefix)
-            and rest
-            and not rest.startswith(("/", ":memory:"))
-            and "mode=memory" not in rest
-        ):
-            store["url"] = prefix + os.path.normpath(base / rest)
+        store["url"] = _sqlite_relative_to(store["url"], base)
     return data
+
+
+def _sqlite_relative_to(url: str, base: Path) -> str:
+    """A `sqlite:///relative.db` URL made relative to `base`; any other URL as it is."""
+    prefix = "sqlite:///"
+    rest = url[len(prefix) :]
+    if (
+        url.startswith(prefix)
+        and rest
+        and not rest.startswith(("/", ":memory:"))
+        and "mode=memory" not in rest
+    ):
+        return prefix + os.path.normpath(base / rest)
+    return url
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

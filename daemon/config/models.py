@@ -63,13 +63,32 @@ class DatasetRoles(ConfigModel):
     )
 
 
-class DatasetConfig(ConfigModel):
-    """Where a dataset lives: files (`path`), a SQL table (`url` + `table`), or Spark (a
-    catalog `table` or Parquet files at `path`, on the master at `url`)."""
+class IcebergCatalog(ConfigModel):
+    """The SQL catalog holding an Iceberg table (pyiceberg's `iceberg_tables`)."""
 
-    format: Literal["parquet", "csv", "postgres", "duckdb", "spark", "files"] = Field(
+    uri: str = Field(
+        description="SQLAlchemy URL of the catalog's database: sqlite:///catalog.db "
+        "(relative to the config file) or postgresql://user@host/db."
+    )
+    name: str = Field(
+        "default",
+        min_length=1,
+        description="The catalog's name: part of every table's key in the catalog, so it "
+        "must be the name the writers used.",
+    )
+
+
+class DatasetConfig(ConfigModel):
+    """Where a dataset lives: files (`path`), a SQL table (`url` + `table`), Spark (a
+    catalog `table` or Parquet files at `path`, on the master at `url`), a Delta Lake table
+    (`path`) or an Iceberg table (`catalog` + `table`)."""
+
+    format: Literal[
+        "parquet", "csv", "postgres", "duckdb", "spark", "files", "delta", "iceberg"
+    ] = Field(
         description="parquet | csv | postgres | duckdb | spark | files (binary assets: "
-        "images, audio, any file; watched by `kind: assets` monitors)"
+        "images, audio, any file; watched by `kind: assets` monitors) | delta (a Delta Lake "
+        "table's folder) | iceberg (a table in a SQL catalog)"
     )
     path: str | None = Field(
         None,
@@ -85,6 +104,9 @@ class DatasetConfig(ConfigModel):
         None,
         description="Table name (optionally schema.table), for postgres and duckdb; for "
         "spark, a table in the Spark catalog (optionally database.table).",
+    )
+    catalog: IcebergCatalog | None = Field(
+        None, description="For iceberg: the SQL catalog holding `table` (namespace.name)."
     )
     spark_conf: dict[str, str] = Field(
         default_factory=dict,
@@ -122,6 +144,11 @@ class DatasetConfig(ConfigModel):
     @property
     def is_file(self) -> bool:
         return self.format in ("parquet", "csv")
+
+    @property
+    def is_versioned_table(self) -> bool:
+        """A Delta or Iceberg table: it has versions of its own, and time travel."""
+        return self.format in ("delta", "iceberg")
 
     @property
     def is_assets(self) -> bool:
@@ -168,6 +195,20 @@ class DatasetConfig(ConfigModel):
             return self
         if self.spark_conf and self.format != "spark":
             raise ValueError("`spark_conf` is for spark datasets only")
+        if self.catalog is not None and self.format != "iceberg":
+            raise ValueError("`catalog` is for iceberg datasets only")
+        if self.format == "delta":
+            if not self.path or self.url or self.table:
+                raise ValueError("a delta dataset takes `path` (the table's folder) only")
+            return self
+        if self.format == "iceberg":
+            if self.catalog is None or not self.table:
+                raise ValueError(
+                    "an iceberg dataset needs `catalog: {uri: ...}` and `table` (namespace.name)"
+                )
+            if self.path or self.url:
+                raise ValueError("an iceberg dataset takes `catalog` and `table`, not `path`/`url`")
+            return self
         if self.format == "spark":
             if (self.table is None) == (self.path is None):
                 raise ValueError(

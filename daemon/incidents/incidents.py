@@ -117,14 +117,20 @@ def _title(detection: Detection, dataset: str) -> str:
 
 
 def _evidence(
-    detection: Detection, windows: dict[str, Any], summary: dict[str, Any]
+    detection: Detection,
+    windows: dict[str, Any],
+    summary: dict[str, Any],
+    dataset_version: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    evidence = {
         "schema_version": 1,
         "findings": [finding.to_dict() for finding in detection.findings],
         "windows": windows,
         "summary": summary,
     }
+    if dataset_version is not None:
+        evidence["dataset_version"] = dataset_version  # what the detecting scan read
+    return evidence
 
 
 def observe(
@@ -138,9 +144,11 @@ def observe(
     at: datetime,
     actor: str = "scanner",
     policy: IncidentPolicy | None = None,
+    dataset_version: dict[str, Any] | None = None,
 ) -> ObserveOutcome:
     """Record one scan's result: open or update incidents, route or silence them, count
-    clean scans, resolve."""
+    clean scans, resolve. `dataset_version` (id, kind, scan run) is what the scan read: an
+    incident's evidence names the version of its latest detection."""
     policy = policy or IncidentPolicy()
     outcome = ObserveOutcome()
     if result.status in (Status.error, Status.insufficient_data):
@@ -160,6 +168,7 @@ def observe(
             result.summary,
             at,
             actor,
+            dataset_version,
         )
         if applied and _silence_or_route(session, incident, detection, policy, at, actor):
             outcome.routed.append(incident.id or 0)
@@ -285,10 +294,11 @@ def _open_or_update(
     summary: dict[str, Any],
     at: datetime,
     actor: str,
+    dataset_version: dict[str, Any] | None = None,
 ) -> tuple[Incident, bool, bool]:
     """The incident for this detection, whether it was opened, and whether this scan was
     applied to it (False for a replay of a scan time it has already seen)."""
-    evidence = _evidence(detection, windows, summary)
+    evidence = _evidence(detection, windows, summary, dataset_version)
     for _attempt in range(2):
         # FOR UPDATE: concurrent scans of the same problem queue on the row instead of each
         # incrementing a stale copy (lost updates under read committed). On SQLite the

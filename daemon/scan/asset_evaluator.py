@@ -33,7 +33,7 @@ from daemon.scan.asset_catalogue import BATCH, AssetCatalogue
 from daemon.scan.asset_properties import property_drift
 from daemon.scan.evaluators import Evaluation, ScanContext, evaluator
 from daemon.scan.windows import Window, current_window, reference_window
-from detectors.assets.detector import MAX_LISTED, ManifestFacts, detect_assets
+from detectors.assets.detector import MAX_LISTED, FileRecord, ManifestFacts, detect_assets
 from detectors.assets.inspect import Limits
 from detectors.assets.manifest import Manifest
 from detectors.assets.near_duplicates import search
@@ -42,6 +42,7 @@ from detectors.assets.pool import Inspector, PoolLimits
 from detectors.assets.walk import FoundFile, WalkProblem, walk_assets
 from detectors.results import DetectorResult, Status
 from detectors.timeparse import parse_instant
+from detectors.versions.file_manifest import ManifestEntry, manifest_version
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         counts = _update_records(
             context, catalogue, walk.root, files, manifest, params, dataset.time_from or "mtime"
         )
-        result = _report(catalogue, window, files, walk.problems, manifest, params)
+        result, in_window = _report(catalogue, window, files, walk.problems, manifest, params)
     summary = {**result.summary, **counts}
     windows = {"current": window.to_dict()}
     if monitor.reference is not None and result.status in (Status.ok, Status.alert):
@@ -75,7 +76,11 @@ def evaluate_assets(context: ScanContext) -> Evaluation:
         result = DetectorResult.from_findings([*result.findings, *drift.findings])
         summary["property_drift"] = drift.message or drift.status.value
         windows["reference"] = reference.to_dict()
-    return Evaluation(replace(result, summary=summary), windows)
+    version = manifest_version(
+        (ManifestEntry(f.path, f.size, f.mtime_ns, f.sha256) for f in in_window),
+        windows={"current": [window.to_dict()["start"], window.to_dict()["end"]]},
+    )
+    return Evaluation(replace(result, summary=summary), windows, dataset_version=version)
 
 
 def _update_records(
@@ -105,8 +110,8 @@ def _report(
     problems: tuple[WalkProblem, ...],
     manifest: Manifest | None,
     params: AssetParams,
-) -> DetectorResult:
-    """The findings about the window's files, with the files they copy."""
+) -> tuple[DetectorResult, list[FileRecord]]:
+    """The findings about the window's files, with the files they copy; and those files."""
     assert window.start is not None and window.end is not None
     in_window = catalogue.in_window(window.start, window.end)
     probes = [f.phash for f in in_window if f.phash is not None and f.status == "ok"]
@@ -128,7 +133,7 @@ def _report(
             manifest.unlisted([f.path for f in in_window], MAX_LISTED),
         )
     )
-    return detect_assets(in_window, related, hash_pairs, problems, params, facts)
+    return detect_assets(in_window, related, hash_pairs, problems, params, facts), in_window
 
 
 def _without_manifest(

@@ -41,6 +41,7 @@ from detectors.skew.detector import detect_skew
 from detectors.skew.params import SkewParams
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import SourceError
+from detectors.versions.base import DatasetVersion
 
 
 @dataclass
@@ -55,6 +56,9 @@ class ScanContext:
     sources: OpenSources | None = None
     #: The datasets this scan holds from `sources`, given back when it ends (`runner`).
     leases: ExitStack = field(default_factory=ExitStack)
+    #: Every dataset this scan opened, by name: what its version is read from
+    #: (`daemon.scan.versions`).
+    opened: dict[str, DatasetSource] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +66,11 @@ class Evaluation:
     result: DetectorResult
     windows: dict[str, Any] = field(default_factory=dict)
     reference_cached: bool | None = None
+    #: The version of the monitor's dataset this scan read, when its evaluator knows it
+    #: (assets: the window's files); else the scan reads it from the opened sources.
+    dataset_version: DatasetVersion | None = None
+    #: Why the version could not be read, when it could not (the verdict stands).
+    version_error: str | None = None
 
 
 Evaluator = Callable[[ScanContext], Evaluation]
@@ -82,7 +91,7 @@ def _open(context: ScanContext, name: str) -> DatasetSource:
     dataset = context.config.datasets[name]
     if context.sources is not None:
         source = context.leases.enter_context(
-            context.sources.lease(name, dataset, context.excluded_files)
+            context.sources.lease(name, dataset, context.excluded_files, at=context.at)
         )
     else:
         source = open_dataset(
@@ -90,7 +99,9 @@ def _open(context: ScanContext, name: str) -> DatasetSource:
             dataset,
             excluded_files=context.excluded_files,
             archive=plan_archive(context.store),
+            at=context.at,
         )
+    context.opened.setdefault(name, source)
     if source.plan_archive is None:  # its queries compiled by earlier processes are reused
         source.plan_archive = plan_archive(context.store)
     pause_if_asked("scan.dataset_opened")  # tests: a writer changes the files mid-scan
@@ -225,7 +236,10 @@ def evaluate_skew(context: ScanContext) -> Evaluation:
         (monitor.dataset, datasets[monitor.dataset]),
         (monitor.offline, datasets[monitor.offline]),
         excluded_files=context.excluded_files,
+        at=context.at,
     )
+    context.opened.setdefault(monitor.dataset, serving)
+    context.opened.setdefault(monitor.offline, offline)
     window = current_window(monitor.dataset, context.at, monitor.window)
     if monitor.columns is None:
         offline_columns = set(offline.default_columns())

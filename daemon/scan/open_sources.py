@@ -37,6 +37,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from daemon.config.models import DatasetConfig
@@ -90,15 +91,21 @@ class OpenSources:
 
     @contextmanager
     def lease(
-        self, name: str, dataset: DatasetConfig, excluded_files: tuple[str, ...] = ()
+        self,
+        name: str,
+        dataset: DatasetConfig,
+        excluded_files: tuple[str, ...] = (),
+        *,
+        at: datetime | None = None,
     ) -> Iterator[DatasetSource]:
         """`name` opened for one scan: the kept one when its files are unchanged and no other
-        scan holds it; else a private one (SQL and Spark datasets: always)."""
+        scan holds it; else a private one (DuckDB, Spark, Delta and Iceberg datasets: always;
+        the last two read as of `at`)."""
         kept = dataset.is_file or dataset.format == "postgres"
         key = (name, dataset.model_dump_json(), tuple(sorted(excluded_files)))
         entry = self._free_entry(key, with_duckdb=dataset.is_file) if kept else None
         if entry is None:
-            yield open_dataset(name, dataset, excluded_files=excluded_files)
+            yield open_dataset(name, dataset, excluded_files=excluded_files, at=at)
             return
         if not dataset.is_file:
             try:

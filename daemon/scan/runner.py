@@ -37,6 +37,8 @@ from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
 from daemon.scan.open_sources import OpenSources
 from daemon.scan.plan_archive import plan_archive
+from daemon.scan.version_records import record_version
+from daemon.scan.versions import read_version
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
@@ -74,6 +76,11 @@ class ScanReport:
     replaces: dict[str, Any] | None = None
     reference_cached: bool | None = None
     duration_seconds: float = 0.0
+    #: The id of the dataset version the scan read (`daemon.scan.versions`), its kind
+    #: (files, delta, iceberg, sql), and why it is None when it could not be read.
+    dataset_version: str | None = None
+    dataset_version_kind: str | None = None
+    dataset_version_error: str | None = None
 
     @property
     def incident_id(self) -> int | None:
@@ -98,6 +105,9 @@ class ScanReport:
             "replaces": self.replaces,
             "reference_cached": self.reference_cached,
             "duration_seconds": round(self.duration_seconds, 3),
+            "dataset_version": self.dataset_version,
+            "dataset_version_kind": self.dataset_version_kind,
+            "dataset_version_error": self.dataset_version_error,
         }
 
 
@@ -219,9 +229,11 @@ def evaluate(context: ScanContext) -> Evaluation:
 
 
 def _evaluate_once(context: ScanContext) -> Evaluation:
+    context.opened.clear()
     try:
         with context.leases:  # the kept datasets it used are given back when it ends
-            return EVALUATORS[context.monitor.kind](context)
+            evaluation = EVALUATORS[context.monitor.kind](context)
+            return with_version(context, evaluation)
     except SourceError as error:
         return Evaluation(DetectorResult.failed(str(error)))
     except MemoryError as error:
@@ -239,6 +251,32 @@ def _evaluate_once(context: ScanContext) -> Evaluation:
         return Evaluation(
             DetectorResult.failed(f"internal error while scanning: {type(error).__name__}: {error}")
         )
+
+
+def with_version(context: ScanContext, evaluation: Evaluation) -> Evaluation:
+    """`evaluation` with the version of the monitor's dataset that the scan read
+    (`daemon.scan.versions`); a version that cannot be read is reported beside the result
+    (`version_error`), never instead of it."""
+    if evaluation.dataset_version is not None:
+        return evaluation
+    name = context.monitor.dataset
+    source = context.opened.get(name)
+    if source is None:
+        return replace(evaluation, version_error="the scan did not open its dataset")
+    try:
+        version = read_version(name, context.config.datasets[name], source, evaluation.windows)
+    except Exception as error:  # noqa: BLE001 - the verdict stands without its version
+        log.warning(
+            "%s: the version of %s could not be read: %s",
+            context.monitor.name,
+            name,
+            error,
+            extra={"monitor": context.monitor.name},
+        )
+        return replace(
+            evaluation, version_error=f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        )
+    return replace(evaluation, dataset_version=version)
 
 
 def bounded(evaluation: Evaluation) -> Evaluation:
@@ -297,6 +335,12 @@ def run_scan(
     )
     result = evaluation.result
     findings = [finding.to_dict() for finding in result.findings]
+    version = evaluation.dataset_version
+    version_summary = (
+        None
+        if version is None
+        else {"version": version.version, "kind": version.kind, "scan_run_id": run_id}
+    )
 
     def record() -> ObserveOutcome | None:
         """The result, its incidents and its audit event, in one transaction; None when
@@ -323,7 +367,11 @@ def run_scan(
                 windows=evaluation.windows,
                 at=at,
                 policy=IncidentPolicy.from_config(config),
+                dataset_version=version_summary,
             )
+            if version is not None:
+                record_version(session, monitor.dataset, version, scan_run_id=run_id, at=utcnow())
+            run.dataset_version = version.version if version is not None else None
             run.status = result.status.value
             run.finished_at = utcnow()
             run.error = result.message if result.status == Status.error else None
@@ -332,6 +380,8 @@ def run_scan(
                 "message": result.message,
                 "summary": result.summary,
                 "alerts": [f for f in findings if f["alert"]],
+                "dataset_version": version_summary,
+                "dataset_version_error": evaluation.version_error,
             }
             session.add(run)
             plan_archive(store).flush(session)  # queries it compiled, for the next process
@@ -353,6 +403,7 @@ def run_scan(
                     "incidents": outcome.active,
                     "resolved": outcome.resolved,
                     "replaces": claim.replaces,
+                    "dataset_version": version.version if version is not None else None,
                 },
             )
             return outcome
@@ -382,6 +433,9 @@ def run_scan(
         replaces=claim.replaces,
         reference_cached=evaluation.reference_cached,
         duration_seconds=time.perf_counter() - started,
+        dataset_version=version.version if version is not None else None,
+        dataset_version_kind=version.kind if version is not None else None,
+        dataset_version_error=evaluation.version_error,
     )
 
 

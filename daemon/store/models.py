@@ -30,6 +30,7 @@ from daemon.store.states import (  # noqa: F401
     ScanStatus,
 )
 from daemon.store.types import JSONType, UTCDateTime
+from daemon.store.version_models import DatasetVersionRecord
 
 #: Incident statuses that count as "still a problem": at most one incident per fingerprint
 #: may be in one of these at a time (enforced by a partial unique index).
@@ -70,6 +71,8 @@ class ScanRun(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=200)
     result: dict[str, Any] | None = json_column(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The id of the dataset version the scan read (`daemon.store.version_models`).
+    dataset_version: str | None = Field(default=None, max_length=128)
 
 
 class ReferenceProfile(SQLModel, table=True):
@@ -437,4 +440,5 @@ ALL_TABLES = (
     CompiledQueryPlan,
     AuditEvent,
     AssetRecord,
+    DatasetVersionRecord,
 )

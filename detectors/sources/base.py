@@ -28,6 +28,7 @@ from detectors.query_plans import QueryPlans
 from detectors.sources.errors import UnreadableFile
 from detectors.sources.file_schemas import FileSchema
 from detectors.timeline import Timeline
+from detectors.versions.base import DatasetVersion
 from detectors.window_bounds import bound_names, bound_values
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class DatasetSource:
         plan_archive: PlanArchive | None = None,
         recorded: RecordedTable | None = None,
         types: dict[str, ColumnType] | None = None,
+        files: list[str] | None = None,
+        version: DatasetVersion | None = None,
     ) -> None:
         if (table is None) == (recorded is None):
             raise ValueError("a source is opened from a table or from a record, not both")
@@ -69,6 +72,12 @@ class DatasetSource:
         self.unreadable = unreadable if unreadable is not None else []
         #: Per-file footer schemas (Parquet datasets only), for per-partition schema checks.
         self.file_schemas = file_schemas if file_schemas is not None else []
+        #: Every data file the source reads, unreadable ones included (file datasets only):
+        #: what a scan's version manifest lists (`daemon.scan.versions`).
+        self.files = files if files is not None else []
+        #: The table version the source reads (Delta, Iceberg); None for datasets whose
+        #: version the scan computes from what it read (files, SQL windows).
+        self.version = version
         #: Where compiled queries outlive the process (`detectors.plan_records`); set before
         #: the first query (by the scan: the store's archive), or None to keep them in memory.
         self.plan_archive = plan_archive

@@ -76,3 +76,23 @@ def time_column_type_error(
         key="time_column",
         columns=columns,
     )
+
+
+def mask_password(url: str) -> str:
+    """A URL with any password replaced, safe to print.
+
+    >>> mask_password("postgresql://warden:s3cret@db:5432/x")
+    'postgresql://warden:***@db:5432/x'
+    """
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line of text (its class name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -216,6 +216,7 @@ def open_file_source(
             ),
         )
         if reopened is not None:
+            reopened.files = files
             return reopened
     unreadable = []
     readable = []
@@ -239,14 +240,69 @@ def open_file_source(
     connection = connection or duckdb_connection(memory_limit)
     hive = "true" if _is_hive(readable) else "false"
     reader = _reader(readable, file_format, hive)
+    # DuckDB guesses the format of times in a CSV, and guesses day-first for `03/01/2025`:
+    # read as text, the column is parsed as the config says instead.
+    csv_reader = None
+    if file_format == "csv" and time_column not in _hive_keys(readable):
+        csv_reader = _reader(readable, file_format, hive, text_column=time_column)
+    table, types, statement, view = open_view(
+        connection,
+        reader,
+        name=name,
+        path=path,
+        time_column=time_column,
+        time_format=time_format,
+        text_time_reader=csv_reader,
+    )
+    if entity_column and entity_column not in types:
+        raise missing_column_error(name, "entity", entity_column, _lower(types))
+    spec: dict[str, Any] = {"format": file_format, "path": path, "files": len(readable)}
+    if time_format is not None and types[time_column] == "VARCHAR":
+        spec["time_format"] = time_format  # a changed format changes cached references
+    source = DatasetSource(
+        name,
+        table,
+        time_column=time_column,
+        entity_column=entity_column,
+        spec=spec,
+        unreadable=unreadable,
+        file_schemas=schemas,
+        plan_archive=archive,
+        files=files,
+    )
+    if opened is not None and archive is not None:
+        recorded_files.record(
+            archive, opened, source, statement=statement, view=view, duckdb_types=types
+        )
+    return source
+
+
+def open_view(
+    connection: Any,
+    reader: str,
+    *,
+    name: str,
+    path: str,
+    time_column: str,
+    time_format: str | None,
+    text_time_reader: str | None = None,
+) -> tuple[Table, dict[str, str], str, str]:
+    """Create the dataset's view over `reader` (a DuckDB table function or relation) on an
+    Ibis DuckDB `connection`, the time column in UTC; returns the Ibis table, the DuckDB
+    column types, the `CREATE VIEW` statement and the view's name.
+
+    `text_time_reader`, when given, is the same files read with the time column as text: it
+    is used instead when the column is a time or a `time_format` is set (a CSV's times,
+    which DuckDB would otherwise guess). Raises `SourceError` for a missing time column or
+    one that is not a time.
+    """
     types = _describe(connection, reader, name, path)
     if time_column not in types:
         raise missing_column_error(name, "time", time_column, _lower(types))
-    # DuckDB guesses the format of times in a CSV, and guesses day-first for `03/01/2025`:
-    # read as text, the column is parsed as the config says instead.
-    csv_times = file_format == "csv" and time_column not in _hive_keys(readable)
-    if csv_times and (time_format is not None or _is_time_type(types[time_column])):
-        reader = _reader(readable, file_format, hive, text_column=time_column)
+    if text_time_reader is not None and (
+        time_format is not None or _is_time_type(types[time_column])
+    ):
+        reader = text_time_reader
         types[time_column] = "VARCHAR"
     if not _is_time_type(types[time_column]):
         raise time_column_type_error(
@@ -262,26 +318,7 @@ def open_file_source(
     statement = f"CREATE OR REPLACE VIEW {view} AS {_select_with_time(reader, time_column, types)}"
     connection.raw_sql(statement)
     table = _view_table(connection, view, name, time_column, time_format, types)
-    if entity_column and entity_column not in types:
-        raise missing_column_error(name, "entity", entity_column, _lower(types))
-    spec: dict[str, Any] = {"format": file_format, "path": path, "files": len(readable)}
-    if time_format is not None and types[time_column] == "VARCHAR":
-        spec["time_format"] = time_format  # a changed format changes cached references
-    source = DatasetSource(
-        name,
-        table,
-        time_column=time_column,
-        entity_column=entity_column,
-        spec=spec,
-        unreadable=unreadable,
-        file_schemas=schemas,
-        plan_archive=archive,
-    )
-    if opened is not None and archive is not None:
-        recorded_files.record(
-            archive, opened, source, statement=statement, view=view, duckdb_types=types
-        )
-    return source
+    return table, types, statement, view
 
 
 def _view_table(

@@ -27,7 +27,12 @@ import pyarrow.parquet as pq
 
 from detectors.sources.base import DatasetSource
 from detectors.sources.discovery import discover_files
-from detectors.sources.errors import SourceError, missing_column_error, time_column_type_error
+from detectors.sources.errors import (
+    SourceError,
+    first_line,
+    missing_column_error,
+    time_column_type_error,
+)
 from detectors.sources.text_times import with_parsed_times
 
 #: The master used when a Spark dataset names none: a local session on every core.
@@ -68,7 +73,7 @@ def spark_backend(master: str | None = None, conf: Mapping[str, str] | None = No
     except Exception as error:
         raise SourceError(
             f"Spark could not start with master {master or DEFAULT_MASTER!r}: "
-            f"{_first_line(error)} (Spark needs Java 17 or newer on PATH or in JAVA_HOME)",
+            f"{first_line(error)} (Spark needs Java 17 or newer on PATH or in JAVA_HOME)",
             key="url",
         ) from error
     session.conf.set("spark.sql.session.timeZone", "UTC")
@@ -111,7 +116,7 @@ def open_spark_source(
             expression = backend.table(table_name, database=database or None)
     except Exception as error:
         where = f"Parquet files at {path!r}" if path is not None else f"table {table!r}"
-        reason = _first_line(error)
+        reason = first_line(error)
         if "PARQUET_TYPE_ILLEGAL" in reason and "NANOS" in reason:
             fix = _nanosecond_fix(time_column)
             reason = (
@@ -234,8 +239,3 @@ def _nanos_as_long(backend: Any) -> bool:
     if session is None:
         return False
     return str(session.conf.get(NANOS_AS_LONG, "false")).lower() == "true"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -9,6 +9,7 @@ import ibis
 from detectors.sources.base import DatasetSource
 from detectors.sources.errors import (
     SourceError,
+    mask_password,
     missing_column_error,
     time_column_type_error,
 )
@@ -82,7 +83,7 @@ def open_sql_source(
         )
     if entity_column and entity_column not in schema:
         raise missing_column_error(name, "entity", entity_column, columns, where=f"table {table!r}")
-    spec = {"format": sql_format, "url": _mask(url), "table": table}
+    spec = {"format": sql_format, "url": mask_password(url), "table": table}
     if time_format is not None and time_type.is_string():
         spec["time_format"] = time_format  # a changed format changes cached references
     return DatasetSource(
@@ -101,15 +102,5 @@ def _connect(name: str, url: str, sql_format: SqlFormat) -> Any:
         return ibis.duckdb.connect(url.removeprefix("duckdb://"), read_only=True)
     except Exception as error:
         raise SourceError(
-            f"dataset {name!r}: cannot connect to {_mask(url)}: {error}", key="url"
+            f"dataset {name!r}: cannot connect to {mask_password(url)}: {error}", key="url"
         ) from error
-
-
-def _mask(url: str) -> str:
-    """The URL with any password replaced, safe to print."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
 
-from detectors.sources.errors import SourceError
+from detectors.sources.errors import SourceError, first_line
 from detectors.timeformat import ENGINE_NAMES, Engine, engine_pattern, has_offset
 
 #: Values parsed when a dataset is opened, to catch a wrong or missing format early.
@@ -102,7 +102,7 @@ def with_parsed_times(
         unparsed = sample.filter(sample.parsed.isnull()).limit(1).execute()
     except Exception as error:  # noqa: BLE001 - any engine's parse failure
         raise _unparsed(
-            table, dataset, time_column, time_format, engine, _first_line(error), columns
+            table, dataset, time_column, time_format, engine, first_line(error), columns
         ) from None
     if len(unparsed):
         value = str(unparsed["text"].iloc[0])
@@ -139,8 +139,3 @@ def _unparsed(
         key="time_format",
         columns=columns,
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 
 from daemon.store.asset_models import AssetRecord
+from daemon.store.version_models import DatasetVersionRecord
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
@@ -73,6 +74,7 @@ def _records() -> list[SQLModel]:
             claimed_by="replica-1",
             result=DOCUMENT,
             error="traceback text",
+            dataset_version="9223372036854775807",
         ),
         ReferenceProfile(
             id=1,
@@ -282,6 +284,19 @@ def _records() -> list[SQLModel]:
             first_seen_at=AWARE,
             checked_at=AWARE,
             gone_at=None,
+        ),
+        DatasetVersionRecord(
+            id=1,
+            dataset="orders",
+            version="6450044280807158690",  # an Iceberg snapshot id: beyond 2^53, kept text
+            kind="iceberg",
+            details={"files": [{"path": "file:///w/caf\u00e9.parquet", "size": 2**40}]},
+            columns={"amount": "float64", "event_time": "timestamp('UTC')"},
+            first_seen_at=NAIVE,
+            last_seen_at=AWARE,
+            first_scan_run_id=1,
+            last_scan_run_id=None,
+            scans=3,
         ),
     ]
 

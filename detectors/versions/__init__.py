@@ -1,0 +1,1 @@
+"""Dataset versions: what data a scan read, named by a string id (`base.DatasetVersion`)."""
