@@ -8,8 +8,13 @@ the log. The version read is the dataset's version (`detectors.versions`): its n
 commit's time and operation, and its files.
 
 Time travel: opened `at` a time, the table is read as of the last commit at or before it,
-so a replay (`warden scan --at T`) sees what a scan at T saw. `deltalake` silently gives
-version 0 for a time before the first commit; that is refused here instead.
+so a replay (`warden scan --at T`) sees what a scan at T saw. A commit's time, for time
+travel, is its log file's modification time (Delta's rule for tables without in-commit
+timestamps, and what `deltalake` does); the `timestamp` in the commit's own record, which
+`history()` shows, is reported as `committed_at` but does not decide. A log copied
+elsewhere has new modification times, so replays of it travel by the copy's times.
+`deltalake` silently gives version 0 for a time before the first commit; that is refused
+here instead.
 
 Tables whose readers need deletion vectors or column mapping (written by Spark or
 Databricks with those features on) are refused with a clear error: the Arrow dataset would
@@ -18,6 +23,7 @@ return deleted rows or physical column names.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -61,10 +67,26 @@ def open_delta_table(name: str, path: str, at: datetime | None = None) -> tuple[
             f"{at.isoformat()}: {first_line(error)}",
             key="path",
         ) from error
-    committed = commit_of(path, table.version(), latest).get("timestamp")
+    resolved = int(table.version())
+    committed = log_time_ms(path, resolved)
+    if committed is None:  # not a local table: the commit's own record will have to do
+        committed = commit_of(path, resolved, latest).get("timestamp")
     if committed is not None and committed > utc_ms(at):
         raise did_not_exist(name, f"the Delta table at {path!r}", at, iso_ms(committed))
     return table, latest
+
+
+def log_time_ms(path: str, version: int) -> int | None:
+    """The modification time of a local table's commit file for `version`, in ms since
+    the epoch; None for a table elsewhere (an object store) or a commit file no longer
+    there (log cleanup after a checkpoint)."""
+    if "://" in path and not path.startswith("file://"):
+        return None
+    log = os.path.join(path.removeprefix("file://"), "_delta_log", f"{version:020d}.json")
+    try:
+        return os.stat(log).st_mtime_ns // 1_000_000
+    except OSError:
+        return None
 
 
 def commit_of(path: str, version: int, latest: int) -> dict[str, Any]:
