@@ -15,6 +15,7 @@ import pytest
 from daemon.config.models import WardenConfig
 from daemon.scan.asset_evaluator import file_time
 from daemon.scan.runner import run_scan, sync_monitors
+from daemon.scan.version_records import version_rows
 from daemon.store.engine import Store
 from detectors.assets.inspect import FAULT_VARIABLE
 from detectors.assets.walk import FoundFile
@@ -87,15 +88,24 @@ def test_a_drawn_folder_gives_exactly_its_known_problems(tmp_path: Path, store: 
     assert {near["path"], near["original"]} == {f"{DAY}/scene-5.png", f"{DAY}/smaller-5.jpg"}
     assert near["phash_distance"] <= 10 and near["dhash_distance"] <= 12
     assert report.summary["read"] == 14 and report.summary["files"] == 13
+    # The version read: the window's 13 files (not May's), each with its content hash.
+    assert report.dataset_version_kind == "files"
+    with store.session(readonly=True) as session:
+        (version,) = version_rows(session, "photos")
+    assert version.version == report.dataset_version and version.details["file_count"] == 13
+    copied = {item["path"]: item["digest"] for item in version.details["files"]}
+    assert copied[f"{DAY}/copy-of-3.png"] == copied[f"{DAY}/scene-3.png"] is not None
 
     again = _scan(config, store, AT + timedelta(minutes=5))
     assert again.summary["read"] == 0  # nothing new or changed: nothing decoded again
     assert _findings(again) == found
+    assert again.dataset_version == report.dataset_version
 
     (root / DAY / "scene-11.png").write_bytes(encoded(scene(11), "PNG"))
     os.remove(root / DAY / "copy-of-3.png")
     third = _scan(config, store, AT + timedelta(minutes=10))
     assert third.summary["read"] == 1 and third.summary["gone"] == 1
+    assert third.dataset_version != report.dataset_version
     assert set(_findings(third)) == {"corrupt_asset", "near_duplicate_asset"}
 
 

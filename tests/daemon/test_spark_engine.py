@@ -20,6 +20,7 @@ import pytest
 from daemon.config.loader import load_config
 from daemon.config.models import WardenConfig
 from daemon.scan import run_scan, sync_monitors
+from daemon.scan.version_records import versions_named
 from detectors.sources.spark import spark_backend
 from tests.daemon.engine_cases import AT, engine_config, events_table, scan_all
 
@@ -67,6 +68,20 @@ def test_spark_path_and_table_give_the_same_results_as_duckdb(
         store,
     )
     _same_results(spark_table_reports, duckdb_reports)
+    # Each names the version it read: a manifest of the files, or Spark's fingerprint of
+    # the window (the same rows by path or by table: the same fingerprint).
+    assert duckdb_reports["drift"]["dataset_version_kind"] == "files"
+    for reports in (spark_path_reports, spark_table_reports):
+        assert reports["drift"]["dataset_version_kind"] == "sql"
+        assert reports["drift"]["dataset_version_error"] is None
+    assert (
+        spark_path_reports["drift"]["dataset_version"]
+        == spark_table_reports["drift"]["dataset_version"]
+    )
+    with store.session(readonly=True) as session:
+        (fingerprint,) = versions_named(session, spark_path_reports["drift"]["dataset_version"])
+    window = fingerprint.details["windows"]["current"]
+    assert window["engine"] == "pyspark" and window["hash"] is not None and window["rows"] > 0
 
 
 @SQLITE_STORE

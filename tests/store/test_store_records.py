@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 
 from daemon.store.asset_models import AssetRecord
-from daemon.store.version_models import DatasetVersionRecord
 from daemon.store.engine import Store
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
@@ -34,6 +33,7 @@ from daemon.store.models import (
     SlackInteraction,
     StoreIdentity,
 )
+from daemon.store.version_models import DatasetVersionRecord
 
 NEW_YORK = timezone(timedelta(hours=-5))
 #: Aware but not UTC, with microseconds: must come back as the same instant, in UTC.
