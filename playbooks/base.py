@@ -69,6 +69,8 @@ class IncidentView:
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The alerting findings' details (bucket sizes, row counts...), as stored in evidence.
     findings: tuple[dict[str, Any], ...] = ()
+    #: The id of the dataset version its latest detection read (`detectors.versions`).
+    dataset_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class DatasetLocation:
     #: How a text time column is written (the dataset's `time_format`), for the places that
     #: write SQL over the table themselves (`detectors.timeformat.parse_sql`).
     time_format: str | None = None
+    #: For Iceberg tables: the catalog's name (its URL is `url`, its table `table`).
+    catalog_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ A table (PostgreSQL, DuckDB) has no files to move: its quarantine excludes the i
 window instead, recorded in the table's database with a clean view
 (`playbooks/sql_quarantine.py`); releasing lifts the exclusion. No row is changed.
 
+A Delta Lake or Iceberg table changes by commits: its quarantine is a commit removing the
+data files that hold the window's rows, its release a commit adding exactly them back
+(`playbooks/version_quarantine.py`).
+
 >>> QuarantineParams().max_files
 100
 """
@@ -70,6 +74,12 @@ from playbooks.sql_quarantine import (
     exclude_window,
     release_window,
 )
+from playbooks.version_quarantine import (
+    apply_version_quarantine,
+    is_version_quarantine,
+    plan_version_quarantine,
+    release_version_quarantine,
+)
 from playbooks.window_rows import window_bounds
 
 
@@ -101,11 +111,13 @@ class Quarantine(Playbook):
             return self._plan_table(incident, params, context)
         if dataset.format == "files":
             return plan_asset_quarantine(self.name, incident, params, context, params.max_files)
+        if dataset.format in ("delta", "iceberg"):
+            return plan_version_quarantine(self.name, incident, params, context, params.max_files)
         if dataset.format not in ("parquet", "csv"):
             raise PlanRefused(
                 f"dataset {dataset.name!r} is a {dataset.format} dataset; quarantine moves "
-                "files of parquet, csv and asset datasets and excludes windows of postgres "
-                "and duckdb tables"
+                "files of parquet, csv and asset datasets, excludes windows of postgres "
+                "and duckdb tables and removes files from delta and iceberg tables"
             )
         affected = sorted(self._affected_files(incident, context))
         if not affected:
@@ -187,6 +199,8 @@ class Quarantine(Playbook):
         )
 
     def apply(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        if is_version_quarantine(plan):
+            return apply_version_quarantine(plan, context)
         log = []
         manifest = Path(next(s.target for s in plan.steps if s.action == "write_manifest"))
         # Read once, before any move: the originals other quarantines keep in place.
@@ -231,6 +245,8 @@ class Quarantine(Playbook):
         return log
 
     def rollback(self, plan: Plan, context: PlaybookContext) -> list[dict[str, Any]]:
+        if is_version_quarantine(plan):
+            return release_version_quarantine(plan, context)
         log = []
         for step in reversed(plan.steps):
             if step.action == "exclude_window":

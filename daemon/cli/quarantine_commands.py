@@ -86,6 +86,16 @@ def release_command(
 
 
 def _table_of(manifest: dict[str, Any]) -> str:
-    """For a table's quarantine (no files), the table whose window is excluded."""
+    """For a table's quarantine (no files moved), the table whose window is excluded, or
+    the Delta or Iceberg table whose files a commit removed."""
     window = manifest.get("excluded_window")
-    return data_markup(f"table {window.get('table')}") if isinstance(window, dict) else "-"
+    if isinstance(window, dict):
+        return data_markup(f"table {window.get('table')}")
+    removed = manifest.get("table_files_removed")
+    if isinstance(removed, dict):
+        return data_markup(
+            f"{removed.get('format')} table {removed.get('dataset')}: "
+            f"{len(removed.get('paths') or [])} file(s) removed in version "
+            f"{removed.get('version_after')}"
+        )
+    return "-"

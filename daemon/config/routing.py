@@ -60,7 +60,7 @@ PATTERNS = (
     "unlisted_asset",
     "asset_property_drift",
 )
-PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill"]
+PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill", "restore_version"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]
 SeverityName = Literal["info", "warning", "critical"]
 
@@ -119,7 +119,8 @@ class RouteConfig(ConfigModel):
     )
     match: RouteMatch = Field(default_factory=RouteMatch, description="Default: everything.")
     playbook: PlaybookName | None = Field(
-        description="quarantine | relabel_batch | synthetic_backfill, or null to notify only."
+        description="quarantine | relabel_batch | synthetic_backfill | restore_version (Delta "
+        "and Iceberg tables), or null to notify only."
     )
     params: dict[str, Any] = Field(default_factory=dict, description="The playbook's params.")
     approval: ApprovalPolicy = Field(

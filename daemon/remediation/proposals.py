@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from daemon.config.models import WardenConfig
+from daemon.config.models import DatasetConfig, WardenConfig
 from daemon.incidents.routing import RouteDecision
 from daemon.scan.asset_table import open_asset_records
 from daemon.scan.datasets import open_dataset
@@ -53,9 +53,10 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
             entity_column=settings.entity_column,
             label_column=settings.roles.label,
             prediction_column=settings.roles.prediction,
-            url=(settings.url or "") if settings.format in ("postgres", "duckdb") else "",
+            url=_location_url(settings),
             table=settings.table or "",
             time_format=settings.time_format,
+            catalog_name=settings.catalog.name if settings.catalog is not None else "",
         ),
         Path(config.playbooks.work_root),
         open_source=(
@@ -75,6 +76,15 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
     )
 
 
+def _location_url(settings: DatasetConfig) -> str:
+    """The URL a playbook connects to: a table's database, an Iceberg table's catalog."""
+    if settings.format in ("postgres", "duckdb"):
+        return settings.url or ""
+    if settings.catalog is not None:
+        return settings.catalog.uri
+    return ""
+
+
 def incident_view(incident: Incident) -> IncidentView:
     evidence = incident.evidence or {}
     columns = sorted({f["column"] for f in evidence.get("findings", []) if f.get("column")})
@@ -86,6 +96,7 @@ def incident_view(incident: Incident) -> IncidentView:
         columns=tuple(columns),
         windows=dict(evidence.get("windows") or {}),
         findings=tuple(evidence.get("findings") or ()),
+        dataset_version=(evidence.get("dataset_version") or {}).get("version"),
     )
 
 

@@ -16,6 +16,7 @@ from daemon.store.models import Incident, PlaybookRun, RunStatus
 from playbooks.base import Plan
 from playbooks.quarantine import read_manifests
 from playbooks.registry import get_playbook
+from playbooks.versioned.base import TableChanged
 
 
 class ReleaseRefused(ValueError):
@@ -55,7 +56,12 @@ def release(store: Store, config: WardenConfig, incident_id: int, *, actor: str)
     except WorkRootOwned as error:
         raise ReleaseRefused(str(error)) from error
     plan = Plan.from_dict(run.plan)
-    steps = get_playbook("quarantine").rollback(plan, playbook_context(config, incident.dataset))
+    try:
+        steps = get_playbook("quarantine").rollback(
+            plan, playbook_context(config, incident.dataset)
+        )
+    except TableChanged as error:  # a table's files cannot be committed back
+        raise ReleaseRefused(str(error)) from error
     with store.session() as session:
         append_audit(
             session,
