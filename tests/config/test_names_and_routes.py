@@ -128,8 +128,8 @@ routes:
         (
             "routes[0].playbook",
             9,
-            "Input should be 'quarantine', 'relabel_batch' or 'synthetic_backfill'; "
-            "did you mean 'quarantine'?",
+            "Input should be 'quarantine', 'relabel_batch', 'synthetic_backfill' or "
+            "'restore_version'; did you mean 'quarantine'?",
         ),
         (
             "routes[1].match.pattern[1]",
@@ -173,7 +173,8 @@ routes:
             "routes[0]",
             8,
             "`params` needs a `playbook`, and this route has none: add `playbook:` with one "
-            "of quarantine, relabel_batch, synthetic_backfill, or remove `params` to notify only",
+            "of quarantine, relabel_batch, synthetic_backfill, restore_version, or remove "
+            "`params` to notify only",
         ),
         ("routes[1]", 10, "`params` needs a `playbook` (a notify-only route takes none)"),
     ]
