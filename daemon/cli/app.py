@@ -20,6 +20,7 @@ from daemon.cli import (
     demo_command,
     incident_actions,
     incidents_commands,
+    lineage_commands,
     quarantine_commands,
     report_command,
     run_command,
@@ -77,6 +78,7 @@ app.add_typer(quarantine_commands.app, name="quarantine")
 app.add_typer(agent_commands.app, name="agent")
 app.add_typer(tokens_commands.app, name="tokens")
 app.add_typer(versions_commands.app, name="versions")
+app.add_typer(lineage_commands.app, name="lineage")
 
 EXIT_USAGE = 2
 

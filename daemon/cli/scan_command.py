@@ -14,6 +14,7 @@ from daemon.cli.common import (
     JsonOption,
     UsageProblem,
     console,
+    err_console,
     load,
     parse_at,
     print_json_lines,
@@ -28,6 +29,7 @@ from daemon.store.json_safety import bounded_json
 
 if TYPE_CHECKING:
     from daemon.config import WardenConfig
+    from daemon.config.lineage import OpenLineageConfig
     from daemon.config.models import MonitorConfig
     from daemon.store.engine import Store
 
@@ -135,12 +137,28 @@ def scan(
             silenced.update(silenced_incidents(store, report.incident_ids))
             if as_json:
                 print_json_lines([report_json(report, silenced, planned)])
+        if loaded.lineage.openlineage is not None:
+            send_lineage(store, loaded.lineage.openlineage)
     store.close()
     if not as_json:
         print_reports(reports, silenced)
         print_proposals(proposals)
     if any(report.status == "error" for report in reports):
         raise typer.Exit(EXIT_MONITOR_ERROR)
+
+
+def send_lineage(store: Store, target: OpenLineageConfig) -> None:
+    """Send the scans' OpenLineage events now (a cron scan has no daemon to send them);
+    what cannot go now stays queued for the next scan or the daemon, and is said."""
+    from daemon.lineage.delivery import deliver_due
+
+    outcome = deliver_due(store, target)
+    if outcome.retried or outcome.failed:
+        err_console.print(
+            f"OpenLineage: {outcome.sent} event(s) sent, {outcome.retried} kept for a later "
+            f"attempt, {outcome.failed} refused ({data_markup(outcome.errors[0])}); see "
+            "`warden lineage events`"
+        )
 
 
 def _plan(

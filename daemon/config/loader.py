@@ -229,6 +229,11 @@ def _relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
         store["url"] = _sqlite_relative_to(store["url"], base)
+    lineage = data.get("lineage")
+    openlineage = lineage.get("openlineage") if isinstance(lineage, dict) else None
+    target = openlineage.get("file") if isinstance(openlineage, dict) else None
+    if isinstance(openlineage, dict) and isinstance(target, str) and not os.path.isabs(target):
+        openlineage["file"] = os.path.normpath(base / target)
     return data
 
 

@@ -26,6 +26,7 @@ from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-expo
     ConfigModel,
     unknown_keys_message,
 )
+from daemon.config.lineage import LineageConfig
 from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
 from daemon.config.people import PersonConfig, PersonName, people_problems
 from daemon.config.routing import (
@@ -519,6 +520,10 @@ class WardenConfig(ConfigModel):
     http: HttpConfig | None = None
     label_studio: LabelStudioConfig | None = None
     agent: AgentConfig | None = None
+    lineage: LineageConfig = Field(
+        default_factory=LineageConfig,
+        description="Lineage: scans as OpenLineage run events (and job runs received).",
+    )
     people: dict[PersonName, PersonConfig] = Field(
         default_factory=dict,
         description="Each person's names on Slack, the CLI and the API, so `two_person` "

@@ -44,6 +44,8 @@ log = logging.getLogger("daemon.runtime.scheduler")  # the name operators filter
 EXECUTE_EVERY_SECONDS = 10
 #: How often the agent looks for incidents to propose for and decisions to follow up.
 AGENT_EVERY_SECONDS = 30
+#: How often the daemon sends queued OpenLineage events.
+LINEAGE_EVERY_SECONDS = 10
 #: Why APScheduler says a monitor's tick did not run.
 MISS_REASONS = {
     EVENT_JOB_MISSED: "late",
@@ -148,6 +150,18 @@ class DaemonJobs:
                 outcome.message,
                 extra={"run_id": outcome.run_id},
             )
+
+    def send_lineage(self) -> None:
+        """Send the queued OpenLineage events of scans (`daemon.lineage.delivery`)."""
+        from daemon.lineage.delivery import deliver_due
+
+        target = self.config.lineage.openlineage
+        if self.lifecycle.stopping.is_set() or target is None:
+            return
+        with self.lifecycle.inflight.track("lineage events"):
+            outcome = deliver_due(self.store, target, limit=500)
+        if outcome.sent:
+            log.info("OpenLineage: %d event(s) sent", outcome.sent)
 
     def reconcile_now(self) -> None:
         if self.lifecycle.stopping.is_set():

@@ -33,7 +33,12 @@ from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.config.runtime import HEARTBEAT_SECONDS
 from daemon.http.metrics import DaemonMetrics
 from daemon.runtime.inflight import Lifecycle
-from daemon.runtime.jobs import AGENT_EVERY_SECONDS, EXECUTE_EVERY_SECONDS, DaemonJobs
+from daemon.runtime.jobs import (
+    AGENT_EVERY_SECONDS,
+    EXECUTE_EVERY_SECONDS,
+    LINEAGE_EVERY_SECONDS,
+    DaemonJobs,
+)
 from daemon.runtime.missed_ticks import MissedTicks
 from daemon.runtime.planning_job import PLAN_EVERY_SECONDS, PlanningJob
 from daemon.runtime.reconciler import RECONCILE_EVERY_SECONDS
@@ -145,6 +150,8 @@ def build_scheduler(
         ),
         (jobs.reconcile_now, RECONCILE_EVERY_SECONDS, "reconcile", now),
     ]
+    if config.lineage.openlineage is not None:
+        housekeeping.append((jobs.send_lineage, LINEAGE_EVERY_SECONDS, "lineage-events", now))
     if config.agent is not None and jobs.start_agent():
         housekeeping.append((jobs.agent_round, AGENT_EVERY_SECONDS, "agent", None))
     for job, seconds, job_id, first in housekeeping:

@@ -71,6 +71,8 @@ class Evaluation:
     dataset_version: DatasetVersion | None = None
     #: Why the version could not be read, when it could not (the verdict stands).
     version_error: str | None = None
+    #: The current window's aggregates (`window_metrics`): what lineage events report.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 Evaluator = Callable[[ScanContext], Evaluation]
@@ -153,6 +155,23 @@ def _compare_windows(
     )
 
 
+def window_metrics(profile: WindowProfile) -> dict[str, Any]:
+    """A window's row count and, per column, its non-null and null counts, minimum,
+    maximum, mean and distinct count (where the profile has them)."""
+    columns = {}
+    for name, column in profile.columns.items():
+        values = {
+            "count": column.count,
+            "nulls": column.nulls,
+            "min": column.minimum,
+            "max": column.maximum,
+            "mean": column.mean,
+            "distinct": column.distinct,
+        }
+        columns[name] = {key: value for key, value in values.items() if value is not None}
+    return {"rows": profile.rows, "columns": columns}
+
+
 def as_stored(profile: WindowProfile) -> WindowProfile:
     """`profile` with its text sanitised as the store sanitises a cached reference profile
     (`daemon.store.json_safety.sanitize_json`: NUL becomes the text ``\\u0000``), so that a
@@ -185,7 +204,10 @@ def evaluate_drift(context: ScanContext) -> Evaluation:
     roles = context.config.datasets[monitor.dataset].roles.model_dump(exclude_none=True)
     result = detect_drift(ref, cur, params, roles=roles)
     return Evaluation(
-        result, {"reference": ref_window.to_dict(), "current": cur_window.to_dict()}, cached
+        result,
+        {"reference": ref_window.to_dict(), "current": cur_window.to_dict()},
+        cached,
+        metrics=window_metrics(cur),
     )
 
 
@@ -202,7 +224,10 @@ def evaluate_quality(context: ScanContext) -> Evaluation:
         ref, cur, params, unreadable=unreadable, file_schemas=source.file_schemas
     )
     return Evaluation(
-        result, {"reference": ref_window.to_dict(), "current": cur_window.to_dict()}, cached
+        result,
+        {"reference": ref_window.to_dict(), "current": cur_window.to_dict()},
+        cached,
+        metrics=window_metrics(cur),
     )
 
 

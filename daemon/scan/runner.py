@@ -32,6 +32,7 @@ from sqlmodel import select
 
 from daemon.config.models import MonitorConfig, WardenConfig
 from daemon.incidents.incidents import IncidentPolicy, ObserveOutcome, observe
+from daemon.lineage.outbox import build_scan_event, queue
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
@@ -294,6 +295,7 @@ def bounded(evaluation: Evaluation) -> Evaluation:
             summary=bounded_json(result.summary),
         ),
         windows=bounded_json(evaluation.windows),
+        metrics=bounded_json(evaluation.metrics),
     )
 
 
@@ -342,6 +344,18 @@ def run_scan(
         else {"version": version.version, "kind": version.kind, "scan_run_id": run_id}
     )
 
+    lineage_event = build_scan_event(
+        config,
+        monitor=monitor.name,
+        dataset=monitor.dataset,
+        at=at,
+        status=result.status.value,
+        message=result.message,
+        findings=findings,
+        metrics=evaluation.metrics,
+        version=version,
+    )
+
     def record() -> ObserveOutcome | None:
         """The result, its incidents and its audit event, in one transaction; None when
         the tick is no longer ours."""
@@ -385,6 +399,7 @@ def run_scan(
             }
             session.add(run)
             plan_archive(store).flush(session)  # queries it compiled, for the next process
+            queue(session, lineage_event, run_id)  # sent later; lost with the scan or never
             append_audit(
                 session,
                 actor=claimed_by,

@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from daemon.store.asset_models import AssetRecord
 from daemon.store.columns import json_column, stamp_column, time_column
+from daemon.store.lineage_models import LineageEvent
 
 # The enums are re-exported: callers import the allowed values of a column with its table.
 from daemon.store.states import (  # noqa: F401
@@ -441,4 +442,5 @@ ALL_TABLES = (
     AuditEvent,
     AssetRecord,
     DatasetVersionRecord,
+    LineageEvent,
 )

@@ -1,0 +1,2 @@
+"""Lineage: each scan as an OpenLineage run event (`scan_events`), sent through an outbox
+(`delivery`)."""
