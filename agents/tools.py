@@ -28,7 +28,9 @@ class ContextTools(Protocol):
     """Read-only views of the store and the data, for one incident."""
 
     def incident(self, incident_id: int) -> ToolResult:
-        """The incident: pattern, monitor, dataset, severity, scope and evidence."""
+        """The incident: pattern, monitor, dataset, severity, scope and evidence, and
+        downstream: the dataset version its detection read and the job runs (model
+        trainings...) that read a version holding its bad data."""
         ...
 
     def dataset_schema(self, incident_id: int) -> ToolResult:

@@ -35,7 +35,25 @@ class StoreContextTools:
         incident = self._incident(incident_id)
         if incident is None:
             return ToolResult("not_found", None, f"there is no incident {incident_id}")
-        return ToolResult("ok", {**incident_row(incident), "evidence": incident.evidence})
+        return ToolResult(
+            "ok",
+            {
+                **incident_row(incident),
+                "evidence": incident.evidence,
+                "downstream": self._downstream(incident),
+            },
+        )
+
+    def _downstream(self, incident: Incident) -> dict[str, Any]:
+        """The dataset version the detection read and the job runs that read the bad data
+        (`daemon.lineage.impact`), or why they are not known."""
+        from daemon.lineage.impact import incident_impact
+
+        try:
+            with self.store.session(readonly=True) as session:
+                return incident_impact(session, self.config, incident).to_dict()
+        except Exception as error:  # noqa: BLE001 - the incident is still worth proposing for
+            return {"error": f"{type(error).__name__}: {error}"}
 
     def dataset_schema(self, incident_id: int) -> ToolResult:
         incident = self._incident(incident_id)

@@ -19,6 +19,7 @@ from daemon.cli import (
     config_commands,
     demo_command,
     incident_actions,
+    incident_show,
     incidents_commands,
     lineage_commands,
     quarantine_commands,
@@ -70,6 +71,7 @@ run_command.register(app)
 demo_command.register(app)
 report_command.register(app)
 incident_actions.register(incidents_commands.app)
+incident_show.register(incidents_commands.app)
 app.add_typer(incidents_commands.app, name="incidents")
 app.add_typer(silences_commands.app, name="silences")
 app.add_typer(audit_commands.app, name="audit")

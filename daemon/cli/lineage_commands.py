@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +18,9 @@ from daemon.cli.common import (
     store_for,
 )
 from daemon.cli.safe_text import data_markup
+
+if TYPE_CHECKING:
+    from daemon.lineage.impact import Impact
 
 app = typer.Typer(
     help="Lineage: each scan as an OpenLineage run event (lineage.openlineage in the config), "
@@ -109,3 +113,59 @@ def send_command(config: ConfigOption = None) -> None:
     )
     if outcome.failed:
         raise typer.Exit(1)
+
+
+@app.command("impact")
+def impact_command(
+    incident_id: Annotated[int, typer.Argument(metavar="INCIDENT", help="An incident id.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The job runs (model trainings, batch jobs) that read a version of the dataset holding
+    the incident's bad window or files, from the run events received on /api/lineage."""
+    from daemon.lineage.impact import impact_of
+
+    loaded = load(config)
+    store = store_for(loaded)
+    try:
+        impact = impact_of(store, loaded, incident_id)
+    finally:
+        store.close()
+    if impact is None:
+        raise UsageProblem(f"there is no incident {incident_id}; see `warden incidents list`")
+    if as_json:
+        typer.echo(json.dumps(impact.to_dict(), ensure_ascii=False))
+        return
+    print_impact(impact)
+
+
+def print_impact(impact: Impact) -> None:
+    """The impact as `incidents show` and `lineage impact` print it."""
+    console.print(
+        f"Dataset {data_markup(impact.dataset)}: the detection read version "
+        f"{data_markup(impact.detected_version or 'unknown')}; versions holding the bad data: "
+        f"{data_markup(', '.join(impact.versions) or 'none recorded')}"
+        + (f" ({data_markup(impact.note)})" if impact.note else "")
+    )
+    if not impact.runs and not impact.unknown_version_runs:
+        console.print("No job run received on /api/lineage read them.")
+        return
+    table = Table(title="Job runs that read the bad data")
+    for header in ("job", "run", "state", "at", "version", "how the version is known"):
+        table.add_column(header, overflow="fold")
+    for run in impact.runs:
+        table.add_row(*_run_cells(run))
+    for run in impact.unknown_version_runs:
+        table.add_row(*_run_cells({**run, "version": "unknown: may have"}))
+    console.print(table)
+
+
+def _run_cells(run: dict[str, Any]) -> list[str]:
+    return [
+        data_markup(f"{run['job_namespace']}/{run['job_name']}"),
+        data_markup(run["run_id"]),
+        data_markup(run["event_type"]),
+        str(run["event_time"])[:19].replace("T", " "),
+        data_markup(run["version"]),
+        data_markup(run["version_source"] or "-"),
+    ]

@@ -27,6 +27,10 @@ any body is read, so a caller without one learns nothing from a malformed body (
   are the callers' word (as `--as` is on the CLI); prefer a token per person. Under
   `two_person`, names the config's `people:` gives to one person count once
   (`daemon.config.people`).
+- `POST /api/lineage`: OpenLineage run events of training and batch jobs (body at most
+  1 MiB), recording which dataset versions each run read (`daemon.lineage.ingest`); needs
+  a token like the approval API (403 while none is configured). Not a run event: 400, the
+  reason kept in the audit trail. The same event again: 200, recorded once.
 - `GET /api/incidents` and `GET /api/incidents/{id}`: incidents as JSON, read-only; the rows
   of `warden incidents list --json` (`daemon.reporting.queries.incident_row`), and for one
   incident also its evidence and its audit timeline.
@@ -62,6 +66,7 @@ from daemon.config.models import HttpConfig, PublicEndpoint, WardenConfig
 from daemon.config.people import same_person
 from daemon.http.auth import Authenticator, Caller
 from daemon.http.body_limit import BodyLimit
+from daemon.http.lineage_api import add_lineage_route
 from daemon.http.metrics import DaemonMetrics
 from daemon.http.probes import DaemonState, readiness
 from daemon.http.report_page import report_response
@@ -201,6 +206,8 @@ def create_app(
         caller = await run_in_threadpool(auth.decider, authorization)
         actor, decision = _actor(config, caller, await _decision_request(request))
         return await run_in_threadpool(_decide, store, config, run_id, "reject", actor, decision)
+
+    add_lineage_route(app, store, config, auth)
 
     @app.get("/api/incidents", response_model=IncidentList, responses=READ_RESPONSES)
     def incidents_index(

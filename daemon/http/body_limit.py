@@ -12,6 +12,9 @@ which the allocator then kept. Warden's endpoints take small bodies:
   twice, as `&lt;` then URL-encoded) and 118 KB when it is all CJK (9 bytes a character
   URL-encoded); the cap leaves room for what Slack adds (state, container, enterprise).
 
+- `MAX_LINEAGE_BODY_BYTES` (1 MiB) for OpenLineage run events (`POST /api/lineage`),
+  whose facets may carry a schema or column lineage.
+
 `BodyLimit` refuses a larger body with 413:
 
 - at once, without reading it, when `Content-Length` says so (or is not a number);
@@ -34,8 +37,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 64 * 1024
 #: ...but for Slack's interactions, which carry the message clicked (256 KiB).
 MAX_SLACK_BODY_BYTES = 256 * 1024
+#: ...and for OpenLineage run events, whose facets (schemas, column lineage) run long.
+MAX_LINEAGE_BODY_BYTES = 1024 * 1024
 #: Paths with their own cap.
-PATH_LIMITS = {"/slack/actions": MAX_SLACK_BODY_BYTES}
+PATH_LIMITS = {"/slack/actions": MAX_SLACK_BODY_BYTES, "/api/lineage": MAX_LINEAGE_BODY_BYTES}
 
 
 class BodyLimit:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.reporting.queries import proposed_action
 from daemon.store.models import AuditEvent, Incident
+
+if TYPE_CHECKING:
+    from daemon.lineage.impact import Impact
 
 #: Chart size in CSS pixels; the bars stand on a baseline above the label row.
 CHART_WIDTH, CHART_HEIGHT, LABEL_ROW = 640, 200, 20
@@ -33,8 +36,11 @@ code{font-size:12px;word-break:break-all}
 REFERENCE_COLOUR, CURRENT_COLOUR = "#7f8c8d", "#d35400"
 
 
-def render_incident_html(incident: Incident, events: Sequence[AuditEvent]) -> str:
-    """The whole page for `incident`, with `events` (its audit timeline, oldest first)."""
+def render_incident_html(
+    incident: Incident, events: Sequence[AuditEvent], impact: Impact | None = None
+) -> str:
+    """The whole page for `incident`, with `events` (its audit timeline, oldest first) and
+    `impact` (the job runs that read its bad data, `daemon.lineage.impact`)."""
     evidence = incident.evidence or {}
     findings = evidence.get("findings", [])
     parts = [
@@ -47,6 +53,7 @@ def render_incident_html(incident: Incident, events: Sequence[AuditEvent]) -> st
         "<h2>Evidence</h2>",
         _findings_table(findings),
         *(_distribution(finding) for finding in findings if _histogram(finding)),
+        _impact(impact) if impact is not None else "",
         "<h2>Timeline</h2>",
         _timeline(events),
         "<p class='muted'>Written by Warden from the incident store; every event above is in "
@@ -54,6 +61,29 @@ def render_incident_html(incident: Incident, events: Sequence[AuditEvent]) -> st
         "</body></html>",
     ]
     return "\n".join(part for part in parts if part)
+
+
+def _impact(impact: Impact) -> str:
+    runs = [*impact.runs, *({**r, "version": "unknown"} for r in impact.unknown_version_runs)]
+    head = (
+        f"<p>The detection read version <code>{_e(impact.detected_version or 'unknown')}"
+        f"</code> of {_e(impact.dataset)}; versions holding the bad data: "
+        f"<code>{_e(', '.join(impact.versions) or 'none recorded')}</code>"
+        + (f" ({_e(impact.note)})" if impact.note else "")
+        + ".</p>"
+    )
+    if not runs:
+        return f"<h2>Data version and job runs</h2>{head}<p>No job run read them.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(r['job_namespace'])}/{_e(r['job_name'])}</td><td><code>"
+        f"{_e(r['run_id'])}</code></td><td>{_e(r['event_type'])}</td><td>"
+        f"{_e(r['event_time'])}</td><td>{_e(r['version'])}</td></tr>"
+        for r in runs
+    )
+    return (
+        f"<h2>Data version and job runs</h2>{head}<table><tr><th>Job</th><th>Run</th>"
+        f"<th>State</th><th>At</th><th>Version read</th></tr>{rows}</table>"
+    )
 
 
 def _e(value: Any) -> str:

@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from daemon.store.asset_models import AssetRecord
 from daemon.store.columns import json_column, stamp_column, time_column
-from daemon.store.lineage_models import LineageEvent
+from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
 
 # The enums are re-exported: callers import the allowed values of a column with its table.
 from daemon.store.states import (  # noqa: F401
@@ -443,4 +443,6 @@ ALL_TABLES = (
     AssetRecord,
     DatasetVersionRecord,
     LineageEvent,
+    LineageRun,
+    LineageInput,
 )

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel, select
 
 from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
+from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
     ALL_TABLES,
@@ -297,6 +298,41 @@ def _records() -> list[SQLModel]:
             first_scan_run_id=1,
             last_scan_run_id=None,
             scans=3,
+        ),
+        LineageEvent(
+            id=1,
+            run_id="0190e5a8-0000-7000-8000-000000000000",
+            event_type="COMPLETE",
+            scan_run_id=1,
+            payload=DOCUMENT,
+            status="pending",
+            attempts=2,
+            next_attempt_at=AWARE,
+            claimed_until=None,
+            last_error="http://x answered 500: \u00e9",
+            created_at=NAIVE,
+            sent_at=None,
+        ),
+        LineageRun(
+            id=1,
+            run_id="0190e5a8-0000-7000-8000-000000000001",
+            job_namespace="training",
+            job_name="caf\u00e9 model",
+            event_type="COMPLETE",
+            event_time=AWARE,
+            producer="https://example.com/trainer",
+            received_at=NAIVE,
+            received_by="api:alice",
+            payload=DOCUMENT,
+        ),
+        LineageInput(
+            id=1,
+            lineage_run_id=1,
+            namespace="file",
+            name="/data/" + "x" * 3000,  # long paths are text
+            dataset="orders",
+            version="6450044280807158690",
+            version_source="table at event time",
         ),
     ]
 
