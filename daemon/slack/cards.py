@@ -108,9 +108,15 @@ class IncidentCard:
     run: RunCard | None = None
     report_url: str | None = None
     silenced_by: str | None = None
+    #: The dataset version its detection read, and the job runs (their jobs' names, a few)
+    #: that read it or a later version (`daemon.slack.incident_cards.downstream_jobs`).
+    dataset_version: str | None = None
+    downstream_jobs: tuple[str, ...] = ()
+    downstream_runs: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "findings", tuple(self.findings))
+        object.__setattr__(self, "downstream_jobs", tuple(self.downstream_jobs))
         object.__setattr__(self, "scope", dict(self.scope or {}))
         _check_choice("incident status", self.status, [s.value for s in IncidentStatus])
         if self.report_url is not None:
@@ -133,9 +139,11 @@ class IncidentCard:
         run: PlaybookRun | None = None,
         approvals: Iterable[str] = (),
         report_url: str | None = None,
+        downstream: tuple[tuple[str, ...], int] = ((), 0),
     ) -> IncidentCard:
         """The card of a stored incident and its latest run (`approvals` as in
-        `RunCard.from_run`)."""
+        `RunCard.from_run`); `downstream` the jobs (a few names) and runs that read its
+        data."""
         return cls(
             incident_id=incident.id or 0,
             title=incident.title,
@@ -152,6 +160,9 @@ class IncidentCard:
             run=None if run is None else RunCard.from_run(run, approvals),
             report_url=report_url,
             silenced_by=incident.silenced_by,
+            dataset_version=((incident.evidence or {}).get("dataset_version") or {}).get("version"),
+            downstream_jobs=downstream[0],
+            downstream_runs=downstream[1],
         )
 
 

@@ -213,6 +213,15 @@ def _about(card: IncidentCard) -> str:
         parts.append(f"scope: {escape(scope)}")
     if card.silenced_by:
         parts.append(f":zzz: silenced by {escape(card.silenced_by)}")
+    if card.dataset_version:
+        parts.append(f"data version {inline_code(card.dataset_version)}")
+    if card.downstream_runs:
+        jobs = ", ".join(escape(job) for job in card.downstream_jobs)
+        more = "…" if card.downstream_runs > len(card.downstream_jobs) else ""
+        parts.append(
+            f":warning: read by {card.downstream_runs} job run(s) since: {jobs}{more} "
+            f"(`warden lineage impact {card.incident_id}`)"
+        )
     return " · ".join(parts)
 
 

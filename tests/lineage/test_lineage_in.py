@@ -173,6 +173,20 @@ def test_runs_that_read_the_bad_version_are_the_incidents_impact(store: Store, t
     page = (tmp_path / "report.html").read_text()
     assert "Data version and job runs" in page and "train-later" in page
 
+    # The Slack message says which version was read and which jobs read it since.
+    from daemon.slack.incident_cards import incident_card
+    from daemon.slack.render import incident_message
+    from daemon.store.models import Incident
+
+    with store.session(readonly=True) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        card = incident_card(session, incident)
+    assert (card.dataset_version, card.downstream_runs) == ("3", 2)
+    assert card.downstream_jobs == ("train-after", "train-later")
+    text = json.dumps(incident_message(card), ensure_ascii=False)
+    assert "data version `3`" in text and "read by 2 job run(s) since" in text
+
 
 def _config_file(tmp_path: Path, config: WardenConfig) -> str:
     target = tmp_path / "warden.json.yaml"
