@@ -223,10 +223,22 @@ def _bounds(window: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
 
 
 def _table(config: WardenConfig, dataset: str) -> Any:
-    from daemon.remediation.proposals import playbook_context
-    from playbooks.versioned.open import versioned_table
+    """The Delta or Iceberg table of `dataset`, as remediation opens it."""
+    settings = config.datasets[dataset]
+    if settings.format == "delta":
+        from playbooks.versioned.delta_table import DeltaVersionedTable
 
-    return versioned_table(playbook_context(config, dataset).dataset)
+        assert settings.path is not None
+        return DeltaVersionedTable(settings.path)
+    from playbooks.versioned.iceberg_table import IcebergVersionedTable
+
+    assert settings.catalog is not None and settings.table is not None
+    return IcebergVersionedTable(
+        dataset,
+        catalog_uri=settings.catalog.uri,
+        catalog_name=settings.catalog.name,
+        table=settings.table,
+    )
 
 
 def impact_of(store: Any, config: WardenConfig, incident_id: int) -> Impact | None:

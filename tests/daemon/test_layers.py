@@ -1,5 +1,5 @@
 """The rooms of `daemon/` import only downwards, as the loop runs: cli -> runtime ->
-http/slack/agent -> remediation -> scan/reporting -> incidents -> config -> store; and the
+http/slack/agent -> remediation -> scan/reporting -> incidents/lineage -> config -> store; and the
 packages below the daemon (playbooks, agents, detectors) never import it."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ RANKS = {
     "scan": 4,
     "reporting": 4,
     "incidents": 3,
+    "lineage": 3,
     "config": 2,
     "settings": 1,
     "migrations": 1,
