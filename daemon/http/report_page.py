@@ -19,6 +19,7 @@ full identity.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from fastapi import HTTPException
@@ -26,6 +27,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from daemon.config.models import HttpConfig
 from daemon.http.auth import Authenticator
+from daemon.lineage.impact import Impact, impact_of
 from daemon.reporting.html_report import render_incident_html
 from daemon.reporting.queries import get_incident
 from daemon.reporting.report_links import api_needs_token, link_key, link_problem
@@ -33,6 +35,8 @@ from daemon.store.identities import Claimant
 from daemon.store.models import AuditEvent
 
 #: Sent with every report: a signed link must not leak through caches or a Referer.
+log = logging.getLogger(__name__)
+
 REPORT_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 NEEDS_LINK_OR_TOKEN = (
     "this report needs a signed link (open it from its Slack message) or a bearer token"
@@ -54,8 +58,18 @@ def report_response(
     incident, events = get_incident(auth.store, incident_id)
     if incident is None:
         raise HTTPException(404, f"there is no incident {incident_id}")
-    page = render_incident_html(incident, without_daemon_hosts(events))
+    page = render_incident_html(incident, without_daemon_hosts(events), _impact(auth, incident_id))
     return HTMLResponse(page, headers=REPORT_HEADERS)
+
+
+def _impact(auth: Authenticator, incident_id: int) -> Impact | None:
+    """The job runs that read the incident's bad data; None (the page without them) when
+    they cannot be worked out now."""
+    try:
+        return impact_of(auth.store, auth.config, incident_id)
+    except Exception:  # the report matters more than its lineage section
+        log.warning("the lineage of incident %s could not be read", incident_id, exc_info=True)
+        return None
 
 
 def _refusal(

@@ -51,6 +51,8 @@ AUDIT_ACTIONS = tuple(
             "quarantine.released",
             "token.created",
             "token.revoked",
+            "lineage.received",
+            "lineage.refused",
         }
     )
 )
