@@ -132,6 +132,10 @@ def _print_change(change: dict[str, Any]) -> None:
         f"{data_markup(change['to'])} ({change['kind']})"
     )
     files = change["files"]
+    if files is None and change["kind"] != "sql":
+        console.print(
+            "files: not compared (a version of more than 10,000 files keeps only its counts)"
+        )
     if files is not None:
         counts = files["counts"]
         console.print(

@@ -36,7 +36,7 @@ from detectors.sources.table_formats import (
     source_over_relation,
     utc_ms,
 )
-from detectors.versions.base import DatasetVersion
+from detectors.versions.base import DatasetVersion, listed_files
 
 #: Reader features whose rows or columns an Arrow dataset of the files would get wrong.
 UNSUPPORTED_READER_FEATURES = ("deletionVectors", "columnMapping")
@@ -124,7 +124,7 @@ def delta_version(path: str, table: Any, latest: int | None = None) -> DatasetVe
             "file_count": len(files),
             "rows": sum(int(item["rows"] or 0) for item in files),
             "bytes": sum(int(item["size"] or 0) for item in files),
-            "files": files,
+            **listed_files(files),
         },
     )
 

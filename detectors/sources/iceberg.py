@@ -28,7 +28,7 @@ from detectors.sources.table_formats import (
     source_over_relation,
     utc_ms,
 )
-from detectors.versions.base import DatasetVersion
+from detectors.versions.base import DatasetVersion, listed_files
 
 
 def load_iceberg_table(name: str, *, catalog_uri: str, catalog_name: str, table: str) -> Any:
@@ -127,7 +127,7 @@ def iceberg_version(table: Any, snapshot: Any) -> tuple[DatasetVersion, list[str
             "file_count": len(files),
             "rows": sum(item["rows"] for item in files),
             "bytes": sum(item["size"] for item in files),
-            "files": files,
+            **listed_files(files),
         },
     )
     return version, [local_path(item["path"]) for item in files]

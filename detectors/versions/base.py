@@ -26,6 +26,12 @@ VERSION_KINDS: tuple[VersionKind, ...] = ("files", "delta", "iceberg", "sql")
 #: Bumped when the meaning of `details` changes; older records are read as they were.
 SCHEMA_VERSION = 1
 
+#: The most files a version keeps listed in its details (each entry is about 150 bytes in
+#: the store). A version of more files keeps its counts and totals, and `files_listed:
+#: false` instead of the list: `versions diff` and lineage impact then say they cannot
+#: compare its files, rather than compare a part of them.
+MAX_LISTED_FILES = 10_000
+
 #: Characters of a hash kept in a `files` or `sql` version id: 64 bits, as Git's short ids
 #: are shorter still; the full digest is in the details.
 SHORT_ID = 16
@@ -66,3 +72,11 @@ class DatasetVersion:
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError("not a dataset version record of this schema version")
         return cls(str(data["version"]), data["kind"], dict(data["details"]), dict(data["schema"]))
+
+
+def listed_files(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `files` entry of a version's details (and `files_listed`), within
+    `MAX_LISTED_FILES`."""
+    if len(files) > MAX_LISTED_FILES:
+        return {"files_listed": False}
+    return {"files_listed": True, "files": files}

@@ -39,6 +39,7 @@ def diff_versions(old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
         "to": new.version,
         "kind": old.kind,
         "files": _files(old.details.get("files"), new.details.get("files")),
+        "files_listed": bool(old.details.get("files_listed") and new.details.get("files_listed")),
         "rows": _rows(old, new),
         "columns": _columns(old.schema, new.schema),
         "commits": {
@@ -50,8 +51,10 @@ def diff_versions(old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
 
 
 def _files(old: Any, new: Any) -> dict[str, Any] | None:
+    """None when either version lists no files (a SQL fingerprint, or a version of more
+    than `MAX_LISTED_FILES` files)."""
     if not isinstance(old, list) or not isinstance(new, list):
-        return None  # a SQL fingerprint names no files
+        return None
     before = {item["path"]: item for item in old if isinstance(item, dict) and "path" in item}
     after = {item["path"]: item for item in new if isinstance(item, dict) and "path" in item}
     added = sorted(after.keys() - before.keys())

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.versions.base import SHORT_ID, DatasetVersion
+from detectors.versions.base import SHORT_ID, DatasetVersion, listed_files
 
 #: The largest Parquet footer digested, in bytes (a footer is usually kilobytes; one of
 #: more than this is a file of very many row groups or columns, and is named by size and
@@ -113,6 +113,6 @@ def manifest_version(entries: Iterable[ManifestEntry], **details: Any) -> Datase
             "manifest_sha256": digest,
             "file_count": len(ordered),
             "bytes": sum(entry.size for entry in ordered),
-            "files": [entry.to_dict() for entry in ordered],
+            **listed_files([entry.to_dict() for entry in ordered]),
         },
     )

@@ -85,7 +85,6 @@ class DeltaVersionedTable:
         return None
 
     def remove(self, paths: list[str], metadata: dict[str, str]) -> str:
-        from deltalake import CommitProperties
         from deltalake.transaction import RemoveAction
 
         table = self._table()
@@ -107,17 +106,9 @@ class DeltaVersionedTable:
             )
             for path in paths
         ]
-        table.create_write_transaction(
-            actions,
-            mode="append",
-            schema=table.schema(),
-            partition_by=table.metadata().partition_columns or None,
-            commit_properties=CommitProperties(custom_metadata=dict(metadata)),
-        )
-        return self.current_version()
+        return self._commit(table, actions, metadata)
 
     def add(self, files: list[TableFile], metadata: dict[str, str]) -> str:
-        from deltalake import CommitProperties
         from deltalake.transaction import AddAction
 
         table = self._table()
@@ -145,6 +136,12 @@ class DeltaVersionedTable:
             )
             for item in files
         ]
+        return self._commit(table, actions, metadata)
+
+    def _commit(self, table: Any, actions: list[Any], metadata: dict[str, str]) -> str:
+        """Commit hand-built `add`/`remove` actions with Warden's metadata; the new version."""
+        from deltalake import CommitProperties
+
         table.create_write_transaction(
             actions,
             mode="append",

@@ -141,3 +141,17 @@ def _only_version(store) -> DatasetVersionRecord:
         rows = session.exec(select(DatasetVersionRecord)).all()
     assert len(rows) == 1
     return rows[0]
+
+
+def test_a_version_of_very_many_files_keeps_counts_not_a_list(monkeypatch) -> None:
+    from detectors.versions import base
+    from detectors.versions.diff import diff_versions
+
+    monkeypatch.setattr(base, "MAX_LISTED_FILES", 3)
+    small = manifest_version([ManifestEntry(f"f{n}", 1, 1) for n in range(3)])
+    large = manifest_version([ManifestEntry(f"f{n}", 1, 1) for n in range(4)])
+    assert small.details["files_listed"] and len(small.details["files"]) == 3
+    assert not large.details["files_listed"] and "files" not in large.details
+    assert large.details["file_count"] == 4 and large.details["bytes"] == 4
+    change = diff_versions(small, large)
+    assert change["files"] is None and change["files_listed"] is False
