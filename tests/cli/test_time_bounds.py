@@ -113,8 +113,8 @@ def test_audit_log_refuses_an_unknown_action_and_suggests_one(demo_folder):
     assert bogus.code == 2 and bogus.stdout == ""
     assert bogus.stderr.startswith(
         "Usage error. --action 'bogus' is not an audit action. "
-        "Families: agent, daemon, incident, proposal, quarantine, run, scan, silence, slack, "
-        "token; "
+        "Families: agent, daemon, incident, lineage, proposal, quarantine, run, scan, silence, "
+        "slack, token; "
         "actions: agent.decided, agent.escalated, agent.failed, agent.invalid, agent.proposed, "
         "agent.started, daemon.presumed_dead, incident.acknowledged, incident.closed,"
     )
