@@ -7,7 +7,9 @@ COPY daemon ./daemon
 COPY detectors ./detectors
 COPY playbooks ./playbooks
 COPY agents ./agents
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres,assets]'
+# Extras in the image; add delta,iceberg for Delta Lake and Iceberg datasets (about 150 MB).
+ARG EXTRAS=postgres,assets,lineage
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
