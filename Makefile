@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[postgres,spark,assets,delta,iceberg,lineage,test]'
+	$(BIN)/python -m pip install --quiet -e '.[postgres,spark,assets,delta,iceberg,lineage,multivariate,test]'
 	@touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

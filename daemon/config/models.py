@@ -39,6 +39,7 @@ from daemon.config.runtime import DaemonConfig
 from detectors.assets.params import AssetParams
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
+from detectors.multivariate.params import MultivariateParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
 from detectors.skew.params import SkewParams
@@ -381,10 +382,37 @@ class AssetsMonitor(MonitorBase, AssetParams):
     )
 
 
-MONITOR_KINDS = ("drift", "quality", "freshness", "skew", "assets")
+class MultivariateDriftMonitor(WindowedMonitor, MultivariateParams):
+    """Changes in the relations between columns (`detectors.multivariate`)."""
+
+    kind: Literal["multivariate_drift"]
+    columns: list[str] = Field(  # type: ignore[assignment]
+        min_length=2,
+        description="Numeric and low-cardinality categorical columns whose joint "
+        "distribution is watched (at least two).",
+    )
+
+    @model_validator(mode="after")
+    def _fixed_reference(self) -> MultivariateDriftMonitor:
+        if isinstance(self.reference, RollingReference):
+            raise ValueError(
+                "a multivariate_drift reference is a fixed range {start, end} or a "
+                "{dataset}: a rolling one would refit the model at every scan"
+            )
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("`columns` names a column twice")
+        return self
+
+
+MONITOR_KINDS = ("drift", "quality", "freshness", "skew", "assets", "multivariate_drift")
 
 MonitorConfig = Annotated[
-    DriftMonitor | QualityMonitor | FreshnessMonitor | SkewMonitor | AssetsMonitor,
+    DriftMonitor
+    | QualityMonitor
+    | FreshnessMonitor
+    | SkewMonitor
+    | AssetsMonitor
+    | MultivariateDriftMonitor,
     Field(discriminator="kind"),
 ]
 

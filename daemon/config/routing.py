@@ -59,6 +59,7 @@ PATTERNS = (
     "missing_asset",
     "unlisted_asset",
     "asset_property_drift",
+    "multivariate_drift",
 )
 PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill", "restore_version"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]

@@ -24,6 +24,8 @@ class Route:
     approval: ApprovalPolicy
     notify: bool = True
     note: str = ""
+    #: The playbook's params when the default route picks it.
+    params: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.playbook is None:
@@ -57,6 +59,14 @@ DEFAULT_ROUTES: dict[str, Route] = {
     "missing_asset": Route(None, "human", note="restore the files or drop their rows"),
     "unlisted_asset": Route(None, "human", note="list the files or move them out"),
     "asset_property_drift": Route("relabel_batch", "human"),
+    # The relation between columns changed, no single column did: drift_density (which
+    # scores rows by the drifted columns) has nothing to score, so the batch is stratified.
+    "multivariate_drift": Route(
+        "relabel_batch",
+        "human",
+        note="a stratified batch: the relation between columns changed",
+        params={"strategy": "stratified"},
+    ),
 }
 
 NO_ROUTE = Route(None, "human", note="no rule matched; the agent proposes when enabled")
@@ -128,7 +138,12 @@ def route(
     if fallback is None:
         return RouteDecision("none", None, NO_ROUTE.approval, {}, default_channel, NO_ROUTE.note)
     return RouteDecision(
-        "default", fallback.playbook, fallback.approval, {}, default_channel, fallback.note
+        "default",
+        fallback.playbook,
+        fallback.approval,
+        dict(fallback.params),
+        default_channel,
+        fallback.note,
     )
 
 

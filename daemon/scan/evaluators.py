@@ -307,6 +307,7 @@ def evaluate_skew(context: ScanContext) -> Evaluation:
     )
 
 
-# The assets evaluator lives in its own module; importing it here registers it with the
-# others (it imports this module's registry, so it comes last).
-from daemon.scan import asset_evaluator  # noqa: E402, F401
+# The assets, multivariate and metric-history evaluators live in their own modules;
+# importing them here registers them with the others (they import this module's registry,
+# so they come last).
+from daemon.scan import asset_evaluator, multivariate_evaluator  # noqa: E402, F401

@@ -16,12 +16,13 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from detectors.column_types import ColumnType, column_types
 from detectors.plan_records import PlanArchive, RecordedTable
+from detectors.plan_store import QueryResult
 from detectors.profile import WindowProfile
 from detectors.profiling import ProfileOptions, profile_planned
 from detectors.query_plans import QueryPlans
@@ -208,6 +209,22 @@ class DatasetSource:
         signature = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         self.remember(("signature", start, end), signature)
         return signature
+
+    def window_query(
+        self,
+        key: Hashable,
+        build: Callable[[Table], Table],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> QueryResult:
+        """Run `build(rows of [start, end))` through the kept plans (`QueryPlans.rows`);
+        `key` must name everything `build` depends on besides the table and which bounds
+        are set (the caller's query kind and a digest of its coefficients)."""
+        return self.plans.rows(
+            ("window_query", self.time_column, key),
+            lambda: build(self._window(start, end)),
+            self._bounds(start, end),
+        )
 
     def _bounds(self, start: datetime | None, end: datetime | None) -> dict[str, datetime]:
         return bound_values(self.types[self.time_column].naive_time, start, end)

@@ -1,0 +1,145 @@
+"""The `multivariate_drift` evaluator: fit (once, cached) and test a window's joint
+distribution against the reference's (`detectors.multivariate`).
+
+PCA: the model is fitted and calibrated on the reference in the engine and cached in the
+store; a scan runs one aggregate over its window, and one more, for the per-column
+residuals, only when it alerts. Domain classifier: seeded bounded samples of both sides
+(the reference's cached) are told apart by a small classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from daemon.config.models import MultivariateDriftMonitor
+from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
+from daemon.scan.model_cache import cached_model, model_key
+from daemon.scan.reference_cache import cache_key, reference_profile
+from daemon.scan.windows import Window, current_window, reference_window
+from detectors.multivariate.encoding import Encoding, EncodingError, encode_columns
+from detectors.multivariate.fitting import NotEnoughRows, fit_pca, window_error
+from detectors.multivariate.params import MAX_ENCODED_INPUTS, MultivariateParams
+from detectors.multivariate.pca import MODEL_SCHEMA_VERSION, PcaModel
+from detectors.multivariate.pca_detector import detect_pca
+from detectors.profiling import ProfileOptions
+from detectors.results import DetectorResult
+from detectors.sources.base import DatasetSource
+
+
+@evaluator("multivariate_drift")
+def evaluate_multivariate(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, MultivariateDriftMonitor)
+    params = MultivariateParams.model_validate(
+        monitor.model_dump(include=set(MultivariateParams.model_fields))
+    )
+    source = _open(context, monitor.dataset)
+    reference = reference_window(monitor.dataset, monitor.reference, context.at)
+    current = current_window(monitor.dataset, context.at, monitor.window)
+    reference_source = (
+        source if reference.dataset == monitor.dataset else _open(context, reference.dataset)
+    )
+    columns = _columns(source, monitor.columns)
+    _columns(reference_source, monitor.columns)
+    options = ProfileOptions()
+    profile, profile_cached = reference_profile(
+        context.store,
+        reference_source,
+        reference,
+        columns,
+        options,
+        refresh=context.refresh_reference,
+    )
+    windows = {"reference": reference.to_dict(), "current": current.to_dict()}
+    try:
+        encoding = encode_columns(
+            {name: profile.columns[name] for name in columns},
+            max_categories=params.max_categories,
+        )
+    except EncodingError as error:
+        return Evaluation(DetectorResult.failed(str(error)), windows, profile_cached)
+    inputs = len(encoding.inputs)
+    if inputs > MAX_ENCODED_INPUTS:
+        return Evaluation(
+            DetectorResult.failed(
+                f"the columns encode to {inputs} inputs (numeric columns plus one per kept "
+                f"category level); at most {MAX_ENCODED_INPUTS}: lower max_categories or "
+                "watch fewer columns"
+            ),
+            windows,
+            profile_cached,
+        )
+    needed = max(params.min_reference_rows, 2 * inputs)
+    if profile.rows < needed:
+        return Evaluation(
+            DetectorResult.insufficient(
+                f"the reference has {profile.rows} rows; the multivariate model needs {needed}",
+                {"reference_rows": profile.rows},
+            ),
+            windows,
+            profile_cached,
+        )
+    if params.method == "domain_classifier":
+        from daemon.scan.classifier_evaluation import classify_window
+
+        result, cached = classify_window(
+            context, reference_source, source, reference, current, encoding, params
+        )
+        return Evaluation(result, windows, profile_cached and cached)
+    profile_key, _fingerprint = cache_key(reference_source, reference, columns, options)
+    try:
+        model, model_cached = _pca_model(
+            context, reference_source, reference, encoding, params, profile_key
+        )
+    except NotEnoughRows as error:
+        return Evaluation(DetectorResult.insufficient(str(error)), windows, profile_cached)
+    moments = window_error(source, current.start, current.end, model, params.clip)
+    result = detect_pca(model, moments, params)
+    if result.alerts:
+        # Which columns' residuals grew: a second pass, paid only when the window alerts.
+        moments = window_error(
+            source, current.start, current.end, model, params.clip, residuals=True
+        )
+        result = detect_pca(model, moments, params)
+    summary = {**result.summary, "model_cached": model_cached}
+    return Evaluation(replace(result, summary=summary), windows, profile_cached and model_cached)
+
+
+def _pca_model(
+    context: ScanContext,
+    source: DatasetSource,
+    reference: Window,
+    encoding: Encoding,
+    params: MultivariateParams,
+    profile_key: str,
+) -> tuple[PcaModel, bool]:
+    settings: dict[str, Any] = {
+        "variance_share": params.variance_share,
+        "clip": params.clip,
+        "seed": params.seed,
+        "encoding": encoding.to_dict(),
+    }
+
+    def fit() -> dict[str, Any]:
+        return fit_pca(
+            source,
+            reference.start,
+            reference.end,
+            encoding,
+            variance_share=params.variance_share,
+            clip=params.clip,
+            seed=params.seed,
+            min_rows=params.min_reference_rows,
+        ).to_dict()
+
+    model, cached = cached_model(
+        context.store,
+        model_key("multivariate_pca", profile_key, settings),
+        reference,
+        schema_version=MODEL_SCHEMA_VERSION,
+        fit=fit,
+        read=PcaModel.from_dict,
+        refresh=context.refresh_reference,
+    )
+    return model, cached
