@@ -22,6 +22,7 @@ from daemon.cli import (
     incident_show,
     incidents_commands,
     lineage_commands,
+    metrics_commands,
     quarantine_commands,
     report_command,
     run_command,
@@ -81,6 +82,7 @@ app.add_typer(agent_commands.app, name="agent")
 app.add_typer(tokens_commands.app, name="tokens")
 app.add_typer(versions_commands.app, name="versions")
 app.add_typer(lineage_commands.app, name="lineage")
+app.add_typer(metrics_commands.app, name="metrics")
 
 EXIT_USAGE = 2
 

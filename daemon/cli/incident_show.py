@@ -52,6 +52,7 @@ def show_command(
     """Show one incident: evidence, the windows compared, the proposal and the timeline."""
     from daemon.lineage.impact import impact_of
     from daemon.reporting.html_report import render_incident_html
+    from daemon.reporting.metric_charts import incident_series
     from daemon.reporting.queries import get_incident, incident_row
 
     check_one_output(as_json=as_json, as_csv=as_csv)
@@ -60,12 +61,13 @@ def show_command(
     try:
         incident, events = get_incident(store, incident_id)
         impact = impact_of(store, loaded, incident_id) if incident is not None else None
+        series = incident_series(store, incident) if incident is not None else []
     finally:
         store.close()
     if incident is None or impact is None:
         raise UsageProblem(f"there is no incident {incident_id}; see `warden incidents list`")
     if html_file is not None:
-        _write_html(html_file, render_incident_html(incident, events, impact))
+        _write_html(html_file, render_incident_html(incident, events, impact, series))
     row = incident_row(incident)
     # `at` is when it was recorded; `scan_time` the moment the scan evaluated
     # (differs for --at replays).

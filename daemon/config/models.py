@@ -39,11 +39,13 @@ from daemon.config.runtime import DaemonConfig
 from detectors.assets.params import AssetParams
 from detectors.drift.params import DriftParams
 from detectors.freshness.params import FreshnessParams
+from detectors.metric_history.params import MetricAnomalyParams
 from detectors.multivariate.params import MultivariateParams
 from detectors.params import Duration, EndInstant, Instant
 from detectors.quality.params import QualityParams
 from detectors.skew.params import SkewParams
 from detectors.timeformat import ENGINE_OF_FORMAT, format_problem
+from detectors.timeparse import format_duration
 
 #: The time of a file of an asset dataset, as monitors and incidents name it.
 ASSET_TIME = "asset_time"
@@ -404,7 +406,43 @@ class MultivariateDriftMonitor(WindowedMonitor, MultivariateParams):
         return self
 
 
-MONITOR_KINDS = ("drift", "quality", "freshness", "skew", "assets", "multivariate_drift")
+class MetricAnomalyMonitor(MonitorBase, MetricAnomalyParams):
+    """Each window metric against its own seasonal history (`detectors.metric_history`)."""
+
+    kind: Literal["metric_anomaly"]
+    window: Duration = Field(
+        description="Length of each measured window, ending at the scan time (a point of "
+        "every series per window)."
+    )
+    columns: list[str] | None = Field(
+        None, description="Columns measured (default: all but time/entity)."
+    )
+
+    @model_validator(mode="after")
+    def _window_fits_training(self) -> MetricAnomalyMonitor:
+        if self.window * self.min_season_points > self.training:
+            raise ValueError(
+                f"training {format_duration(self.training)} holds fewer than "
+                f"{self.min_season_points} windows of {format_duration(self.window)}"
+            )
+        if self.seasonality in ("hour_of_day", "hour_of_week") and self.window > timedelta(hours=1):
+            raise ValueError(
+                f"seasonality {self.seasonality} compares hours: use a window of at most 1h"
+            )
+        if self.seasonality == "day_of_week" and self.window > timedelta(days=1):
+            raise ValueError("seasonality day_of_week compares days: use a window of at most 1d")
+        return self
+
+
+MONITOR_KINDS = (
+    "drift",
+    "quality",
+    "freshness",
+    "skew",
+    "assets",
+    "multivariate_drift",
+    "metric_anomaly",
+)
 
 MonitorConfig = Annotated[
     DriftMonitor
@@ -412,7 +450,8 @@ MonitorConfig = Annotated[
     | FreshnessMonitor
     | SkewMonitor
     | AssetsMonitor
-    | MultivariateDriftMonitor,
+    | MultivariateDriftMonitor
+    | MetricAnomalyMonitor,
     Field(discriminator="kind"),
 ]
 

@@ -60,6 +60,7 @@ PATTERNS = (
     "unlisted_asset",
     "asset_property_drift",
     "multivariate_drift",
+    "metric_anomaly",
 )
 PlaybookName = Literal["quarantine", "relabel_batch", "synthetic_backfill", "restore_version"]
 ApprovalPolicy = Literal["auto", "human", "two_person"]

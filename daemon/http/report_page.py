@@ -29,6 +29,7 @@ from daemon.config.models import HttpConfig
 from daemon.http.auth import Authenticator
 from daemon.lineage.impact import Impact, impact_of
 from daemon.reporting.html_report import render_incident_html
+from daemon.reporting.metric_charts import incident_series
 from daemon.reporting.queries import get_incident
 from daemon.reporting.report_links import api_needs_token, link_key, link_problem
 from daemon.store.identities import Claimant
@@ -58,7 +59,12 @@ def report_response(
     incident, events = get_incident(auth.store, incident_id)
     if incident is None:
         raise HTTPException(404, f"there is no incident {incident_id}")
-    page = render_incident_html(incident, without_daemon_hosts(events), _impact(auth, incident_id))
+    page = render_incident_html(
+        incident,
+        without_daemon_hosts(events),
+        _impact(auth, incident_id),
+        incident_series(auth.store, incident),
+    )
     return HTMLResponse(page, headers=REPORT_HEADERS)
 
 

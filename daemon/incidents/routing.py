@@ -67,6 +67,8 @@ DEFAULT_ROUTES: dict[str, Route] = {
         note="a stratified batch: the relation between columns changed",
         params={"strategy": "stratified"},
     ),
+    # A metric that left its own seasonal band: a person reads its chart first.
+    "metric_anomaly": Route(None, "human", note="read the metric's chart in the report"),
 }
 
 NO_ROUTE = Route(None, "human", note="no rule matched; the agent proposes when enabled")

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from daemon.reporting.metric_charts import Series, render_metric_charts
 from daemon.reporting.queries import proposed_action
 from daemon.store.models import AuditEvent, Incident
 
@@ -37,10 +38,14 @@ REFERENCE_COLOUR, CURRENT_COLOUR = "#7f8c8d", "#d35400"
 
 
 def render_incident_html(
-    incident: Incident, events: Sequence[AuditEvent], impact: Impact | None = None
+    incident: Incident,
+    events: Sequence[AuditEvent],
+    impact: Impact | None = None,
+    series: Sequence[Series] = (),
 ) -> str:
-    """The whole page for `incident`, with `events` (its audit timeline, oldest first) and
-    `impact` (the job runs that read its bad data, `daemon.lineage.impact`)."""
+    """The whole page for `incident`, with `events` (its audit timeline, oldest first),
+    `impact` (the job runs that read its bad data, `daemon.lineage.impact`) and `series`
+    (the kept history of the metrics it alerted on, `daemon.reporting.metric_charts`)."""
     evidence = incident.evidence or {}
     findings = evidence.get("findings", [])
     parts = [
@@ -53,6 +58,7 @@ def render_incident_html(
         "<h2>Evidence</h2>",
         _findings_table(findings),
         *(_distribution(finding) for finding in findings if _histogram(finding)),
+        render_metric_charts(list(series)),
         _impact(impact) if impact is not None else "",
         "<h2>Timeline</h2>",
         _timeline(events),

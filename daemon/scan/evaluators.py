@@ -22,6 +22,7 @@ from daemon.config.models import (
 )
 from daemon.crash_points import pause_if_asked
 from daemon.scan.datasets import open_dataset, open_together
+from daemon.scan.metric_points import PointValue
 from daemon.scan.open_sources import OpenSources
 from daemon.scan.plan_archive import plan_archive
 from daemon.scan.reference_cache import reference_profile
@@ -73,6 +74,9 @@ class Evaluation:
     version_error: str | None = None
     #: The current window's aggregates (`window_metrics`): what lineage events report.
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Metric points to keep (`daemon.scan.metric_points`); when empty, the scan keeps
+    #: those of `metrics` for the current window.
+    points: list[PointValue] = field(default_factory=list)
 
 
 Evaluator = Callable[[ScanContext], Evaluation]
@@ -310,4 +314,8 @@ def evaluate_skew(context: ScanContext) -> Evaluation:
 # The assets, multivariate and metric-history evaluators live in their own modules;
 # importing them here registers them with the others (they import this module's registry,
 # so they come last).
-from daemon.scan import asset_evaluator, multivariate_evaluator  # noqa: E402, F401
+from daemon.scan import (  # noqa: E402, F401
+    asset_evaluator,
+    metric_evaluator,
+    multivariate_evaluator,
+)

@@ -10,7 +10,7 @@ residuals, only when it alerts. Domain classifier: seeded bounded samples of bot
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.config.models import MultivariateDriftMonitor
 from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
@@ -18,13 +18,13 @@ from daemon.scan.model_cache import cached_model, model_key
 from daemon.scan.reference_cache import cache_key, reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from detectors.multivariate.encoding import Encoding, EncodingError, encode_columns
-from detectors.multivariate.fitting import NotEnoughRows, fit_pca, window_error
 from detectors.multivariate.params import MAX_ENCODED_INPUTS, MultivariateParams
-from detectors.multivariate.pca import MODEL_SCHEMA_VERSION, PcaModel
-from detectors.multivariate.pca_detector import detect_pca
 from detectors.profiling import ProfileOptions
 from detectors.results import DetectorResult
 from detectors.sources.base import DatasetSource
+
+if TYPE_CHECKING:
+    from detectors.multivariate.pca import PcaModel
 
 
 @evaluator("multivariate_drift")
@@ -87,6 +87,10 @@ def evaluate_multivariate(context: ScanContext) -> Evaluation:
             context, reference_source, source, reference, current, encoding, params
         )
         return Evaluation(result, windows, profile_cached and cached)
+    # Imported here: numpy and the model's queries load only for monitors of this kind.
+    from detectors.multivariate.fitting import NotEnoughRows, window_error
+    from detectors.multivariate.pca_detector import detect_pca
+
     profile_key, _fingerprint = cache_key(reference_source, reference, columns, options)
     try:
         model, model_cached = _pca_model(
@@ -114,6 +118,9 @@ def _pca_model(
     params: MultivariateParams,
     profile_key: str,
 ) -> tuple[PcaModel, bool]:
+    from detectors.multivariate.fitting import fit_pca
+    from detectors.multivariate.pca import MODEL_SCHEMA_VERSION, PcaModel
+
     settings: dict[str, Any] = {
         "variance_share": params.variance_share,
         "clip": params.clip,

@@ -36,6 +36,7 @@ from daemon.lineage.outbox import build_scan_event, queue
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
+from daemon.scan.metric_points import points_from_metrics, record_points
 from daemon.scan.open_sources import OpenSources
 from daemon.scan.plan_archive import plan_archive
 from daemon.scan.version_records import record_version
@@ -385,6 +386,14 @@ def run_scan(
             )
             if version is not None:
                 record_version(session, monitor.dataset, version, scan_run_id=run_id, at=utcnow())
+            record_points(
+                session,
+                monitor=monitor.name,
+                dataset=monitor.dataset,
+                points=evaluation.points
+                or points_from_metrics(evaluation.metrics, evaluation.windows.get("current")),
+                scan_run_id=run_id,
+            )
             run.dataset_version = version.version if version is not None else None
             run.status = result.status.value
             run.finished_at = utcnow()

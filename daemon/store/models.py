@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from daemon.store.asset_models import AssetRecord
 from daemon.store.columns import json_column, stamp_column, time_column
 from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
+from daemon.store.metric_models import MetricPoint
 
 # The enums are re-exported: callers import the allowed values of a column with its table.
 from daemon.store.states import (  # noqa: F401
@@ -445,4 +446,5 @@ ALL_TABLES = (
     LineageEvent,
     LineageRun,
     LineageInput,
+    MetricPoint,
 )

@@ -226,6 +226,13 @@ class DatasetSource:
             self._bounds(start, end),
         )
 
+    def lower_bound_parameter(self) -> Any:
+        """The bound parameter a window's lower bound is given as in `window_query`'s SQL
+        (for queries that measure times from it, as `timeline` does)."""
+        from detectors.profile_queries import NAMED_PARAMETERS
+
+        return NAMED_PARAMETERS[bound_names(self.types[self.time_column].naive_time)[0]]
+
     def _bounds(self, start: datetime | None, end: datetime | None) -> dict[str, datetime]:
         return bound_values(self.types[self.time_column].naive_time, start, end)
 

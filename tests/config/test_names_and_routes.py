@@ -26,7 +26,7 @@ PATTERNS_LISTED = (
     "out_of_range, schema_change, corrupt_partition, stale_data, missing_partition, "
     "volume_drop, distribution_skew, value_skew, corrupt_asset, unreadable_asset, "
     "duplicate_asset, near_duplicate_asset, split_leakage, missing_asset, unlisted_asset, "
-    "asset_property_drift, multivariate_drift"
+    "asset_property_drift, multivariate_drift, metric_anomaly"
 )
 
 

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel, select
 from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
+from daemon.store.metric_models import MetricPoint
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
     ALL_TABLES,
@@ -333,6 +334,23 @@ def _records() -> list[SQLModel]:
             dataset="orders",
             version="6450044280807158690",
             version_source="table at event time",
+        ),
+        MetricPoint(
+            id=1,
+            monitor="events-metrics",
+            dataset="orders",
+            column_name="caf\u00e9",
+            metric="null_rate",
+            window_start=NAIVE,
+            window_end=AWARE,
+            value=0.0213,
+            origin="backfill",
+            scan_run_id=None,
+            anomalous=True,
+            expected=0.02,
+            expected_low=0.017,
+            expected_high=1e-300,
+            recorded_at=NAIVE,
         ),
     ]
 

@@ -1,0 +1,190 @@
+"""The `metric_anomaly` evaluator: measure the window, read each series' history from the
+store (measuring past windows no scan measured, in one query), judge every series against
+its seasonal band (`detectors.metric_history`), and keep the new points with their bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from daemon.config.models import MetricAnomalyMonitor
+from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
+from daemon.scan.metric_points import PointValue, load_points
+from daemon.scan.windows import current_window
+from daemon.store.engine import Store
+from detectors.metric_history.detector import SeriesKey, Verdict, detect_metric_anomalies
+from detectors.metric_history.params import MetricAnomalyParams
+from detectors.metric_history.queries import bucket_metrics_query, bucket_values
+from detectors.sources.base import DatasetSource
+
+#: Most past windows measured in one scan when the store lacks them (a 28d training of
+#: 1h windows is 672).
+MAX_BACKFILL_WINDOWS = 2000
+
+
+@evaluator("metric_anomaly")
+def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
+    monitor = context.monitor
+    assert isinstance(monitor, MetricAnomalyMonitor)
+    params = MetricAnomalyParams.model_validate(
+        monitor.model_dump(include=set(MetricAnomalyParams.model_fields))
+    )
+    source = _open(context, monitor.dataset)
+    current = current_window(monitor.dataset, context.at, monitor.window)
+    assert current.start is not None and current.end is not None
+    columns = _columns(source, monitor.columns)
+    numeric = [name for name in columns if source.types[name].kind == "numeric"]
+    categorical = [name for name in columns if name not in numeric]
+    wanted = _series(params.metrics, numeric, categorical)
+    windows_back = min(int(params.training / monitor.window), MAX_BACKFILL_WINDOWS)
+    earliest = current.start - windows_back * monitor.window
+    stored = _stored_history(context.store, monitor.name, earliest, current.end, wanted)
+    missing = _missing_starts(stored, current.start, windows_back, monitor.window)
+    # One query: the current window alone, or every window back to the oldest missing one.
+    first = min(missing) if missing else current.start
+    measured = _measure(source, first, current.end, monitor.window, numeric, categorical)
+    now = measured.get(current.start, {})
+    history = {key: list(values) for key, values in stored.items()}
+    backfilled: list[PointValue] = []
+    # Empty windows before the first row the data holds (and before any stored point) are
+    # from before the dataset began, not zeros to learn from; later empty windows are.
+    began = min(
+        [*measured, *(start for values in stored.values() for start, _v in values)],
+        default=current.start,
+    )
+    missing = [start for start in missing if start >= began]
+    for start in missing:
+        values = measured.get(start) or bucket_values({"n": 0}, numeric, categorical)
+        for key in wanted:
+            history.setdefault(key, []).append((start, values.get(key)))  # type: ignore[arg-type]
+            backfilled.append(
+                PointValue(
+                    key[0], key[1], start, start + monitor.window, values.get(key), "backfill"
+                )
+            )
+    recent = _recent_verdicts(context.store, monitor.name, current.start, monitor.window, wanted)
+    report = detect_metric_anomalies(
+        {key: now.get(key) for key in wanted}, history, recent, current.start, params
+    )
+    points = list(backfilled)
+    findings = {(f.column, f.details["metric"]): f for f in report.result.findings}
+    for key in wanted:
+        band = report.bands.get(key)
+        finding = findings.get(key)
+        points.append(
+            PointValue(
+                key[0],
+                key[1],
+                current.start,
+                current.end,
+                now.get(key),
+                anomalous=None if finding is None else finding.alert,
+                expected=None if band is None else band.expected,
+                expected_low=None if band is None else band.low,
+                expected_high=None if band is None else band.high,
+            )
+        )
+    result = report.result
+    result.summary["backfilled_windows"] = len(missing)
+    return Evaluation(result, {"current": current.to_dict()}, points=points)
+
+
+def _series(
+    metrics: Sequence[str], numeric: Sequence[str], categorical: Sequence[str]
+) -> list[SeriesKey]:
+    keys: list[SeriesKey] = []
+    if "row_count" in metrics:
+        keys.append((None, "row_count"))
+    for name in [*numeric, *categorical]:
+        if "null_rate" in metrics:
+            keys.append((name, "null_rate"))
+        if "mean" in metrics and name in numeric:
+            keys.append((name, "mean"))
+        if "distinct_count" in metrics and name in categorical:
+            keys.append((name, "distinct_count"))
+    return keys
+
+
+def _stored_history(
+    store: Store, monitor: str, since: datetime, until: datetime, wanted: list[SeriesKey]
+) -> dict[SeriesKey, list[tuple[datetime, float]]]:
+    """(window start, value) of each wanted series' stored points ending in (since, until)."""
+    keys = set(wanted)
+    history: dict[SeriesKey, list[tuple[datetime, float]]] = {}
+    with store.session(readonly=True) as session:
+        for point in load_points(session, monitor, since=since, until=until):
+            key = (point.column_name or None, point.metric)
+            if key in keys and point.window_start is not None and point.value is not None:
+                history.setdefault(key, []).append((point.window_start, point.value))
+    return history
+
+
+def _missing_starts(
+    stored: dict[SeriesKey, list[tuple[datetime, float]]],
+    current_start: datetime,
+    windows_back: int,
+    window: timedelta,
+) -> list[datetime]:
+    """Starts of the past windows no stored point covers (within half a window)."""
+    covered = sorted({start for values in stored.values() for start, _value in values})
+    missing = []
+    for index in range(1, windows_back + 1):
+        start = current_start - index * window
+        if not any(abs(start - seen) < window / 2 for seen in covered):
+            missing.append(start)
+    return missing
+
+
+def _measure(
+    source: DatasetSource,
+    start: datetime,
+    end: datetime,
+    window: timedelta,
+    numeric: list[str],
+    categorical: list[str],
+) -> dict[datetime, dict[SeriesKey, float | None]]:
+    seconds = int(window.total_seconds())
+    key = ("metric_buckets", seconds, tuple(numeric), tuple(categorical))
+    lower = source.lower_bound_parameter()
+    result = source.window_query(
+        key,
+        lambda rows: bucket_metrics_query(
+            rows, lower, source.time_column, seconds, numeric, categorical
+        ),
+        start,
+        end,
+    )
+    measured = {}
+    for row in result.rows:
+        values = dict(zip(result.columns, row, strict=True))
+        bucket = values.get("warden_bucket")
+        if bucket is None:
+            continue
+        measured[start + int(bucket) * window] = bucket_values(values, numeric, categorical)
+    return measured
+
+
+def _recent_verdicts(
+    store: Store, monitor: str, before: datetime, window: timedelta, wanted: list[SeriesKey]
+) -> dict[SeriesKey, list[Verdict]]:
+    """The verdicts of each series' last two windows ending by `before` (+1 above its
+    band, -1 below, 0 inside)."""
+    keys = set(wanted)
+    verdicts: dict[SeriesKey, list[Verdict]] = {}
+    with store.session(readonly=True) as session:
+        points = load_points(
+            session,
+            monitor,
+            since=before - 2 * window - window / 2,
+            until=before + timedelta(microseconds=1),
+        )
+        for point in points:
+            key = (point.column_name or None, point.metric)
+            if key not in keys or point.window_start is None or point.anomalous is None:
+                continue
+            direction = 0
+            if point.anomalous and point.value is not None and point.expected is not None:
+                direction = 1 if point.value > point.expected else -1
+            verdicts.setdefault(key, []).append(Verdict(point.window_start, direction))
+    return {key: sorted(items, key=lambda v: v.start)[-2:] for key, items in verdicts.items()}
