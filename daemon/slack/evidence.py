@@ -49,7 +49,7 @@ def evidence_text(findings: Iterable[Mapping[str, Any]], incident_id: int, *, li
         )
     rows = [
         (
-            clip_plain(finding.get("column") or "-", _COLUMN_WIDTH),
+            clip_plain(_subject(finding), _COLUMN_WIDTH),
             clip_plain(finding.get("method") or "-", _METHOD_WIDTH),
             format_number(finding.get("statistic")),
             format_number(finding.get("threshold")),
@@ -58,7 +58,7 @@ def evidence_text(findings: Iterable[Mapping[str, Any]], incident_id: int, *, li
         for finding in shown
     ]
     table = table_block(("column", "method", "statistic", "threshold", "p-value"), rows)
-    notes = [note for note in map(_category_note, shown) if note]
+    notes = [note for note in map(_note, shown) if note]
     return clip("\n".join([heading, table, *notes]), limit)
 
 
@@ -67,6 +67,49 @@ def _significance(finding: Mapping[str, Any]) -> tuple[bool, float]:
     among equals."""
     p_value = finding.get("p_value")
     return (p_value is None, 0.0 if p_value is None else float(p_value))
+
+
+def _subject(finding: Mapping[str, Any]) -> str:
+    """What a finding is about: its column, a metric anomaly's column and metric."""
+    column = finding.get("column")
+    metric = (finding.get("details") or {}).get("metric")
+    if finding.get("pattern") == "metric_anomaly" and metric:
+        return f"{column}.{metric}" if column else str(metric)
+    return str(column or "-")
+
+
+def _note(finding: Mapping[str, Any]) -> str | None:
+    pattern = finding.get("pattern")
+    if pattern == "metric_anomaly":
+        return _band_note(finding)
+    if pattern == "multivariate_drift":
+        return _relations_note(finding)
+    return _category_note(finding)
+
+
+def _band_note(finding: Mapping[str, Any]) -> str | None:
+    """A metric anomaly's value beside its expected band and season."""
+    details = finding.get("details") or {}
+    if details.get("band_low") is None:
+        return None
+    shape = " (persistent: a level shift)" if details.get("shape") == "level_shift" else ""
+    text = (
+        f"{_subject(finding)}: {format_number(finding.get('statistic'))} outside the expected "
+        f"{format_number(details.get('band_low'))} .. {format_number(details.get('band_high'))}"
+        f" for {details.get('season', 'this window')}{shape}"
+    )
+    return clip(escape(clip_plain(text, _NOTE_LENGTH)), _NOTE_LENGTH)
+
+
+def _relations_note(finding: Mapping[str, Any]) -> str | None:
+    """The columns a multivariate finding names as most changed."""
+    details = finding.get("details") or {}
+    named = details.get("top_contributors") or details.get("top_features") or []
+    columns = [str(item.get("column")) for item in named if isinstance(item, Mapping)]
+    if not columns:
+        return None
+    listed = ", ".join(clip_plain(column, 60) for column in columns)
+    return clip(f"Relations between columns changed; most involved: {escape(listed)}", _NOTE_LENGTH)
 
 
 def _category_note(finding: Mapping[str, Any]) -> str | None:

@@ -529,3 +529,40 @@ def test_clipping_never_breaks_an_entity_a_token_or_a_code_block(parts: list[str
     assert "<" not in OWN_TOKEN.sub("", clipped)
     if text.count(FENCE) % 2 == 0:
         assert clipped.count(FENCE) % 2 == 0
+
+
+def test_metric_anomalies_show_their_band_and_multivariate_drift_its_columns():
+    anomaly = _finding(
+        None,
+        None,
+        pattern="metric_anomaly",
+        method="seasonal_median_mad",
+        statistic=812.0,
+        threshold=449.5,
+        details={
+            "metric": "row_count",
+            "band_low": 356.7,
+            "band_high": 449.5,
+            "season": "Tuesday",
+            "shape": "level_shift",
+        },
+    )
+    null_rate = _finding(
+        "<amount>",
+        None,
+        pattern="metric_anomaly",
+        method="seasonal_median_mad",
+        details={"metric": "null_rate", "band_low": 0.0, "band_high": 0.03, "season": "Monday"},
+    )
+    relations = _finding(
+        None,
+        0.0,
+        pattern="multivariate_drift",
+        method="pca_reconstruction",
+        details={"top_contributors": [{"column": "x0"}, {"column": "<!here>"}]},
+    )
+    evidence = _evidence(incident_message(_card(findings=(anomaly, null_rate, relations))))
+    assert "row_count: 812 outside the expected 356.7 .. 449.5 for Tuesday" in evidence
+    assert "(persistent: a level shift)" in evidence
+    assert "&lt;amount&gt;.null_rate" in evidence
+    assert "most involved: x0, &lt;!here&gt;" in evidence
