@@ -127,9 +127,27 @@ def _columns(source: DatasetSource, requested: list[str] | None) -> list[str]:
     return list(requested)
 
 
-def _compare_windows(
-    context: ScanContext, monitor: DriftMonitor | QualityMonitor
-) -> tuple[DatasetSource, Any, Any, Window, Window, bool]:
+@dataclass
+class ReferenceSide:
+    """What a monitor compared with a reference has opened: its dataset, the reference's
+    dataset (the same one unless the reference names another), both windows, the checked
+    columns and the reference profile (and whether it came from the cache)."""
+
+    source: DatasetSource
+    reference_source: DatasetSource
+    reference: Window
+    current: Window
+    columns: list[str]
+    options: ProfileOptions
+    profile: WindowProfile
+    cached: bool
+
+
+def open_reference(
+    context: ScanContext, monitor: DriftMonitor | QualityMonitor | Any
+) -> ReferenceSide:
+    """Open `monitor`'s dataset and reference, and profile (or read the cached profile of)
+    the reference over its columns."""
     source = _open(context, monitor.dataset)
     reference = reference_window(monitor.dataset, monitor.reference, context.at)
     current = current_window(monitor.dataset, context.at, monitor.window)
@@ -137,8 +155,10 @@ def _compare_windows(
         source if reference.dataset == monitor.dataset else _open(context, reference.dataset)
     )
     columns = _columns(source, monitor.columns)
+    if reference_source is not source:
+        _columns(reference_source, monitor.columns)
     options = ProfileOptions()
-    reference_profile_, cached = reference_profile(
+    profile, cached = reference_profile(
         context.store,
         reference_source,
         reference,
@@ -146,16 +166,29 @@ def _compare_windows(
         options,
         refresh=context.refresh_reference,
     )
-    current_profile = source.profile(
-        current.start, current.end, columns, reference=reference_profile_, options=options
+    return ReferenceSide(
+        source, reference_source, reference, current, columns, options, profile, cached
+    )
+
+
+def _compare_windows(
+    context: ScanContext, monitor: DriftMonitor | QualityMonitor
+) -> tuple[DatasetSource, Any, Any, Window, Window, bool]:
+    side = open_reference(context, monitor)
+    current_profile = side.source.profile(
+        side.current.start,
+        side.current.end,
+        side.columns,
+        reference=side.profile,
+        options=side.options,
     )
     return (
-        source,
-        as_stored(reference_profile_),
+        side.source,
+        as_stored(side.profile),
         as_stored(current_profile),
-        reference,
-        current,
-        cached,
+        side.reference,
+        side.current,
+        side.cached,
     )
 
 

@@ -13,13 +13,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from daemon.config.models import MultivariateDriftMonitor
-from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
+from daemon.scan.evaluators import Evaluation, ScanContext, evaluator, open_reference
 from daemon.scan.model_cache import cached_model, model_key
-from daemon.scan.reference_cache import cache_key, reference_profile
-from daemon.scan.windows import Window, current_window, reference_window
+from daemon.scan.reference_cache import cache_key
+from daemon.scan.windows import Window
 from detectors.multivariate.encoding import Encoding, EncodingError, encode_columns
 from detectors.multivariate.params import MAX_ENCODED_INPUTS, MultivariateParams
-from detectors.profiling import ProfileOptions
 from detectors.results import DetectorResult
 from detectors.sources.base import DatasetSource
 
@@ -34,23 +33,10 @@ def evaluate_multivariate(context: ScanContext) -> Evaluation:
     params = MultivariateParams.model_validate(
         monitor.model_dump(include=set(MultivariateParams.model_fields))
     )
-    source = _open(context, monitor.dataset)
-    reference = reference_window(monitor.dataset, monitor.reference, context.at)
-    current = current_window(monitor.dataset, context.at, monitor.window)
-    reference_source = (
-        source if reference.dataset == monitor.dataset else _open(context, reference.dataset)
-    )
-    columns = _columns(source, monitor.columns)
-    _columns(reference_source, monitor.columns)
-    options = ProfileOptions()
-    profile, profile_cached = reference_profile(
-        context.store,
-        reference_source,
-        reference,
-        columns,
-        options,
-        refresh=context.refresh_reference,
-    )
+    side = open_reference(context, monitor)
+    source, reference_source = side.source, side.reference_source
+    reference, current, columns = side.reference, side.current, side.columns
+    profile, profile_cached, options = side.profile, side.cached, side.options
     windows = {"reference": reference.to_dict(), "current": current.to_dict()}
     try:
         encoding = encode_columns(
