@@ -146,11 +146,11 @@ def _measure(
 ) -> dict[datetime, dict[SeriesKey, float | None]]:
     seconds = int(window.total_seconds())
     key = ("metric_buckets", seconds, tuple(numeric), tuple(categorical))
-    lower = source.lower_bound_parameter()
     result = source.window_query(
         key,
+        # Built only when the query was never compiled: a kept plan needs no Ibis at all.
         lambda rows: bucket_metrics_query(
-            rows, lower, source.time_column, seconds, numeric, categorical
+            rows, source.lower_bound_parameter(), source.time_column, seconds, numeric, categorical
         ),
         start,
         end,

@@ -185,3 +185,27 @@ def test_a_scan_that_routes_nothing_loads_no_playbook_and_no_dataframe_library(t
     # Its queries and its dataset's opening were kept by the first: no expression layer.
     assert "ibis" in first
     assert _loaded(again, ("ibis", "sqlglot", "pyarrow")) == []
+
+
+def test_a_metric_anomaly_scan_reuses_its_compiled_query_without_ibis(tmp_path: Path):
+    """The first scan measures the history and compiles its one bucketed query; the next
+    scan (a new process) runs it from the store's archive without building Ibis."""
+    import pyarrow.parquet as pq
+
+    from tests.daemon.engine_cases import AT, events_table
+
+    pq.write_table(events_table(), tmp_path / "events.parquet")
+    (tmp_path / "warden.yaml").write_text(
+        "store: {url: 'sqlite:///warden.db'}\n"
+        "datasets:\n  events: {format: parquet, path: events.parquet, time_column: ts}\n"
+        "monitors:\n"
+        "  - {name: metrics, kind: metric_anomaly, dataset: events, window: 1d,\n"
+        "     columns: [amount, kind], training: 7d}\n"
+    )
+    scan = ("scan", "-c", "warden.yaml", "--at", AT.isoformat(), "--json")
+    first = _imported(tmp_path, tmp_path, *scan)
+    assert "daemon.scan.metric_evaluator" in first and "ibis" in first
+    (tmp_path / "again").mkdir()
+    again = _imported(tmp_path / "again", tmp_path, *scan)
+    assert "daemon.scan.metric_evaluator" in again
+    assert _loaded(again, ("ibis", "sqlglot", "pyarrow", "pandas")) == []
