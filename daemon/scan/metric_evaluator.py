@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from daemon.config.models import MetricAnomalyMonitor
 from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
@@ -87,7 +88,30 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
         )
     result = report.result
     result.summary["backfilled_windows"] = len(missing)
-    return Evaluation(result, {"current": current.to_dict()}, points=points)
+    return Evaluation(
+        result,
+        {"current": current.to_dict()},
+        metrics=_window_metrics(now, [*numeric, *categorical]),
+        points=points,
+    )
+
+
+def _window_metrics(now: dict[SeriesKey, float | None], columns: list[str]) -> dict[str, Any]:
+    """The window's aggregates in `window_metrics`' shape (what lineage events report)."""
+    rows = int(now.get((None, "row_count")) or 0)
+    described: dict[str, dict[str, float]] = {}
+    for name in columns:
+        values: dict[str, float] = {}
+        rate = now.get((name, "null_rate"))
+        if rate is not None:
+            values["nulls"] = round(rate * rows)
+            values["count"] = rows - values["nulls"]
+        for metric, key in (("mean", "mean"), ("distinct_count", "distinct")):
+            value = now.get((name, metric))
+            if value is not None:
+                values[key] = value
+        described[name] = values
+    return {"rows": rows, "columns": described}
 
 
 def _series(
