@@ -7,7 +7,9 @@ six numeric columns (x0-x1 correlated 0.8, x2 lognormal, x3 tied to log x2, two
 independent normals) and a three-level segment; the drifted day keeps every marginal and
 lowers the x0-x1 correlation to 0.2. Written as Parquet files, one folder per day.
 
-Measured, each in its own process (wall time of the whole process and its peak RSS):
+Measured, each in its own process (wall time of the whole process and its peak RSS, from
+`wait4`; the data is written by a child process so that this one stays small, since a
+forked worker's peak starts at its parent's size):
 - Warden: `warden scan --json` of a `multivariate_drift` monitor (the default config:
   pca_reconstruction) on the clean day, first (the model fitted on the reference) and
   cached, then on the drifted day; and a `drift` monitor (univariate) of the same window;
@@ -30,16 +32,20 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
 COLUMNS = ["x0", "x1", "x2", "x3", "x4", "x5", "segment"]
 
 
 def _day(rng: np.random.Generator, day: int, rows: int, rho: float, files: int) -> list[pa.Table]:
+    import numpy as np
+    import pyarrow as pa
+
     x0 = rng.normal(size=rows)
     x1 = rho * x0 + np.sqrt(1 - rho**2) * rng.normal(size=rows)
     log_x2 = rng.normal(size=rows)
@@ -63,6 +69,10 @@ def _day(rng: np.random.Generator, day: int, rows: int, rho: float, files: int) 
 
 
 def write_data(root: Path, rows: int, files: int) -> None:
+    """Write the three days (run in a child process: see `main`)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
     rng = np.random.default_rng(20)
     for day, (name, rho) in enumerate([("reference", 0.8), ("clean", 0.8), ("drifted", 0.2)]):
         folder = root / "events" / name
@@ -169,11 +179,30 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10, help="Parquet files per day")
     parser.add_argument("--chunk", type=int, default=100_000, help="NannyML chunk size")
     parser.add_argument("--nannyml-python", help="a Python with nannyml installed")
+    parser.add_argument("--write", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write:
+        write_data(Path(args.write), args.rows, args.files)
+        return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         print(f"writing 3 days x {args.rows:,} rows ...", file=sys.stderr)
-        write_data(root, args.rows, args.files)
+        # In a child process: a forked worker's ru_maxrss starts at its parent's RSS, so
+        # this process must stay small (stdlib only) for the peaks measured to be the
+        # workers' own.
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--write",
+                str(root),
+                "--rows",
+                str(args.rows),
+                "--files",
+                str(args.files),
+            ],
+            check=True,
+        )
         config = write_config(root)
         runs = {
             "warden pca, clean day, first scan (fit)": _warden(config, "multivariate", 1),

@@ -14,6 +14,7 @@ digest names everything the SQL depends on.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,15 +68,34 @@ def _raw_input(table: Table, item: EncodedInput) -> FloatingValue:
     return ibis.ifelse(hit.fill_null(False), 1.0, 0.0).cast("float64")  # type: ignore[no-any-return]
 
 
-def split_bucket(table: Table, columns: Sequence[str], seed: int) -> IntegerValue:
-    """A seeded pseudo-random bucket in [0, BUCKETS) per row, from a hash of its values:
-    the same rows fall in the same buckets on every run of one engine."""
+def row_hash(table: Table, columns: Sequence[str], seed: int) -> IntegerValue:
+    """A seeded 64-bit hash of each row's values: the XOR of each column's own hash (a
+    number's as a double, a category's as text with its position, so that equal labels in
+    two columns do not cancel) and a constant drawn from the seed. Hashing each value as
+    it is costs 0.5 s per 10M rows in DuckDB; hashing the row's text (every number printed)
+    cost 5.6 s. A null hashes as 0 (PostgreSQL's hash of NULL is NULL)."""
     import ibis
 
-    text: Any = ibis.literal(f"{int(seed)}")
-    for name in columns:
-        text = text + "|" + table[name].cast("string").fill_null("\u2205")
-    hashed = text.hash()
+    mixed: Any = ibis.literal(_seed_constant(seed), "int64")
+    for position, name in enumerate(columns):
+        column = table[name]
+        if column.type().is_numeric() or column.type().is_boolean():
+            value = column.cast("float64")
+        else:
+            value = column.cast("string") + f"|{position}"
+        mixed = mixed ^ value.hash().fill_null(0)
+    return mixed  # type: ignore[no-any-return]
+
+
+def _seed_constant(seed: int) -> int:
+    digest = hashlib.sha256(f"warden-split:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # a non-negative int64
+
+
+def split_bucket(table: Table, columns: Sequence[str], seed: int) -> IntegerValue:
+    """A seeded pseudo-random bucket in [0, BUCKETS) per row (`row_hash`): the same rows
+    fall in the same buckets on every run of one engine."""
+    hashed = row_hash(table, columns, seed)
     return ((hashed % BUCKETS) + BUCKETS) % BUCKETS  # type: ignore[no-any-return]
 
 
