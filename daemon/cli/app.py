@@ -29,6 +29,7 @@ from daemon.cli import (
     runs_commands,
     scan_command,
     silences_commands,
+    slack_commands,
     tokens_commands,
     versions_commands,
 )
@@ -83,6 +84,7 @@ app.add_typer(tokens_commands.app, name="tokens")
 app.add_typer(versions_commands.app, name="versions")
 app.add_typer(lineage_commands.app, name="lineage")
 app.add_typer(metrics_commands.app, name="metrics")
+app.add_typer(slack_commands.app, name="slack")
 
 EXIT_USAGE = 2
 

@@ -3,13 +3,15 @@
 ``FakeSlack`` listens on ``127.0.0.1`` (a free port) in a daemon thread and answers the
 methods Warden uses: ``auth.test``, ``chat.postMessage`` (threads and message metadata),
 ``chat.update``, ``chat.postEphemeral``, ``views.open``, ``usergroups.users.list``,
-``conversations.history``, ``conversations.replies`` and ``apps.connections.open``. Point a
+``usergroups.list``, ``conversations.history``, ``conversations.replies`` and
+``apps.connections.open``; every answer carries the token's scopes in ``x-oauth-scopes``. Point a
 client at it with ``WebClient(token=fake.bot_token, base_url=fake.url)``; ``fake.url`` is
 ``http://127.0.0.1:<port>/api/``. Every request is recorded as a :class:`Call`, and faults
 (HTTP 429/5xx, Slack error codes, a server that is down) can be injected per method.
 
 Not covered: pagination cursors (everything fits one page), files, reactions, users, real
-channel membership (any channel accepts posts; an unknown one reads as empty), trigger_id
+channel membership for posts (any channel accepts them; `member_channels` and
+`missing_channels` shape what ``conversations.history`` answers), trigger_id
 expiry, request signing, and rate limits other than the ones a test injects. A missing token
 answers ``not_authed`` and a wrong one ``invalid_auth``, as Slack does.
 
@@ -50,6 +52,14 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 BOT_ID = "B0FAKEBOT"
+#: The scopes of `config/slack-app-manifest.yaml`.
+DEFAULT_SCOPES = (
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "usergroups:read",
+)
 _CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{6,}$")
 # Fields that slack_sdk JSON-encodes when it sends them in a form body.
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
@@ -146,12 +156,21 @@ class FakeSlack:
         usergroups: dict[str, list[str]] | None = None,
         bot_user_id: str = "U0WARDEN",
         team_id: str = "T0FAKE",
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        member_channels: set[str] | None = None,
+        missing_channels: set[str] | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.usergroups = dict(usergroups or {})
         self.bot_user_id = bot_user_id
         self.team_id = team_id
+        #: The bot token's scopes, sent in every answer's `x-oauth-scopes` header.
+        self.scopes = scopes
+        #: Channels (ids) the bot is a member of for `conversations.history`; None: all.
+        self.member_channels = member_channels
+        #: Channels (ids) that do not exist (`channel_not_found` from history).
+        self.missing_channels = set(missing_channels or ())
         self.socket_url: str | None = None
         self._state = threading.Condition()
         self._calls: list[Call] = []
@@ -171,6 +190,7 @@ class FakeSlack:
             "chat.postEphemeral": ("bot", self._post_ephemeral),
             "views.open": ("bot", self._open_view),
             "usergroups.users.list": ("bot", self._usergroup_users),
+            "usergroups.list": ("bot", self._usergroups_list),
             "conversations.history": ("bot", self._history),
             "conversations.replies": ("bot", self._replies),
             "apps.connections.open": ("app", self._open_connection),
@@ -356,8 +376,11 @@ class FakeSlack:
             result = {"ok": True, **handler(params)}
         except _SlackError as failure:
             body = json.dumps({"ok": False, "error": failure.code}).encode("utf-8")
-            return _Answer(200, body, error=failure.code)
-        return _Answer(200, json.dumps(result).encode("utf-8"))
+            return _Answer(200, body, headers=self._scope_header(), error=failure.code)
+        return _Answer(200, json.dumps(result).encode("utf-8"), headers=self._scope_header())
+
+    def _scope_header(self) -> tuple[tuple[str, str], ...]:
+        return (("x-oauth-scopes", ",".join(self.scopes)),)
 
     def _authorise(self, token: str, token_kind: Literal["bot", "app"]) -> None:
         expected = self.bot_token if token_kind == "bot" else self.app_token
@@ -505,6 +528,10 @@ class FakeSlack:
 
     def _history(self, params: Params) -> Params:
         channel = self._require_channel(params)
+        if channel in self.missing_channels:
+            raise _SlackError("channel_not_found")
+        if self.member_channels is not None and channel not in self.member_channels:
+            raise _SlackError("not_in_channel")
         include_metadata = _truthy(params.get("include_all_metadata"))
         limit = int(params.get("limit") or 100)
         # Replies stay in their thread; the history holds plain messages and thread parents.
@@ -518,6 +545,14 @@ class FakeSlack:
             "has_more": len(top_level) > limit,
             "pin_count": 0,
             "response_metadata": {"next_cursor": ""},
+        }
+
+    def _usergroups_list(self, params: Params) -> Params:
+        return {
+            "usergroups": [
+                {"id": group, "handle": group.lower(), "name": group}
+                for group in sorted(self.usergroups)
+            ]
         }
 
     def _replies(self, params: Params) -> Params:
