@@ -103,6 +103,9 @@ class LabelStudioTarget:
     token: str = field(repr=False)
     project: int
     timeout_seconds: float = 30.0
+    #: `auto` (a JWT is a personal access token, anything else a legacy token),
+    #: `personal` or `legacy` (`playbooks.label_studio_api`).
+    token_kind: str = "auto"
 
 
 @dataclass(frozen=True)

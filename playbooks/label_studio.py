@@ -1,9 +1,11 @@
 """Creating labelling tasks in Label Studio through its HTTP API, exactly once.
 
-Two endpoints are used, with `Authorization: Token <token>`:
+Through `label_studio_api.LabelStudioClient` (personal access or legacy tokens):
 
+- `GET /api/projects/{project}/`, so a project that does not exist is a clear error before
+  anything is sent;
 - `POST /api/projects/{project}/import` with a JSON list of tasks (`{"data": ..., "meta":
-  ...}`), which creates them in one request;
+  ...}`), which creates them in one request (waiting for a background import to finish);
 - `GET /api/tasks?project={project}&page=N&page_size=100`, to find tasks of a batch that
   a crashed run may already have imported (each task's `data.warden_batch`).
 
@@ -21,13 +23,12 @@ from typing import Any
 
 from playbooks.base import LabelStudioTarget
 from playbooks.files import write_durably
+from playbooks.label_studio_api import LabelStudioClient, LabelStudioError
+
+__all__ = ["LabelStudioError", "count_batch_tasks", "import_batch_once", "import_tasks"]
 
 #: Tasks fetched per page when looking for a batch's tasks.
 PAGE_SIZE = 100
-
-
-class LabelStudioError(RuntimeError):
-    """Label Studio refused or could not be reached; the message says which and why."""
 
 
 def import_batch_once(
@@ -37,8 +38,10 @@ def import_batch_once(
     state = _read_receipt(receipt)
     if state.get("status") == "imported" and state.get("batch") == batch:
         return "already imported"
+    client = LabelStudioClient(target)
+    client.check_project()
     if state.get("status") == "importing" and state.get("batch") == batch:
-        found = count_batch_tasks(target, batch)
+        found = count_batch_tasks(target, batch, client)
         if found == len(tasks):
             _write_receipt(receipt, batch, "imported", found, target)
             return "already imported"
@@ -48,72 +51,40 @@ def import_batch_once(
                 "check the project by hand before importing again"
             )
     _write_receipt(receipt, batch, "importing", 0, target)
-    created = import_tasks(target, tasks)
+    created = import_tasks(target, tasks, client)
     _write_receipt(receipt, batch, "imported", created, target)
     return "imported"
 
 
-def import_tasks(target: LabelStudioTarget, tasks: list[dict[str, Any]]) -> int:
+def import_tasks(
+    target: LabelStudioTarget,
+    tasks: list[dict[str, Any]],
+    client: LabelStudioClient | None = None,
+) -> int:
     """Create `tasks` in the project; returns how many Label Studio says it created."""
-    answer = _request(target, "POST", f"/api/projects/{target.project}/import", json_body=tasks)
-    count = answer.get("task_count") if isinstance(answer, dict) else None
-    return int(count) if isinstance(count, int) else len(tasks)
+    return (client or LabelStudioClient(target)).import_tasks(tasks)
 
 
-def count_batch_tasks(target: LabelStudioTarget, batch: str) -> int:
+def count_batch_tasks(
+    target: LabelStudioTarget, batch: str, client: LabelStudioClient | None = None
+) -> int:
     """How many of the project's tasks carry `data.warden_batch == batch`."""
-    found, page = 0, 1
+    client = client or LabelStudioClient(target)
+    found, seen, page = 0, 0, 1
     while True:
-        answer = _request(
-            target,
+        answer = client.request(
             "GET",
             "/api/tasks",
             params={"project": target.project, "page": page, "page_size": PAGE_SIZE},
-            missing_ok=True,
+            missing_ok=True,  # a page past the last one
         )
         tasks = answer.get("tasks", []) if isinstance(answer, dict) else (answer or [])
         found += sum(1 for task in tasks if (task.get("data") or {}).get("warden_batch") == batch)
-        if len(tasks) < PAGE_SIZE:
+        seen += len(tasks)
+        total = answer.get("total") if isinstance(answer, dict) else None
+        if len(tasks) < PAGE_SIZE or (isinstance(total, int) and seen >= total):
             return found
         page += 1
-
-
-def _request(
-    target: LabelStudioTarget,
-    method: str,
-    path: str,
-    *,
-    json_body: Any = None,
-    params: dict[str, Any] | None = None,
-    missing_ok: bool = False,
-) -> Any:
-    import httpx  # here: planning, which imports this module, never sends a request
-
-    url = target.url + path
-    try:
-        response = httpx.request(
-            method,
-            url,
-            json=json_body,
-            params=params,
-            headers={"Authorization": f"Token {target.token}"},
-            timeout=target.timeout_seconds,
-        )
-    except httpx.HTTPError as error:
-        raise LabelStudioError(
-            f"Label Studio at {target.url} could not be reached: {error}"
-        ) from error
-    if missing_ok and response.status_code == 404:  # a page past the last one
-        return []
-    if response.status_code >= 400:
-        raise LabelStudioError(
-            f"Label Studio answered {response.status_code} to {method} {path}: "
-            f"{response.text[:300]}"
-        )
-    try:
-        return response.json()
-    except ValueError as error:
-        raise LabelStudioError(f"Label Studio's answer to {method} {path} is not JSON") from error
 
 
 def _read_receipt(receipt: Path) -> dict[str, Any]:

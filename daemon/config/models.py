@@ -497,8 +497,14 @@ class LabelStudioConfig(ConfigModel):
 
     url: str = Field(description="Base URL of Label Studio, like https://labels.example.com.")
     token: SecretStr = Field(
-        description="API token (from ${VAR} or WARDEN_LABEL_STUDIO__TOKEN); sent as "
-        "`Authorization: Token ...`."
+        description="A personal access token (Account & Settings; Label Studio 1.23 turns "
+        "legacy tokens off by default) or a legacy API token, from ${VAR} or "
+        "WARDEN_LABEL_STUDIO__TOKEN."
+    )
+    token_kind: Literal["auto", "personal", "legacy"] = Field(
+        "auto",
+        description="personal (exchanged for short-lived access tokens), legacy (sent as "
+        "`Authorization: Token ...`), or auto: a JWT (eyJ...) is personal.",
     )
     project: int = Field(ge=1, description="Id of the project the tasks are imported into.")
     timeout: Duration = Field(

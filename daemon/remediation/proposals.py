@@ -72,6 +72,7 @@ def playbook_context(config: WardenConfig, dataset: str) -> PlaybookContext:
             studio.token.get_secret_value(),
             studio.project,
             studio.timeout.total_seconds(),
+            studio.token_kind,
         ),
     )
 

@@ -1,10 +1,17 @@
-"""A small local fake of the Label Studio HTTP API, on 127.0.0.1, for the relabel tests.
+"""A small local fake of the Label Studio HTTP API, on 127.0.0.1, for the relabel tests
+(and for the faults a real server cannot be made to produce: `tests/playbooks/
+test_label_studio_server.py` runs the real one).
 
-It serves the two endpoints Warden uses, as Label Studio does: `POST
-/api/projects/{id}/import` (a JSON list of tasks; 201 with `task_count`) and `GET
-/api/tasks?project=&page=&page_size=` (`{"tasks": [...], "total": n}`; 404 past the last
-page). Requests without `Authorization: Token <token>` get 401. `fail_imports` makes the
-next imports answer 500.
+It serves what Warden uses, as Label Studio 1.23 does:
+- `GET /api/projects/{id}/` (404 for a project not in `projects`, when that is set);
+- `POST /api/projects/{id}/import` (a JSON list of tasks; 201 with `task_count`, or with
+  `async_imports` `{"import": n}` whose status `GET /api/projects/{id}/imports/{n}/` gives);
+- `GET /api/tasks?project=&page=&page_size=` (`{"tasks": [...], "total": n}`; 404 past the
+  last page);
+- `POST /api/token/refresh {"refresh": <personal token>}` -> `{"access": ...}`.
+Requests need `Authorization: Token <token>` (401 "legacy token authentication has been
+disabled" when `legacy_enabled` is off) or `Bearer <access>` for an access token it issued
+(`expire_access` forgets them). `fail_imports` makes the next imports answer 500.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+#: A personal access token as Label Studio makes them: a JWT (not a valid signature).
+PERSONAL_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl"
+
 
 @dataclass
 class FakeLabelStudio:
@@ -26,6 +36,16 @@ class FakeLabelStudio:
     tasks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     fail_imports: int = 0
+    legacy_enabled: bool = True
+    personal_token: str = PERSONAL_TOKEN
+    projects: set[int] | None = None
+    async_imports: bool = False
+    issued: set[str] = field(default_factory=set)
+    imports: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def expire_access(self) -> None:
+        """Forget every access token issued (as when they expire after 5 minutes)."""
+        self.issued.clear()
 
 
 @contextmanager
@@ -45,19 +65,42 @@ def running_fake(token: str = "ls-secret") -> Iterator[FakeLabelStudio]:
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
-            if self.headers.get("Authorization") != f"Token {fake.token}":
-                self._answer(401, {"detail": "Authentication credentials were not provided."})
+            given = self.headers.get("Authorization") or ""
+            if given == f"Token {fake.token}":
+                if fake.legacy_enabled:
+                    return True
+                self._answer(
+                    401,
+                    {
+                        "detail": "Legacy token authentication has been disabled for this "
+                        "organization"
+                    },
+                )
                 return False
-            return True
+            if given.startswith("Bearer ") and given.removeprefix("Bearer ") in fake.issued:
+                return True
+            self._answer(401, {"detail": "Authentication credentials were not provided."})
+            return False
 
         def do_POST(self) -> None:
             fake.requests.append(("POST", self.path))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
+            if urlparse(self.path).path.rstrip("/") == "/api/token/refresh":
+                if json.loads(body or b"{}").get("refresh") != fake.personal_token:
+                    self._answer(401, {"detail": "Token is invalid or expired"})
+                    return
+                access = f"access-{len(fake.issued) + 1}-{len(fake.requests)}"
+                fake.issued.add(access)
+                self._answer(200, {"access": access})
+                return
             if not self._authorised():
                 return
             parts = urlparse(self.path).path.strip("/").split("/")
             if len(parts) != 4 or parts[:2] != ["api", "projects"] or parts[3] != "import":
+                self._answer(404, {"detail": "Not found."})
+                return
+            if fake.projects is not None and int(parts[2]) not in fake.projects:
                 self._answer(404, {"detail": "Not found."})
                 return
             if fake.fail_imports:
@@ -68,6 +111,15 @@ def running_fake(token: str = "ls-secret") -> Iterator[FakeLabelStudio]:
             project = fake.tasks.setdefault(int(parts[2]), [])
             for task in tasks:
                 project.append({"id": len(project) + 1, **task})
+            if fake.async_imports:
+                number = len(fake.imports) + 1
+                fake.imports[number] = {
+                    "id": number,
+                    "status": "completed",
+                    "task_count": len(tasks),
+                }
+                self._answer(201, {"import": number})
+                return
             self._answer(201, {"task_count": len(tasks), "annotation_count": 0})
 
         def do_GET(self) -> None:
@@ -75,6 +127,18 @@ def running_fake(token: str = "ls-secret") -> Iterator[FakeLabelStudio]:
             if not self._authorised():
                 return
             parsed = urlparse(self.path)
+            parts = parsed.path.strip("/").split("/")
+            if parts[:2] == ["api", "projects"] and len(parts) in (3, 5):
+                project_id = int(parts[2])
+                if fake.projects is not None and project_id not in fake.projects:
+                    self._answer(404, {"detail": "Not found."})
+                elif len(parts) == 3:
+                    self._answer(200, {"id": project_id, "title": f"project {project_id}"})
+                elif parts[3] == "imports" and int(parts[4]) in fake.imports:
+                    self._answer(200, fake.imports[int(parts[4])])
+                else:
+                    self._answer(404, {"detail": "Not found."})
+                return
             if parsed.path.rstrip("/") != "/api/tasks":
                 self._answer(404, {"detail": "Not found."})
                 return

@@ -269,3 +269,51 @@ def test_an_unreachable_label_studio_is_a_clear_error(dataset: Path, tmp_path: P
     plan = PLAYBOOK.plan(_incident(), RelabelParams(batch_size=5), context)
     with pytest.raises(LabelStudioError, match="could not be reached"):
         PLAYBOOK.apply(plan, context)
+
+
+def test_a_personal_access_token_is_exchanged_and_refreshed_when_it_expires(
+    dataset: Path, tmp_path: Path
+):
+    from tests.playbooks.fake_label_studio import PERSONAL_TOKEN
+
+    with running_fake() as fake:
+        fake.legacy_enabled = False  # Label Studio 1.23's default
+        fake.async_imports = True
+        studio = LabelStudioTarget(fake.url, PERSONAL_TOKEN, project=3)
+        context = _context(tmp_path, dataset, studio=studio)
+        plan = PLAYBOOK.plan(_incident(), RelabelParams(batch_size=7), context)
+        assert PLAYBOOK.apply(plan, context)[-1]["outcome"] == "imported"
+        assert len(fake.tasks[3]) == 7
+        refreshes = [path for method, path in fake.requests if path == "/api/token/refresh"]
+        assert len(refreshes) == 1  # one access token for the whole apply
+        assert any("/imports/1/" in path for _method, path in fake.requests)
+        # An access token that expired between two runs is refreshed once, then used.
+        fake.expire_access()
+        receipt = Path(plan.steps[-1].details["receipt"])
+        state = json.loads(receipt.read_text())
+        receipt.write_text(json.dumps({**state, "status": "importing"}))
+        assert PLAYBOOK.apply(plan, context)[-1]["outcome"] == "already imported"
+        assert len(fake.tasks[3]) == 7
+
+
+def test_legacy_tokens_turned_off_a_revoked_token_and_a_missing_project(
+    dataset: Path, tmp_path: Path
+):
+    with running_fake() as fake:
+        fake.legacy_enabled = False
+        fake.projects = {3}
+        legacy = _context(tmp_path, dataset, studio=LabelStudioTarget(fake.url, fake.token, 3))
+        plan = PLAYBOOK.plan(_incident(), RelabelParams(batch_size=5), legacy)
+        with pytest.raises(LabelStudioError, match="refuses legacy tokens for this organisation"):
+            PLAYBOOK.apply(plan, legacy)
+        revoked = LabelStudioTarget(fake.url, "eyJx.eyJy.revoked", project=3)
+        with pytest.raises(LabelStudioError, match="refused the personal access token"):
+            PLAYBOOK.apply(plan, _context(tmp_path, dataset, studio=revoked))
+        from tests.playbooks.fake_label_studio import PERSONAL_TOKEN
+
+        missing = LabelStudioTarget(fake.url, PERSONAL_TOKEN, project=9)
+        context = _context(tmp_path / "other", dataset, studio=missing)
+        plan = PLAYBOOK.plan(_incident(), RelabelParams(batch_size=5), context)
+        with pytest.raises(LabelStudioError, match="has no project 9 \\(404\\)"):
+            PLAYBOOK.apply(plan, context)
+        assert fake.tasks == {}
