@@ -1,4 +1,4 @@
-"""`warden metrics show`: a monitor's window metrics over time (`daemon.scan.metric_points`):
+"""`warden metrics show`: a monitor's window metrics over time (`daemon.store.metric_points`):
 what each scan measured, and for `metric_anomaly` monitors the expected band and verdict."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def show_command(
     """Show MONITOR's metric points, oldest first per series: the window, the value and,
     for metric_anomaly monitors, the expected band and whether it was anomalous. With
     --json one object per line; with --csv one row per point."""
-    from daemon.scan.metric_points import latest_end, load_points
+    from daemon.store.metric_points import latest_end, load_points
 
     check_one_output(as_json=as_json, as_csv=as_csv)
     loaded = load(config)

@@ -1,7 +1,7 @@
 """Charts of the metrics a `metric_anomaly` incident is about, for its HTML report.
 
 For each (column, metric) the incident's findings alerted on: the series' kept points from
-six weeks before the detected window to two weeks after it (`daemon.scan.metric_points`),
+six weeks before the detected window to two weeks after it (`daemon.store.metric_points`),
 drawn as inline SVG with no script: the expected band as a shaded area, the values as a
 line, anomalous points as red dots.
 """
@@ -32,7 +32,7 @@ class Series:
 
 def incident_series(store: Store, incident: Incident) -> list[Series]:
     """The kept series of the metrics `incident` alerted on (none for other patterns)."""
-    from daemon.scan.metric_points import load_points
+    from daemon.store.metric_points import load_points
 
     evidence = incident.evidence or {}
     wanted: list[tuple[str | None, str]] = []

@@ -22,13 +22,13 @@ from daemon.config.models import (
 )
 from daemon.crash_points import pause_if_asked
 from daemon.scan.datasets import open_dataset, open_together
-from daemon.scan.metric_points import PointValue
 from daemon.scan.open_sources import OpenSources
 from daemon.scan.plan_archive import plan_archive
 from daemon.scan.reference_cache import reference_profile
 from daemon.scan.windows import Window, current_window, reference_window
 from daemon.store.engine import Store
 from daemon.store.json_safety import is_safe_text, sanitize_json
+from daemon.store.metric_points import PointValue
 from detectors.drift.detector import detect_drift
 from detectors.drift.params import DriftParams
 from detectors.freshness.detector import detect_freshness, timeline_bounds
@@ -74,7 +74,7 @@ class Evaluation:
     version_error: str | None = None
     #: The current window's aggregates (`window_metrics`): what lineage events report.
     metrics: dict[str, Any] = field(default_factory=dict)
-    #: Metric points to keep (`daemon.scan.metric_points`); when empty, the scan keeps
+    #: Metric points to keep (`daemon.store.metric_points`); when empty, the scan keeps
     #: those of `metrics` for the current window.
     points: list[PointValue] = field(default_factory=list)
 

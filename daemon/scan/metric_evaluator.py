@@ -11,9 +11,9 @@ from typing import Any
 
 from daemon.config.models import MetricAnomalyMonitor
 from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
-from daemon.scan.metric_points import PointValue, load_points
 from daemon.scan.windows import current_window
 from daemon.store.engine import Store
+from daemon.store.metric_points import PointValue, load_points
 from detectors.metric_history.detector import SeriesKey, Verdict, detect_metric_anomalies
 from detectors.metric_history.params import MetricAnomalyParams
 from detectors.metric_history.queries import bucket_metrics_query, bucket_values

@@ -36,7 +36,6 @@ from daemon.lineage.outbox import build_scan_event, queue
 from daemon.scan.datasets import MEMORY_LIMIT_VARIABLE
 from daemon.scan.evaluators import EVALUATORS, Evaluation, ScanContext
 from daemon.scan.file_changes import changed_paths, file_fingerprints
-from daemon.scan.metric_points import points_from_metrics, record_points
 from daemon.scan.open_sources import OpenSources
 from daemon.scan.plan_archive import plan_archive
 from daemon.scan.version_records import record_version
@@ -45,6 +44,7 @@ from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.errors import StoreError
 from daemon.store.json_safety import bounded_json
+from daemon.store.metric_points import points_from_metrics, record_points
 from daemon.store.models import Monitor, ScanRun, ScanStatus
 from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Finding, Status

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from daemon.config.models import WardenConfig
 from daemon.scan import run_scan, sync_monitors
-from daemon.scan.metric_points import load_points
+from daemon.store.metric_points import load_points
 from daemon.store.models import Incident
 
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)

@@ -56,6 +56,11 @@ def _day_table(day: int, regions: dict[str, int], seed: int) -> pa.Table:
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path)
+
+
+def write_dataset(tmp_path: Path) -> Path:
+    """Two days of events under `tmp_path/data` (date=... folders): the relabel world."""
     folder = tmp_path / "data"
     for day, regions, seed in ((0, {"A": 600, "B": 300, "C": 100}, 1), (1, CURRENT_REGIONS, 2)):
         target = folder / f"date={(DAY + timedelta(days=day)).date()}" / "part-0.parquet"
