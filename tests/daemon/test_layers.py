@@ -1,5 +1,5 @@
 """The rooms of `daemon/` import only downwards, as the loop runs: cli -> runtime ->
-http/slack/agent -> remediation -> scan/reporting -> incidents/lineage -> config -> store; and the
+http/slack/paging/agent -> remediation -> scan/reporting -> incidents/lineage -> config -> store; and the
 packages below the daemon (playbooks, agents, detectors) never import it."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ RANKS = {
     "runtime": 8,
     "http": 7,
     "slack": 6,
+    "paging": 6,
     "agent": 6,
     "remediation": 5,
     "scan": 4,
