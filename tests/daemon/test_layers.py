@@ -1,6 +1,6 @@
 """The rooms of `daemon/` import only downwards, as the loop runs: cli -> runtime ->
-http/slack/paging/agent -> remediation -> scan/reporting -> incidents/lineage -> config -> store; and the
-packages below the daemon (playbooks, agents, detectors) never import it."""
+http/slack/paging/agent -> remediation -> scan/reporting -> incidents/lineage -> config ->
+store; and the packages below the daemon (playbooks, agents, detectors) never import it."""
 
 from __future__ import annotations
 
