@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import run_warden
+from tests.cli.conftest import Ran, run_warden
 from tests.slack.fake_slack import FakeSlack
 
 
@@ -27,6 +27,13 @@ def _config(folder: Path, fake: FakeSlack, *, channel: str, groups: str = "[]") 
     return path
 
 
+def _slack_test(config: Path, folder: Path, token: str, *args: str) -> Ran:
+    """`warden slack test -c CONFIG ARGS` with `token` as SLACK_BOT_TOKEN."""
+    return run_warden(
+        "slack", "test", "-c", str(config), *args, cwd=folder, env={"SLACK_BOT_TOKEN": token}
+    )
+
+
 def _checks(stdout: str) -> dict[str, dict]:
     return {line["check"]: line for line in map(json.loads, stdout.splitlines())}
 
@@ -34,15 +41,7 @@ def _checks(stdout: str) -> dict[str, dict]:
 def test_a_working_setup_passes_every_check_and_posts_a_test_message(tmp_path: Path):
     with FakeSlack(usergroups={"S0614TZR7": ["U1"]}) as fake:
         config = _config(tmp_path, fake, channel="C0ONCALL1", groups="[S0614TZR7]")
-        ran = run_warden(
-            "slack",
-            "test",
-            "-c",
-            str(config),
-            "--json",
-            cwd=tmp_path,
-            env={"SLACK_BOT_TOKEN": fake.bot_token},
-        )
+        ran = _slack_test(config, tmp_path, fake.bot_token, "--json")
         posted = fake.messages("C0ONCALL1")
     assert ran.code == 0, ran.stdout + ran.stderr
     checks = _checks(ran.stdout)
@@ -64,27 +63,10 @@ def test_each_problem_is_named_with_what_to_do(tmp_path: Path):
         member_channels={"C0ONCALL1"},
     ) as fake:
         config = _config(tmp_path, fake, channel="C0ONCALL1", groups="[S0614TZR7, S0NOPE000]")
-        ran = run_warden(
-            "slack",
-            "test",
-            "-c",
-            str(config),
-            "--json",
-            "--no-post",
-            cwd=tmp_path,
-            env={"SLACK_BOT_TOKEN": fake.bot_token},
-        )
+        ran = _slack_test(config, tmp_path, fake.bot_token, "--json", "--no-post")
         assert fake.calls_to("chat.postMessage") == []
         # The table for people says the same.
-        table = run_warden(
-            "slack",
-            "test",
-            "-c",
-            str(config),
-            "--no-post",
-            cwd=tmp_path,
-            env={"SLACK_BOT_TOKEN": fake.bot_token},
-        )
+        table = _slack_test(config, tmp_path, fake.bot_token, "--no-post")
     assert ran.code == 1
     checks = _checks(ran.stdout)
     assert checks["scopes"]["outcome"] == "failed"
@@ -103,25 +85,8 @@ def test_each_problem_is_named_with_what_to_do(tmp_path: Path):
 def test_a_refused_token_a_channel_by_name_and_no_slack_block(tmp_path: Path):
     with FakeSlack() as fake:
         config = _config(tmp_path, fake, channel="#ml-oncall")
-        refused = run_warden(
-            "slack",
-            "test",
-            "-c",
-            str(config),
-            "--json",
-            cwd=tmp_path,
-            env={"SLACK_BOT_TOKEN": "xoxb-wrong"},
-        )
-        by_name = run_warden(
-            "slack",
-            "test",
-            "-c",
-            str(config),
-            "--json",
-            "--no-post",
-            cwd=tmp_path,
-            env={"SLACK_BOT_TOKEN": fake.bot_token},
-        )
+        refused = _slack_test(config, tmp_path, "xoxb-wrong", "--json")
+        by_name = _slack_test(config, tmp_path, fake.bot_token, "--json", "--no-post")
     assert refused.code == 1
     (token,) = _checks(refused.stdout).values()
     assert token["detail"] == "Slack refused the bot token (invalid_auth)"
