@@ -14,7 +14,12 @@ from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, eva
 from daemon.scan.windows import current_window
 from daemon.store.engine import Store
 from daemon.store.metric_points import PointValue, load_points
-from detectors.metric_history.detector import SeriesKey, Verdict, detect_metric_anomalies
+from detectors.metric_history.detector import (
+    MetricReport,
+    SeriesKey,
+    Verdict,
+    detect_metric_anomalies,
+)
 from detectors.metric_history.params import MetricAnomalyParams
 from detectors.metric_history.queries import bucket_metrics_query, bucket_values
 from detectors.sources.base import DatasetSource
@@ -38,37 +43,75 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
     numeric = [name for name in columns if source.types[name].kind == "numeric"]
     categorical = [name for name in columns if name not in numeric]
     wanted = _series(params.metrics, numeric, categorical)
-    windows_back = min(int(params.training / monitor.window), MAX_BACKFILL_WINDOWS)
-    earliest = current.start - windows_back * monitor.window
-    stored = _stored_history(context.store, monitor.name, earliest, current.end, wanted)
-    missing = _missing_starts(stored, current.start, windows_back, monitor.window)
-    # One query: the current window alone, or every window back to the oldest missing one.
-    first = min(missing) if missing else current.start
-    measured = _measure(source, first, current.end, monitor.window, numeric, categorical)
-    now = measured.get(current.start, {})
-    history = {key: list(values) for key, values in stored.items()}
-    backfilled: list[PointValue] = []
-    # Empty windows before the first row the data holds (and before any stored point) are
-    # from before the dataset began, not zeros to learn from; later empty windows are.
-    began = min(
-        [*measured, *(start for values in stored.values() for start, _v in values)],
-        default=current.start,
+    now, history, backfilled = _measure_with_history(
+        context, source, monitor.window, current.start, current.end, params, numeric, categorical
     )
-    missing = [start for start in missing if start >= began]
-    for start in missing:
-        values = measured.get(start) or bucket_values({"n": 0}, numeric, categorical)
-        for key in wanted:
-            history.setdefault(key, []).append((start, values.get(key)))  # type: ignore[arg-type]
-            backfilled.append(
-                PointValue(
-                    key[0], key[1], start, start + monitor.window, values.get(key), "backfill"
-                )
-            )
     recent = _recent_verdicts(context.store, monitor.name, current.start, monitor.window, wanted)
     report = detect_metric_anomalies(
         {key: now.get(key) for key in wanted}, history, recent, current.start, params
     )
     points = list(backfilled)
+    points.extend(_judged_points(wanted, now, report, current.start, current.end))
+    result = report.result
+    result.summary["backfilled_windows"] = len({point.window_start for point in backfilled})
+    return Evaluation(
+        result,
+        {"current": current.to_dict()},
+        metrics=_window_metrics(now, [*numeric, *categorical]),
+        points=points,
+    )
+
+
+def _measure_with_history(
+    context: ScanContext,
+    source: DatasetSource,
+    window: timedelta,
+    start: datetime,
+    end: datetime,
+    params: MetricAnomalyParams,
+    numeric: list[str],
+    categorical: list[str],
+) -> tuple[
+    dict[SeriesKey, float | None], dict[SeriesKey, list[tuple[datetime, float]]], list[PointValue]
+]:
+    """The current window's values, each series' history (stored points, and past windows
+    no scan measured, measured now in the same query), and the points measured for them."""
+    monitor = context.monitor.name
+    wanted = _series(params.metrics, numeric, categorical)
+    windows_back = min(int(params.training / window), MAX_BACKFILL_WINDOWS)
+    stored = _stored_history(context.store, monitor, start - windows_back * window, end, wanted)
+    missing = _missing_starts(stored, start, windows_back, window)
+    # One query: the current window alone, or every window back to the oldest missing one.
+    measured = _measure(source, min(missing, default=start), end, window, numeric, categorical)
+    # An empty current window has no bucket: its row count is 0, its other metrics none.
+    now = measured.get(start) or bucket_values({"n": 0}, numeric, categorical)
+    # Empty windows before the first row the data holds (and before any stored point) are
+    # from before the dataset began, not zeros to learn from; later empty windows are.
+    began = min(
+        [*(s for s in measured if s != start), *(s for v in stored.values() for s, _ in v)],
+        default=start,
+    )
+    history = {key: list(values) for key, values in stored.items()}
+    backfilled: list[PointValue] = []
+    for past in (moment for moment in missing if moment >= began):
+        values = measured.get(past) or bucket_values({"n": 0}, numeric, categorical)
+        for key in wanted:
+            value = values.get(key)
+            if value is not None:
+                history.setdefault(key, []).append((past, value))
+            backfilled.append(PointValue(key[0], key[1], past, past + window, value, "backfill"))
+    return now, history, backfilled
+
+
+def _judged_points(
+    wanted: list[SeriesKey],
+    now: dict[SeriesKey, float | None],
+    report: MetricReport,
+    start: datetime,
+    end: datetime,
+) -> list[PointValue]:
+    """The current window's points, with each series' band and verdict."""
+    points = []
     findings = {(f.column, f.details["metric"]): f for f in report.result.findings}
     for key in wanted:
         band = report.bands.get(key)
@@ -77,8 +120,8 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
             PointValue(
                 key[0],
                 key[1],
-                current.start,
-                current.end,
+                start,
+                end,
                 now.get(key),
                 anomalous=None if finding is None else finding.alert,
                 expected=None if band is None else band.expected,
@@ -86,14 +129,7 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
                 expected_high=None if band is None else band.high,
             )
         )
-    result = report.result
-    result.summary["backfilled_windows"] = len(missing)
-    return Evaluation(
-        result,
-        {"current": current.to_dict()},
-        metrics=_window_metrics(now, [*numeric, *categorical]),
-        points=points,
-    )
+    return points
 
 
 def _window_metrics(now: dict[SeriesKey, float | None], columns: list[str]) -> dict[str, Any]:

@@ -248,3 +248,13 @@ def test_metrics_show_prints_json_lines_csv_and_a_table(store, config, tmp_path)
     assert unknown.code == 2 and "no monitor 'nope'" in unknown.stderr
     both = run_warden("metrics", "show", "events-metrics", "--json", "--csv", cwd=tmp_path)
     assert both.code == 2 and "choose one of --json and --csv" in both.stderr
+
+
+def test_an_empty_window_is_a_row_count_of_zero_not_a_missing_value(store, config):
+    # The data ends after day 59: the window of day 60 holds no row.
+    report = _scan(store, config, 61)
+    assert report["status"] == "alert"
+    (finding,) = [f for f in report["findings"] if f["alert"]]
+    assert (finding["column"], finding["details"]["metric"]) == (None, "row_count")
+    assert finding["statistic"] == 0 and finding["threshold"] == finding["details"]["band_low"]
+    assert "amount.mean" in report["summary"]["insufficient"]
