@@ -1,9 +1,11 @@
-"""Charts of the metrics a `metric_anomaly` incident is about, for its HTML report.
+"""Charts of the metrics an incident is about, for its HTML report.
 
 For each (column, metric) the incident's findings alerted on: the series' kept points from
 six weeks before the detected window to two weeks after it (`daemon.store.metric_points`),
-drawn as inline SVG with no script: the expected band as a shaded area, the values as a
-line, anomalous points as red dots.
+drawn as inline SVG with no script: the expected band as a shaded area (metric_anomaly
+incidents), the values as a line, anomalous points as red dots. For other patterns the
+chart is of the metric that shows the problem over time (`METRIC_OF_PATTERN`: a null
+spike's null rate, a drifted column's mean...), when the monitor's scans kept it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ WIDTH, HEIGHT, MARGIN = 640, 180, 36
 BEFORE, AFTER = timedelta(weeks=6), timedelta(weeks=2)
 #: Series charted per incident, at most (the rest are in the evidence table).
 MAX_CHARTS = 8
+#: The kept metric that shows a pattern's problem over time, for incidents of other
+#: monitors than metric_anomaly.
+METRIC_OF_PATTERN = {
+    "null_spike": "null_rate",
+    "feature_drift": "mean",
+    "prediction_drift": "mean",
+    "label_drift": "mean",
+    "out_of_range": "max",
+    "category_emergence": "distinct_count",
+}
 
 
 @dataclass(frozen=True)
@@ -38,11 +50,17 @@ def incident_series(store: Store, incident: Incident) -> list[Series]:
     wanted: list[tuple[str | None, str]] = []
     for finding in evidence.get("findings", []):
         details = finding.get("details") or {}
-        if finding.get("pattern") == "metric_anomaly" and finding.get("alert"):
+        if not finding.get("alert"):
+            continue
+        if finding.get("pattern") == "metric_anomaly":
             metric = details.get("metric")
-            key = (finding.get("column"), str(metric))
-            if isinstance(metric, str) and key not in wanted:
-                wanted.append(key)
+        elif finding.get("column"):
+            metric = METRIC_OF_PATTERN.get(str(finding.get("pattern")))
+        else:
+            metric = None
+        key = (finding.get("column"), str(metric))
+        if isinstance(metric, str) and key not in wanted:
+            wanted.append(key)
     end_text = (evidence.get("windows") or {}).get("current", {}).get("end")
     if not wanted or not end_text:
         return []
@@ -58,6 +76,8 @@ def incident_series(store: Store, incident: Incident) -> list[Series]:
                 column=column or "",
                 metric=metric,
             )
+            if len(points) < 2:
+                continue  # nothing to draw (a monitor that keeps no such metric)
             charts.append(
                 Series(
                     column,
@@ -126,8 +146,12 @@ def _chart(series: Series) -> str:
         f"aria-label='the series with its expected band'>{band}"
         f"<polyline points='{line}' fill='none' stroke='#2c3e50' stroke-width='1.5'/>"
         f"{dots}{axis}</svg>"
-        "<p class='muted'>Line: the measured value per window; shaded: the expected band; "
-        "red: windows outside it.</p>"
+        + (
+            "<p class='muted'>Line: the measured value per window; shaded: the expected "
+            "band; red: windows outside it.</p>"
+            if band
+            else "<p class='muted'>The value each scan of the monitor measured.</p>"
+        )
     )
 
 

@@ -258,3 +258,43 @@ def test_an_empty_window_is_a_row_count_of_zero_not_a_missing_value(store, confi
     assert (finding["column"], finding["details"]["metric"]) == (None, "row_count")
     assert finding["statistic"] == 0 and finding["threshold"] == finding["details"]["band_low"]
     assert "amount.mean" in report["summary"]["insufficient"]
+
+
+def test_a_drift_incident_report_charts_the_drifted_columns_mean(store, tmp_path):
+    from daemon.reporting.html_report import render_incident_html
+    from daemon.reporting.metric_charts import incident_series
+
+    frame = _events(spike=False)
+    frame.loc[frame["ts"] >= MONDAY + 45 * DAY, "amount"] += 30
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    config = WardenConfig.model_validate(
+        {
+            "store": {"url": store.url.render_as_string(hide_password=False)},
+            "datasets": {"events": {"format": "parquet", "path": str(path), "time_column": "ts"}},
+            "monitors": [
+                {
+                    "name": "events-drift",
+                    "kind": "drift",
+                    "dataset": "events",
+                    "reference": {"start": "2025-01-06", "end": "2025-01-12"},
+                    "window": "1d",
+                    "columns": ["amount"],
+                }
+            ],
+        }
+    )
+    sync_monitors(store, config)
+    for day in range(40, 47):
+        report = run_scan(config, config.monitors[0], MONDAY + day * DAY, store)
+        assert report is not None
+    with store.session(readonly=True) as session:
+        incident = session.exec(select(Incident)).one()
+    assert incident.pattern == "feature_drift"
+    (series,) = incident_series(store, incident)
+    assert (series.column, series.metric) == ("amount", "mean")
+    values = [point[1] for point in series.points]
+    assert len(values) == 7 and values[-1] > values[0] + 25
+    page = render_incident_html(incident, [], None, [series])
+    assert "<polyline" in page and "<polygon" not in page
+    assert "The value each scan of the monitor measured." in page
