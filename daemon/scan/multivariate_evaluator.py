@@ -19,6 +19,7 @@ from daemon.scan.reference_cache import cache_key
 from daemon.scan.windows import Window
 from detectors.multivariate.encoding import Encoding, EncodingError, encode_columns
 from detectors.multivariate.params import MAX_ENCODED_INPUTS, MultivariateParams
+from detectors.profile import WindowProfile
 from detectors.results import DetectorResult
 from detectors.sources.base import DatasetSource
 
@@ -38,34 +39,9 @@ def evaluate_multivariate(context: ScanContext) -> Evaluation:
     reference, current, columns = side.reference, side.current, side.columns
     profile, profile_cached, options = side.profile, side.cached, side.options
     windows = {"reference": reference.to_dict(), "current": current.to_dict()}
-    try:
-        encoding = encode_columns(
-            {name: profile.columns[name] for name in columns},
-            max_categories=params.max_categories,
-        )
-    except EncodingError as error:
-        return Evaluation(DetectorResult.failed(str(error)), windows, profile_cached)
-    inputs = len(encoding.inputs)
-    if inputs > MAX_ENCODED_INPUTS:
-        return Evaluation(
-            DetectorResult.failed(
-                f"the columns encode to {inputs} inputs (numeric columns plus one per kept "
-                f"category level); at most {MAX_ENCODED_INPUTS}: lower max_categories or "
-                "watch fewer columns"
-            ),
-            windows,
-            profile_cached,
-        )
-    needed = max(params.min_reference_rows, 2 * inputs)
-    if profile.rows < needed:
-        return Evaluation(
-            DetectorResult.insufficient(
-                f"the reference has {profile.rows} rows; the multivariate model needs {needed}",
-                {"reference_rows": profile.rows},
-            ),
-            windows,
-            profile_cached,
-        )
+    encoding = _encoding(profile, columns, params)
+    if isinstance(encoding, DetectorResult):
+        return Evaluation(encoding, windows, profile_cached)
     if params.method == "domain_classifier":
         from daemon.scan.classifier_evaluation import classify_window
 
@@ -73,17 +49,62 @@ def evaluate_multivariate(context: ScanContext) -> Evaluation:
             context, reference_source, source, reference, current, encoding, params
         )
         return Evaluation(result, windows, profile_cached and cached)
+    profile_key, _fingerprint = cache_key(reference_source, reference, columns, options)
+    result, model_cached = _pca_verdict(
+        context, reference_source, source, reference, current, encoding, params, profile_key
+    )
+    return Evaluation(result, windows, profile_cached and model_cached)
+
+
+def _encoding(
+    profile: WindowProfile, columns: list[str], params: MultivariateParams
+) -> Encoding | DetectorResult:
+    """The columns' encoding, or the result that says why there is none: a constant or
+    all-null column, too many inputs (an error), too few reference rows (insufficient)."""
+    try:
+        encoding = encode_columns(
+            {name: profile.columns[name] for name in columns},
+            max_categories=params.max_categories,
+        )
+    except EncodingError as error:
+        return DetectorResult.failed(str(error))
+    inputs = len(encoding.inputs)
+    if inputs > MAX_ENCODED_INPUTS:
+        return DetectorResult.failed(
+            f"the columns encode to {inputs} inputs (numeric columns plus one per kept "
+            f"category level); at most {MAX_ENCODED_INPUTS}: lower max_categories or "
+            "watch fewer columns"
+        )
+    needed = max(params.min_reference_rows, 2 * inputs)
+    if profile.rows < needed:
+        return DetectorResult.insufficient(
+            f"the reference has {profile.rows} rows; the multivariate model needs {needed}",
+            {"reference_rows": profile.rows},
+        )
+    return encoding
+
+
+def _pca_verdict(
+    context: ScanContext,
+    reference_source: DatasetSource,
+    source: DatasetSource,
+    reference: Window,
+    current: Window,
+    encoding: Encoding,
+    params: MultivariateParams,
+    profile_key: str,
+) -> tuple[DetectorResult, bool]:
+    """The PCA test of the current window, and whether the model came from the store."""
     # Imported here: numpy and the model's queries load only for monitors of this kind.
     from detectors.multivariate.fitting import NotEnoughRows, window_error
     from detectors.multivariate.pca_detector import detect_pca
 
-    profile_key, _fingerprint = cache_key(reference_source, reference, columns, options)
     try:
         model, model_cached = _pca_model(
             context, reference_source, reference, encoding, params, profile_key
         )
     except NotEnoughRows as error:
-        return Evaluation(DetectorResult.insufficient(str(error)), windows, profile_cached)
+        return DetectorResult.insufficient(str(error)), True
     moments = window_error(source, current.start, current.end, model, params.clip)
     result = detect_pca(model, moments, params)
     if result.alerts:
@@ -92,8 +113,7 @@ def evaluate_multivariate(context: ScanContext) -> Evaluation:
             source, current.start, current.end, model, params.clip, residuals=True
         )
         result = detect_pca(model, moments, params)
-    summary = {**result.summary, "model_cached": model_cached}
-    return Evaluation(replace(result, summary=summary), windows, profile_cached and model_cached)
+    return replace(result, summary={**result.summary, "model_cached": model_cached}), model_cached
 
 
 def _pca_model(
