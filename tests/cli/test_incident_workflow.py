@@ -71,7 +71,9 @@ def test_acknowledge_and_close_as_false_alarm(demo_copy: Path):
     shown = warden_in_demo(home, "incidents", "show", str(drift["id"]), "--html", str(report_file))
     assert shown.code == 0 and "Wrote" in shown.stderr
     page = report_file.read_text()
-    assert page.count("<svg") == 2 and "<script" not in page  # salary and region charts
+    # salary and region distributions, and salary's mean over the demo's drift scans
+    assert page.count("<svg") == 3 and "<script" not in page
+    assert "<h2>Metric history</h2>" in page and "<h3>salary · mean</h3>" in page
     assert not list(home.glob("*.partial"))
 
     log = warden_in_demo(home, "audit", "log", "--incident", str(drift["id"]), "--json")
