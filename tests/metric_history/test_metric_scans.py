@@ -184,15 +184,14 @@ def test_the_config_refuses_windows_that_do_not_fit_the_seasonality(tmp_path):
         _config("sqlite://", tmp_path, metrics=["rows"])
 
 
+# The CLI reads the same store whichever backend (the store suites cover both): SQLite.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_metrics_show_prints_json_lines_csv_and_a_table(store, config, tmp_path):
     import csv
     import io
     import json
 
     from tests.cli.conftest import run_warden
-
-    if store.backend != "sqlite":
-        pytest.skip("the CLI reads the same store whichever backend: SQLite is enough")
     for day in (36, SPIKE_DAY + 1):
         _scan(store, config, day)
     url = store.url.render_as_string(hide_password=False)
