@@ -192,6 +192,7 @@ def test_metrics_show_prints_json_lines_csv_and_a_table(store, config, tmp_path)
     import json
 
     from tests.cli.conftest import run_warden
+
     for day in (36, SPIKE_DAY + 1):
         _scan(store, config, day)
     url = store.url.render_as_string(hide_password=False)
