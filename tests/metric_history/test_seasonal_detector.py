@@ -108,48 +108,32 @@ def test_a_level_shift_alerts_for_a_bounded_stretch_then_becomes_normal():
     print(f"level shift alert days: {alert_days}")
 
 
-def test_gaps_in_history_count_by_season_not_by_position():
-    history = [(MONDAY + d * DAY, 100.0 + d % 2) for d in range(28) if d % 7 != 0 or d < 8]
-    with pytest.raises(NotEnoughHistory, match="2 of 3 training points for Monday in the last 4w"):
-        seasonal_band(
-            history,
-            MONDAY + 28 * DAY,
-            "row_count",
-            seasonality="day_of_week",
-            training=timedelta(days=28),
-            min_season_points=3,
-        )
-    band = seasonal_band(
+def _band(history: list, day: int, metric: str = "row_count", seasonality: str = "day_of_week"):
+    """The band of the window starting `day` days after MONDAY, from 28 days of training."""
+    return seasonal_band(
         history,
-        MONDAY + 29 * DAY,  # a Tuesday: all four Tuesdays are there
-        "row_count",
-        seasonality="day_of_week",
+        MONDAY + day * DAY,
+        metric,
+        seasonality=seasonality,
         training=timedelta(days=28),
         min_season_points=3,
     )
+
+
+def test_gaps_in_history_count_by_season_not_by_position():
+    history = [(MONDAY + d * DAY, 100.0 + d % 2) for d in range(28) if d % 7 != 0 or d < 8]
+    with pytest.raises(NotEnoughHistory, match="2 of 3 training points for Monday in the last 4w"):
+        _band(history, 28)
+    band = _band(history, 29)  # a Tuesday: all four Tuesdays are there
     assert band.season == "Tuesday" and band.season_points == 4
 
 
 def test_a_constant_series_has_a_floor_and_null_rates_stay_in_zero_one():
     flat = [(MONDAY + d * DAY, 0.02) for d in range(28)]
-    band = seasonal_band(
-        flat,
-        MONDAY + 28 * DAY,
-        "null_rate",
-        seasonality="none",
-        training=timedelta(days=28),
-        min_season_points=3,
-    )
+    band = _band(flat, 28, "null_rate", "none")
     assert band.scale == 0.001 and band.low == pytest.approx(0.017)
     zero = [(MONDAY + d * DAY, 0.0) for d in range(28)]
-    band = seasonal_band(
-        zero,
-        MONDAY + 28 * DAY,
-        "null_rate",
-        seasonality="none",
-        training=timedelta(days=28),
-        min_season_points=3,
-    )
+    band = _band(zero, 28, "null_rate", "none")
     assert band.low == 0.0 and band.high == pytest.approx(0.003)
 
 
