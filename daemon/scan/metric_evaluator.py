@@ -12,7 +12,7 @@ from typing import Any
 from daemon.config.models import MetricAnomalyMonitor
 from daemon.scan.evaluators import Evaluation, ScanContext, _columns, _open, evaluator
 from daemon.scan.windows import current_window
-from daemon.store.engine import Store
+from daemon.store.metric_models import MetricPoint
 from daemon.store.metric_points import PointValue, load_points
 from detectors.metric_history.detector import (
     MetricReport,
@@ -43,10 +43,23 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
     numeric = [name for name in columns if source.types[name].kind == "numeric"]
     categorical = [name for name in columns if name not in numeric]
     wanted = _series(params.metrics, numeric, categorical)
+    windows_back = min(int(params.training / monitor.window), MAX_BACKFILL_WINDOWS)
+    # One read of the store serves the history and the last verdicts (the last two windows).
+    since = current.start - max(windows_back, 3) * monitor.window
+    with context.store.session(readonly=True) as session:
+        kept = load_points(session, monitor.name, since=since, until=current.end)
     now, history, backfilled = _measure_with_history(
-        context, source, monitor.window, current.start, current.end, params, numeric, categorical
+        source,
+        kept,
+        wanted,
+        monitor.window,
+        current.start,
+        current.end,
+        windows_back,
+        numeric,
+        categorical,
     )
-    recent = _recent_verdicts(context.store, monitor.name, current.start, monitor.window, wanted)
+    recent = _recent_verdicts(kept, current.start, monitor.window, wanted)
     report = detect_metric_anomalies(
         {key: now.get(key) for key in wanted}, history, recent, current.start, params
     )
@@ -63,12 +76,13 @@ def evaluate_metric_anomaly(context: ScanContext) -> Evaluation:
 
 
 def _measure_with_history(
-    context: ScanContext,
     source: DatasetSource,
+    kept: list[MetricPoint],
+    wanted: list[SeriesKey],
     window: timedelta,
     start: datetime,
     end: datetime,
-    params: MetricAnomalyParams,
+    windows_back: int,
     numeric: list[str],
     categorical: list[str],
 ) -> tuple[
@@ -76,10 +90,7 @@ def _measure_with_history(
 ]:
     """The current window's values, each series' history (stored points, and past windows
     no scan measured, measured now in the same query), and the points measured for them."""
-    monitor = context.monitor.name
-    wanted = _series(params.metrics, numeric, categorical)
-    windows_back = min(int(params.training / window), MAX_BACKFILL_WINDOWS)
-    stored = _stored_history(context.store, monitor, start - windows_back * window, end, wanted)
+    stored = _stored_history(kept, start - windows_back * window, wanted)
     missing = _missing_starts(stored, start, windows_back, window)
     # One query: the current window alone, or every window back to the oldest missing one.
     measured = _measure(source, min(missing, default=start), end, window, numeric, categorical)
@@ -167,16 +178,20 @@ def _series(
 
 
 def _stored_history(
-    store: Store, monitor: str, since: datetime, until: datetime, wanted: list[SeriesKey]
+    kept: list[MetricPoint], since: datetime, wanted: list[SeriesKey]
 ) -> dict[SeriesKey, list[tuple[datetime, float]]]:
-    """(window start, value) of each wanted series' stored points ending in (since, until)."""
+    """(window start, value) of each wanted series' kept points ending from `since` on."""
     keys = set(wanted)
     history: dict[SeriesKey, list[tuple[datetime, float]]] = {}
-    with store.session(readonly=True) as session:
-        for point in load_points(session, monitor, since=since, until=until):
-            key = (point.column_name or None, point.metric)
-            if key in keys and point.window_start is not None and point.value is not None:
-                history.setdefault(key, []).append((point.window_start, point.value))
+    for point in kept:
+        key = (point.column_name or None, point.metric)
+        if (
+            key in keys
+            and point.window_end >= since
+            and point.window_start is not None
+            and point.value is not None
+        ):
+            history.setdefault(key, []).append((point.window_start, point.value))
     return history
 
 
@@ -226,25 +241,24 @@ def _measure(
 
 
 def _recent_verdicts(
-    store: Store, monitor: str, before: datetime, window: timedelta, wanted: list[SeriesKey]
+    kept: list[MetricPoint], before: datetime, window: timedelta, wanted: list[SeriesKey]
 ) -> dict[SeriesKey, list[Verdict]]:
     """The verdicts of each series' last two windows ending by `before` (+1 above its
     band, -1 below, 0 inside)."""
     keys = set(wanted)
+    since = before - 2 * window - window / 2
     verdicts: dict[SeriesKey, list[Verdict]] = {}
-    with store.session(readonly=True) as session:
-        points = load_points(
-            session,
-            monitor,
-            since=before - 2 * window - window / 2,
-            until=before + timedelta(microseconds=1),
-        )
-        for point in points:
-            key = (point.column_name or None, point.metric)
-            if key not in keys or point.window_start is None or point.anomalous is None:
-                continue
-            direction = 0
-            if point.anomalous and point.value is not None and point.expected is not None:
-                direction = 1 if point.value > point.expected else -1
-            verdicts.setdefault(key, []).append(Verdict(point.window_start, direction))
+    for point in kept:
+        key = (point.column_name or None, point.metric)
+        if (
+            key not in keys
+            or not since <= point.window_end <= before
+            or point.window_start is None
+            or point.anomalous is None
+        ):
+            continue
+        direction = 0
+        if point.anomalous and point.value is not None and point.expected is not None:
+            direction = 1 if point.value > point.expected else -1
+        verdicts.setdefault(key, []).append(Verdict(point.window_start, direction))
     return {key: sorted(items, key=lambda v: v.start)[-2:] for key, items in verdicts.items()}
