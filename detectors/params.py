@@ -17,6 +17,7 @@ from detectors.timeparse import (
     parse_duration,
     parse_end_instant,
     parse_instant,
+    parse_wait,
 )
 
 Duration = Annotated[
@@ -28,6 +29,20 @@ Duration = Annotated[
             "type": "string",
             "pattern": DURATION_PATTERN,
             "description": "An integer and a unit: s, m, h, d or w (15m, 2h, 7d).",
+        }
+    ),
+]
+
+#: A duration that may be zero ("at once"): an escalation step's `after`, a group window.
+Wait = Annotated[
+    timedelta,
+    BeforeValidator(parse_wait),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "An integer and a unit: s, m, h, d or w (0m, 15m, 2h); 0 is at once.",
         }
     ),
 ]

@@ -51,9 +51,20 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def parse_wait(value: object) -> timedelta:
+    """Like `parse_duration`, but zero (`0s`, `0m`...) is allowed: "at once"."""
+    if isinstance(value, str) and re.fullmatch(r"\s*0+\s*[smhdw]\s*", value):
+        return timedelta(0)
+    if isinstance(value, timedelta) and value == timedelta(0):
+        return value
+    return parse_duration(value)
+
+
 def format_duration(value: timedelta) -> str:
     """The shortest exact `15m`-style text for a duration (the inverse of parse_duration)."""
     seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
     for unit, size in _UNIT_SECONDS.items():
         if seconds % size == 0:
             return f"{seconds // size}{unit}"

@@ -29,6 +29,7 @@ from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-expo
 from daemon.config.lineage import LineageConfig
 from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
 from daemon.config.people import PersonConfig, PersonName, people_problems
+from daemon.config.oncall import EscalationPolicy, PagerDutyConfig, escalation_problems
 from daemon.config.routing import (
     IncidentsConfig,
     MaintenanceWindow,
@@ -570,6 +571,7 @@ SECRET_FIELDS = (
     ("slack", "signing_secret"),
     ("label_studio", "token"),
     ("http", "api_token"),
+    ("pagerduty", "routing_key"),
 )
 
 
@@ -597,6 +599,14 @@ class WardenConfig(ConfigModel):
         default_factory=LineageConfig,
         description="Lineage: scans as OpenLineage run events (and job runs received).",
     )
+    pagerduty: PagerDutyConfig | None = Field(
+        None, description="PagerDuty Events API v2, for escalation steps that page."
+    )
+    escalations: list[EscalationPolicy] = Field(
+        default_factory=list,
+        description="Escalation policies tried in order (first match wins) when a group of "
+        "incidents opens: what happens while nobody acknowledges.",
+    )
     people: dict[PersonName, PersonConfig] = Field(
         default_factory=dict,
         description="Each person's names on Slack, the CLI and the API, so `two_person` "
@@ -611,11 +621,24 @@ class WardenConfig(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _escalations_have_destinations(self) -> WardenConfig:
+        problems = escalation_problems(
+            self.escalations,
+            has_pagerduty=self.pagerduty is not None,
+            has_slack=self.slack is not None,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> WardenConfig:
         """Names across sections (`daemon.config.names`), for a config built in code; the
         loader checks them on the file instead, to report each at its line."""
         if not (info.context or {}).get(NAMES_CHECKED_BY_CALLER):
-            plain = self.model_dump(include={"datasets", "monitors", "routes", "maintenance"})
+            plain = self.model_dump(
+                include={"datasets", "monitors", "routes", "maintenance", "escalations"}
+            )
             problems = name_problems(plain)
             if problems:
                 raise ValueError("; ".join(f"{p.path}: {p.message}" for p in problems))

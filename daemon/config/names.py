@@ -109,7 +109,12 @@ def name_problems(data: Mapping[str, Any], place: Callable[[str], str] = str) ->
         reference = monitor.get("reference")
         if isinstance(reference, dict):
             check(f"{where}.reference.dataset", reference.get("dataset"), "dataset", dataset_names)
-    for section, noun in (("routes", "route"), ("maintenance", "maintenance window")):
+    sections = (
+        ("routes", "route"),
+        ("maintenance", "maintenance window"),
+        ("escalations", "escalation policy"),
+    )
+    for section, noun in sections:
         first_use: dict[str, str] = {}
         for index, entry in _entries(data, section):
             where = f"{section}[{index}]"

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from daemon.config.base import ConfigModel, unknown_name_message
-from detectors.params import Duration, EndInstant, Instant
+from detectors.params import Duration, EndInstant, Instant, Wait
 
 #: Failure patterns the detectors emit (DESIGN.md); a contract test keeps it complete.
 PATTERNS = (
@@ -190,10 +190,27 @@ class MaintenanceWindow(ConfigModel):
         return self
 
 
+#: The longest `incidents.group_window`: a group is one problem's incidents, not a day's.
+MAX_GROUP_WINDOW = timedelta(days=1)
+
+
 class IncidentsConfig(ConfigModel):
     auto_resolve_after: int = Field(
         2, ge=1, description="Consecutive clean scans after which an incident resolves itself."
     )
+    group_window: Wait = Field(
+        default_factory=lambda: timedelta(0),
+        description="Incidents of one dataset routed to one channel share a group (one Slack "
+        "message, one page) when they open in the same scan time or within this long of the "
+        "group's first (default 0s: the same scan time only; at most 1d).",
+    )
+
+    @field_validator("group_window")
+    @classmethod
+    def _bounded_window(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) <= value <= MAX_GROUP_WINDOW:
+            raise ValueError("must be between 0s and 1d")
+        return value
 
 
 class PlaybooksConfig(ConfigModel):

@@ -21,13 +21,16 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from daemon.config.oncall import EscalationPolicy
 from daemon.config.routing import MaintenanceWindow, RouteConfig
+from daemon.incidents.group_lifecycle import refresh_group_of
+from daemon.incidents.groups import join_group, policy_for
 from daemon.incidents.routing import IncidentFacts, route
 from daemon.incidents.silences import covering_silence
 from daemon.store.audit import append_audit
@@ -38,6 +41,7 @@ from daemon.store.models import (
     ProposalRequest,
 )
 from daemon.store.run_status import expire_proposals
+from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Finding, Status
 
 if TYPE_CHECKING:
@@ -56,6 +60,9 @@ class IncidentPolicy:
     routes: Sequence[RouteConfig] = ()
     maintenance: Sequence[MaintenanceWindow] = ()
     default_channel: str | None = None
+    #: Escalation policies (first match wins) and how long a group takes members.
+    escalations: Sequence[EscalationPolicy] = ()
+    group_window: timedelta = timedelta(0)
 
     @classmethod
     def from_config(cls, config: WardenConfig) -> IncidentPolicy:
@@ -64,6 +71,8 @@ class IncidentPolicy:
             routes=tuple(config.routes),
             maintenance=tuple(config.maintenance),
             default_channel=config.slack.channel if config.slack else None,
+            escalations=tuple(config.escalations),
+            group_window=config.incidents.group_window,
         )
 
 
@@ -91,6 +100,8 @@ class ObserveOutcome:
     resolved: list[int] = field(default_factory=list)
     #: Incidents routed by this scan (opened, or seen again after a silence ended).
     routed: list[int] = field(default_factory=list)
+    #: The groups the routed incidents joined: group id -> incident ids.
+    grouped: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def active(self) -> list[int]:
@@ -172,6 +183,7 @@ def observe(
         )
         if applied and _silence_or_route(session, incident, detection, policy, at, actor):
             outcome.routed.append(incident.id or 0)
+            outcome.grouped.setdefault(incident.group_id or 0, []).append(incident.id or 0)
         (outcome.opened if opened else outcome.updated).append(incident.id or 0)
     active = session.exec(
         select(Incident)
@@ -201,6 +213,10 @@ def observe(
                     "reason": f"{incident.clean_streak} consecutive clean scans",
                     "at": at.isoformat(),
                 },
+            )
+            session.add(incident)
+            refresh_group_of(
+                session, incident, actor=actor, now=utcnow(), maintenance=policy.maintenance
             )
         session.add(incident)
     return outcome
@@ -255,6 +271,16 @@ def _silence_or_route(
         entity_type="incident",
         entity_id=str(incident.id),
         payload={**decision.to_dict(), "at": at.isoformat()},
+    )
+    join_group(
+        session,
+        incident,
+        channel=decision.channel or "",
+        policy=policy_for(facts, policy.escalations),
+        at=at,
+        window=policy.group_window,
+        actor=actor,
+        maintenance=policy.maintenance,
     )
     if decision.playbook is not None:
         # Planning reads the data and may take minutes: it is not done here, on the scan's

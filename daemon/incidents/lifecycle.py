@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from daemon.incidents.group_lifecycle import refresh_group_of
 from daemon.store.audit import append_audit
 from daemon.store.models import Incident, IncidentStatus
 from daemon.store.run_status import expire_proposals
@@ -94,4 +95,5 @@ def change_status(
             "at": moment.isoformat(),
         },
     )
+    refresh_group_of(session, incident, actor=actor, now=moment)
     return incident

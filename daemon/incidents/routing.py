@@ -128,7 +128,7 @@ def route(
 ) -> RouteDecision:
     """The first configured route that matches `facts`, else the default for its pattern."""
     for index, candidate in enumerate(routes):
-        if _matches(candidate.match, facts):
+        if matches(candidate.match, facts):
             return RouteDecision(
                 rule=candidate.name or f"routes[{index}]",
                 playbook=candidate.playbook,
@@ -149,7 +149,8 @@ def route(
     )
 
 
-def _matches(match: RouteMatch, facts: IncidentFacts) -> bool:
+def matches(match: RouteMatch, facts: IncidentFacts) -> bool:
+    """Whether every field `match` gives fits `facts` (routes, escalation policies)."""
     for field_name in ("monitor", "dataset", "pattern", "severity"):
         allowed = getattr(match, field_name)
         if allowed is not None and getattr(facts, field_name) not in allowed:

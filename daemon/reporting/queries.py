@@ -12,6 +12,9 @@ from daemon.incidents.routing import RouteDecision, default_route
 from daemon.store.engine import Store
 from daemon.store.models import AuditEvent, Incident, IncidentStatus, RunStatus
 
+#: What happens to an incident group (`daemon.incidents.groups`, `group_lifecycle`).
+GROUP_EVENTS = ("opened", "joined", "acknowledged", "reopened", "closed", "held", "resumed")
+
 #: Every action Warden writes to the audit trail (`audit log --action` checks against these
 #: and the actions already in the store). A test reads the `append_audit` calls in `daemon/`
 #: to keep this complete.
@@ -53,6 +56,10 @@ AUDIT_ACTIONS = tuple(
             "token.revoked",
             "lineage.received",
             "lineage.refused",
+            *(f"group.{name}" for name in GROUP_EVENTS),
+            "escalation.step_fired",
+            "page.refused",
+            "page.failed",
         }
     )
 )

@@ -20,6 +20,7 @@ from daemon.store.asset_models import AssetRecord
 from daemon.store.columns import json_column, stamp_column, time_column
 from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
 from daemon.store.metric_models import MetricPoint
+from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 
 # The enums are re-exported: callers import the allowed values of a column with its table.
 from daemon.store.states import (  # noqa: F401
@@ -140,6 +141,9 @@ class Incident(SQLModel, table=True):
     #: The silence or maintenance window that covered its latest detection, if any: the
     #: detection is recorded, but nothing is routed or notified while it holds.
     silenced_by: str | None = Field(default=None, max_length=200)
+    #: The group it was routed in (`daemon.store.oncall_models.IncidentGroup`, migration
+    #: 0017); None for incidents routed before groups existed, or never routed.
+    group_id: int | None = Field(default=None, index=True)
 
 
 class Silence(SQLModel, table=True):
@@ -263,6 +267,12 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = stamp_column()
     sent_at: datetime | None = time_column()
+    #: Migration 0017: `slack` or `pagerduty` (each has its own dispatcher), and the incident
+    #: group the row belongs to (its rows are delivered in order, after the group's parent).
+    transport: str = Field(
+        default="slack", max_length=20, index=True, sa_column_kwargs={"server_default": "slack"}
+    )
+    group_id: int | None = Field(default=None, index=True)
 
 
 class SlackInteraction(SQLModel, table=True):
@@ -447,4 +457,6 @@ ALL_TABLES = (
     LineageRun,
     LineageInput,
     MetricPoint,
+    IncidentGroup,
+    EscalationFiring,
 )

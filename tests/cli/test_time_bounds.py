@@ -113,10 +113,10 @@ def test_audit_log_refuses_an_unknown_action_and_suggests_one(demo_folder):
     assert bogus.code == 2 and bogus.stdout == ""
     assert bogus.stderr.startswith(
         "Usage error. --action 'bogus' is not an audit action. "
-        "Families: agent, daemon, incident, lineage, proposal, quarantine, run, scan, silence, "
-        "slack, token; "
+        "Families: agent, daemon, escalation, group, incident, lineage, page, proposal, "
+        "quarantine, run, scan, silence, slack, token; "
         "actions: agent.decided, agent.escalated, agent.failed, agent.invalid, agent.proposed, "
-        "agent.started, daemon.presumed_dead, incident.acknowledged, incident.closed,"
+        "agent.started, daemon.presumed_dead, escalation.step_fired, group.acknowledged,"
     )
     cut_short = _warden(home, "audit", "log", "--action", "incident.ack")
     assert cut_short.code == 2

@@ -95,7 +95,7 @@ def test_partial_unique_index_carries_its_condition(store: Store) -> None:
 
 
 def test_store_is_at_head_after_opening(store: Store) -> None:
-    assert head_revision() == "0016"
+    assert head_revision() == "0017"
     assert current_revision(store) == head_revision()
 
 

@@ -13,6 +13,7 @@ from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
 from daemon.store.metric_models import MetricPoint
+from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
     ALL_TABLES,
@@ -112,6 +113,7 @@ def _records() -> list[SQLModel]:
             false_alarm=True,
             route={"rule": "routes[0]", "playbook": "quarantine", "params": {"max_files": 3}},
             silenced_by="maintenance:migration",
+            group_id=1,
         ),
         Incident(
             id=2,
@@ -192,6 +194,8 @@ def _records() -> list[SQLModel]:
             sent_at=NAIVE,
             kind="reply",
             incident_id=2,
+            transport="pagerduty",
+            group_id=1,
         ),
         SlackInteraction(
             id=1,
@@ -351,6 +355,37 @@ def _records() -> list[SQLModel]:
             expected_low=0.017,
             expected_high=1e-300,
             recorded_at=NAIVE,
+        ),
+        IncidentGroup(
+            id=1,
+            dataset="orders",
+            channel="C0ONCALL",
+            policy="default \u2014 critical",
+            opened_at=AWARE,
+            accepting_until=NAIVE,
+            accepting=False,
+            lead_incident_id=1,
+            status="acknowledged",
+            escalation_started_at=AWARE,
+            held_since=NAIVE,
+            held_seconds=90.5,
+            acknowledged_at=AWARE,
+            closed_at=None,
+            generation=2,
+            page_dedup_key="f" * 255,
+            created_at=NAIVE,
+        ),
+        EscalationFiring(
+            id=1,
+            group_id=1,
+            generation=2,
+            step=-1,
+            reminder=3,
+            policy="default",
+            action="remind",
+            fired_at=AWARE,
+            fired_by="replica-b",
+            outcome="group S0BAD unknown: posted without the mention \u2713",
         ),
     ]
 
