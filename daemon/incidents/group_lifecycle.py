@@ -9,8 +9,7 @@ Besides the status, a group is *held* (`held_since` set) while every open member
 by a silence or maintenance window: its escalation clock pauses, and the time held is added
 to `held_seconds` when the silence ends. `refresh_group` is called wherever a member
 changes (its status, a join, the escalation job's pass) and audits each transition in the
-caller's transaction: `group.acknowledged`, `group.reopened`, `group.closed`, `group.held`,
-`group.resumed`. The Slack and PagerDuty hooks turn them into messages and events.
+caller's transaction as `group.<change>`: acknowledged, reopened, closed, held, resumed. The Slack and PagerDuty hooks turn them into messages and events.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def refresh_group(
     maintenance: Sequence[MaintenanceWindow] = (),
 ) -> list[str]:
     """Bring `group` (locked by the caller) in line with its members at `now`; return the
-    audit actions of the transitions made."""
+    changes made (`closed`, `held`...; each audited as `group.<change>`)."""
     if group.status == "closed":
         return []
     members = members_of(session, group.id or 0)
@@ -79,17 +78,17 @@ def refresh_group(
         held = _all_open_silenced(session, members, now, maintenance)
         if held and group.held_since is None:
             group.held_since = now
-            made.append("group.held")
+            made.append("held")
         elif not held and group.held_since is not None:
             group.held_seconds += max(0.0, (now - group.held_since).total_seconds())
             group.held_since = None
-            made.append("group.resumed")
+            made.append("resumed")
     session.add(group)
-    for action in made:
+    for change in made:
         append_audit(
             session,
             actor=actor,
-            action=action,
+            action=f"group.{change}",
             entity_type="incident_group",
             entity_id=str(group.id),
             payload={
@@ -131,10 +130,10 @@ def _transition(group: IncidentGroup, target: str, now: datetime) -> str:
         if group.held_since is not None:
             group.held_seconds += max(0.0, (now - group.held_since).total_seconds())
             group.held_since = None
-        return "group.closed"
+        return "closed"
     if target == "acknowledged":
         group.acknowledged_at = now
-        return "group.acknowledged"
+        return "acknowledged"
     assert was == "acknowledged"
     # Somebody must look at the new member: the escalation starts over.
     group.generation += 1
@@ -142,7 +141,7 @@ def _transition(group: IncidentGroup, target: str, now: datetime) -> str:
     group.held_seconds = 0.0
     group.held_since = None
     group.acknowledged_at = None
-    return "group.reopened"
+    return "reopened"
 
 
 def _all_open_silenced(

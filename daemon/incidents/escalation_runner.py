@@ -1,0 +1,170 @@
+"""Fire the escalation steps that are due, each exactly once across replicas.
+
+The daemon's `escalate` job calls `fire_due` every few seconds. For each group that is not
+closed and has a policy, in its own transaction: lock the group, bring its state in line
+with its members (`refresh_group`: acknowledged? closed? every open member silenced?), ask
+`due_firings` what is due, and fire each by *inserting* its `EscalationFiring` row (unique
+per group, generation, step and reminder) together with the audit event
+`escalation.step_fired`. A replica that finds the same step due loses the insert and
+skips it; a crash before the commit fires nothing, so the next pass fires it. What a step
+*does* (a page, a Slack post) is written by the Slack and PagerDuty audit hooks in that
+same transaction, as outbox rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from daemon.config.models import WardenConfig
+from daemon.config.oncall import EscalationPolicy
+from daemon.incidents.escalation import (
+    REMINDER,
+    EscalationState,
+    Firing,
+    Step,
+    due_firings,
+)
+from daemon.incidents.group_lifecycle import refresh_group
+from daemon.store.audit import append_audit
+from daemon.store.engine import Store
+from daemon.store.oncall_models import EscalationFiring, IncidentGroup
+from daemon.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One firing made by this pass."""
+
+    group_id: int
+    policy: str
+    step: int
+    reminder: int
+    action: str
+
+
+def fire_due(
+    store: Store, config: WardenConfig, *, identity: str, now: datetime | None = None
+) -> list[Fired]:
+    """Fire every due step of every open group at `now` (default: the clock)."""
+    moment = now or utcnow()
+    policies = {policy.name: policy for policy in config.escalations}
+    with store.session(readonly=True) as session:
+        group_ids = session.exec(
+            select(IncidentGroup.id)
+            .where(IncidentGroup.status != "closed", IncidentGroup.policy != "")
+            .order_by(col(IncidentGroup.id))
+        ).all()
+    fired: list[Fired] = []
+    for group_id in group_ids:
+        with store.session() as session:
+            fired.extend(
+                _fire_group(session, group_id or 0, policies, config, identity, moment)
+            )
+    return fired
+
+
+def _fire_group(
+    session: Session,
+    group_id: int,
+    policies: dict[str, EscalationPolicy],
+    config: WardenConfig,
+    identity: str,
+    now: datetime,
+) -> list[Fired]:
+    group = session.exec(
+        select(IncidentGroup).where(IncidentGroup.id == group_id).with_for_update()
+    ).first()
+    if group is None:
+        return []
+    refresh_group(session, group, actor=identity, now=now, maintenance=config.maintenance)
+    policy = policies.get(group.policy)
+    if group.status == "closed" or policy is None:
+        if policy is None and group.status != "closed":
+            log.warning("group %s: escalation policy %r is no longer configured", group_id, group.policy)
+        return []
+    done = {
+        (row.step, row.reminder)
+        for row in session.exec(
+            select(EscalationFiring).where(
+                EscalationFiring.group_id == group_id,
+                EscalationFiring.generation == group.generation,
+            )
+        ).all()
+    }
+    steps = [Step(step.after, step.action, step.until) for step in policy.steps]
+    due = due_firings(_state(group), steps, policy.remind_every, done, now)
+    return [
+        made
+        for firing in due
+        if (made := _fire(session, group, policy, firing, identity, now)) is not None
+    ]
+
+
+def _state(group: IncidentGroup) -> EscalationState:
+    status = {"open": "escalating", "acknowledged": "acknowledged", "closed": "ended"}[
+        group.status
+    ]
+    if status == "escalating" and group.held_since is not None:
+        status = "held"
+    return EscalationState(
+        status,
+        started_at=group.escalation_started_at,
+        held_seconds=group.held_seconds,
+        held_since=group.held_since,
+        acknowledged_at=group.acknowledged_at,
+    )
+
+
+def _fire(
+    session: Session,
+    group: IncidentGroup,
+    policy: EscalationPolicy,
+    firing: Firing,
+    identity: str,
+    now: datetime,
+) -> Fired | None:
+    step = policy.steps[firing.step] if firing.step != REMINDER else None
+    action = step.action if step is not None else "remind"
+    row = EscalationFiring(
+        group_id=group.id or 0,
+        generation=group.generation,
+        step=firing.step,
+        reminder=firing.reminder,
+        policy=policy.name,
+        action=action,
+        fired_at=now,
+        fired_by=identity,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None  # another replica fired it
+    append_audit(
+        session,
+        actor=identity,
+        action="escalation.step_fired",
+        entity_type="incident_group",
+        entity_id=str(group.id),
+        payload={
+            "policy": policy.name,
+            "step": firing.step,
+            "reminder": firing.reminder,
+            "action": action,
+            "after": step.after.total_seconds() if step is not None else None,
+            "channel": step.notify if step is not None else None,
+            "mention": step.mention if step is not None else None,
+            "generation": group.generation,
+            "firing": row.id,
+            "at": now.isoformat(),
+        },
+    )
+    return Fired(group.id or 0, policy.name, firing.step, firing.reminder, action)
