@@ -60,8 +60,8 @@ def load(option: str | None) -> WardenConfig:
 
 
 def store_for(config: WardenConfig) -> Store:
-    """The config's store; with Slack configured, changes also write their Slack messages
-    to the outbox (sent by the daemon), whichever command makes them."""
+    """The config's store; with Slack or PagerDuty configured, changes also write their
+    messages and pages to the outbox (sent by the daemon), whichever command makes them."""
     from daemon.store.engine import open_store
 
     store = open_store(config.store.url)
@@ -69,6 +69,10 @@ def store_for(config: WardenConfig) -> Store:
         from daemon.slack.outbox_writer import install_outbox_writer  # no slack_sdk
 
         install_outbox_writer(store, config)
+    if config.pagerduty is not None:
+        from daemon.paging.page_writer import install_page_writer
+
+        install_page_writer(store, config)
     return store
 
 

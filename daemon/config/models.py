@@ -28,8 +28,8 @@ from daemon.config.base import (  # noqa: F401 - unknown_keys_message is re-expo
 )
 from daemon.config.lineage import LineageConfig
 from daemon.config.names import NAMES_CHECKED_BY_CALLER, name_problems
-from daemon.config.people import PersonConfig, PersonName, people_problems
 from daemon.config.oncall import EscalationPolicy, PagerDutyConfig, escalation_problems
+from daemon.config.people import PersonConfig, PersonName, people_problems
 from daemon.config.routing import (
     IncidentsConfig,
     MaintenanceWindow,

@@ -112,7 +112,9 @@ class EscalationStep(ConfigModel):
         if self.page is not None and (self.notify or self.mention):
             raise ValueError("a step pages, or notifies / mentions: split it into two steps")
         if self.page is None and not self.notify and not self.mention:
-            raise ValueError("a step needs one of `page: pagerduty`, `notify: <channel>`, `mention`")
+            raise ValueError(
+                "a step needs one of `page: pagerduty`, `notify: <channel>`, `mention`"
+            )
         if self.notify is not None and not CHANNEL.match(self.notify):
             raise ValueError(
                 f"`notify` {self.notify!r} is not a Slack channel id (C…, G…) or name (#name)"

@@ -64,9 +64,7 @@ def fire_due(
     fired: list[Fired] = []
     for group_id in group_ids:
         with store.session() as session:
-            fired.extend(
-                _fire_group(session, group_id or 0, policies, config, identity, moment)
-            )
+            fired.extend(_fire_group(session, group_id or 0, policies, config, identity, moment))
     return fired
 
 
@@ -87,7 +85,9 @@ def _fire_group(
     policy = policies.get(group.policy)
     if group.status == "closed" or policy is None:
         if policy is None and group.status != "closed":
-            log.warning("group %s: escalation policy %r is no longer configured", group_id, group.policy)
+            log.warning(
+                "group %s: escalation policy %r is no longer configured", group_id, group.policy
+            )
         return []
     done = {
         (row.step, row.reminder)
@@ -108,9 +108,7 @@ def _fire_group(
 
 
 def _state(group: IncidentGroup) -> EscalationState:
-    status = {"open": "escalating", "acknowledged": "acknowledged", "closed": "ended"}[
-        group.status
-    ]
+    status = {"open": "escalating", "acknowledged": "acknowledged", "closed": "ended"}[group.status]
     if status == "escalating" and group.held_since is not None:
         status = "held"
     return EscalationState(

@@ -9,7 +9,8 @@ Besides the status, a group is *held* (`held_since` set) while every open member
 by a silence or maintenance window: its escalation clock pauses, and the time held is added
 to `held_seconds` when the silence ends. `refresh_group` is called wherever a member
 changes (its status, a join, the escalation job's pass) and audits each transition in the
-caller's transaction as `group.<change>`: acknowledged, reopened, closed, held, resumed. The Slack and PagerDuty hooks turn them into messages and events.
+caller's transaction as `group.<change>`: acknowledged, reopened, closed, held, resumed.
+The Slack and PagerDuty hooks turn them into messages and events.
 """
 
 from __future__ import annotations

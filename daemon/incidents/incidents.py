@@ -264,14 +264,8 @@ def _silence_or_route(
     )
     decision = route(facts, policy.routes, policy.default_channel)
     incident.route = decision.to_dict()
-    append_audit(
-        session,
-        actor=actor,
-        action="incident.routed",
-        entity_type="incident",
-        entity_id=str(incident.id),
-        payload={**decision.to_dict(), "at": at.isoformat()},
-    )
+    # Grouped before the routing is audited: the Slack writer posts on `incident.routed`
+    # and must know the group to post one message for all of them.
     join_group(
         session,
         incident,
@@ -281,6 +275,14 @@ def _silence_or_route(
         window=policy.group_window,
         actor=actor,
         maintenance=policy.maintenance,
+    )
+    append_audit(
+        session,
+        actor=actor,
+        action="incident.routed",
+        entity_type="incident",
+        entity_id=str(incident.id),
+        payload={**decision.to_dict(), "at": at.isoformat()},
     )
     if decision.playbook is not None:
         # Planning reads the data and may take minutes: it is not done here, on the scan's

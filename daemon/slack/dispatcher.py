@@ -31,7 +31,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -71,6 +71,8 @@ PERMANENT_ERRORS = frozenset(
         "edit_window_closed",
     }
 )
+#: The outbox rows this dispatcher sends (PagerDuty's have their own, `daemon.paging`).
+TRANSPORT = "slack"
 #: Metadata event type carrying a message's dedupe key.
 METADATA_EVENT = "warden_message"
 DONE = (OutboxStatus.sent, OutboxStatus.failed, OutboxStatus.superseded)
@@ -109,7 +111,8 @@ def backlog(store: Store) -> int:
         return len(
             session.exec(
                 select(OutboxMessage.id).where(
-                    col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending])
+                    OutboxMessage.transport == TRANSPORT,
+                    col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
                 )
             ).all()
         )
@@ -121,7 +124,12 @@ def _claim(store: Store, now: datetime, skip: set[int]) -> int | None:
     blocked = (
         select(earlier.id)
         .where(
-            earlier.incident_id == OutboxMessage.incident_id,
+            earlier.transport == TRANSPORT,
+            # Same incident, or same group: a group's cards never leave before its parent.
+            or_(
+                col(earlier.incident_id) == col(OutboxMessage.incident_id),
+                col(earlier.group_id) == col(OutboxMessage.group_id),
+            ),
             col(earlier.id) < col(OutboxMessage.id),
             earlier.kind != "ephemeral",
             col(earlier.status).not_in([status.value for status in DONE]),
@@ -132,11 +140,15 @@ def _claim(store: Store, now: datetime, skip: set[int]) -> int | None:
         row = session.exec(
             select(OutboxMessage)
             .where(
+                OutboxMessage.transport == TRANSPORT,
                 col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
                 OutboxMessage.next_attempt_at <= now,
                 col(OutboxMessage.id).not_in(skip or {0}),
                 or_(
-                    col(OutboxMessage.incident_id).is_(None),
+                    and_(
+                        col(OutboxMessage.incident_id).is_(None),
+                        col(OutboxMessage.group_id).is_(None),
+                    ),
                     col(OutboxMessage.kind) == "ephemeral",
                     ~blocked,
                 ),
@@ -165,7 +177,7 @@ def _deliver(store: Store, client: WebClient, message_id: int) -> Delivery:
     if newer_update:
         return _record(store, row, OutboxStatus.superseded, detail="a newer update follows")
     # A reply or update whose incident message failed for good can never be delivered.
-    if row.kind in ("update", "reply") and (root is None or root.external_id is None):
+    if row.kind in ("update", "reply", "card") and (root is None or root.external_id is None):
         return _record(
             store, row, OutboxStatus.failed, detail="the incident's message was never posted"
         )
@@ -201,8 +213,9 @@ def _send(
             blocks=message.get("blocks"),
         )
         return None, None
-    thread_ts = root.external_id if row.kind == "reply" and root is not None else None
-    channel = root.channel if row.kind == "reply" and root is not None else row.channel
+    threaded = row.kind in ("reply", "card") and root is not None
+    thread_ts = root.external_id if threaded and root is not None else None
+    channel = root.channel if threaded and root is not None else row.channel
     if row.attempts > 1:  # an earlier attempt may have reached Slack
         found = _find_sent(client, channel, thread_ts, row)
         if found is not None:
@@ -344,27 +357,42 @@ def _still_ours(session: Session, row: OutboxMessage) -> OutboxMessage | None:
 
 
 def _root(session: Session, row: OutboxMessage) -> OutboxMessage | None:
-    """The incident's message this row updates or replies to: the newest post before it
-    that did not fail (a post that failed for good is replaced by a new one)."""
-    if row.incident_id is None or row.kind == "post":
+    """The message this row updates or threads on: for a group's cards and replies, and a
+    group's own updates, the group's parent message; for an incident's update (or an
+    ungrouped incident's reply), the incident's newest message (its post, or its card in
+    the group's thread). Always the newest before the row that did not fail (a message
+    that failed for good is replaced by a new one)."""
+    if row.kind in ("post", "ephemeral"):
         return None
-    return session.exec(
-        select(OutboxMessage)
-        .where(
+    query = select(OutboxMessage).where(
+        OutboxMessage.transport == TRANSPORT,
+        col(OutboxMessage.id) < (row.id or 0),
+        OutboxMessage.status != OutboxStatus.failed,
+    )
+    if row.group_id is not None and (row.kind in ("card", "reply") or row.incident_id is None):
+        query = query.where(OutboxMessage.group_id == row.group_id, OutboxMessage.kind == "post")
+    elif row.incident_id is not None:
+        query = query.where(
             OutboxMessage.incident_id == row.incident_id,
-            OutboxMessage.kind == "post",
-            col(OutboxMessage.id) < (row.id or 0),
-            OutboxMessage.status != OutboxStatus.failed,
+            col(OutboxMessage.kind).in_(["post", "card"]),
         )
-        .order_by(col(OutboxMessage.id).desc())
-    ).first()
+    else:
+        return None
+    return session.exec(query.order_by(col(OutboxMessage.id).desc())).first()
 
 
 def _has_newer_update(session: Session, row: OutboxMessage) -> bool:
+    """Whether a newer update of the same message is waiting (then this one is moot)."""
+    same_message = (
+        OutboxMessage.incident_id == row.incident_id
+        if row.incident_id is not None
+        else (col(OutboxMessage.incident_id).is_(None) & (OutboxMessage.group_id == row.group_id))
+    )
     return (
         session.exec(
             select(OutboxMessage.id).where(
-                OutboxMessage.incident_id == row.incident_id,
+                OutboxMessage.transport == TRANSPORT,
+                same_message,
                 OutboxMessage.kind == "update",
                 col(OutboxMessage.id) > (row.id or 0),
                 col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),

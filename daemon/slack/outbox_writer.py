@@ -8,7 +8,9 @@ the rows.
 
 One message per incident in its routed channel (the route's `channel`, else
 `slack.channel`), posted when the incident is routed; later events update that message
-(the current state, rendered when the event happens) and/or reply in its thread:
+(the current state, rendered when the event happens) and/or reply in its thread. Incidents
+that share a group share one parent message, with each one's card in its thread
+(`daemon.slack.group_outbox`, which also writes escalation steps and page outcomes):
 
 | event | message |
 | --- | --- |
@@ -37,9 +39,11 @@ from sqlmodel import Session, col, select
 from daemon.config.models import SlackConfig, WardenConfig
 from daemon.reporting.report_links import ReportLinks
 from daemon.slack import render
+from daemon.slack.group_outbox import write_group_event, write_grouped
 from daemon.slack.incident_cards import incident_card, run_card
 from daemon.slack.mrkdwn import escape
 from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus, PlaybookRun
+from daemon.store.oncall_models import IncidentGroup
 
 if TYPE_CHECKING:
     from daemon.store.engine import Store
@@ -71,6 +75,9 @@ class SlackOutboxWriter:
         self.report_links = report_links
 
     def __call__(self, session: Session, event: AuditEvent) -> None:
+        if event.entity_type == "incident_group":
+            write_group_event(session, event)
+            return
         incident_id = _incident_of(session, event)
         if incident_id is None:
             return
@@ -85,6 +92,18 @@ class SlackOutboxWriter:
         except Exception:  # a rendering bug must not undo the change itself
             log.exception("could not render the Slack reply for %s", event.action)
             messages = _Messages(update=True, replies=[{"text": _plain_event(event)}])
+        group = session.get(IncidentGroup, incident.group_id) if incident.group_id else None
+        if group is not None:
+            write_grouped(
+                session,
+                event,
+                incident,
+                group,
+                update=messages.update,
+                replies=messages.replies,
+                render=self._incident_message,
+            )
+            return
         root = _root_of(session, incident_id)
         if root is None:
             # The first event worth telling about posts the message, in its current state.

@@ -90,8 +90,8 @@ def test_every_change_is_audited_and_the_chain_verifies(store):
         ]
         assert actions == [
             "incident.opened",
-            "incident.routed",
             "group.opened",  # every routed incident joins a group (one message, one page)
+            "incident.routed",
             "incident.updated",
             "incident.resolved",
             "group.closed",  # its only member resolved

@@ -152,7 +152,9 @@ def test_a_silence_holds_the_clock_and_its_end_resumes_it(store):
         actions = [
             e.action
             for e in session.exec(
-                select(AuditEvent).where(col(AuditEvent.action).in_(["group.held", "group.resumed"]))
+                select(AuditEvent).where(
+                    col(AuditEvent.action).in_(["group.held", "group.resumed"])
+                )
             ).all()
         ]
     assert actions == ["group.held", "group.resumed"]

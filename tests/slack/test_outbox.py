@@ -202,8 +202,9 @@ def test_two_dispatchers_at_once_send_every_message_once(world, fake):
     import threading
 
     store, config = world
-    for monitor in ("quality-a", "quality-b", "quality-c"):  # three incidents
-        detect(store, config, monitor=monitor)
+    # Three incidents on three days (the same scan time would group them in one message).
+    for day, monitor in enumerate(("quality-a", "quality-b", "quality-c")):
+        detect(store, config, day=day, monitor=monitor)
     workers = [threading.Thread(target=drain, args=(store, config)) for _ in range(2)]
     for worker in workers:
         worker.start()

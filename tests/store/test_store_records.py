@@ -13,7 +13,6 @@ from daemon.store.asset_models import AssetRecord
 from daemon.store.engine import Store
 from daemon.store.lineage_models import LineageEvent, LineageInput, LineageRun
 from daemon.store.metric_models import MetricPoint
-from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.models import (
     ACTIVE_INCIDENT_STATUSES,
     ALL_TABLES,
@@ -36,6 +35,7 @@ from daemon.store.models import (
     SlackInteraction,
     StoreIdentity,
 )
+from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.version_models import DatasetVersionRecord
 
 NEW_YORK = timezone(timedelta(hours=-5))

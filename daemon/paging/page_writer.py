@@ -1,0 +1,143 @@
+"""From audit events to PagerDuty events in the outbox, in the same transaction.
+
+An audit hook (`Store.audit_hooks`, like the Slack writer): an escalation step that pages
+(`escalation.step_fired` with `action: page`) writes a `trigger` for the group; once a
+group was paged, `group.acknowledged` writes an `acknowledge` and `group.closed` a
+`resolve`. Rows are `OutboxMessage`s with `transport="pagerduty"`, delivered in order per
+group by `daemon.paging.dispatcher`. The routing key is never written: it is added when the
+event is sent.
+
+The alert's `dedup_key` is the lead incident's fingerprint (64 hex characters), saved on
+the group with its first trigger, so every later event of the group names the same alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from daemon.config.models import WardenConfig
+from daemon.incidents.group_lifecycle import members_of
+from daemon.paging.events import follow_up_event, trigger_event
+from daemon.reporting.report_links import ReportLinks
+from daemon.store.models import AuditEvent, Incident, OutboxMessage
+from daemon.store.oncall_models import IncidentGroup
+
+if TYPE_CHECKING:
+    from daemon.store.engine import Store
+
+log = logging.getLogger(__name__)
+
+#: Findings listed in an alert's details at most (its whole size is at most 512 KB).
+LISTED_FINDINGS = 10
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+class PageWriter:
+    """An audit hook writing PagerDuty events for paged incident groups."""
+
+    def __init__(self, report_links: ReportLinks | None, client_url: str | None) -> None:
+        self.report_links = report_links
+        self.client_url = client_url
+
+    def __call__(self, session: Session, event: AuditEvent) -> None:
+        if event.entity_type != "incident_group":
+            return
+        group = session.get(IncidentGroup, int(event.entity_id))
+        if group is None:
+            return
+        if event.action == "escalation.step_fired" and event.payload.get("action") == "page":
+            payload = self._trigger(session, group)
+            group.page_dedup_key = payload["dedup_key"]
+            session.add(group)
+            _enqueue(session, group, "trigger", event.seq, payload)
+        elif group.page_dedup_key and event.action in ("group.acknowledged", "group.closed"):
+            kind = "acknowledge" if event.action == "group.acknowledged" else "resolve"
+            _enqueue(session, group, kind, event.seq, follow_up_event(kind, group.page_dedup_key))
+
+    def _trigger(self, session: Session, group: IncidentGroup) -> dict[str, Any]:
+        members = members_of(session, group.id or 0)
+        lead = session.get(Incident, group.lead_incident_id)
+        assert lead is not None
+        severity = max((m.severity for m in members), key=lambda s: SEVERITY_RANK.get(s, 0))
+        if len(members) == 1:
+            summary = f"[{severity}] {lead.title}"
+        else:
+            patterns = ", ".join(sorted({member.pattern for member in members}))
+            summary = f"[{severity}] {len(members)} incidents on {group.dataset}: {patterns}"
+        report = self.report_links.url_for(session, lead.id or 0) if self.report_links else None
+        details: dict[str, Any] = {
+            "incidents": [
+                {
+                    "id": member.id,
+                    "title": member.title,
+                    "severity": member.severity,
+                    "status": member.status,
+                    "monitor": member.monitor,
+                }
+                for member in members
+            ],
+            "findings": _finding_lines(members),
+            "group": group.id,
+        }
+        if report:
+            details["report_url"] = report
+        version = (lead.evidence or {}).get("dataset_version")
+        if isinstance(version, dict) and version.get("version"):
+            details["dataset_version"] = str(version["version"])
+        return trigger_event(
+            dedup_key=lead.fingerprint,
+            summary=summary,
+            source=f"warden/{group.dataset}",
+            severity=severity,
+            timestamp=lead.first_seen.isoformat(),
+            component=lead.monitor,
+            group=group.dataset,
+            event_class=lead.pattern,
+            custom_details=details,
+            links=[(report, "Incident report")] if report else (),
+            client_url=self.client_url,
+        )
+
+
+def _finding_lines(members: list[Incident]) -> list[str]:
+    """`#id column: method statistic vs threshold`, plain text, the first few."""
+    lines: list[str] = []
+    for member in members:
+        for finding in (member.evidence or {}).get("findings") or []:
+            if len(lines) >= LISTED_FINDINGS:
+                return lines
+            statistic, threshold = finding.get("statistic"), finding.get("threshold")
+            where = finding.get("column") or member.pattern
+            measured = f"{statistic:.4g}" if isinstance(statistic, int | float) else "-"
+            limit = f"{threshold:.4g}" if isinstance(threshold, int | float) else "-"
+            lines.append(f"#{member.id} {where}: {finding.get('method')} {measured} vs {limit}")
+    return lines
+
+
+def _enqueue(
+    session: Session, group: IncidentGroup, kind: str, seq: int, payload: dict[str, Any]
+) -> None:
+    session.add(
+        OutboxMessage(
+            channel="pagerduty",
+            transport="pagerduty",
+            dedupe_key=f"page:{group.id}:{kind}:{seq}",
+            payload=payload,
+            kind=kind,
+            incident_id=group.lead_incident_id,
+            group_id=group.id,
+        )
+    )
+    session.flush()
+
+
+def install_page_writer(store: Store, config: WardenConfig) -> None:
+    """Make escalation steps that page, and the paged groups' acknowledgements and ends,
+    write PagerDuty events to the outbox (when `pagerduty:` is configured)."""
+    if config.pagerduty is None:
+        return
+    client_url = config.http.public_url if config.http else None
+    store.audit_hooks.append(PageWriter(ReportLinks.from_config(config), client_url))
