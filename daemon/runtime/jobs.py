@@ -6,6 +6,7 @@ daemon's identity and its lifecycle (`scheduler.build_scheduler` wires them to t
 - `execute_runs`: expire overdue proposals and execute approved runs;
 - `reconcile_now`: resume what dead daemons left;
 - `agent_round`: the agent's proposals and follow-ups (after `start_agent`);
+- `escalate`, `send_pages`: escalation steps, and PagerDuty events through the outbox;
 - `heartbeat`: liveness first, then this daemon's row in the store;
 - `on_event`: APScheduler's misses and failures of monitor jobs, counted as missed ticks.
 """
@@ -44,6 +45,9 @@ log = logging.getLogger("daemon.runtime.scheduler")  # the name operators filter
 EXECUTE_EVERY_SECONDS = 10
 #: How often the agent looks for incidents to propose for and decisions to follow up.
 AGENT_EVERY_SECONDS = 30
+#: How often the daemon fires due escalation steps, and sends queued PagerDuty events.
+ESCALATE_EVERY_SECONDS = 15
+PAGES_EVERY_SECONDS = 2
 #: How often the daemon sends queued OpenLineage events.
 LINEAGE_EVERY_SECONDS = 10
 #: Why APScheduler says a monitor's tick did not run.
@@ -162,6 +166,36 @@ class DaemonJobs:
             outcome = deliver_due(self.store, target, limit=500)
         if outcome.sent:
             log.info("OpenLineage: %d event(s) sent", outcome.sent)
+
+    def escalate(self) -> None:
+        """Fire the due escalation steps of open incident groups (`daemon.incidents.
+        escalation_runner`): each once across replicas."""
+        from daemon.incidents.escalation_runner import fire_due
+
+        if self.lifecycle.stopping.is_set():
+            return
+        with self.lifecycle.inflight.track("escalations"):
+            fired = fire_due(self.store, self.config, identity=self.identity)
+        for firing in fired:
+            log.info(
+                "escalation %s: step %s (%s) of group %s fired",
+                firing.policy,
+                firing.step,
+                firing.action,
+                firing.group_id,
+            )
+
+    def send_pages(self) -> None:
+        """Send the queued PagerDuty events (`daemon.paging.dispatcher`)."""
+        from daemon.paging.dispatcher import dispatch_pages
+
+        settings = self.config.pagerduty
+        if self.lifecycle.stopping.is_set() or settings is None:
+            return
+        with self.lifecycle.inflight.track("pages"):
+            deliveries = dispatch_pages(self.store, settings)
+        for delivery in deliveries:
+            log.info("PagerDuty event %s: %s", delivery.message_id, delivery.status)
 
     def reconcile_now(self) -> None:
         if self.lifecycle.stopping.is_set():

@@ -36,7 +36,9 @@ from daemon.runtime.inflight import Lifecycle
 from daemon.runtime.jobs import (
     AGENT_EVERY_SECONDS,
     EXECUTE_EVERY_SECONDS,
+    ESCALATE_EVERY_SECONDS,
     LINEAGE_EVERY_SECONDS,
+    PAGES_EVERY_SECONDS,
     DaemonJobs,
 )
 from daemon.runtime.missed_ticks import MissedTicks
@@ -163,6 +165,25 @@ def build_scheduler(
             coalesce=True,
             max_instances=1,
             **({"next_run_time": first} if first is not None else {}),
+        )
+    # On-call work gets a thread of its own: a long remediation in housekeeping must not
+    # hold back a page.
+    oncall: list[tuple[Callable[[], None], int, str]] = []
+    if config.escalations:
+        oncall.append((jobs.escalate, ESCALATE_EVERY_SECONDS, "escalate"))
+    if config.pagerduty is not None:
+        oncall.append((jobs.send_pages, PAGES_EVERY_SECONDS, "pagerduty"))
+    if oncall:
+        scheduler.add_executor(ThreadPoolExecutor(1), alias="oncall")
+    for job, seconds, job_id in oncall:
+        scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=seconds),
+            executor="oncall",
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=now,
         )
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
