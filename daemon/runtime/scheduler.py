@@ -35,8 +35,8 @@ from daemon.http.metrics import DaemonMetrics
 from daemon.runtime.inflight import Lifecycle
 from daemon.runtime.jobs import (
     AGENT_EVERY_SECONDS,
-    EXECUTE_EVERY_SECONDS,
     ESCALATE_EVERY_SECONDS,
+    EXECUTE_EVERY_SECONDS,
     LINEAGE_EVERY_SECONDS,
     PAGES_EVERY_SECONDS,
     DaemonJobs,
