@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
+from daemon.incidents.lifecycle import TransitionRefused, change_status
 from daemon.incidents.silences import add_silence, covering_silence
 from daemon.remediation.approvals import Decision, DecisionRefused, decide, plan_again
 from daemon.slack import render
@@ -30,7 +31,13 @@ from daemon.slack.interactions import Interaction, MalformedInteraction, parse
 from daemon.slack.outbox_writer import enqueue
 from daemon.store.audit import append_audit
 from daemon.store.engine import Store
-from daemon.store.models import Incident, PlaybookRun, RunStatus, SlackInteraction
+from daemon.store.models import (
+    Incident,
+    IncidentStatus,
+    PlaybookRun,
+    RunStatus,
+    SlackInteraction,
+)
 from daemon.store.types import utcnow
 from playbooks.base import Plan, PlanRefused
 
@@ -156,6 +163,8 @@ class ActionProcessor:
             return "done", "the reject dialog was opened; the decision comes with its reason"
         if interaction.action == "silence":
             return self._silence(session, row, interaction, actor)
+        if interaction.action == "acknowledge":
+            return self._acknowledge(session, row, interaction, actor)
         run_id = _int(interaction.value.get("run"))
         run = session.get(PlaybookRun, run_id) if run_id is not None else None
         if run is None:
@@ -187,6 +196,21 @@ class ActionProcessor:
             self._tell(session, row, interaction, render.refusal_text(outcome.message))
             return "refused", outcome.message
         return "done", outcome.message
+
+    def _acknowledge(
+        self, session: Session, row: SlackInteraction, interaction: Interaction, actor: str
+    ) -> tuple[str, str]:
+        """Acknowledge the incident: its message says who (a reply), its group's escalation
+        stops once every open member is acknowledged, and a paged alert is acknowledged."""
+        incident_id = _int(interaction.value.get("incident"))
+        if incident_id is None:
+            return self._refuse(session, row, interaction, "that incident does not exist")
+        try:
+            with session.begin_nested():
+                change_status(session, incident_id, IncidentStatus.acknowledged, actor=actor)
+        except TransitionRefused as error:
+            return self._refuse(session, row, interaction, str(error))
+        return "done", f"incident {incident_id} acknowledged"
 
     def _silence(
         self, session: Session, row: SlackInteraction, interaction: Interaction, actor: str
@@ -240,6 +264,7 @@ class ActionProcessor:
                 "reply",
                 reply if isinstance(reply, dict) else {"text": str(reply)},
                 incident.id,
+                group_id=incident.group_id,
             )
         return "done", f"silence {silence.id} until {(now + SILENCE_FOR).isoformat()}"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.slack.render import (
+    ACK_ACTION,
     APPROVE_ACTION,
     MAX_REASON_LENGTH,
     REJECT_ACTION,
@@ -36,7 +37,12 @@ from daemon.slack.render import (
 )
 
 #: Warden's button action ids and the action each stands for.
-BUTTON_ACTIONS = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject", SILENCE_ACTION: "silence"}
+BUTTON_ACTIONS = {
+    APPROVE_ACTION: "approve",
+    REJECT_ACTION: "reject",
+    SILENCE_ACTION: "silence",
+    ACK_ACTION: "acknowledge",
+}
 #: Slack's ids (user, team, channel, view), `action_ts` and a view's hash: letters, digits
 #: and `. _ : -`, at most 50 characters (the store's `user_id` and `team_id` hold 50).
 _TOKEN = re.compile(r"[A-Za-z0-9._:-]{1,50}")
@@ -132,7 +138,7 @@ def _team(payload: Mapping[str, Any]) -> str | None:
 
 
 def _button_value(action: str, value: str | None) -> dict[str, Any]:
-    if action == "silence":
+    if action in ("silence", "acknowledge"):
         try:
             incident_id = parse_incident_value(value or "")
         except ValueError as error:

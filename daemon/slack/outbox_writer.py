@@ -205,10 +205,18 @@ def enqueue(
     kind: str,
     message: dict[str, Any],
     incident_id: int | None,
+    *,
+    group_id: int | None = None,
 ) -> OutboxMessage:
-    """Write one outbox row in the caller's transaction."""
+    """Write one outbox row in the caller's transaction (`group_id`: the incident's group,
+    whose parent message a reply threads on)."""
     row = OutboxMessage(
-        channel=channel, dedupe_key=dedupe_key, payload=message, kind=kind, incident_id=incident_id
+        channel=channel,
+        dedupe_key=dedupe_key,
+        payload=message,
+        kind=kind,
+        incident_id=incident_id,
+        group_id=group_id,
     )
     session.add(row)
     session.flush()

@@ -37,6 +37,7 @@ from daemon.slack.replies import (
     silenced_reply,
 )
 from daemon.slack.values import (
+    ACK_ACTION,
     APPROVE_ACTION,
     REASON_ACTION,
     REASON_BLOCK,
@@ -54,6 +55,7 @@ from daemon.slack.values import (
 
 # Every renderer and the interaction contract, importable from this one module.
 __all__ = [
+    "ACK_ACTION",
     "APPROVE_ACTION",
     "EVIDENCE_ROWS",
     "METADATA_EVENT",
@@ -255,6 +257,8 @@ def _buttons(card: IncidentCard) -> list[dict[str, Any]]:
             _button("Approve", APPROVE_ACTION, value, style="primary", confirm=confirm),
             _button("Reject", REJECT_ACTION, value, style="danger"),
         ]
+    if card.status == "open":
+        buttons.append(_button("Acknowledge", ACK_ACTION, incident_value(card.incident_id)))
     if card.is_active and card.silenced_by is None:
         buttons.append(_button("Silence 24h", SILENCE_ACTION, incident_value(card.incident_id)))
     if card.report_url:

@@ -16,6 +16,8 @@ from typing import Any
 APPROVE_ACTION = "warden_approve"
 REJECT_ACTION = "warden_reject"
 SILENCE_ACTION = "warden_silence"
+#: Acknowledge an open incident (its value is the incident's, as Silence's).
+ACK_ACTION = "warden_acknowledge"
 REPORT_ACTION = "warden_report"
 #: The reject modal's `callback_id`, and its one input (`state.values.reason.reason.value`).
 REJECT_VIEW = "warden_reject_reason"
@@ -52,7 +54,7 @@ def parse_run_value(value: str) -> tuple[int, str]:
 
 
 def incident_value(incident_id: int) -> str:
-    """The value of an incident's Silence button.
+    """The value of an incident's Silence and Acknowledge buttons.
 
     >>> incident_value(12)
     '{"incident":12}'

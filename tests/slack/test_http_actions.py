@@ -17,7 +17,9 @@ from sqlmodel import col, select
 from daemon.http.app import create_app
 from daemon.http.server import HttpServer
 from daemon.slack.service import SlackService
-from daemon.store.models import Approval, AuditEvent, Silence, SlackInteraction
+from daemon.slack.values import ACK_ACTION
+from daemon.store.models import Approval, AuditEvent, Incident, Silence, SlackInteraction
+from daemon.store.oncall_models import IncidentGroup
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.scenario import (
     APPROVERS,
@@ -25,6 +27,7 @@ from tests.slack.scenario import (
     GROUP_MEMBER,
     OUTSIDER,
     approve_click,
+    click,
     detect,
     reason_submission,
     reject_click,
@@ -243,6 +246,29 @@ def test_silence_24h_silences_the_incident_pattern_and_says_so(daemon, store, fa
     assert "already silenced" in (_interactions(store)[-1].result or "")
     with store.session(readonly=True) as session:
         assert len(session.exec(select(Silence)).all()) == 1
+
+
+def test_acknowledge_from_slack_acknowledges_the_incident_once(daemon, store, fake):
+    service, base, run = daemon
+    _post(base, click(ACK_ACTION, {"incident": run.incident_id}))
+    service.process()
+    service.dispatch()
+    with store.session(readonly=True) as session:
+        incident = session.get(Incident, run.incident_id)
+        assert incident is not None and incident.status == "acknowledged"
+        group = session.get(IncidentGroup, incident.group_id)
+        assert group is not None and group.status == "acknowledged"  # its escalation stops
+    assert _interactions(store)[-1].status == "done"
+    (message,) = [m for m in fake.messages("#ml-oncall") if m.get("thread_ts") in (None, m["ts"])]
+    assert ACK_ACTION not in str(message["blocks"])  # updated: acknowledged, no button
+    replies = [m["text"] for m in fake.thread("#ml-oncall", message["ts"])[1:]]
+    assert any("acknowledged" in text for text in replies)
+    _post(base, click(ACK_ACTION, {"incident": run.incident_id}, user=APPROVERS[1]))
+    service.process()
+    assert "cannot become acknowledged" in (_interactions(store)[-1].result or "")
+    _post(base, click(ACK_ACTION, {"incident": run.incident_id}, user=OUTSIDER))
+    service.process()
+    assert _interactions(store)[-1].status == "refused"
 
 
 def test_the_approval_api_needs_its_token_and_follows_the_same_rules(daemon, store):

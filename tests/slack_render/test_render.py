@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from daemon.slack.mrkdwn import FENCE, clip, escape
 from daemon.slack.render import (
+    ACK_ACTION,
     APPROVE_ACTION,
     REJECT_ACTION,
     REJECT_VIEW,
@@ -139,7 +140,7 @@ def test_a_proposed_run_has_facts_evidence_plan_and_three_buttons():
     plan = next(t for t in _texts(message["blocks"], "mrkdwn") if t.startswith("*Proposed fix*"))
     assert "`quarantine`" in plan and f"`{PLAN_HASH[:12]}`" in plan and PLAN_HASH not in plan
     assert "Move 2 files" in plan
-    assert list(_buttons(message)) == [APPROVE_ACTION, REJECT_ACTION, SILENCE_ACTION]
+    assert list(_buttons(message)) == [APPROVE_ACTION, REJECT_ACTION, ACK_ACTION, SILENCE_ACTION]
     assert _buttons(message)[APPROVE_ACTION]["style"] == "primary"
     assert _buttons(message)[REJECT_ACTION]["style"] == "danger"
     assert "confirm" not in _buttons(message)[REJECT_ACTION]
@@ -244,7 +245,7 @@ def test_an_ended_incident_offers_no_decision_even_for_a_stale_proposal(status: 
 def test_a_silenced_incident_without_run_has_no_silence_button_and_says_so():
     message = incident_message(_card(run=None, silenced_by="maintenance:warehouse-migration"))
 
-    assert _buttons(message) == {}
+    assert list(_buttons(message)) == [ACK_ACTION]  # still open: it can be acknowledged
     contexts = " ".join(_texts(_blocks_of(message, "context"), "mrkdwn"))
     assert "silenced by maintenance:warehouse-migration" in contexts
     assert "notify only" in contexts
@@ -258,7 +259,7 @@ def test_the_report_button_links_the_report_and_is_left_out_without_one():
     assert REPORT_ACTION not in _buttons(incident_message(_card()))
     # Still offered once the run is decided: the report is useful after the fact too.
     decided = _buttons(incident_message(_card(report_url=url, run=_run(status="succeeded"))))
-    assert list(decided) == [SILENCE_ACTION, REPORT_ACTION]
+    assert list(decided) == [ACK_ACTION, SILENCE_ACTION, REPORT_ACTION]
     with pytest.raises(ValueError, match="http"):
         _card(report_url="javascript:alert(1)")
     with pytest.raises(ValueError, match="longer than Slack takes"):
