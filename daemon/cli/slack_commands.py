@@ -31,9 +31,9 @@ def test_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the Slack setup: the bot token, its scopes, that the bot is in the default and
-    route channels, that approver groups exist, and post a test message. Exit 1 when a
-    check failed, with what to change."""
+    """Check the Slack setup: the bot token, its scopes, that the bot is in the default,
+    route and escalation channels, that approver and mentioned user groups exist, and post
+    a test message. Exit 1 when a check failed, with what to change."""
     from daemon.slack.service import web_client
     from daemon.slack.setup_check import failed, run_checks
 

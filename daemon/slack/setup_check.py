@@ -7,11 +7,13 @@ when it fails, what to do:
 - `scopes`: the token's scopes (Slack's `x-oauth-scopes` answer header) hold what Warden
   uses: `chat:write`, `channels:history`, `groups:history` (finding its own message after a
   crash), `usergroups:read` when approver groups are set; `chat:write.public` is optional;
-- `channel <C>`: for the default channel and every route's: the bot can read the channel's
+- `channel <C>`: for the default channel, every route's and every escalation step's: the bot
+  can read the channel's
   history, which it can only as a member (`not_in_channel`: invite it) of a channel that
   exists (`channel_not_found`); a channel given by name cannot be checked, and is a
   warning: Warden needs ids to find its messages after a crash;
-- `approver group <S>`: each `approver_groups` id is a user group of the workspace;
+- `user group <S>`: each `approver_groups` id, and each group an escalation step mentions,
+  is a user group of the workspace;
 - `post`: a test message in the default channel (unless told not to).
 
 A check is `ok`, `warning` or `failed`; nothing is written to the store.
@@ -79,11 +81,12 @@ def run_checks(client: Any, config: WardenConfig, *, post: bool) -> list[Check]:
             "token", "ok", f"bot user {bot} ({identity.get('user')}) in team {identity.get('team')}"
         )
     )
-    checks.append(_scopes(identity, bool(slack.approver_groups)))
+    groups = _groups_named(config)
+    checks.append(_scopes(identity, bool(groups)))
     for channel in _channels(config):
         checks.append(_channel(client, channel, bot))
-    if slack.approver_groups:
-        checks.extend(_groups(client, slack.approver_groups))
+    if groups:
+        checks.extend(_groups(client, groups))
     if post and slack.channel:
         checks.append(_post(client, slack.channel))
     return checks
@@ -117,9 +120,22 @@ def _scopes(identity: Any, groups: bool) -> Check:
     return Check("scopes", "ok", ", ".join(needed) + (note if optional else ""))
 
 
+def _groups_named(config: WardenConfig) -> list[str]:
+    """Approver groups and the user groups escalation steps mention."""
+    assert config.slack is not None
+    mentioned = [
+        step.mention
+        for policy in config.escalations
+        for step in policy.steps
+        if step.mention and step.mention.startswith("S")
+    ]
+    return list(dict.fromkeys([*config.slack.approver_groups, *mentioned]))
+
+
 def _channels(config: WardenConfig) -> list[str]:
     assert config.slack is not None
-    named = [config.slack.channel, *(route.channel for route in config.routes)]
+    notified = [step.notify for policy in config.escalations for step in policy.steps]
+    named = [config.slack.channel, *(route.channel for route in config.routes), *notified]
     return list(dict.fromkeys(channel for channel in named if channel))
 
 
@@ -157,7 +173,7 @@ def _groups(client: Any, wanted: list[str]) -> list[Check]:
     except SlackApiError as error:
         return [
             Check(
-                "approver groups",
+                "user groups",
                 "failed",
                 f"the user groups could not be listed ({_code(error)})",
                 "add the usergroups:read scope and reinstall the app",
@@ -165,10 +181,10 @@ def _groups(client: Any, wanted: list[str]) -> list[Check]:
         ]
     known = {group.get("id"): group.get("handle") for group in listed.get("usergroups", [])}
     return [
-        Check(f"approver group {group}", "ok", f"@{known[group]}")
+        Check(f"user group {group}", "ok", f"@{known[group]}")
         if group in known
         else Check(
-            f"approver group {group}",
+            f"user group {group}",
             "failed",
             "no user group of the workspace has this id",
             "copy the id from the group's page (People -> User groups -> the group -> ⋮ -> "

@@ -23,6 +23,8 @@ def _config(folder: Path, fake: FakeSlack, *, channel: str, groups: str = "[]") 
         f"  approver_groups: {groups}\n"
         "routes:\n"
         "  - {match: {pattern: null_spike}, playbook: quarantine, channel: C0LEADS01}\n"
+        "escalations:\n"
+        "  - {name: default, steps: [{after: 15m, notify: C0ESCAL01, mention: S0ESCAL01}]}\n"
     )
     return path
 
@@ -39,7 +41,7 @@ def _checks(stdout: str) -> dict[str, dict]:
 
 
 def test_a_working_setup_passes_every_check_and_posts_a_test_message(tmp_path: Path):
-    with FakeSlack(usergroups={"S0614TZR7": ["U1"]}) as fake:
+    with FakeSlack(usergroups={"S0614TZR7": ["U1"], "S0ESCAL01": ["U2"]}) as fake:
         config = _config(tmp_path, fake, channel="C0ONCALL1", groups="[S0614TZR7]")
         ran = _slack_test(config, tmp_path, fake.bot_token, "--json")
         posted = fake.messages("C0ONCALL1")
@@ -50,7 +52,9 @@ def test_a_working_setup_passes_every_check_and_posts_a_test_message(tmp_path: P
         "scopes": "ok",
         "channel C0ONCALL1": "ok",
         "channel C0LEADS01": "ok",
-        "approver group S0614TZR7": "ok",
+        "channel C0ESCAL01": "ok",  # an escalation step's
+        "user group S0614TZR7": "ok",
+        "user group S0ESCAL01": "ok",  # the group an escalation step mentions
         "post": "ok",
     }
     assert len(posted) == 1 and "Slack is set up" in posted[0]["text"]
@@ -75,15 +79,17 @@ def test_each_problem_is_named_with_what_to_do(tmp_path: Path):
     assert (
         checks["channel C0LEADS01"]["fix"] == "invite the bot: /invite <@U0WARDEN> in the channel"
     )
-    assert checks["approver group S0NOPE000"]["outcome"] == "failed"
-    assert "Copy group ID" in checks["approver group S0NOPE000"]["fix"]
+    assert checks["user group S0NOPE000"]["outcome"] == "failed"
+    assert "Copy group ID" in checks["user group S0NOPE000"]["fix"]
+    assert checks["user group S0ESCAL01"]["outcome"] == "failed"
+    assert checks["channel C0ESCAL01"]["outcome"] == "failed"
     assert "post" not in checks
     assert table.code == 1
     assert "not_in_channel" in table.stdout and "Copy group ID" in table.stdout
 
 
 def test_a_refused_token_a_channel_by_name_and_no_slack_block(tmp_path: Path):
-    with FakeSlack() as fake:
+    with FakeSlack(usergroups={"S0ESCAL01": ["U2"]}) as fake:
         config = _config(tmp_path, fake, channel="#ml-oncall")
         refused = _slack_test(config, tmp_path, "xoxb-wrong", "--json")
         by_name = _slack_test(config, tmp_path, fake.bot_token, "--json", "--no-post")
