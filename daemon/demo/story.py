@@ -176,7 +176,7 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     incidents = [incident_row(i) for i in list_incidents(store, IncidentFilter())]
     store.close()
     summary = Table(title="Incidents, and what Warden proposes", header_style="bold")
-    for header in ("id", "status", "pattern", "scope", "seen", "proposed action"):
+    for header in ("id", "group", "status", "pattern", "scope", "seen", "proposed action"):
         summary.add_column(header)
     for row in sorted(incidents, key=lambda r: r["id"]):
         scope = (
@@ -186,6 +186,7 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
         )
         summary.add_row(
             str(row["id"]),
+            str(row["group"] or "-"),
             f"[{status_style(row['status'])}]{row['status']}[/]",
             row["pattern"],
             scope,
@@ -195,7 +196,9 @@ def run_demo(folder: Path, console: Console) -> DemoOutcome:
     console.print(summary)
     console.print(
         "\nOne incident per problem, not one per scan: repeated detections update it, "
-        "two clean scans resolve it.\n"
+        "two clean scans resolve it. Incidents one scan of a dataset opens together share a "
+        "group (the three drifts, the pictures' three): with Slack, one message with each "
+        "incident in its thread; with an escalation policy, one page.\n"
         f"On {MISSING_DAY + timedelta(days=1)} the empty window gives no verdict, and a day "
         "that has not arrived yet is only late; once the next day lands it is a hole.\n"
         "Each incident is routed to a playbook, which plans the repair (`warden runs list` "

@@ -100,6 +100,7 @@ def incident_row(incident: Incident) -> dict[str, Any]:
         "proposed_action": proposed_action(incident),
         "route": incident.route,
         "silenced_by": incident.silenced_by,
+        "group": incident.group_id,
         "acknowledged_at": _iso(incident.acknowledged_at),
         "closed_at": _iso(incident.closed_at),
         "closed_reason": incident.closed_reason,

@@ -98,6 +98,25 @@ def test_incident_show_has_evidence_and_timeline(demo_folder):
     assert missing.code == 2 and "there is no incident 999" in missing.stderr
 
 
+def test_demo_shows_its_incidents_grouped(demo_folder):
+    """The three drifts one scan opened share a group (one Slack message, one page), as do
+    the pictures' three; the missing day and the null spike stand alone."""
+    home, ran = demo_folder
+    assert ran.code == 0, ran.stderr
+    listed = run_warden("incidents", "list", "-c", "my-demo/warden.yaml", "--json", cwd=home)
+    incidents = [json.loads(line) for line in listed.stdout.splitlines()]
+    groups: dict[int, set[str]] = {}
+    for incident in incidents:
+        groups.setdefault(incident["group"], set()).add(incident["pattern"])
+    assert sorted(sorted(patterns) for patterns in groups.values()) == [
+        ["corrupt_asset", "duplicate_asset", "near_duplicate_asset"],
+        ["feature_drift", "label_drift", "prediction_drift"],
+        ["missing_partition"],
+        ["null_spike"],
+    ]
+    assert "┃ group ┃" in ran.stdout  # the demo's summary shows them
+
+
 def test_incident_list_filters_and_csv(demo_folder):
     home, _ = demo_folder
     active = run_warden(
