@@ -15,6 +15,8 @@
 - **Retries**: 429 (the event was not taken) waits `Retry-After`, else 30 s doubling to
   5 min, without counting an attempt, as PagerDuty advises; 5xx or no answer backs off 2,
   4, 8... s to 5 min; a day of transient errors gives up (`failed`, audit `page.failed`).
+- **Coalescing**: a trigger never attempted whose resolve is already queued is not sent
+  (`superseded`, with what came between): nobody is paged for something already over.
 - **Refusals** (400: an invalid event or routing key; 401/403/404/413 from proxies and
   wrong URLs) are final: `failed` with PagerDuty's words, and audit `page.refused`, which
   the Slack writer replies in the group's thread.
@@ -62,7 +64,7 @@ def dispatch_pages(
     store: Store, settings: PagerDutyConfig, *, now: datetime | None = None, limit: int = 50
 ) -> list[PageDelivery]:
     """Send up to `limit` due PagerDuty events; each outcome recorded."""
-    deliveries: list[PageDelivery] = []
+    deliveries = _coalesce(store)
     for _ in range(limit):
         moment = now or utcnow()
         claimed = _claim(store, moment, {d.message_id for d in deliveries})
@@ -75,6 +77,57 @@ def dispatch_pages(
         stop_if_asked("page.sent")
         deliveries.append(_record(store, row, outcome, moment, rate_limited_before))
     return deliveries
+
+
+def _coalesce(store: Store) -> list[PageDelivery]:
+    """A trigger never attempted whose group's resolve is already queued pages nobody for
+    something already over: the trigger, and the group's events up to that resolve, are
+    `superseded` instead of sent."""
+    resolve = aliased(OutboxMessage)
+    over = (
+        select(resolve.id)
+        .where(
+            resolve.transport == TRANSPORT,
+            resolve.group_id == OutboxMessage.group_id,
+            resolve.kind == "resolve",
+            col(resolve.id) > col(OutboxMessage.id),
+            resolve.status == OutboxStatus.pending,
+        )
+        .exists()
+    )
+    superseded: list[PageDelivery] = []
+    with store.session() as session:
+        triggers = session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.transport == TRANSPORT,
+                OutboxMessage.kind == "trigger",
+                OutboxMessage.status == OutboxStatus.pending,
+                OutboxMessage.attempts == 0,
+                over,
+            )
+            .with_for_update(skip_locked=True)
+        ).all()
+        for trigger in triggers:
+            rows = session.exec(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.transport == TRANSPORT,
+                    OutboxMessage.group_id == trigger.group_id,
+                    col(OutboxMessage.id) >= (trigger.id or 0),
+                    OutboxMessage.status == OutboxStatus.pending,
+                )
+                .order_by(col(OutboxMessage.id))
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.status = OutboxStatus.superseded
+                row.last_error = "the group was over before its page was sent"
+                session.add(row)
+                superseded.append(PageDelivery(row.id or 0, OutboxStatus.superseded))
+                if row.kind == "resolve":
+                    break
+    return superseded
 
 
 def page_backlog(store: Store) -> int:
