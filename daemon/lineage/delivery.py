@@ -31,6 +31,7 @@ from sqlmodel import col, select
 
 from daemon.config.lineage import OpenLineageConfig
 from daemon.crash_points import stop_if_asked
+from daemon.retry_after import retry_after_seconds
 from daemon.store.engine import Store
 from daemon.store.lineage_models import LineageEvent
 from daemon.store.types import utcnow
@@ -226,14 +227,8 @@ def _post(target: OpenLineageConfig, body: str) -> None:
         return
     reason = f"{url} answered {response.status_code}: {response.text[:ERROR_CHARS]}"
     if response.status_code == 429:
-        raise _Transient(reason, _retry_after(response.headers.get("Retry-After")))
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
+        raise _Transient(reason, timedelta(seconds=seconds) if seconds is not None else None)
     if response.status_code >= 500:
         raise _Transient(reason)
     raise _Refused(reason)
-
-
-def _retry_after(value: str | None) -> timedelta | None:
-    try:
-        return timedelta(seconds=max(1, min(3600, int(value or ""))))
-    except ValueError:
-        return None

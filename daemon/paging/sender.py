@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.retry_after import retry_after_seconds
+
 #: Seconds one request may take; far below the outbox lease, so an old request cannot land
 #: after a newer event of the same alert was sent.
 TIMEOUT_SECONDS = 10.0
@@ -54,7 +56,7 @@ def send_event(
         return SendOutcome(
             "retry",
             f"PagerDuty rate-limited the event (429): {message}",
-            retry_after=_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             http_status=429,
         )
     if response.status_code >= 500:
@@ -85,11 +87,3 @@ def _message(body: Mapping[str, Any], text: str) -> str:
         parts.append("; ".join(str(error) for error in errors[:5]))
     joined = " - ".join(part for part in parts if part)
     return joined or text[:300]
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None

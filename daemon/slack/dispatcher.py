@@ -35,6 +35,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from daemon.retry_after import retry_after_seconds
 from daemon.store.engine import Store
 from daemon.store.models import OutboxMessage, OutboxStatus
 from daemon.store.types import utcnow
@@ -284,14 +285,13 @@ def _after_error(store: Store, row: OutboxMessage, error: SlackApiError) -> Deli
 
 
 def _retry_after(response: Any) -> int:
+    """Slack's `Retry-After` in whole seconds (30 when it sent none)."""
     headers = getattr(response, "headers", None) or {}
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
     if isinstance(value, list):
         value = value[0] if value else None
-    try:
-        return max(1, int(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 30
+    seconds = retry_after_seconds(value if isinstance(value, str) else None)
+    return 30 if seconds is None else int(seconds)
 
 
 def _backoff(attempt: int) -> timedelta:

@@ -29,6 +29,7 @@ RANKS = {
     "migrations": 1,
     "store": 0,
     "crash_points": 0,
+    "retry_after": 0,
     "clock": -1,
 }
 #: The demo is a command: it shares the CLI's helpers (and the CLI starts it).
