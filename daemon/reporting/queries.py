@@ -58,6 +58,7 @@ AUDIT_ACTIONS = tuple(
             "lineage.refused",
             *(f"group.{name}" for name in GROUP_EVENTS),
             "escalation.step_fired",
+            "escalation.notify_failed",
             "page.refused",
             "page.failed",
         }

@@ -36,6 +36,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from daemon.retry_after import retry_after_seconds
+from daemon.slack.group_outbox import group_of_notify
+from daemon.store.audit import append_audit
 from daemon.store.engine import Store
 from daemon.store.models import OutboxMessage, OutboxStatus
 from daemon.store.types import utcnow
@@ -339,6 +341,18 @@ def _record(
         else:
             current.last_error = detail or None
         session.add(current)
+        group_id = group_of_notify(row.dedupe_key)
+        if status == OutboxStatus.failed and group_id is not None:
+            # An escalation step's post that can never be delivered (an unknown channel, the
+            # bot not in it): recorded, and said in the group's own thread.
+            append_audit(
+                session,
+                actor="slack",
+                action="escalation.notify_failed",
+                entity_type="incident_group",
+                entity_id=str(group_id),
+                payload={"channel": row.channel, "detail": detail, "message": row.id},
+            )
     if status == OutboxStatus.failed:
         log.error("outbox %s failed: %s", row.dedupe_key, detail)
     return Delivery(row.id or 0, status, detail)

@@ -98,7 +98,7 @@ def write_group_event(session: Session, event: AuditEvent) -> None:
             _enqueue(
                 session,
                 payload["channel"],
-                f"group:{group.id}:notify:{seq}",
+                notify_key(group.id or 0, seq),
                 "post",
                 {"text": text},
                 None,
@@ -109,6 +109,8 @@ def write_group_event(session: Session, event: AuditEvent) -> None:
             text = f":pager: Paged PagerDuty (escalation {payload.get('policy')})."
     elif event.action in ("page.refused", "page.failed"):
         text = group_render.page_text(payload)
+    elif event.action == "escalation.notify_failed":
+        text = group_render.notify_failed_text(payload)
     else:
         return
     if parent is None:
@@ -122,6 +124,19 @@ def write_group_event(session: Session, event: AuditEvent) -> None:
         None,
         group.id,
     )
+
+
+def notify_key(group_id: int, seq: int) -> str:
+    """The dedupe key of an escalation step's post to another channel."""
+    return f"group:{group_id}:notify:{seq}"
+
+
+def group_of_notify(dedupe_key: str) -> int | None:
+    """The group whose escalation step wrote this row, for a `notify_key`; else None."""
+    parts = dedupe_key.split(":")
+    if len(parts) == 4 and parts[0] == "group" and parts[2] == "notify" and parts[1].isdigit():
+        return int(parts[1])
+    return None
 
 
 def _group_message(

@@ -79,6 +79,16 @@ def page_text(payload: Mapping[str, Any]) -> str:
     return clip(f":pager: {escape(payload.get('detail') or '')}", MAX_SECTION_TEXT)
 
 
+def notify_failed_text(payload: Mapping[str, Any]) -> str:
+    """The thread's note of an escalation post Slack refused for good."""
+    return clip(
+        f":warning: The escalation could not notify {escape(payload.get('channel') or '')}: "
+        f"{escape(payload.get('detail') or '')}. Check the channel id and that the bot is in "
+        "it (`warden slack test`).",
+        MAX_SECTION_TEXT,
+    )
+
+
 def _mention_of(target: str) -> str:
     """`<!subteam^S…>` for a user group, `<@U…>` for a user."""
     return f"<!subteam^{target}>" if target.startswith("S") else f"<@{target}>"

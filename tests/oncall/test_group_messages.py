@@ -145,6 +145,25 @@ def test_an_unacknowledged_group_escalates_to_the_leads_channel(store, tmp_path,
     assert "2 open incident(s) on events" in note["text"]
 
 
+def test_an_escalation_to_a_missing_channel_is_recorded_and_said(store, tmp_path):
+    with FakeSlack(missing_channels={LEADS}) as fake:
+        config = _config(tmp_path, fake)
+        with_slack(store, config)
+        t0 = utcnow()
+        _scan(store, config, FINDINGS[:2], t0)
+        fire_due(store, config, identity="a", now=t0 + timedelta(minutes=16))
+        drain(store, config)
+        assert fake.messages(LEADS) == []
+        (parent,) = _parents(fake)
+        replies = [m["text"] for m in fake.thread(CHANNEL, parent["ts"])[1:]]
+    assert any("not notify C0LEADS: Slack refused it: channel_not_found" in r for r in replies)
+    with store.session(readonly=True) as session:
+        (failed,) = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "escalation.notify_failed")
+        ).all()
+    assert failed.payload["channel"] == LEADS
+
+
 def test_a_refused_page_is_recorded_and_said_in_the_thread(store, tmp_path, fake):
     with FakePagerDuty() as pagerduty:
         config = _config(tmp_path, fake, pagerduty.url)

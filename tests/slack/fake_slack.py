@@ -10,8 +10,9 @@ client at it with ``WebClient(token=fake.bot_token, base_url=fake.url)``; ``fake
 (HTTP 429/5xx, Slack error codes, a server that is down) can be injected per method.
 
 Not covered: pagination cursors (everything fits one page), files, reactions, users, real
-channel membership for posts (any channel accepts them; `member_channels` and
-`missing_channels` shape what ``conversations.history`` answers), trigger_id
+channel membership for posts (any existing channel accepts them, as with
+``chat:write.public``; `member_channels` and `missing_channels` shape what
+``conversations.history`` answers, and a post to a missing channel fails), trigger_id
 expiry, request signing, and rate limits other than the ones a test injects. A missing token
 answers ``not_authed`` and a wrong one ``invalid_auth``, as Slack does.
 
@@ -453,6 +454,8 @@ class FakeSlack:
 
     def _post_message(self, params: Params) -> Params:
         channel = self._require_channel(params)
+        if channel in self.missing_channels:
+            raise _SlackError("channel_not_found")
         self._require_content(params)
         self._check_metadata(params)
         root = None
