@@ -30,7 +30,7 @@ from daemon.incidents.escalation import (
     due_firings,
 )
 from daemon.incidents.group_lifecycle import refresh_group
-from daemon.store.audit import append_audit
+from daemon.store.audit import append_audit, lock_audit_chain
 from daemon.store.engine import Store
 from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.types import utcnow
@@ -63,8 +63,12 @@ def fire_due(
         ).all()
     fired: list[Fired] = []
     for group_id in group_ids:
-        with store.session() as session:
-            fired.extend(_fire_group(session, group_id or 0, policies, config, identity, moment))
+        try:
+            with store.session() as session:
+                made = _fire_group(session, group_id or 0, policies, config, identity, moment)
+            fired.extend(made)  # committed
+        except Exception:  # one group's failure must not hold back the others
+            log.exception("escalation of group %s failed; retried at the next pass", group_id)
     return fired
 
 
@@ -76,6 +80,9 @@ def _fire_group(
     identity: str,
     now: datetime,
 ) -> list[Fired]:
+    # The audit chain's lock before the group's: the order every audited change takes them
+    # (a scan audits, then joins a group), so the two never deadlock on PostgreSQL.
+    lock_audit_chain(session)
     group = session.exec(
         select(IncidentGroup).where(IncidentGroup.id == group_id).with_for_update()
     ).first()

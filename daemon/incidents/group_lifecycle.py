@@ -62,10 +62,12 @@ def refresh_group(
     *,
     actor: str,
     now: datetime,
-    maintenance: Sequence[MaintenanceWindow] = (),
+    maintenance: Sequence[MaintenanceWindow] | None = None,
 ) -> list[str]:
     """Bring `group` (locked by the caller) in line with its members at `now`; return the
-    changes made (`closed`, `held`...; each audited as `group.<change>`)."""
+    changes made (`closed`, `held`...; each audited as `group.<change>`). Whether it is held
+    is judged only when `maintenance` (the config's windows) is given: a caller that does not
+    know the config (a status change from the CLI) leaves that to the escalation job."""
     if group.status == "closed":
         return []
     members = members_of(session, group.id or 0)
@@ -75,7 +77,7 @@ def refresh_group(
         if target not in ALLOWED[group.status]:  # pragma: no cover - the table is complete
             raise ValueError(f"group {group.id}: {group.status} cannot become {target}")
         made.append(_transition(group, target, now))
-    if group.status != "closed":
+    if group.status != "closed" and maintenance is not None:
         held = _all_open_silenced(session, members, now, maintenance)
         if held and group.held_since is None:
             group.held_since = now
@@ -108,7 +110,7 @@ def refresh_group_of(
     *,
     actor: str,
     now: datetime,
-    maintenance: Sequence[MaintenanceWindow] = (),
+    maintenance: Sequence[MaintenanceWindow] | None = None,
 ) -> list[str]:
     """`refresh_group` for the group of `incident` (which just changed), if it has one."""
     if incident.group_id is None:

@@ -61,13 +61,16 @@ def join_group(
             .with_for_update()
         ).first()
         if group is not None and group.opened_at - window <= at <= group.accepting_until:
-            _join(session, group, incident, actor, maintenance)
+            _join(session, group, incident, policy, actor, maintenance)
             return group
-        if group is not None:
+        # A replayed scan older than the accepting group (`warden scan --at` in the past)
+        # gets a group of its own that takes no one else: the live group stays open.
+        replay = group is not None and at < group.opened_at - window
+        if group is not None and not replay:
             group.accepting = False
             session.add(group)
             session.flush()
-        created = _open(session, incident, channel, policy, at, window)
+        created = _open(session, incident, channel, policy, at, window, accepting=not replay)
         if created is not None:
             append_audit(
                 session,
@@ -95,6 +98,8 @@ def _open(
     policy: str,
     at: datetime,
     window: timedelta,
+    *,
+    accepting: bool = True,
 ) -> IncidentGroup | None:
     recorded = utcnow()
     group = IncidentGroup(
@@ -103,6 +108,7 @@ def _open(
         policy=policy,
         opened_at=at,
         accepting_until=at + window,
+        accepting=accepting,
         lead_incident_id=incident.id or 0,
         # The recording time, not the scan time: a scan replayed with --at must not fire
         # every step at once.
@@ -125,11 +131,17 @@ def _join(
     session: Session,
     group: IncidentGroup,
     incident: Incident,
+    policy: str,
     actor: str,
     maintenance: Sequence[MaintenanceWindow],
 ) -> None:
     incident.group_id = group.id
     session.add(incident)
+    if not group.policy and policy:
+        # The lead matched no policy, this member does (say, a critical one): the group
+        # escalates by it.
+        group.policy = policy
+        session.add(group)
     session.flush()
     append_audit(
         session,

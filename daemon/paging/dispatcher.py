@@ -15,8 +15,9 @@
 - **Retries**: 429 (the event was not taken) waits `Retry-After`, else 30 s doubling to
   5 min, without counting an attempt, as PagerDuty advises; 5xx or no answer backs off 2,
   4, 8... s to 5 min; a day of transient errors gives up (`failed`, audit `page.failed`).
-- **Coalescing**: a trigger never attempted whose resolve is already queued is not sent
-  (`superseded`, with what came between): nobody is paged for something already over.
+- **Coalescing**: a group's first trigger, never attempted, whose resolve is already
+  queued is not sent (`superseded`, with what came between): nobody is paged for
+  something already over.
 - **Refusals** (400: an invalid event or routing key; 401/403/404/413 from proxies and
   wrong URLs) are final: `failed` with PagerDuty's words, and audit `page.refused`, which
   the Slack writer replies in the group's thread.
@@ -28,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -95,6 +97,17 @@ def _coalesce(store: Store) -> list[PageDelivery]:
         )
         .exists()
     )
+    earlier = aliased(OutboxMessage)
+    went_out = (
+        select(earlier.id)
+        .where(
+            earlier.transport == TRANSPORT,
+            earlier.group_id == OutboxMessage.group_id,
+            col(earlier.id) < col(OutboxMessage.id),
+            or_(col(earlier.status) == OutboxStatus.sent, col(earlier.attempts) > 0),
+        )
+        .exists()
+    )
     superseded: list[PageDelivery] = []
     with store.session() as session:
         triggers = session.exec(
@@ -105,6 +118,9 @@ def _coalesce(store: Store) -> list[PageDelivery]:
                 OutboxMessage.status == OutboxStatus.pending,
                 OutboxMessage.attempts == 0,
                 over,
+                # An alert already triggered (a reopened group's second trigger) still
+                # needs its resolve.
+                ~went_out,
             )
             .with_for_update(skip_locked=True)
         ).all()

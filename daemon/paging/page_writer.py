@@ -7,8 +7,11 @@ group was paged, `group.acknowledged` writes an `acknowledge` and `group.closed`
 group by `daemon.paging.dispatcher`. The routing key is never written: it is added when the
 event is sent.
 
-The alert's `dedup_key` is the lead incident's fingerprint (64 hex characters), saved on
-the group with its first trigger, so every later event of the group names the same alert.
+The alert's `dedup_key` is the lead incident's fingerprint with the group's id
+(`dedup_key`), saved on the group with its first trigger, so every later event of the group
+names the same alert. A group reopened by a new unacknowledged member fires its steps
+again; its new trigger lands on the same, acknowledged alert (PagerDuty keeps it quiet and
+logs it), while Slack's steps call people again.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class PageWriter:
         if isinstance(version, dict) and version.get("version"):
             details["dataset_version"] = str(version["version"])
         return trigger_event(
-            dedup_key=lead.fingerprint,
+            dedup_key=dedup_key(lead.fingerprint, group.id or 0),
             summary=summary,
             source=f"warden/{group.dataset}",
             severity=severity,
@@ -100,6 +103,20 @@ class PageWriter:
             links=[(report, "Incident report")] if report else (),
             client_url=self.client_url,
         )
+
+
+def dedup_key(fingerprint: str, group_id: int) -> str:
+    """The alert's key: the lead incident's fingerprint, and the group's id.
+
+    The fingerprint alone names the *problem*, and a problem comes back: a second group led
+    by the same problem while the first is still open would add to the first's alert, and
+    the first closing would resolve the second's. With the group's id each group has its
+    own alert, and a resent event still lands on it.
+
+    >>> dedup_key("ab" * 32, 7)[-3:], len(dedup_key("ab" * 32, 7))
+    ('-g7', 67)
+    """
+    return f"{fingerprint}-g{group_id}"
 
 
 def _finding_lines(members: list[Incident]) -> list[str]:

@@ -386,13 +386,32 @@ def _root(session: Session, row: OutboxMessage) -> OutboxMessage | None:
     if row.group_id is not None and (row.kind in ("card", "reply") or row.incident_id is None):
         query = query.where(OutboxMessage.group_id == row.group_id, OutboxMessage.kind == "post")
     elif row.incident_id is not None:
+        # Once the incident has a card in its group's thread, its message is the card (even
+        # when the card failed): its post is the group's parent now, not its own to redraw.
+        kinds = ["card"] if _has_card(session, row) else ["post", "card"]
         query = query.where(
-            OutboxMessage.incident_id == row.incident_id,
-            col(OutboxMessage.kind).in_(["post", "card"]),
+            OutboxMessage.incident_id == row.incident_id, col(OutboxMessage.kind).in_(kinds)
         )
     else:
         return None
     return session.exec(query.order_by(col(OutboxMessage.id).desc())).first()
+
+
+def _has_card(session: Session, row: OutboxMessage) -> bool:
+    """Whether the incident of `row` got a card in its group's thread before `row`."""
+    if row.group_id is None:
+        return False
+    return (
+        session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.transport == TRANSPORT,
+                OutboxMessage.incident_id == row.incident_id,
+                OutboxMessage.kind == "card",
+                col(OutboxMessage.id) < (row.id or 0),
+            )
+        ).first()
+        is not None
+    )
 
 
 def _has_newer_update(session: Session, row: OutboxMessage) -> bool:

@@ -106,7 +106,7 @@ def write_group_event(session: Session, event: AuditEvent) -> None:
             )
             return
         if action == "page":
-            text = f":pager: Paged PagerDuty (escalation {payload.get('policy')})."
+            text = f":pager: Paging PagerDuty (escalation {payload.get('policy')})."
     elif event.action in ("page.refused", "page.failed"):
         text = group_render.page_text(payload)
     elif event.action == "escalation.notify_failed":

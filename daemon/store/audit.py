@@ -175,7 +175,7 @@ def append_audit(
     stored_payload = json.loads(canonical_json(payload))
     stamp = _as_utc(at or utcnow())
 
-    _lock_chain(session)
+    lock_audit_chain(session)
     tail = session.exec(
         select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)
     ).first()
@@ -250,7 +250,11 @@ def verify_audit_chain(
     )
 
 
-def _lock_chain(session: Session) -> None:
+def lock_audit_chain(session: Session) -> None:
+    """Take the chain's lock now (held to the end of the transaction). Every audited change
+    takes it at its first event; one that locks rows *before* its first event (the
+    escalation job locks a group, then audits) takes it first, so all writers take locks in
+    the same order and cannot deadlock on PostgreSQL."""
     connection = session.connection()
     if not may_append(connection):
         raise StoreError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from daemon.store.columns import stamp_column, time_column
@@ -89,5 +89,3 @@ class EscalationFiring(SQLModel, table=True):
     action: str = Field(max_length=20)
     fired_at: datetime = stamp_column()
     fired_by: str = Field(max_length=200)
-    #: What became of it, for people (say, "no Slack: nothing to remind").
-    outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

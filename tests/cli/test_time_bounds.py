@@ -116,7 +116,7 @@ def test_audit_log_refuses_an_unknown_action_and_suggests_one(demo_folder):
         "Families: agent, daemon, escalation, group, incident, lineage, page, proposal, "
         "quarantine, run, scan, silence, slack, token; "
         "actions: agent.decided, agent.escalated, agent.failed, agent.invalid, agent.proposed, "
-        "agent.started, daemon.presumed_dead, escalation.step_fired, group.acknowledged,"
+        "agent.started, daemon.presumed_dead, escalation.notify_failed, escalation.step_fired,"
     )
     cut_short = _warden(home, "audit", "log", "--action", "incident.ack")
     assert cut_short.code == 2

@@ -183,8 +183,31 @@ def test_a_refused_page_is_recorded_and_said_in_the_thread(store, tmp_path, fake
     drain(store, config)
     (parent,) = _parents(fake)
     replies = [m["text"] for m in fake.thread(CHANNEL, parent["ts"])[1:]]
-    assert any(text.startswith(":pager: Paged PagerDuty") for text in replies)
+    assert any(text.startswith(":pager: Paging PagerDuty") for text in replies)
     assert any("PagerDuty refused the event (400)" in text for text in replies)
     page_rows = [row for row in outbox(store) if row.transport == "pagerduty"]
     assert [(row.kind, row.status) for row in page_rows] == [("trigger", "failed")]
     assert not any(WRONG_KEY in json.dumps(row.payload) for row in page_rows)
+
+
+def test_an_incident_whose_card_failed_never_redraws_the_parent(store, tmp_path, fake):
+    """The first incident's own post became the group's parent when a second joined; its
+    card then fails for good: its next update fails with it, the parent keeps the list."""
+    config = _config(tmp_path, fake)
+    with_slack(store, config)
+    t0 = utcnow()
+    (first,) = _scan(store, config, [FINDINGS[0]], t0, monitor="m1").opened
+    drain(store, config)
+    _scan(store, config, [FINDINGS[1]], t0, monitor="m2")
+    with store.session() as session:
+        change_status(session, first, IncidentStatus.acknowledged, actor="U0ALICE")
+    fake.fail_next("chat.postMessage", error="msg_too_long")  # the first card
+    drain(store, config)
+    (parent,) = _parents(fake)
+    assert parent["text"].startswith("2 incidents on events")
+    rows = {
+        row.dedupe_key.split(":")[2]: row.status
+        for row in outbox(store)
+        if row.incident_id == first
+    }
+    assert rows["card"] == "failed" and rows["update"] == "failed"

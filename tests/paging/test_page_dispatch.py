@@ -87,7 +87,7 @@ def test_one_page_for_the_group_with_its_details(store, pagerduty):
     assert details["findings"][0] == f"#{opened[0]} salary: null_rate 0.4 vs 0.05"
     assert details["report_url"] == f"https://warden.example.com/incidents/{opened[0]}"
     assert event["links"] == [{"href": details["report_url"], "text": "Incident report"}]
-    assert len(event["dedup_key"]) == 64
+    assert event["dedup_key"].endswith("-g1") and len(event["dedup_key"]) == 67
     (row,) = _rows(store)
     assert row.external_id == event["dedup_key"] and "routing_key" not in row.payload
 
@@ -140,5 +140,57 @@ def test_a_groups_events_leave_in_order_behind_a_failing_trigger(store, pagerdut
     dispatch_pages(store, config.pagerduty, now=t0 + timedelta(seconds=3))
     actions = [request["event"]["event_action"] for request in pagerduty.events]
     assert actions == ["trigger", "trigger", "acknowledge", "resolve"]  # the first one failed
+    (alert,) = pagerduty.alerts
+    assert alert.status == "resolved"
+
+
+def _scan(store, config, findings, at, monitor):
+    with store.session() as session:
+        return observe(
+            session,
+            monitor=monitor,
+            dataset="loans",
+            severity="critical",
+            result=DetectorResult.from_findings(findings),
+            windows={},
+            at=at,
+            policy=IncidentPolicy.from_config(config),
+        ).opened
+
+
+def _page(store, config) -> None:
+    fire_due(store, config, identity="a", now=utcnow())
+    dispatch_pages(store, config.pagerduty)
+
+
+def test_two_groups_of_one_recurring_problem_have_their_own_alerts(store, pagerduty):
+    """The null spike resolves while its group stays open (a drift is still open), then
+    comes back in a new group: its page is a new alert, and the first group's end does not
+    resolve it."""
+    config, t0, (nulls, drift) = _world(store, pagerduty.url)
+    _page(store, config)
+    _close_all(store, [nulls], IncidentStatus.resolved)
+    assert len(_scan(store, config, [NULLS], t0 + timedelta(hours=1), "quality")) == 1
+    _page(store, config)
+    assert len(pagerduty.alerts) == 2  # a second page, not a line in the first's log
+    _close_all(store, [drift])  # the first group ends
+    _page(store, config)
+    first, second = pagerduty.alerts
+    assert (first.status, second.status) == ("resolved", "triggered")
+
+
+def test_a_reopened_group_still_resolves_its_alert(store, pagerduty):
+    """Paged and acknowledged; a new member reopens the group (its second trigger is queued),
+    then everything closes before a send: the second trigger is moot, the resolve is not."""
+    config, t0, opened = _world(store, pagerduty.url)
+    _page(store, config)
+    _close_all(store, opened, IncidentStatus.acknowledged)
+    dispatch_pages(store, config.pagerduty)
+    later = _scan(store, config, [Finding("out_of_range", "age", "max", 300, 120, True)], t0, "m2")
+    fire_due(store, config, identity="a", now=utcnow())  # the reopened group pages again
+    _close_all(store, [*opened, *later])
+    dispatch_pages(store, config.pagerduty)
+    kinds = [(row.kind, row.status) for row in _rows(store)]
+    assert kinds[-1] == ("resolve", "sent")
     (alert,) = pagerduty.alerts
     assert alert.status == "resolved"

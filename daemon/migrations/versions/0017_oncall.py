@@ -76,7 +76,6 @@ def upgrade() -> None:
         sa.Column("action", sa.String(20), nullable=False),
         sa.Column("fired_at", _ts(), nullable=False),
         sa.Column("fired_by", sa.String(200), nullable=False),
-        sa.Column("outcome", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_escalation_firing"),
         sa.UniqueConstraint(
             "group_id", "generation", "step", "reminder", name="uq_escalation_firing_step"
