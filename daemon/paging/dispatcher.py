@@ -217,25 +217,15 @@ def _record(
         elif outcome.status == "refused" or given_up:
             current.status = OutboxStatus.failed
             current.last_error = outcome.detail[:1000]
-            payload = {"event": row.kind, "detail": outcome.detail[:1000], "message": row.id}
-            if given_up:
-                append_audit(
-                    session,
-                    actor="pagerduty",
-                    action="page.failed",
-                    entity_type="incident_group",
-                    entity_id=str(row.group_id),
-                    payload=payload,
-                )
-            else:
-                append_audit(
-                    session,
-                    actor="pagerduty",
-                    action="page.refused",
-                    entity_type="incident_group",
-                    entity_id=str(row.group_id),
-                    payload=payload,
-                )
+            append_audit(
+                session,
+                actor="pagerduty",
+                # failed: a day of transient errors; refused: PagerDuty said no (final).
+                action=f"page.{'failed' if given_up else 'refused'}",
+                entity_type="incident_group",
+                entity_id=str(row.group_id),
+                payload={"event": row.kind, "detail": outcome.detail[:1000], "message": row.id},
+            )
         else:
             current.status = OutboxStatus.pending
             if outcome.http_status == 429:

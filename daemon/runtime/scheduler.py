@@ -156,35 +156,17 @@ def build_scheduler(
         housekeeping.append((jobs.send_lineage, LINEAGE_EVERY_SECONDS, "lineage-events", now))
     if config.agent is not None and jobs.start_agent():
         housekeeping.append((jobs.agent_round, AGENT_EVERY_SECONDS, "agent", None))
-    for job, seconds, job_id, first in housekeeping:
-        scheduler.add_job(
-            job,
-            IntervalTrigger(seconds=seconds),
-            executor="housekeeping",
-            id=job_id,
-            coalesce=True,
-            max_instances=1,
-            **({"next_run_time": first} if first is not None else {}),
-        )
+    _add_interval_jobs(scheduler, "housekeeping", housekeeping)
     # On-call work gets a thread of its own: a long remediation in housekeeping must not
     # hold back a page.
-    oncall: list[tuple[Callable[[], None], int, str]] = []
+    oncall: list[tuple[Callable[[], None], int, str, datetime | None]] = []
     if config.escalations:
-        oncall.append((jobs.escalate, ESCALATE_EVERY_SECONDS, "escalate"))
+        oncall.append((jobs.escalate, ESCALATE_EVERY_SECONDS, "escalate", now))
     if config.pagerduty is not None:
-        oncall.append((jobs.send_pages, PAGES_EVERY_SECONDS, "pagerduty"))
+        oncall.append((jobs.send_pages, PAGES_EVERY_SECONDS, "pagerduty", now))
     if oncall:
         scheduler.add_executor(ThreadPoolExecutor(1), alias="oncall")
-    for job, seconds, job_id in oncall:
-        scheduler.add_job(
-            job,
-            IntervalTrigger(seconds=seconds),
-            executor="oncall",
-            id=job_id,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=now,
-        )
+        _add_interval_jobs(scheduler, "oncall", oncall)
     if heartbeat_file is not None:
         heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
         heartbeat_file.touch()
@@ -228,3 +210,22 @@ def _tick_with_time(
 ) -> None:
     now = datetime.now(UTC)
     tick(monitor, latest_fire_time(trigger, now, timedelta(seconds=misfire_grace(monitor))) or now)
+
+
+def _add_interval_jobs(
+    scheduler: BlockingScheduler,
+    executor: str,
+    jobs: list[tuple[Callable[[], None], int, str, datetime | None]],
+) -> None:
+    """Each (job, every seconds, id, first run or None) on `executor`; a late run is
+    coalesced and one runs at a time."""
+    for job, seconds, job_id, first in jobs:
+        scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=seconds),
+            executor=executor,
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            **({"next_run_time": first} if first is not None else {}),
+        )

@@ -12,14 +12,14 @@ from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents.escalation_runner import fire_due
-from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
 from daemon.incidents.silences import add_silence
 from daemon.store.engine import open_store
 from daemon.store.models import AuditEvent, IncidentStatus
 from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.types import utcnow
-from detectors.results import DetectorResult, Finding
+from detectors.results import Finding
+from tests.oncall.world import scan
 
 MINUTE = timedelta(minutes=1)
 KEY = "R0UTINGKEY0000000000000000000042"
@@ -46,20 +46,6 @@ def _config(steps=STEPS, remind_every: str | None = None) -> WardenConfig:
     )
 
 
-def _scan(store, config: WardenConfig, findings, at: datetime, monitor: str = "m"):
-    with store.session() as session:
-        return observe(
-            session,
-            monitor=monitor,
-            dataset="loans",
-            severity="critical",
-            result=DetectorResult.from_findings(findings),
-            windows={},
-            at=at,
-            policy=IncidentPolicy.from_config(config),
-        )
-
-
 def _firings(store) -> list[tuple[int, int, str]]:
     with store.session(readonly=True) as session:
         rows = session.exec(select(EscalationFiring).order_by(col(EscalationFiring.id))).all()
@@ -83,7 +69,7 @@ def _change(store, incident_id: int, to: IncidentStatus, at: datetime, reason: s
 
 def test_three_steps_advance_on_the_clock_and_an_ack_stops_them(store):
     config, t0 = _config(), utcnow()
-    (incident_id,) = _scan(store, config, [NULLS], t0).opened
+    (incident_id,) = scan(store, config, [NULLS], t0).opened
     assert [f.step for f in fire_due(store, config, identity="a", now=t0)] == [0]
     assert fire_due(store, config, identity="a", now=t0 + 14 * MINUTE) == []
     assert [f.action for f in fire_due(store, config, identity="a", now=t0 + 16 * MINUTE)] == [
@@ -109,7 +95,7 @@ def test_until_resolved_steps_and_one_reminder_after_downtime(store):
         {"after": "1h", "mention": "S0614TZR7", "until": "resolved"},
     ]
     config, t0 = _config(steps, remind_every="4h"), utcnow()
-    (incident_id,) = _scan(store, config, [NULLS], t0).opened
+    (incident_id,) = scan(store, config, [NULLS], t0).opened
     fire_due(store, config, identity="a", now=t0)
     _change(store, incident_id, IncidentStatus.acknowledged, t0 + 10 * MINUTE)
     # Acknowledged: the `until: resolved` step still fires at 1h.
@@ -131,7 +117,7 @@ def test_until_resolved_steps_and_one_reminder_after_downtime(store):
 
 def test_a_silence_holds_the_clock_and_its_end_resumes_it(store):
     config, t0 = _config(), utcnow()
-    _scan(store, config, [NULLS], t0)
+    scan(store, config, [NULLS], t0)
     fire_due(store, config, identity="a", now=t0)  # the page
     with store.session() as session:
         add_silence(
@@ -165,7 +151,7 @@ def test_two_replicas_fire_each_step_once(store_url):
     first, second = open_store(store_url), open_store(store_url)
     try:
         config, t0 = _config(), utcnow()
-        _scan(first, config, [NULLS], t0)
+        scan(first, config, [NULLS], t0)
         moments = [t0, t0 + 16 * MINUTE, t0 + 31 * MINUTE, t0 + 32 * MINUTE]
         barrier = threading.Barrier(2)
         fired: dict[str, list] = {"a": [], "b": []}
@@ -205,13 +191,13 @@ def test_one_scan_opening_five_incidents_makes_one_group(store):
         Finding("category_emergence", "state", "new_share", 0.2, 0.01, True),
         Finding("volume_drop", None, "row_count", 10, 1000, True),
     ]
-    outcome = _scan(store, config, findings, t0)
+    outcome = scan(store, config, findings, t0)
     assert len(outcome.opened) == 5
     assert list(outcome.grouped.values()) == [outcome.opened]
     # Another monitor of the dataset at the same scan time joins it; a later scan does not.
-    later = _scan(store, config, [NULLS], t0, monitor="other")
+    later = scan(store, config, [NULLS], t0, monitor="other")
     assert list(later.grouped) == list(outcome.grouped)
-    next_day = _scan(store, config, [DRIFT], t0 + timedelta(days=1), monitor="third")
+    next_day = scan(store, config, [DRIFT], t0 + timedelta(days=1), monitor="third")
     assert list(next_day.grouped) != list(outcome.grouped)
     # One page for the group, not five.
     assert [f.action for f in fire_due(store, config, identity="a", now=t0)] == ["page", "page"]

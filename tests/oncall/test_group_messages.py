@@ -13,14 +13,14 @@ from sqlmodel import select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents.escalation_runner import fire_due
-from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
 from daemon.paging.dispatcher import dispatch_pages
 from daemon.paging.page_writer import install_page_writer
 from daemon.slack.values import SILENCE_ACTION
 from daemon.store.models import AuditEvent, IncidentStatus
 from daemon.store.types import utcnow
-from detectors.results import DetectorResult, Finding
+from detectors.results import Finding
+from tests.oncall.world import scan
 from tests.paging.fake_pagerduty import FakePagerDuty
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.scenario import CHANNEL, drain, outbox, slack_config, with_slack
@@ -56,17 +56,7 @@ def _config(tmp_path, fake: FakeSlack, pagerduty_url: str | None = None) -> Ward
 
 
 def _scan(store, config, findings, at, monitor="quality"):
-    with store.session() as session:
-        return observe(
-            session,
-            monitor=monitor,
-            dataset="events",
-            severity="critical",
-            result=DetectorResult.from_findings(findings),
-            windows={},
-            at=at,
-            policy=IncidentPolicy.from_config(config),
-        )
+    return scan(store, config, findings, at, monitor=monitor, dataset="events")
 
 
 def _parents(fake: FakeSlack) -> list[dict]:

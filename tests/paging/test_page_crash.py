@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import col
 
 from daemon.cli.common import store_for
 from daemon.config.loader import load_config
-from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
 from daemon.store.models import IncidentStatus, OutboxMessage
 from daemon.store.types import utcnow
-from detectors.results import DetectorResult, Finding
+from detectors.results import Finding
+from tests.oncall.world import page_rows, scan
 from tests.paging.fake_pagerduty import ROUTING_KEY, FakePagerDuty
 
 WARDEN = Path(sys.executable).with_name("warden")
@@ -58,18 +58,8 @@ def _world(root: Path, url: str):
     finally:
         del os.environ["PAGERDUTY_ROUTING_KEY"]
     store = store_for(config)  # the page writer installed, as in every command
-    with store.session() as session:
-        outcome = observe(
-            session,
-            monitor="quality",
-            dataset="loans",
-            severity="critical",
-            result=DetectorResult.from_findings([NULLS]),
-            windows={},
-            at=utcnow(),
-            policy=IncidentPolicy.from_config(config),
-        )
-    return store, outcome.opened[0]
+    (incident_id,) = scan(store, config, [NULLS], utcnow()).opened
+    return store, incident_id
 
 
 def _daemon(root: Path, stop_at: str | None) -> subprocess.Popen[str]:
@@ -85,17 +75,6 @@ def _daemon(root: Path, stop_at: str | None) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _pages(store) -> list[OutboxMessage]:
-    with store.session(readonly=True) as session:
-        return list(
-            session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.transport == "pagerduty")
-                .order_by(col(OutboxMessage.id))
-            ).all()
-        )
 
 
 def _ack_and_close(store, incident_id: int) -> None:
@@ -119,7 +98,7 @@ def _crash_then_recover(tmp_path: Path, pagerduty: FakePagerDuty, point: str):
     first = _daemon(tmp_path, point)
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == -9, f"the daemon did not stop at {point}: {stderr[-2000:]}"
-    (trigger,) = _pages(store)
+    (trigger,) = page_rows(store)
     assert (trigger.kind, trigger.status) == ("trigger", "sending")
     _ack_and_close(store, incident_id)  # queued behind the unsent trigger
     _lease_ends(store)
@@ -127,13 +106,13 @@ def _crash_then_recover(tmp_path: Path, pagerduty: FakePagerDuty, point: str):
     try:
         # Polls the store a separate process writes (no other signal crosses over).
         deadline = time.monotonic() + 120
-        while not all(row.status == "sent" for row in _pages(store)):
+        while not all(row.status == "sent" for row in page_rows(store)):
             assert time.monotonic() < deadline, "the events were not all sent in 120 s"
             time.sleep(0.2)
     finally:
         second.kill()
         second.communicate(timeout=30)
-    pages = _pages(store)
+    pages = page_rows(store)
     assert [(row.kind, row.status) for row in pages] == [
         ("trigger", "sent"),
         ("acknowledge", "sent"),

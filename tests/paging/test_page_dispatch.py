@@ -7,17 +7,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import col, select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents.escalation_runner import fire_due
-from daemon.incidents.incidents import IncidentPolicy, observe
 from daemon.incidents.lifecycle import change_status
 from daemon.paging.dispatcher import dispatch_pages, page_backlog
 from daemon.paging.page_writer import install_page_writer
-from daemon.store.models import IncidentStatus, OutboxMessage
+from daemon.store.models import IncidentStatus
 from daemon.store.types import utcnow
-from detectors.results import DetectorResult, Finding
+from detectors.results import Finding
+from tests.oncall.world import page_rows, scan
 from tests.paging.fake_pagerduty import ROUTING_KEY, FakePagerDuty
 
 NULLS = Finding("null_spike", "salary", "null_rate", 0.4, 0.05, True)
@@ -40,29 +39,8 @@ def _world(store, url: str):
     )
     install_page_writer(store, config)
     t0 = utcnow()
-    with store.session() as session:
-        opened = observe(
-            session,
-            monitor="quality",
-            dataset="loans",
-            severity="critical",
-            result=DetectorResult.from_findings([NULLS, DRIFT]),
-            windows={},
-            at=t0,
-            policy=IncidentPolicy.from_config(config),
-        ).opened
+    opened = scan(store, config, [NULLS, DRIFT], t0).opened
     return config, t0, opened
-
-
-def _rows(store) -> list[OutboxMessage]:
-    with store.session(readonly=True) as session:
-        return list(
-            session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.transport == "pagerduty")
-                .order_by(col(OutboxMessage.id))
-            ).all()
-        )
 
 
 def _close_all(store, ids, to=IncidentStatus.closed) -> None:
@@ -88,7 +66,7 @@ def test_one_page_for_the_group_with_its_details(store, pagerduty):
     assert details["report_url"] == f"https://warden.example.com/incidents/{opened[0]}"
     assert event["links"] == [{"href": details["report_url"], "text": "Incident report"}]
     assert event["dedup_key"].endswith("-g1") and len(event["dedup_key"]) == 67
-    (row,) = _rows(store)
+    (row,) = page_rows(store)
     assert row.external_id == event["dedup_key"] and "routing_key" not in row.payload
 
 
@@ -98,17 +76,17 @@ def test_rate_limits_wait_uncounted_and_server_errors_back_off(store, pagerduty)
     t0 = utcnow()  # the trigger is due from when it was written
     pagerduty.fail_next(429)
     (first,) = dispatch_pages(store, config.pagerduty, now=t0)
-    (row,) = _rows(store)
+    (row,) = page_rows(store)
     assert first.status == "pending" and row.attempts == 0  # a 429 is not a failure
     assert row.next_attempt_at - t0 == timedelta(seconds=30)
     pagerduty.fail_next(429, retry_after=7)
     dispatch_pages(store, config.pagerduty, now=t0 + timedelta(seconds=30))
-    (row,) = _rows(store)
+    (row,) = page_rows(store)
     assert row.attempts == 0 and row.next_attempt_at - t0 == timedelta(seconds=37)
     pagerduty.fail_next(503)
     later = t0 + timedelta(seconds=40)
     dispatch_pages(store, config.pagerduty, now=later)
-    (row,) = _rows(store)
+    (row,) = page_rows(store)
     assert row.attempts == 1 and row.next_attempt_at - later == timedelta(seconds=2)
     assert dispatch_pages(store, config.pagerduty, now=later + timedelta(seconds=1)) == []
     (sent,) = dispatch_pages(store, config.pagerduty, now=later + timedelta(seconds=3))
@@ -120,7 +98,7 @@ def test_a_group_over_before_its_page_left_pages_nobody(store, pagerduty):
     config, t0, opened = _world(store, pagerduty.url)
     fire_due(store, config, identity="a", now=t0)
     _close_all(store, opened)  # acknowledged? no: closed at once, before any send
-    assert [row.kind for row in _rows(store)] == ["trigger", "resolve"]
+    assert [row.kind for row in page_rows(store)] == ["trigger", "resolve"]
     deliveries = dispatch_pages(store, config.pagerduty)
     assert {d.status for d in deliveries} == {"superseded"}
     assert pagerduty.events == [] and page_backlog(store) == 0
@@ -144,20 +122,6 @@ def test_a_groups_events_leave_in_order_behind_a_failing_trigger(store, pagerdut
     assert alert.status == "resolved"
 
 
-def _scan(store, config, findings, at, monitor):
-    with store.session() as session:
-        return observe(
-            session,
-            monitor=monitor,
-            dataset="loans",
-            severity="critical",
-            result=DetectorResult.from_findings(findings),
-            windows={},
-            at=at,
-            policy=IncidentPolicy.from_config(config),
-        ).opened
-
-
 def _page(store, config) -> None:
     fire_due(store, config, identity="a", now=utcnow())
     dispatch_pages(store, config.pagerduty)
@@ -170,7 +134,7 @@ def test_two_groups_of_one_recurring_problem_have_their_own_alerts(store, pagerd
     config, t0, (nulls, drift) = _world(store, pagerduty.url)
     _page(store, config)
     _close_all(store, [nulls], IncidentStatus.resolved)
-    assert len(_scan(store, config, [NULLS], t0 + timedelta(hours=1), "quality")) == 1
+    assert len(scan(store, config, [NULLS], t0 + timedelta(hours=1), monitor="quality").opened) == 1
     _page(store, config)
     assert len(pagerduty.alerts) == 2  # a second page, not a line in the first's log
     _close_all(store, [drift])  # the first group ends
@@ -186,11 +150,13 @@ def test_a_reopened_group_still_resolves_its_alert(store, pagerduty):
     _page(store, config)
     _close_all(store, opened, IncidentStatus.acknowledged)
     dispatch_pages(store, config.pagerduty)
-    later = _scan(store, config, [Finding("out_of_range", "age", "max", 300, 120, True)], t0, "m2")
+    later = scan(
+        store, config, [Finding("out_of_range", "age", "max", 300, 120, True)], t0, monitor="m2"
+    ).opened
     fire_due(store, config, identity="a", now=utcnow())  # the reopened group pages again
     _close_all(store, [*opened, *later])
     dispatch_pages(store, config.pagerduty)
-    kinds = [(row.kind, row.status) for row in _rows(store)]
+    kinds = [(row.kind, row.status) for row in page_rows(store)]
     assert kinds[-1] == ("resolve", "sent")
     (alert,) = pagerduty.alerts
     assert alert.status == "resolved"
