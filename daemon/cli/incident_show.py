@@ -107,6 +107,8 @@ def show_command(
     )
     if incident.previous_incident_id:
         console.print(f"reopens incident #{incident.previous_incident_id}")
+    if incident.group_id is not None:
+        console.print(f"group {incident.group_id} (its message, escalation and page)")
     windows = incident.evidence.get("windows", {})
     for name, window in windows.items():
         console.print(
@@ -167,6 +169,12 @@ _TIMELINE_KEYS: dict[str, tuple[str, ...]] = {
     "incident.silenced": ("by",),
     "proposal.failed": ("attempt", "error", "retry_at"),
     "proposal.taken_over": ("from",),
+    "escalation.step_fired": ("policy", "step", "action", "channel", "mention"),
+    "escalation.notify_failed": ("channel", "detail"),
+    "page.refused": ("event", "detail"),
+    "page.failed": ("event", "detail"),
+    "group.opened": ("policy", "channel"),
+    "group.joined": ("incident",),
 }
 _DEFAULT_TIMELINE_KEYS = ("occurrences", "columns", "scope", "reason", "false_alarm")
 

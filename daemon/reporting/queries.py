@@ -141,16 +141,19 @@ def list_incidents(store: Store, filters: IncidentFilter) -> list[Incident]:
 
 
 def get_incident(store: Store, incident_id: int) -> tuple[Incident | None, list[AuditEvent]]:
-    """The incident and its timeline: the audit events about it, oldest first."""
+    """The incident and its timeline: the audit events about it and about its group (the
+    group's escalation steps, pages, acknowledgement and end), oldest first."""
     with store.session(readonly=True) as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
             return None, []
-        events = session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.entity_type == "incident", AuditEvent.entity_id == str(incident_id))
-            .order_by(col(AuditEvent.seq))
-        ).all()
+        about = (AuditEvent.entity_type == "incident") & (AuditEvent.entity_id == str(incident_id))
+        if incident.group_id is not None:
+            about = about | (
+                (AuditEvent.entity_type == "incident_group")
+                & (AuditEvent.entity_id == str(incident.group_id))
+            )
+        events = session.exec(select(AuditEvent).where(about).order_by(col(AuditEvent.seq))).all()
         return incident, list(events)
 
 

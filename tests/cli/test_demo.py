@@ -86,8 +86,10 @@ def test_incident_show_has_evidence_and_timeline(demo_folder):
     detail = json.loads(shown.stdout)
     assert [event["action"] for event in detail["timeline"]] == [
         "incident.opened",
+        "group.opened",  # its group's events are in its timeline too
         "incident.routed",
         "incident.resolved",
+        "group.closed",
     ]
     assert detail["route"]["playbook"] == "quarantine" and detail["route"]["rule"] == "default"
     finding = detail["evidence"]["findings"][0]

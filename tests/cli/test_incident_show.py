@@ -51,6 +51,7 @@ def test_timeline_shows_the_route_and_the_silence(events_home: Path):
     assert shown.code == 0, shown.stderr
     assert _timeline(shown.stdout) == [
         f"scanner incident.opened columns={','.join(drift['columns'])}",
+        "scanner group.opened policy=- channel=#ml-oncall",
         "scanner incident.routed rule=notify-drift playbook=- approval=human channel=#ml-oncall",
     ]
     new_kind = _incident(events_home, "category_emergence")
@@ -97,8 +98,9 @@ def test_routed_line_in_the_demo_names_the_default_route(demo_folder):
     drift = json.loads(listed.stdout)
     shown = run_warden("incidents", "show", str(drift["id"]), "-c", "my-demo/warden.yaml", cwd=home)
     timeline = _timeline(shown.stdout)
-    assert timeline[:2] == [
+    assert timeline[:3] == [
         "scanner incident.opened columns=region,salary",
+        "scanner group.opened policy=- channel=-",
         "scanner incident.routed rule=default playbook=relabel_batch approval=human channel=-",
     ]
     # Rich markup must not eat the route's bracketed note.

@@ -14,6 +14,7 @@ from daemon.config.models import WardenConfig
 from daemon.incidents.escalation_runner import fire_due
 from daemon.incidents.lifecycle import change_status
 from daemon.incidents.silences import add_silence
+from daemon.reporting.queries import get_incident
 from daemon.store.engine import open_store
 from daemon.store.models import AuditEvent, IncidentStatus
 from daemon.store.oncall_models import EscalationFiring, IncidentGroup
@@ -87,6 +88,14 @@ def test_three_steps_advance_on_the_clock_and_an_ack_stops_them(store):
     with store.session(readonly=True) as session:
         (group,) = session.exec(select(IncidentGroup)).all()
         assert (group.status, group.policy) == ("acknowledged", "default")
+    # Queryable after the incident: its timeline holds its group's steps.
+    _, timeline = get_incident(store, incident_id)
+    assert [e.action for e in timeline if e.entity_type == "incident_group"] == [
+        "group.opened",
+        "escalation.step_fired",
+        "escalation.step_fired",
+        "group.acknowledged",
+    ]
 
 
 def test_until_resolved_steps_and_one_reminder_after_downtime(store):
