@@ -54,6 +54,9 @@ class IncidentRow(BaseModel):
     proposed_action: str = Field(description="The routing decision in words.")
     route: dict[str, Any] | None = Field(description="The stored routing decision.")
     silenced_by: str | None
+    group: int | None = Field(
+        description="The incident group it was routed in (one Slack message, one page)."
+    )
     acknowledged_at: str | None
     closed_at: str | None
     closed_reason: str | None

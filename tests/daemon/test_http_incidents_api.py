@@ -131,6 +131,7 @@ def test_the_list_holds_the_rows_of_incidents_list_json(base, store, tmp_path):
             "note": "",
         },
         "silenced_by": None,
+        "group": 2,
         "acknowledged_at": None,
         "closed_at": "2025-03-04T10:00:00+00:00",
         "closed_reason": "re-run",
@@ -251,13 +252,16 @@ def test_one_incident_has_its_evidence_and_timeline(base, tmp_path, store):
     }
     assert [(e["actor"], e["action"], e["entity_type"], e["entity_id"]) for e in timeline] == [
         ("scanner", "incident.opened", "incident", "1"),
+        ("scanner", "group.opened", "incident_group", "1"),
         ("scanner", "incident.routed", "incident", "1"),
+        # Incident 2 opened at the same scan time: it joined incident 1's group.
+        ("scanner", "group.joined", "incident_group", "1"),
         ("alice", "incident.acknowledged", "incident", "1"),
     ]
     seqs = [event["seq"] for event in timeline]
     assert seqs == sorted(seqs)
     assert all(len(event["hash"]) == 64 for event in timeline)
-    assert timeline[2]["payload"] == {
+    assert timeline[4]["payload"] == {
         "from": "open",
         "to": "acknowledged",
         "reason": None,
