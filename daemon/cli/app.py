@@ -23,6 +23,7 @@ from daemon.cli import (
     incidents_commands,
     lineage_commands,
     metrics_commands,
+    pagerduty_commands,
     quarantine_commands,
     report_command,
     run_command,
@@ -85,6 +86,7 @@ app.add_typer(versions_commands.app, name="versions")
 app.add_typer(lineage_commands.app, name="lineage")
 app.add_typer(metrics_commands.app, name="metrics")
 app.add_typer(slack_commands.app, name="slack")
+app.add_typer(pagerduty_commands.app, name="pagerduty")
 
 EXIT_USAGE = 2
 

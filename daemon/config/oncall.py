@@ -161,9 +161,16 @@ class EscalationPolicy(ConfigModel):
 def escalation_problems(
     policies: list[EscalationPolicy], *, has_pagerduty: bool, has_slack: bool
 ) -> list[str]:
-    """Problems across sections: a page with no `pagerduty:`, a notify with no Slack
-    (names used twice and unknown monitors are `daemon.config.names`'s)."""
+    """Problems across sections: a page with no `pagerduty:`, a `pagerduty:` no step pages,
+    a notify with no Slack (names used twice and unknown monitors are
+    `daemon.config.names`'s)."""
     problems: list[str] = []
+    pages = any(step.page for policy in policies for step in policy.steps)
+    if has_pagerduty and not pages:
+        problems.append(
+            "pagerduty: is configured, but no escalation step pages it, so nothing would: add "
+            "a policy to `escalations:` with a step like `{after: 0m, page: pagerduty}`"
+        )
     for index, policy in enumerate(policies):
         where = f"escalations[{index}]"
         for number, step in enumerate(policy.steps):

@@ -107,3 +107,5 @@ def test_a_page_needs_a_pagerduty_block_and_steps_come_in_order(tmp_path: Path):
         "      - {after: 30m, mention: S0614TZR7}\n      - {after: 15m, notify: C0LEADS01}\n"
     )
     assert "in order of `after`" in _problems(tmp_path, disordered)["escalations[0]"]
+    unused = BASE + 'pagerduty: {routing_key: "${PAGERDUTY_ROUTING_KEY}"}\n'
+    assert any("no escalation step pages it" in m for m in _problems(tmp_path, unused).values())

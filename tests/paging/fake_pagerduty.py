@@ -8,7 +8,9 @@ alert or adds to an open one's log, acknowledge and resolve apply to the open al
 are dropped once it is resolved), a trigger after a resolve opens a new alert. Answers:
 202 `{"status": "success", "message": "Event processed", "dedup_key": ...}`; 400 `{"status":
 "invalid event", "message": ..., "errors": [...]}`; `fail_next(status, retry_after)`
-injects 429 or 5xx answers, in which case the event is not taken.
+injects 429 or 5xx answers, in which case the event is not taken. Change events
+(`POST /v2/change/enqueue`, a `payload.summary` and the routing key) are kept in
+`change_events` and page nobody.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class FakePagerDuty:
         self.routing_keys = set(routing_keys)
         self.events: list[dict[str, Any]] = []  # every request, answered or not
         self.alerts: list[Alert] = []
+        self.change_events: list[dict[str, Any]] = []  # payloads of /v2/change/enqueue
         self._faults: list[tuple[int, float | None]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -102,6 +105,8 @@ class FakePagerDuty:
                     else {"status": "error", "message": "Internal error"},
                     headers,
                 )
+            if path == "/v2/change/enqueue":
+                return self._change(event)
             if path != "/v2/enqueue":
                 return 404, {"status": "not found", "message": "Not Found"}, []
             errors = self._errors(event)
@@ -128,6 +133,18 @@ class FakePagerDuty:
             key = event.get("dedup_key") or uuid.uuid4().hex
             self._apply(event, key)
             return 202, {"status": "success", "message": "Event processed", "dedup_key": key}, []
+
+    def _change(self, event: Any) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """A change event (Events API v2, /v2/change/enqueue): kept, pages nobody."""
+        payload = event.get("payload") if isinstance(event, dict) else None
+        if not isinstance(payload, dict) or not payload.get("summary"):
+            invalid = {"status": "invalid event", "message": "Event object is invalid"}
+            return 400, {**invalid, "errors": ["'payload.summary' is missing"]}, []
+        if event.get("routing_key") not in self.routing_keys:
+            refused = {"status": "invalid event", "message": "Invalid routing key"}
+            return 400, {**refused, "errors": ["Invalid routing key"]}, []
+        self.change_events.append(payload)
+        return 202, {"status": "success", "message": "Change event processed"}, []
 
     def _errors(self, event: Any) -> list[str]:
         if not isinstance(event, dict):
