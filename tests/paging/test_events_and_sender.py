@@ -62,6 +62,19 @@ def test_a_refused_key_and_a_malformed_event_are_final_with_pagerdutys_words():
     assert "Length of 'routing_key' is incorrect" in short.detail
 
 
+def test_a_proxy_refusing_the_request_is_final_too():
+    """401 and 403 are not PagerDuty's (the key is in the body) but a proxy's or a wrong
+    URL's: retrying would change nothing, so they fail at once with what was answered."""
+    with FakePagerDuty() as pagerduty:
+        for status in (401, 403):
+            pagerduty.fail_next(status)
+            refused = send_event(pagerduty.url, with_routing_key(_trigger(), ROUTING_KEY))
+            assert (refused.status, refused.http_status) == ("refused", status)
+            assert f"PagerDuty refused the event ({status})" in refused.detail
+        wrong_path = send_event(pagerduty.url + "x", with_routing_key(_trigger(), ROUTING_KEY))
+    assert wrong_path.status == "refused" and wrong_path.http_status == 404
+
+
 def test_rate_limits_and_server_errors_are_retried_later():
     with FakePagerDuty() as pagerduty:
         pagerduty.fail_next(429, retry_after=30)
