@@ -258,6 +258,14 @@ def _start_services(
             )
         channel = data_markup(config.slack.channel or "routed channels")
         console.print(f"Slack: messages to {channel}; {mode}")
+    if config.escalations:
+        names = ", ".join(policy.name for policy in config.escalations)
+        pages = (
+            f"; pages through {data_markup(config.pagerduty.events_url)}"
+            if config.pagerduty is not None
+            else ""
+        )
+        console.print(f"Escalation policies: {data_markup(names)}{pages}")
     if port is not None or config.http is not None:
         from daemon.http.app import create_app
         from daemon.http.server import HttpServer
