@@ -29,9 +29,15 @@ from daemon.incidents.escalation import (
     Step,
     due_firings,
 )
-from daemon.incidents.group_lifecycle import refresh_group
+from daemon.incidents.group_lifecycle import (
+    all_open_covered,
+    refresh_group,
+    status_from_members,
+)
+from daemon.incidents.silences import active_silences
 from daemon.store.audit import append_audit, lock_audit_chain
 from daemon.store.engine import Store
+from daemon.store.models import Incident
 from daemon.store.oncall_models import EscalationFiring, IncidentGroup
 from daemon.store.types import utcnow
 
@@ -55,12 +61,7 @@ def fire_due(
     """Fire every due step of every open group at `now` (default: the clock)."""
     moment = now or utcnow()
     policies = {policy.name: policy for policy in config.escalations}
-    with store.session(readonly=True) as session:
-        group_ids = session.exec(
-            select(IncidentGroup.id)
-            .where(IncidentGroup.status != "closed", IncidentGroup.policy != "")
-            .order_by(col(IncidentGroup.id))
-        ).all()
+    group_ids = _needing_attention(store, config, policies, moment)
     fired: list[Fired] = []
     for group_id in group_ids:
         try:
@@ -70,6 +71,74 @@ def fire_due(
         except Exception:  # one group's failure must not hold back the others
             log.exception("escalation of group %s failed; retried at the next pass", group_id)
     return fired
+
+
+def _needing_attention(
+    store: Store, config: WardenConfig, policies: dict[str, EscalationPolicy], now: datetime
+) -> list[int]:
+    """The open groups with something to do at `now`: a state to change (acknowledged,
+    closed, held, resumed) or a step due. Read in three queries without a lock, so a quiet
+    pass (the usual one) costs the store almost nothing and never waits on a scan; each
+    group found is then locked and checked again by `_fire_group`."""
+    with store.session(readonly=True) as session:
+        groups = session.exec(
+            select(IncidentGroup)
+            .where(IncidentGroup.status != "closed", IncidentGroup.policy != "")
+            .order_by(col(IncidentGroup.id))
+        ).all()
+        if not groups:
+            return []
+        members: dict[int, list[Incident]] = {}
+        for incident in session.exec(
+            select(Incident)
+            .join(IncidentGroup, col(IncidentGroup.id) == col(Incident.group_id))
+            .where(IncidentGroup.status != "closed", IncidentGroup.policy != "")
+        ).all():
+            members.setdefault(incident.group_id or 0, []).append(incident)
+        done: dict[int, set[tuple[int, int]]] = {}
+        for firing in session.exec(
+            select(EscalationFiring)
+            .join(IncidentGroup, col(IncidentGroup.id) == col(EscalationFiring.group_id))
+            .where(
+                IncidentGroup.status != "closed",
+                col(EscalationFiring.generation) == col(IncidentGroup.generation),
+            )
+        ).all():
+            done.setdefault(firing.group_id, set()).add((firing.step, firing.reminder))
+        silences = active_silences(session, now)
+    wanted = []
+    for group in groups:
+        own = members.get(group.id or 0, [])
+        held = all_open_covered(own, silences, config.maintenance, now)
+        policy = policies.get(group.policy)
+        if policy is None:
+            _warn_unknown_policy(group.policy)
+        if (
+            status_from_members(own) != group.status
+            or held != (group.held_since is not None)
+            or (policy is not None and _due(group, policy, done.get(group.id or 0, set()), now))
+        ):
+            wanted.append(group.id or 0)
+    return wanted
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown_policy(name: str) -> None:
+    """Once per process: groups of a policy the config no longer has do not escalate."""
+    if name not in _warned:
+        _warned.add(name)
+        log.warning(
+            "escalation policy %r is no longer configured: its open groups do not escalate", name
+        )
+
+
+def _due(
+    group: IncidentGroup, policy: EscalationPolicy, done: set[tuple[int, int]], now: datetime
+) -> list[Firing]:
+    steps = [Step(step.after, step.action, step.until) for step in policy.steps]
+    return due_firings(_state(group), steps, policy.remind_every, done, now)
 
 
 def _fire_group(
@@ -91,10 +160,6 @@ def _fire_group(
     refresh_group(session, group, actor=identity, now=now, maintenance=config.maintenance)
     policy = policies.get(group.policy)
     if group.status == "closed" or policy is None:
-        if policy is None and group.status != "closed":
-            log.warning(
-                "group %s: escalation policy %r is no longer configured", group_id, group.policy
-            )
         return []
     done = {
         (row.step, row.reminder)
@@ -105,8 +170,7 @@ def _fire_group(
             )
         ).all()
     }
-    steps = [Step(step.after, step.action, step.until) for step in policy.steps]
-    due = due_firings(_state(group), steps, policy.remind_every, done, now)
+    due = _due(group, policy, done, now)
     return [
         made
         for firing in due

@@ -21,9 +21,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from daemon.config.routing import MaintenanceWindow
-from daemon.incidents.silences import covering_silence
+from daemon.incidents.silences import active_silences, first_cover
 from daemon.store.audit import append_audit
-from daemon.store.models import Incident, IncidentStatus
+from daemon.store.models import Incident, IncidentStatus, Silence
 from daemon.store.oncall_models import IncidentGroup
 
 #: A group's statuses and the changes allowed between them.
@@ -153,16 +153,26 @@ def _all_open_silenced(
     now: datetime,
     maintenance: Sequence[MaintenanceWindow],
 ) -> bool:
-    """Whether every open member is covered by a silence or maintenance window at `now`."""
+    return all_open_covered(members, active_silences(session, now), maintenance, now)
+
+
+def all_open_covered(
+    members: Sequence[Incident],
+    silences: Sequence[Silence],
+    maintenance: Sequence[MaintenanceWindow],
+    now: datetime,
+) -> bool:
+    """Whether every open member is covered by a silence or maintenance window at `now`
+    (`silences`: those holding at `now`); False when none is open."""
     open_members = [member for member in members if member.status == IncidentStatus.open]
     return bool(open_members) and all(
-        covering_silence(
-            session,
+        first_cover(
+            silences,
+            maintenance,
             at=now,
             monitor=member.monitor,
             dataset=member.dataset,
             pattern=member.pattern,
-            maintenance=maintenance,
         )
         is not None
         for member in open_members

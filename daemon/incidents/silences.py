@@ -36,6 +36,37 @@ def covering_silence(
 ) -> str | None:
     """`maintenance:NAME` or `silence:ID` of the first window or silence covering a detection
     of `pattern` on `dataset` by `monitor` at `at`, else None."""
+    return first_cover(
+        active_silences(session, at),
+        maintenance,
+        at=at,
+        monitor=monitor,
+        dataset=dataset,
+        pattern=pattern,
+    )
+
+
+def active_silences(session: Session, at: datetime) -> list[Silence]:
+    """The silences holding at `at` (not yet expired then), oldest first."""
+    candidates = session.exec(
+        select(Silence)
+        .where(Silence.starts_at <= at, Silence.ends_at > at)
+        .order_by(col(Silence.id))
+    ).all()
+    return [s for s in candidates if s.expired_at is None or s.expired_at > at]
+
+
+def first_cover(
+    silences: Sequence[Silence],
+    maintenance: Sequence[MaintenanceWindow],
+    *,
+    at: datetime,
+    monitor: str,
+    dataset: str,
+    pattern: str,
+) -> str | None:
+    """`covering_silence` over silences already read (`active_silences` at `at`): for a
+    caller asking about many incidents at one moment with one query."""
     facts = {"monitor": monitor, "dataset": dataset, "pattern": pattern}
     for window in maintenance:
         if window.start <= at < window.end and all(
@@ -43,14 +74,7 @@ def covering_silence(
             for key, value in facts.items()
         ):
             return f"maintenance:{window.name}"
-    candidates = session.exec(
-        select(Silence)
-        .where(Silence.starts_at <= at, Silence.ends_at > at)
-        .order_by(col(Silence.id))
-    ).all()
-    for silence in candidates:
-        if silence.expired_at is not None and silence.expired_at <= at:
-            continue
+    for silence in silences:
         if all(getattr(silence, key) in (None, value) for key, value in facts.items()):
             return f"silence:{silence.id}"
     return None
