@@ -15,9 +15,9 @@
 - **Retries**: 429 (the event was not taken) waits `Retry-After`, else 30 s doubling to
   5 min, without counting an attempt, as PagerDuty advises; 5xx or no answer backs off 2,
   4, 8... s to 5 min; a day of transient errors gives up (`failed`, audit `page.failed`).
-- **Coalescing**: a group's first trigger, never attempted, whose resolve is already
-  queued is not sent (`superseded`, with what came between): nobody is paged for
-  something already over.
+- **Coalescing**: a trigger never attempted whose alert's resolve is already queued is
+  not sent (`superseded`, with that resolve and the acknowledgements between): nobody is
+  paged for something already over.
 - **Refusals** (400: an invalid event or routing key; 401/403/404/413 from proxies and
   wrong URLs) are final: `failed` with PagerDuty's words, and audit `page.refused`, which
   the Slack writer replies in the group's thread.
@@ -29,7 +29,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -82,67 +81,40 @@ def dispatch_pages(
 
 
 def _coalesce(store: Store) -> list[PageDelivery]:
-    """A trigger never attempted whose group's resolve is already queued pages nobody for
-    something already over: the trigger, and the group's events up to that resolve, are
-    `superseded` instead of sent."""
-    resolve = aliased(OutboxMessage)
-    over = (
-        select(resolve.id)
-        .where(
-            resolve.transport == TRANSPORT,
-            resolve.group_id == OutboxMessage.group_id,
-            resolve.kind == "resolve",
-            col(resolve.id) > col(OutboxMessage.id),
-            resolve.status == OutboxStatus.pending,
-        )
-        .exists()
-    )
-    earlier = aliased(OutboxMessage)
-    went_out = (
-        select(earlier.id)
-        .where(
-            earlier.transport == TRANSPORT,
-            earlier.group_id == OutboxMessage.group_id,
-            col(earlier.id) < col(OutboxMessage.id),
-            or_(col(earlier.status) == OutboxStatus.sent, col(earlier.attempts) > 0),
-        )
-        .exists()
-    )
+    """A trigger never attempted whose alert's resolve is already queued pages nobody for
+    something already over: the trigger, that resolve and the acknowledgements of the same
+    alert between them are `superseded` instead of sent. Matched by the alert's dedup key,
+    so a reopened group's first alert still gets its resolve."""
     superseded: list[PageDelivery] = []
     with store.session() as session:
-        triggers = session.exec(
+        pending = session.exec(
             select(OutboxMessage)
             .where(
                 OutboxMessage.transport == TRANSPORT,
-                OutboxMessage.kind == "trigger",
                 OutboxMessage.status == OutboxStatus.pending,
-                OutboxMessage.attempts == 0,
-                over,
-                # An alert already triggered (a reopened group's second trigger) still
-                # needs its resolve.
-                ~went_out,
             )
+            .order_by(col(OutboxMessage.id))
             .with_for_update(skip_locked=True)
         ).all()
-        for trigger in triggers:
-            rows = session.exec(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.transport == TRANSPORT,
-                    OutboxMessage.group_id == trigger.group_id,
-                    col(OutboxMessage.id) >= (trigger.id or 0),
-                    OutboxMessage.status == OutboxStatus.pending,
-                )
-                .order_by(col(OutboxMessage.id))
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
+        for trigger in pending:
+            if trigger.kind != "trigger" or trigger.attempts or trigger.status != "pending":
+                continue
+            key = trigger.payload.get("dedup_key")
+            same = [
+                row
+                for row in pending
+                if row.group_id == trigger.group_id
+                and (row.id or 0) > (trigger.id or 0)
+                and row.payload.get("dedup_key") == key
+            ]
+            resolve = next((row for row in same if row.kind == "resolve"), None)
+            if resolve is None:
+                continue
+            for row in [trigger, *(r for r in same if (r.id or 0) <= (resolve.id or 0))]:
                 row.status = OutboxStatus.superseded
-                row.last_error = "the group was over before its page was sent"
+                row.last_error = "the alert was over before its trigger was sent"
                 session.add(row)
                 superseded.append(PageDelivery(row.id or 0, OutboxStatus.superseded))
-                if row.kind == "resolve":
-                    break
     return superseded
 
 

@@ -8,10 +8,10 @@ group by `daemon.paging.dispatcher`. The routing key is never written: it is add
 event is sent.
 
 The alert's `dedup_key` is the lead incident's fingerprint with the group's id
-(`dedup_key`), saved on the group with its first trigger, so every later event of the group
-names the same alert. A group reopened by a new unacknowledged member fires its steps
-again; its new trigger lands on the same, acknowledged alert (PagerDuty keeps it quiet and
-logs it), while Slack's steps call people again.
+(`dedup_key`), saved on the group with its trigger, so every later event of the group names
+the same alert. A group reopened by a new unacknowledged member fires its steps again and
+its page is a new alert (the acknowledged one would swallow the trigger); closing the group
+resolves every alert it raised.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
 from daemon.incidents.group_lifecycle import members_of
 from daemon.paging.events import follow_up_event, trigger_event
 from daemon.reporting.report_links import ReportLinks
-from daemon.store.models import AuditEvent, Incident, OutboxMessage
+from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus
 from daemon.store.oncall_models import IncidentGroup
 
 if TYPE_CHECKING:
@@ -56,9 +56,14 @@ class PageWriter:
             group.page_dedup_key = payload["dedup_key"]
             session.add(group)
             _enqueue(session, group, "trigger", event.seq, payload)
-        elif group.page_dedup_key and event.action in ("group.acknowledged", "group.closed"):
-            kind = "acknowledge" if event.action == "group.acknowledged" else "resolve"
-            _enqueue(session, group, kind, event.seq, follow_up_event(kind, group.page_dedup_key))
+        elif group.page_dedup_key and event.action == "group.acknowledged":
+            ack = follow_up_event("acknowledge", group.page_dedup_key)
+            _enqueue(session, group, "acknowledge", event.seq, ack)
+        elif group.page_dedup_key and event.action == "group.closed":
+            # Every alert the group raised ends with it (one per generation it paged in).
+            for index, key in enumerate(_alerts_of(session, group.id or 0)):
+                resolve = follow_up_event("resolve", key)
+                _enqueue(session, group, "resolve", event.seq, resolve, index=index)
 
     def _trigger(self, session: Session, group: IncidentGroup) -> dict[str, Any]:
         members = members_of(session, group.id or 0)
@@ -91,7 +96,7 @@ class PageWriter:
         if isinstance(version, dict) and version.get("version"):
             details["dataset_version"] = str(version["version"])
         return trigger_event(
-            dedup_key=dedup_key(lead.fingerprint, group.id or 0),
+            dedup_key=dedup_key(lead.fingerprint, group.id or 0, group.generation),
             summary=summary,
             source=f"warden/{group.dataset}",
             severity=severity,
@@ -105,18 +110,37 @@ class PageWriter:
         )
 
 
-def dedup_key(fingerprint: str, group_id: int) -> str:
-    """The alert's key: the lead incident's fingerprint, and the group's id.
+def dedup_key(fingerprint: str, group_id: int, generation: int = 0) -> str:
+    """The alert's key: the lead incident's fingerprint, the group's id and, once the group
+    was reopened, its generation.
 
     The fingerprint alone names the *problem*, and a problem comes back: a second group led
     by the same problem while the first is still open would add to the first's alert, and
     the first closing would resolve the second's. With the group's id each group has its
-    own alert, and a resent event still lands on it.
+    own alert, and a resent event still lands on it. A group reopened by a new
+    unacknowledged incident pages anew (its acknowledged alert would swallow a trigger):
+    each generation is an alert, and all of them are resolved when the group closes.
 
-    >>> dedup_key("ab" * 32, 7)[-3:], len(dedup_key("ab" * 32, 7))
-    ('-g7', 67)
+    >>> dedup_key("ab" * 32, 7)[-3:], dedup_key("ab" * 32, 7, 2)[-5:], len(dedup_key("a", 7))
+    ('-g7', '-g7.2', 4)
     """
-    return f"{fingerprint}-g{group_id}"
+    suffix = f".{generation}" if generation else ""
+    return f"{fingerprint}-g{group_id}{suffix}"
+
+
+def _alerts_of(session: Session, group_id: int) -> list[str]:
+    """The dedup keys of the alerts the group triggered (triggers not superseded)."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.transport == "pagerduty",
+            OutboxMessage.group_id == group_id,
+            OutboxMessage.kind == "trigger",
+            OutboxMessage.status != OutboxStatus.superseded,
+        )
+        .order_by(col(OutboxMessage.id))
+    ).all()
+    return list(dict.fromkeys(str(row.payload.get("dedup_key")) for row in rows))
 
 
 def _finding_lines(members: list[Incident]) -> list[str]:
@@ -135,13 +159,19 @@ def _finding_lines(members: list[Incident]) -> list[str]:
 
 
 def _enqueue(
-    session: Session, group: IncidentGroup, kind: str, seq: int, payload: dict[str, Any]
+    session: Session,
+    group: IncidentGroup,
+    kind: str,
+    seq: int,
+    payload: dict[str, Any],
+    *,
+    index: int = 0,
 ) -> None:
     session.add(
         OutboxMessage(
             channel="pagerduty",
             transport="pagerduty",
-            dedupe_key=f"page:{group.id}:{kind}:{seq}",
+            dedupe_key=f"page:{group.id}:{kind}:{seq}" + (f":{index}" if index else ""),
             payload=payload,
             kind=kind,
             incident_id=group.lead_incident_id,

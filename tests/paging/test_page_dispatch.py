@@ -143,20 +143,37 @@ def test_two_groups_of_one_recurring_problem_have_their_own_alerts(store, pagerd
     assert (first.status, second.status) == ("resolved", "triggered")
 
 
-def test_a_reopened_group_still_resolves_its_alert(store, pagerduty):
-    """Paged and acknowledged; a new member reopens the group (its second trigger is queued),
-    then everything closes before a send: the second trigger is moot, the resolve is not."""
+def test_a_reopened_group_pages_again_and_resolves_every_alert(store, pagerduty):
+    """Paged and acknowledged; a new unacknowledged member reopens the group, which pages
+    anew (a new alert: the acknowledged one would swallow the trigger); everything then
+    closes: both alerts are resolved."""
     config, t0, opened = _world(store, pagerduty.url)
     _page(store, config)
     _close_all(store, opened, IncidentStatus.acknowledged)
     dispatch_pages(store, config.pagerduty)
-    later = scan(
-        store, config, [Finding("out_of_range", "age", "max", 300, 120, True)], t0, monitor="m2"
-    ).opened
-    fire_due(store, config, identity="a", now=utcnow())  # the reopened group pages again
+    ages = Finding("out_of_range", "age", "max", 300, 120, True)
+    later = scan(store, config, [ages], t0, monitor="m2").opened
+    _page(store, config)  # the reopened group's step 0
+    first, second = pagerduty.alerts
+    assert (first.status, second.status) == ("acknowledged", "triggered")
+    assert second.dedup_key == first.dedup_key + ".1"
     _close_all(store, [*opened, *later])
     dispatch_pages(store, config.pagerduty)
-    kinds = [(row.kind, row.status) for row in page_rows(store)]
-    assert kinds[-1] == ("resolve", "sent")
+    assert [alert.status for alert in pagerduty.alerts] == ["resolved", "resolved"]
+
+
+def test_a_reopened_group_closed_before_its_second_page_left_still_resolves(store, pagerduty):
+    """The second trigger was queued but never sent when everything closed: it is moot, the
+    resolve of the first alert is not."""
+    config, t0, opened = _world(store, pagerduty.url)
+    _page(store, config)
+    _close_all(store, opened, IncidentStatus.acknowledged)
+    dispatch_pages(store, config.pagerduty)
+    ages = Finding("out_of_range", "age", "max", 300, 120, True)
+    later = scan(store, config, [ages], t0, monitor="m2").opened
+    fire_due(store, config, identity="a", now=utcnow())  # queued, not sent
+    _close_all(store, [*opened, *later])
+    dispatch_pages(store, config.pagerduty)
     (alert,) = pagerduty.alerts
     assert alert.status == "resolved"
+    assert ("resolve", "sent") in [(row.kind, row.status) for row in page_rows(store)]
