@@ -22,6 +22,8 @@ import resource
 import time
 from datetime import timedelta
 
+from store_queries import fresh_store  # bench/, beside this file
+
 from daemon.config.models import WardenConfig
 from daemon.incidents.escalation_runner import fire_due
 from daemon.incidents.incidents import IncidentPolicy, observe
@@ -30,7 +32,6 @@ from daemon.slack.outbox_writer import install_outbox_writer
 from daemon.store.engine import Store
 from daemon.store.types import utcnow
 from detectors.results import DetectorResult, Finding
-from store_queries import fresh_store  # bench/, beside this file
 
 CONFIG = WardenConfig.model_validate(
     {
