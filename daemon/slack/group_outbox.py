@@ -14,6 +14,7 @@ leaves before its parent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +24,16 @@ from daemon.incidents.group_lifecycle import members_of
 from daemon.slack import group_render
 from daemon.slack.cards import IncidentCard
 from daemon.slack.incident_cards import incident_card
+from daemon.slack.mrkdwn import escape
 from daemon.store.models import AuditEvent, Incident, OutboxMessage, OutboxStatus
 from daemon.store.oncall_models import IncidentGroup
 
+log = logging.getLogger(__name__)
+
+#: Events of a group that are told in Slack (the others show through its members).
+TOLD_EVENTS = frozenset(
+    {"escalation.step_fired", "escalation.notify_failed", "page.refused", "page.failed"}
+)
 #: Renders an incident's own message (the writer's, with its report link).
 Render = Callable[[Session, Incident], dict[str, Any]]
 
@@ -83,16 +91,17 @@ def write_grouped(
 
 def write_group_event(session: Session, event: AuditEvent) -> None:
     """The rows for an event of a group itself: escalation steps and pages."""
+    if event.action not in TOLD_EVENTS:
+        return  # the group's own changes show through its members' messages
     group = session.get(IncidentGroup, int(event.entity_id))
     if group is None:
         return
     parent = _parent(session, group.id or 0)
     payload, seq = event.payload, event.seq
-    members = members_of(session, group.id or 0)
-    cards = [incident_card(session, member) for member in members]
     if event.action == "escalation.step_fired":
         action = payload.get("action")
-        text = group_render.escalation_text(payload, group.dataset, cards)
+        members = members_of(session, group.id or 0)
+        text = group_render.escalation_text(payload, group.dataset, members)
         if action == "notify" and payload.get("channel"):
             # Another channel: a post of its own (not in the group's order).
             _enqueue(
@@ -142,8 +151,13 @@ def group_of_notify(dedupe_key: str) -> int | None:
 def _group_message(
     session: Session, group: IncidentGroup, members: list[Incident]
 ) -> dict[str, Any]:
-    cards: list[IncidentCard] = [incident_card(session, member) for member in members]
-    return group_render.group_message(group.id or 0, group.dataset, cards)
+    try:
+        cards: list[IncidentCard] = [incident_card(session, member) for member in members]
+        return group_render.group_message(group.id or 0, group.dataset, cards)
+    except Exception:  # a rendering bug must not undo the change itself
+        log.exception("could not render the Slack message of group %s", group.id)
+        lines = "; ".join(f"#{member.id} {escape(member.title)}" for member in members)
+        return {"text": f"{len(members)} incidents on {escape(group.dataset)}: {lines}"}
 
 
 def _parent(session: Session, group_id: int) -> OutboxMessage | None:

@@ -9,7 +9,7 @@ each in the parent's thread. A group of one is shown exactly as a single inciden
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from daemon.slack.cards import IncidentCard
 from daemon.slack.mrkdwn import clip, clip_plain, escape, inline_code
@@ -24,6 +24,14 @@ _ICONS = {
     "info": ":large_blue_circle:",
 }
 FINAL = ("resolved", "closed")
+
+
+class IncidentLike(Protocol):
+    """What an escalation's text needs of an incident (a stored `Incident` has it)."""
+
+    id: int | None
+    title: str
+    status: str
 
 
 def group_message(group_id: int, dataset: str, cards: Sequence[IncidentCard]) -> dict[str, Any]:
@@ -51,13 +59,15 @@ def group_message(group_id: int, dataset: str, cards: Sequence[IncidentCard]) ->
     return {"text": clip_plain(text, 3000), "blocks": blocks}
 
 
-def escalation_text(payload: Mapping[str, Any], dataset: str, cards: Sequence[IncidentCard]) -> str:
+def escalation_text(
+    payload: Mapping[str, Any], dataset: str, members: Sequence[IncidentLike]
+) -> str:
     """What an escalation step says: who is called, about what, since when."""
     mention = payload.get("mention")
     who = _mention_of(mention) + " " if mention else ""
-    open_cards = [card for card in cards if card.status not in FINAL]
-    what = f"{len(open_cards)} open incident(s) on {escape(dataset)}: " + ", ".join(
-        f"#{card.incident_id} {escape(card.title)}" for card in open_cards[:5]
+    still_open = [member for member in members if member.status not in FINAL]
+    what = f"{len(still_open)} open incident(s) on {escape(dataset)}: " + ", ".join(
+        f"#{member.id} {escape(member.title)}" for member in still_open[:5]
     )
     if payload.get("action") == "remind":
         return clip(

@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from daemon.config.models import SlackConfig, WardenConfig
@@ -76,7 +77,12 @@ class SlackOutboxWriter:
 
     def __call__(self, session: Session, event: AuditEvent) -> None:
         if event.entity_type == "incident_group":
-            write_group_event(session, event)
+            try:
+                write_group_event(session, event)
+            except SQLAlchemyError:
+                raise  # the store itself failed: the change cannot commit either
+            except Exception:  # a rendering bug must not undo the change itself
+                log.exception("could not write the Slack message of %s", event.action)
             return
         incident_id = _incident_of(session, event)
         if incident_id is None:
