@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session, col, select
 
 from daemon.config.models import WardenConfig
+from daemon.incidents.group_lifecycle import members_of
 from daemon.incidents.lifecycle import TransitionRefused, change_status
 from daemon.incidents.silences import add_silence, covering_silence
 from daemon.remediation.approvals import Decision, DecisionRefused, decide, plan_again
@@ -38,6 +39,7 @@ from daemon.store.models import (
     RunStatus,
     SlackInteraction,
 )
+from daemon.store.oncall_models import IncidentGroup
 from daemon.store.types import utcnow
 from playbooks.base import Plan, PlanRefused
 
@@ -165,6 +167,8 @@ class ActionProcessor:
             return self._silence(session, row, interaction, actor)
         if interaction.action == "acknowledge":
             return self._acknowledge(session, row, interaction, actor)
+        if interaction.action == "acknowledge_group":
+            return self._acknowledge_group(session, row, interaction, actor)
         run_id = _int(interaction.value.get("run"))
         run = session.get(PlaybookRun, run_id) if run_id is not None else None
         if run is None:
@@ -211,6 +215,25 @@ class ActionProcessor:
         except TransitionRefused as error:
             return self._refuse(session, row, interaction, str(error))
         return "done", f"incident {incident_id} acknowledged"
+
+    def _acknowledge_group(
+        self, session: Session, row: SlackInteraction, interaction: Interaction, actor: str
+    ) -> tuple[str, str]:
+        """Acknowledge every open incident of the group (those already acknowledged or over
+        are left as they are); refused when none is open."""
+        group_id = _int(interaction.value.get("group"))
+        group = session.get(IncidentGroup, group_id) if group_id is not None else None
+        if group is None:
+            return self._refuse(session, row, interaction, "that incident group does not exist")
+        still_open = [m.id or 0 for m in members_of(session, group.id or 0) if m.status == "open"]
+        if not still_open:
+            return self._refuse(
+                session, row, interaction, f"no incident of group {group.id} is open any more"
+            )
+        for incident_id in still_open:
+            change_status(session, incident_id, IncidentStatus.acknowledged, actor=actor)
+        listed = ", ".join(f"#{incident_id}" for incident_id in still_open)
+        return "done", f"acknowledged {listed}"
 
     def _silence(
         self, session: Session, row: SlackInteraction, interaction: Interaction, actor: str

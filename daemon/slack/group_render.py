@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 from daemon.slack.cards import IncidentCard
 from daemon.slack.mrkdwn import clip, clip_plain, escape, inline_code
+from daemon.slack.values import ACK_GROUP_ACTION, group_value
 
-#: Incident lines a parent message lists at most (Slack allows 50 blocks a message).
+#: Incident lines a parent message lists at most (Slack allows 50 blocks a message: these,
+#: a header, "and n more", the Acknowledge all button and the closing context).
 MAX_LINES = 40
 MAX_HEADER_TEXT = 150
 MAX_SECTION_TEXT = 3000
@@ -52,6 +54,16 @@ def group_message(group_id: int, dataset: str, cards: Sequence[IncidentCard]) ->
         if open_count == 0
         else f"{open_count} still open · details and buttons of each in the thread"
     )
+    if any(card.status == "open" for card in cards):
+        button = {
+            "type": "button",
+            "action_id": ACK_GROUP_ACTION,
+            "text": _plain("Acknowledge all"),
+            "value": group_value(group_id),
+        }
+        blocks.append(
+            {"type": "actions", "block_id": f"warden_group_{group_id}", "elements": [button]}
+        )
     blocks.append(_context(f"Group {group_id} · {state}"))
     text = f"{len(cards)} incidents on {dataset} ({worst}): " + "; ".join(
         f"#{card.incident_id} {card.title}" for card in cards[:10]

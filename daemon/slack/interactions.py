@@ -35,6 +35,7 @@ from daemon.slack.render import (
     parse_incident_value,
     parse_run_value,
 )
+from daemon.slack.values import ACK_GROUP_ACTION, parse_group_value
 
 #: Warden's button action ids and the action each stands for.
 BUTTON_ACTIONS = {
@@ -42,6 +43,7 @@ BUTTON_ACTIONS = {
     REJECT_ACTION: "reject",
     SILENCE_ACTION: "silence",
     ACK_ACTION: "acknowledge",
+    ACK_GROUP_ACTION: "acknowledge_group",
 }
 #: Slack's ids (user, team, channel, view), `action_ts` and a view's hash: letters, digits
 #: and `. _ : -`, at most 50 characters (the store's `user_id` and `team_id` hold 50).
@@ -138,6 +140,13 @@ def _team(payload: Mapping[str, Any]) -> str | None:
 
 
 def _button_value(action: str, value: str | None) -> dict[str, Any]:
+    if action == "acknowledge_group":
+        try:
+            group_id = parse_group_value(value or "")
+        except ValueError as error:
+            raise MalformedInteraction(str(error)) from None
+        _check_record_id(group_id)
+        return {"group": group_id}
     if action in ("silence", "acknowledge"):
         try:
             incident_id = parse_incident_value(value or "")

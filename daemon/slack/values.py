@@ -18,6 +18,8 @@ REJECT_ACTION = "warden_reject"
 SILENCE_ACTION = "warden_silence"
 #: Acknowledge an open incident (its value is the incident's, as Silence's).
 ACK_ACTION = "warden_acknowledge"
+#: Acknowledge every open incident of a group (on the group's parent message).
+ACK_GROUP_ACTION = "warden_acknowledge_group"
 REPORT_ACTION = "warden_report"
 #: The reject modal's `callback_id`, and its one input (`state.values.reason.reason.value`).
 REJECT_VIEW = "warden_reject_reason"
@@ -68,6 +70,23 @@ def parse_incident_value(value: str) -> int:
     incident_id = _object(value, {"incident"})["incident"]
     _check_id("incident", incident_id)
     return int(incident_id)
+
+
+def group_value(group_id: int) -> str:
+    """The value of a group's Acknowledge all button.
+
+    >>> group_value(4)
+    '{"group":4}'
+    """
+    _check_id("group", group_id)
+    return _compact({"group": group_id})
+
+
+def parse_group_value(value: str) -> int:
+    """The group id from a `group_value`; ValueError for anything else."""
+    group_id = _object(value, {"group"})["group"]
+    _check_id("group", group_id)
+    return int(group_id)
 
 
 def incident_block_id(incident_id: int) -> str:

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from daemon.http.app import create_app
 from daemon.http.server import HttpServer
 from daemon.slack.service import SlackService
-from daemon.slack.values import ACK_ACTION
+from daemon.slack.values import ACK_ACTION, ACK_GROUP_ACTION
 from daemon.store.models import Approval, AuditEvent, Incident, Silence, SlackInteraction
 from daemon.store.oncall_models import IncidentGroup
 from tests.slack.fake_slack import FakeSlack
@@ -269,6 +269,32 @@ def test_acknowledge_from_slack_acknowledges_the_incident_once(daemon, store, fa
     _post(base, click(ACK_ACTION, {"incident": run.incident_id}, user=OUTSIDER))
     service.process()
     assert _interactions(store)[-1].status == "refused"
+
+
+def test_acknowledge_all_on_a_group_parent_acknowledges_its_open_incidents(daemon, store, fake):
+    service, base, run = daemon
+    detect(store, service.config, monitor="quality-b")  # same scan time: same group
+    service.dispatch()
+    (parent,) = [m for m in fake.messages("#ml-oncall") if m.get("thread_ts") in (None, m["ts"])]
+    assert ACK_GROUP_ACTION in str(parent["blocks"])  # two incidents: the group's list
+    with store.session(readonly=True) as session:
+        first = session.get(Incident, run.incident_id)
+        assert first is not None and first.group_id is not None
+        group_id = first.group_id
+    _post(base, click(ACK_GROUP_ACTION, {"group": group_id}))
+    service.process()
+    service.dispatch()
+    assert _interactions(store)[-1].status == "done"
+    with store.session(readonly=True) as session:
+        members = session.exec(select(Incident).where(Incident.group_id == group_id)).all()
+        assert [m.status for m in members] == ["acknowledged", "acknowledged"]
+        group = session.get(IncidentGroup, group_id)
+        assert group is not None and group.status == "acknowledged"
+    (parent,) = [m for m in fake.messages("#ml-oncall") if m.get("thread_ts") in (None, m["ts"])]
+    assert ACK_GROUP_ACTION not in str(parent["blocks"])  # nothing open: the button goes
+    _post(base, click(ACK_GROUP_ACTION, {"group": group_id}, user=APPROVERS[1]))
+    service.process()
+    assert "is open any more" in (_interactions(store)[-1].result or "")
 
 
 def test_the_approval_api_needs_its_token_and_follows_the_same_rules(daemon, store):
