@@ -3,18 +3,17 @@
 holds the audit chain's lock, the job waits for it *before* locking the group, and the
 other transaction can still lock the group (as a scan joining it does).
 
-Deterministic: the job's thread is known to be waiting when PostgreSQL lists its backend as
-waiting for a lock (`pg_locks`), not after a sleep; the other transaction then asks for the
-group's row with NOWAIT, which fails at once if the job holds it."""
+Deterministic: the test goes on when the job's thread sends its request for the audit lock
+(an SQLAlchemy `before_cursor_execute` event), not after a sleep; the other transaction then
+asks for the group's row with NOWAIT, which fails at once if the job locked it first."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event
 from sqlmodel import select
 
 from daemon.config.models import WardenConfig
@@ -46,15 +45,6 @@ def postgres_store() -> Iterator[Store]:
             store.close()
 
 
-def _waiting_backends(store: Store) -> int:
-    with store.session(readonly=True) as session:
-        return int(
-            session.exec(  # type: ignore[call-overload]
-                text("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            ).one()[0]
-        )
-
-
 @pytest.mark.postgres
 def test_the_escalation_job_waits_for_the_audit_lock_before_locking_the_group(postgres_store):
     store = postgres_store
@@ -72,18 +62,26 @@ def test_the_escalation_job_waits_for_the_audit_lock_before_locking_the_group(po
             policy=IncidentPolicy.from_config(CONFIG),
         )
     fired: list = []
-    with store.session() as holder:
-        lock_audit_chain(holder)  # as a scan does at its first audit event
-        job = threading.Thread(
-            target=lambda: fired.extend(fire_due(store, CONFIG, identity="job", now=utcnow()))
-        )
-        job.start()
-        deadline = time.monotonic() + 30
-        while _waiting_backends(store) == 0:  # the job is blocked on a lock now
-            assert time.monotonic() < deadline, "the escalation job never waited for a lock"
-            time.sleep(0.05)
-        # The job must not hold the group: a scan joining it would deadlock with the job.
-        group = holder.exec(select(IncidentGroup).with_for_update(nowait=True)).one()
-        assert group.status == "open"
-    job.join(timeout=30)
+    asking_for_the_audit_lock = threading.Event()
+
+    def notice(connection, cursor, statement, *args) -> None:
+        if "pg_advisory_xact_lock" in statement and threading.current_thread() is job:
+            asking_for_the_audit_lock.set()
+
+    job = threading.Thread(
+        target=lambda: fired.extend(fire_due(store, CONFIG, identity="job", now=utcnow()))
+    )
+    event.listen(store.engine, "before_cursor_execute", notice)
+    try:
+        with store.session() as holder:
+            lock_audit_chain(holder)  # as a scan does at its first audit event
+            job.start()
+            assert asking_for_the_audit_lock.wait(timeout=60), "the job never asked for it"
+            # Whatever the job locked before asking for the audit lock, it holds now: it must
+            # not be the group, or a scan joining the group would deadlock with the job.
+            group = holder.exec(select(IncidentGroup).with_for_update(nowait=True)).one()
+            assert group.status == "open"
+        job.join(timeout=60)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", notice)
     assert [firing.action for firing in fired] == ["page"]

@@ -44,7 +44,7 @@ class FakePagerDuty:
         self.alerts: list[Alert] = []
         self.change_events: list[dict[str, Any]] = []  # payloads of /v2/change/enqueue
         self._faults: list[tuple[int, float | None]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> FakePagerDuty:
@@ -85,6 +85,20 @@ class FakePagerDuty:
         with self._lock:
             self._faults.extend([(status, retry_after)] * times)
 
+    def wait_for_event(self, action: str, timeout: float = 120.0) -> None:
+        """Block until a request with `event_action` == `action` arrived (TimeoutError)."""
+        with self._lock:
+            arrived = self._lock.wait_for(
+                lambda: any(
+                    isinstance(request["event"], dict)
+                    and request["event"].get("event_action") == action
+                    for request in self.events
+                ),
+                timeout,
+            )
+        if not arrived:
+            raise TimeoutError(f"no {action} event reached the fake PagerDuty in {timeout} s")
+
     def open_alerts(self) -> list[Alert]:
         return [alert for alert in self.alerts if alert.status != "resolved"]
 
@@ -95,6 +109,7 @@ class FakePagerDuty:
             except ValueError:
                 event = None
             self.events.append({"path": path, "event": event})
+            self._lock.notify_all()
             if self._faults:
                 status, retry_after = self._faults.pop(0)
                 headers = [("Retry-After", str(retry_after))] if retry_after is not None else []
